@@ -1,0 +1,86 @@
+# ngx_http_ci_jobs_module: build, test and run.
+#
+#   make deps     install what building and testing need (apt-get)
+#   make          build/ngx_http_ci_jobs_module.so
+#   make test     deps, module, C unit tests and the t/ suite
+#   make run      nginx on 127.0.0.1:8080 in front of the CI emulator
+#                 (or of the real CI with CI_BUCKET, CI_REGION,
+#                 CI_SECRET_ID, CI_SECRET_KEY set)
+
+SHELL       := /bin/bash
+
+NGX_SRC     ?= /usr/share/nginx/src
+BUILD       := $(CURDIR)/build
+NGX_BUILD   := $(BUILD)/nginx
+MODULE      := $(BUILD)/ngx_http_ci_jobs_module.so
+
+CORE_SRCS   := src/ngx_http_ci_jobs_sign.c \
+               src/ngx_http_ci_jobs_request.c \
+               src/ngx_http_ci_jobs_xml.c \
+               src/ngx_http_ci_jobs_cache_key.c
+MODULE_SRCS := config ngx_http_ci_jobs_module.c $(wildcard src/*.[ch])
+
+UNIT_SRCS   := $(wildcard t/unit/*_test.c)
+UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+UNIT_CFLAGS := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror -Isrc -It/unit \
+               $(shell pkg-config --cflags libxml-2.0 2>/dev/null \
+                       || echo -I/usr/include/libxml2)
+UNIT_LIBS   := -lcrypto -lxml2
+
+DEB_PKGS    := build-essential nginx-core nginx-dev libssl-dev libxml2-dev \
+               libpcre2-dev zlib1g-dev openssl perl libio-socket-ssl-perl \
+               pkg-config curl
+
+.PHONY: all module deps test unit prove run clean
+
+all: module
+
+module: $(MODULE)
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends $$missing; \
+	fi
+
+# nginx's own configure script, with the flags the installed nginx was
+# built with, so that the module is binary compatible with it.
+$(NGX_BUILD)/Makefile: $(NGX_SRC)/conf_flags config
+	rm -rf $(NGX_BUILD) && mkdir -p $(BUILD)
+	cp -r $(NGX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && . ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
+	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log
+
+NGX_CC_OPT  ?= -g -O2 -fPIC -Werror
+NGX_LD_OPT  ?= -fPIC
+
+$(MODULE): $(NGX_BUILD)/Makefile $(MODULE_SRCS)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_http_ci_jobs_module.so $@
+
+$(BUILD)/unit/%: t/unit/%.c $(CORE_SRCS) $(wildcard src/*.h) t/unit/tap.h
+	@mkdir -p $(dir $@)
+	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
+
+unit: $(UNIT_BINS)
+	prove -e '' $(UNIT_BINS)
+
+prove: module
+	prove -r t
+
+test: deps module unit prove
+
+run: deps module
+	perl t/run.pl
+
+clean:
+	rm -rf $(BUILD)

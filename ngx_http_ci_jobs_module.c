@@ -1,0 +1,851 @@
+
+/*
+ * ngx_http_ci_jobs_module: unsigned, validated endpoints for the Tencent
+ * Cloud CI job queries, signed with server-side credentials and proxied
+ * to CI over verified TLS.
+ *
+ * This file holds the directives and the configuration; the request's way
+ * through the module is in src/.
+ */
+
+
+#include "ngx_http_ci_jobs_module.h"
+
+#include <libxml/parser.h>
+
+
+#define NGX_HTTP_CI_JOBS_CA_BUNDLE  "/etc/ssl/certs/ca-certificates.crt"
+#define NGX_HTTP_CI_JOBS_ALL_APIS   ((1 << NGX_HTTP_CI_JOBS_API_COUNT) - 1)
+
+
+static void *ngx_http_ci_jobs_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_ci_jobs_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ci_jobs_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle);
+
+static char *ngx_http_ci_jobs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_http_ci_jobs_apis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
+    ngx_http_ci_jobs_loc_conf_t *conf);
+static ngx_int_t ngx_http_ci_jobs_check_token(ngx_str_t *value,
+    const char *allowed_punct);
+static char *ngx_http_ci_jobs_set_upstream(ngx_conf_t *cf,
+    ngx_http_ci_jobs_loc_conf_t *conf);
+#if (NGX_HTTP_SSL)
+static char *ngx_http_ci_jobs_set_ssl(ngx_conf_t *cf,
+    ngx_http_ci_jobs_loc_conf_t *conf);
+#endif
+static char *ngx_http_ci_jobs_set_array_names(ngx_conf_t *cf,
+    ngx_http_ci_jobs_loc_conf_t *conf);
+static char *ngx_http_ci_jobs_check_token_post(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_ci_jobs_check_sign_expires(ngx_conf_t *cf, void *post,
+    void *data);
+
+
+static ngx_conf_post_t  ngx_http_ci_jobs_token_post =
+    { ngx_http_ci_jobs_check_token_post };
+
+static ngx_conf_post_t  ngx_http_ci_jobs_sign_expires_post =
+    { ngx_http_ci_jobs_check_sign_expires };
+
+
+static ngx_conf_enum_t  ngx_http_ci_jobs_json_modes[] = {
+    { ngx_string("off"), NGX_HTTP_CI_JOBS_JSON_OFF },
+    { ngx_string("on"), NGX_HTTP_CI_JOBS_JSON_ON },
+    { ngx_string("auto"), NGX_HTTP_CI_JOBS_JSON_AUTO },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_ci_jobs_commands[] = {
+
+    { ngx_string("ci_jobs"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_ci_jobs,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, enable),
+      NULL },
+
+    { ngx_string("ci_jobs_bucket"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, bucket),
+      NULL },
+
+    { ngx_string("ci_jobs_region"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, region),
+      NULL },
+
+    { ngx_string("ci_jobs_pass"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, pass),
+      NULL },
+
+    { ngx_string("ci_jobs_secret_id"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, secret_id),
+      &ngx_http_ci_jobs_token_post },
+
+    { ngx_string("ci_jobs_secret_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, secret_key),
+      &ngx_http_ci_jobs_token_post },
+
+    { ngx_string("ci_jobs_security_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, security_token),
+      &ngx_http_ci_jobs_token_post },
+
+    { ngx_string("ci_jobs_sign_expires"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, sign_expires),
+      &ngx_http_ci_jobs_sign_expires_post },
+
+    { ngx_string("ci_jobs_apis"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_ci_jobs_apis,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, apis),
+      NULL },
+
+    { ngx_string("ci_jobs_json"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, json),
+      &ngx_http_ci_jobs_json_modes },
+
+    { ngx_string("ci_jobs_json_array"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_str_array_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, json_array),
+      NULL },
+
+    { ngx_string("ci_jobs_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, max_body_size),
+      NULL },
+
+    { ngx_string("ci_jobs_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ci_jobs_cache_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("ci_jobs_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ci_jobs_cache,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ci_jobs_cache_valid"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, cache_valid),
+      NULL },
+
+    { ngx_string("ci_jobs_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, upstream.connect_timeout),
+      NULL },
+
+    { ngx_string("ci_jobs_read_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, upstream.read_timeout),
+      NULL },
+
+    { ngx_string("ci_jobs_ssl_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, ssl_verify),
+      NULL },
+
+    { ngx_string("ci_jobs_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, ssl_trusted_certificate),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_variable_t  ngx_http_ci_jobs_vars[] = {
+
+    { ngx_string("ci_jobs_cache_status"), NULL,
+      ngx_http_ci_jobs_cache_status_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_http_module_t  ngx_http_ci_jobs_module_ctx = {
+    ngx_http_ci_jobs_add_variables,        /* preconfiguration */
+    ngx_http_ci_jobs_postconfiguration,    /* postconfiguration */
+
+    ngx_http_ci_jobs_create_main_conf,     /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ci_jobs_create_loc_conf,      /* create location configuration */
+    ngx_http_ci_jobs_merge_loc_conf        /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_ci_jobs_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ci_jobs_module_ctx,          /* module context */
+    ngx_http_ci_jobs_commands,             /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_ci_jobs_init_process,         /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_ci_jobs_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_ci_jobs_main_conf_t  *cmcf;
+
+    cmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ci_jobs_main_conf_t));
+    if (cmcf == NULL) {
+        return NULL;
+    }
+
+    cmcf->request_id_index = NGX_ERROR;
+
+    return cmcf;
+}
+
+
+static void *
+ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ci_jobs_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ci_jobs_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->bucket = { 0, NULL };
+     *     conf->region = { 0, NULL };
+     *     conf->host = { 0, NULL };
+     *     conf->pass = { 0, NULL };
+     *     conf->secret_id = { 0, NULL };
+     *     conf->secret_key = { 0, NULL };
+     *     conf->security_token = { 0, NULL };
+     *     conf->ssl_trusted_certificate = { 0, NULL };
+     *     conf->array_names = NULL;
+     *     conf->upstream.* = 0 or NULL;
+     */
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->sign_expires = NGX_CONF_UNSET;
+    conf->apis = NGX_CONF_UNSET_UINT;
+    conf->json = NGX_CONF_UNSET_UINT;
+    conf->json_array = NGX_CONF_UNSET_PTR;
+    conf->max_body_size = NGX_CONF_UNSET_SIZE;
+    conf->cache_zone = NGX_CONF_UNSET_PTR;
+    conf->cache_valid = NGX_CONF_UNSET;
+    conf->ssl_verify = NGX_CONF_UNSET;
+
+    conf->upstream.local = NGX_CONF_UNSET_PTR;
+    conf->upstream.socket_keepalive = NGX_CONF_UNSET;
+    conf->upstream.connect_timeout = NGX_CONF_UNSET_MSEC;
+    conf->upstream.read_timeout = NGX_CONF_UNSET_MSEC;
+
+    /* the hardcoded values: the body is read whole, in memory */
+    conf->upstream.buffering = 0;
+    conf->upstream.ignore_client_abort = 0;
+    conf->upstream.intercept_errors = 0;
+    conf->upstream.pass_request_headers = 0;
+    conf->upstream.pass_request_body = 0;
+    conf->upstream.buffer_size = 8192;
+    conf->upstream.next_upstream = NGX_HTTP_UPSTREAM_FT_ERROR
+                                   |NGX_HTTP_UPSTREAM_FT_TIMEOUT;
+    conf->upstream.next_upstream_tries = 0;
+    conf->upstream.next_upstream_timeout = 0;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ci_jobs_loc_conf_t *prev = parent;
+    ngx_http_ci_jobs_loc_conf_t *conf = child;
+
+    /* like proxy_pass, "ci_jobs on" belongs to its own location only */
+    if (conf->enable == NGX_CONF_UNSET) {
+        conf->enable = 0;
+    }
+
+    ngx_conf_merge_str_value(conf->bucket, prev->bucket, "");
+    ngx_conf_merge_str_value(conf->region, prev->region, "");
+    ngx_conf_merge_str_value(conf->pass, prev->pass, "");
+    ngx_conf_merge_str_value(conf->secret_id, prev->secret_id, "");
+    ngx_conf_merge_str_value(conf->secret_key, prev->secret_key, "");
+    ngx_conf_merge_str_value(conf->security_token, prev->security_token, "");
+    ngx_conf_merge_sec_value(conf->sign_expires, prev->sign_expires, 900);
+    ngx_conf_merge_uint_value(conf->apis, prev->apis,
+                              NGX_HTTP_CI_JOBS_ALL_APIS);
+    ngx_conf_merge_uint_value(conf->json, prev->json,
+                              NGX_HTTP_CI_JOBS_JSON_OFF);
+    ngx_conf_merge_ptr_value(conf->json_array, prev->json_array, NULL);
+    ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
+                              8 * 1024 * 1024);
+    ngx_conf_merge_ptr_value(conf->cache_zone, prev->cache_zone, NULL);
+    ngx_conf_merge_sec_value(conf->cache_valid, prev->cache_valid, 3600);
+    ngx_conf_merge_value(conf->ssl_verify, prev->ssl_verify, 1);
+    ngx_conf_merge_str_value(conf->ssl_trusted_certificate,
+                             prev->ssl_trusted_certificate,
+                             NGX_HTTP_CI_JOBS_CA_BUNDLE);
+
+    ngx_conf_merge_ptr_value(conf->upstream.local, prev->upstream.local,
+                             NULL);
+    ngx_conf_merge_value(conf->upstream.socket_keepalive,
+                         prev->upstream.socket_keepalive, 0);
+    ngx_conf_merge_msec_value(conf->upstream.connect_timeout,
+                              prev->upstream.connect_timeout, 5000);
+    ngx_conf_merge_msec_value(conf->upstream.read_timeout,
+                              prev->upstream.read_timeout, 30000);
+
+    conf->upstream.send_timeout = conf->upstream.read_timeout;
+
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_ci_jobs_check_merged(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ci_jobs_set_array_names(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_ci_jobs_set_upstream(cf, conf);
+}
+
+
+/*
+ * A location that cannot work is refused here, at "nginx -t", with the
+ * directive named, rather than at the first request.
+ */
+
+static char *
+ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
+    ngx_http_ci_jobs_loc_conf_t *conf)
+{
+    u_char  *p;
+
+    if (conf->bucket.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ci_jobs_bucket\" is not set for \"ci_jobs on\"");
+        return NGX_CONF_ERROR;
+    }
+
+    /* NAME-APPID: lower-case letters, digits, dashes, then -<digits> */
+    p = ngx_strlchr(conf->bucket.data, conf->bucket.data + conf->bucket.len,
+                    '-');
+
+    if (ngx_http_ci_jobs_check_token(&conf->bucket, "-") != NGX_OK
+        || p == NULL
+        || conf->bucket.len > 63
+        || conf->bucket.data[conf->bucket.len - 1] == '-'
+        || conf->bucket.data[0] == '-')
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"ci_jobs_bucket\" \"%V\": "
+                           "expected NAME-APPID", &conf->bucket);
+        return NGX_CONF_ERROR;
+    }
+
+    for (p = conf->bucket.data; p < conf->bucket.data + conf->bucket.len; p++)
+    {
+        if (*p >= 'A' && *p <= 'Z') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid \"ci_jobs_bucket\" \"%V\": "
+                               "bucket names are lower case", &conf->bucket);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->region.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ci_jobs_region\" is not set for \"ci_jobs on\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ci_jobs_check_token(&conf->region, "-") != NGX_OK
+        || conf->region.len > 63)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"ci_jobs_region\" \"%V\"", &conf->region);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->cache_zone && conf->cache_zone->data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown zone \"%V\" in \"ci_jobs_cache\": no "
+                           "\"ci_jobs_cache_zone\" declares it",
+                           &conf->cache_zone->shm.name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->secret_id.len == 0 || conf->secret_key.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no credentials for \"ci_jobs on\": set "
+                           "\"ci_jobs_secret_id\" and \"ci_jobs_secret_key\"");
+        return NGX_CONF_ERROR;
+    }
+
+    conf->host.len = conf->bucket.len + sizeof(".ci.") - 1 + conf->region.len
+                     + sizeof(".myqcloud.com") - 1;
+    conf->host.data = ngx_pnalloc(cf->pool, conf->host.len);
+    if (conf->host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(conf->host.data, "%V.ci.%V.myqcloud.com",
+                &conf->bucket, &conf->region);
+
+    return NGX_CONF_OK;
+}
+
+
+/* letters, digits and the punctuation allowed; nothing else */
+
+static ngx_int_t
+ngx_http_ci_jobs_check_token(ngx_str_t *value, const char *allowed_punct)
+{
+    u_char  *p, *last;
+
+    last = value->data + value->len;
+
+    for (p = value->data; p < last; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+            || (*p >= '0' && *p <= '9'))
+        {
+            continue;
+        }
+
+        if (*p == '\0' || strchr(allowed_punct, *p) == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_ci_jobs_set_upstream(ngx_conf_t *cf,
+    ngx_http_ci_jobs_loc_conf_t *conf)
+{
+    size_t                         add;
+    in_port_t                      port;
+    ngx_str_t                      url;
+    ngx_url_t                      u;
+    ngx_http_upstream_srv_conf_t  *uscf;
+    ngx_http_upstream_init_pt      init;
+
+    if (conf->pass.len) {
+        url = conf->pass;
+
+    } else {
+        url.len = sizeof("https://") - 1 + conf->host.len;
+        url.data = ngx_pnalloc(cf->pool, url.len);
+        if (url.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_sprintf(url.data, "https://%V", &conf->host);
+    }
+
+    if (ngx_strncasecmp(url.data, (u_char *) "https://", 8) == 0) {
+        add = 8;
+        port = 443;
+
+    } else if (ngx_strncasecmp(url.data, (u_char *) "http://", 7) == 0) {
+        add = 7;
+        port = 80;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL prefix in \"ci_jobs_pass\" \"%V\": "
+                           "expected https:// or http://", &url);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url.len = url.len - add;
+    u.url.data = url.data + add;
+    u.default_port = port;
+    u.uri_part = 1;
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s in \"ci_jobs_pass\" \"%V\"",
+                           u.err ? u.err : "invalid URL", &url);
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.uri.len > 1 || (u.uri.len == 1 && u.uri.data[0] != '/')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ci_jobs_pass\" \"%V\" must not have a URI part",
+                           &url);
+        return NGX_CONF_ERROR;
+    }
+
+    uscf = ngx_http_upstream_add(cf, &u, 0);
+    if (uscf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * Upstreams are initialized before locations are merged: one that
+     * first appears here, implicitly named by host and port, is
+     * initialized here, as the upstream module would have done.
+     */
+
+    if (uscf->peer.init == NULL) {
+        init = uscf->peer.init_upstream ? uscf->peer.init_upstream
+                                        : ngx_http_upstream_init_round_robin;
+
+        if (init(cf, uscf) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    conf->upstream.upstream = uscf;
+
+    if (add == 8) {
+#if (NGX_HTTP_SSL)
+        return ngx_http_ci_jobs_set_ssl(cf, conf);
+#else
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ci_jobs_pass\" \"%V\": https needs nginx built "
+                           "with the http_ssl_module", &url);
+        return NGX_CONF_ERROR;
+#endif
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+#if (NGX_HTTP_SSL)
+
+static char *
+ngx_http_ci_jobs_set_ssl(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *conf)
+{
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_complex_value_t          *cv;
+    ngx_http_compile_complex_value_t   ccv;
+
+    conf->upstream.ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
+    if (conf->upstream.ssl == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->upstream.ssl->log = cf->log;
+
+    if (ngx_ssl_create(conf->upstream.ssl,
+                       NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_ssl_cleanup_ctx(conf->upstream.ssl);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_ssl_cleanup_ctx;
+    cln->data = conf->upstream.ssl;
+
+    if (conf->ssl_verify) {
+        if (ngx_ssl_trusted_certificate(cf, conf->upstream.ssl,
+                                        &conf->ssl_trusted_certificate, 4)
+            != NGX_OK)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "cannot load \"ci_jobs_ssl_trusted_certificate\""
+                               " \"%V\"", &conf->ssl_trusted_certificate);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_ssl_client_session_cache(cf, conf->upstream.ssl, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* SNI and the name verified are the bucket's host, whatever we dial */
+
+    cv = ngx_pcalloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (cv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &conf->host;
+    ccv.complex_value = cv;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->upstream.ssl_name = cv;
+    conf->upstream.ssl_server_name = 1;
+    conf->upstream.ssl_verify = conf->ssl_verify;
+    conf->upstream.ssl_session_reuse = 1;
+
+    return NGX_CONF_OK;
+}
+
+#endif
+
+
+static char *
+ngx_http_ci_jobs_set_array_names(ngx_conf_t *cf,
+    ngx_http_ci_jobs_loc_conf_t *conf)
+{
+    ngx_str_t                 *names;
+    ngx_uint_t                 i;
+    ngx_http_ci_jobs_name_t   *an;
+
+    static ngx_http_ci_jobs_name_t  default_names[] = {
+        { (u_char *) "JobsDetail", sizeof("JobsDetail") - 1 }
+    };
+
+    if (conf->json_array == NULL) {
+        conf->array_names = default_names;
+        conf->narray_names = 1;
+        return NGX_CONF_OK;
+    }
+
+    names = conf->json_array->elts;
+
+    an = ngx_palloc(cf->pool,
+                    conf->json_array->nelts * sizeof(ngx_http_ci_jobs_name_t));
+    if (an == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < conf->json_array->nelts; i++) {
+        an[i].data = names[i].data;
+        an[i].len = names[i].len;
+    }
+
+    conf->array_names = an;
+    conf->narray_names = conf->json_array->nelts;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ci_jobs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ci_jobs_loc_conf_t *cjcf = conf;
+
+    char                      *rv;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK || !cjcf->enable) {
+        return rv;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* the API path is what follows the location's prefix */
+
+#if (NGX_PCRE)
+    if (clcf->regex) {
+        return "cannot be used in a regular expression location";
+    }
+#endif
+
+    if (clcf->named || clcf->noname || clcf->name.len == 0) {
+        return "can only be used in a prefix location";
+    }
+
+    clcf->handler = ngx_http_ci_jobs_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ci_jobs_apis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ci_jobs_loc_conf_t *cjcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i, api;
+
+    if (cjcf->apis != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    cjcf->apis = 0;
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (api = 0; api < NGX_HTTP_CI_JOBS_API_COUNT; api++) {
+            if (ngx_strlen(ngx_http_ci_jobs_api_names[api]) == value[i].len
+                && ngx_strncmp(ngx_http_ci_jobs_api_names[api], value[i].data,
+                               value[i].len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (api == NGX_HTTP_CI_JOBS_API_COUNT) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"%V\": expected jobs, "
+                               "pic_jobs, ai_jobs, inventorytriggerjob "
+                               "or list", &value[i], &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+
+        cjcf->apis |= (ngx_uint_t) 1 << api;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* credentials go into a header line: printable ASCII, no spaces */
+
+static char *
+ngx_http_ci_jobs_check_token_post(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *value = data;
+
+    u_char  *p;
+
+    if (value->len == 0) {
+        return "must not be empty";
+    }
+
+    for (p = value->data; p < value->data + value->len; p++) {
+        if (*p <= 0x20 || *p >= 0x7f) {
+            return "must be printable ASCII without spaces";
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ci_jobs_check_sign_expires(ngx_conf_t *cf, void *post, void *data)
+{
+    time_t  *sp = data;
+
+    if (*sp < 10 || *sp > 86400) {
+        return "must be between 10s and 1d";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_ci_jobs_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_str_t                      name = ngx_string("request_id");
+    ngx_http_ci_jobs_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ci_jobs_module);
+
+    cmcf->request_id_index = ngx_http_get_variable_index(cf, &name);
+    if (cmcf->request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ci_jobs_filter_init(cf);
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle)
+{
+    /* libxml2's one-time global set-up, before any request parses */
+    xmlInitParser();
+
+    return NGX_OK;
+}

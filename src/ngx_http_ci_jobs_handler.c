@@ -1,0 +1,178 @@
+
+/*
+ * The content handler: a gateway request is validated here, and either
+ * refused (nothing signed, nothing sent) or handed to the upstream.
+ */
+
+
+#include "ngx_http_ci_jobs_module.h"
+
+
+static ngx_int_t ngx_http_ci_jobs_refuse(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_int_t status, const char *code,
+    const char *message);
+static ngx_int_t ngx_http_ci_jobs_request_path_below(ngx_http_request_t *r,
+    ngx_str_t *path);
+
+
+ngx_int_t
+ngx_http_ci_jobs_handler(ngx_http_request_t *r)
+{
+    int                           rc;
+    u_char                       *scratch;
+    ngx_int_t                     status;
+    ngx_str_t                     path;
+    ngx_table_elt_t              *allow;
+    ngx_http_ci_jobs_ctx_t       *ctx;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ci_jobs_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_ci_jobs_module);
+
+    ctx->json = ngx_http_ci_jobs_wants_json(r, lcf);
+
+    if (r->method != NGX_HTTP_GET) {
+        allow = ngx_list_push(&r->headers_out.headers);
+        if (allow == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        allow->hash = 1;
+        ngx_str_set(&allow->key, "Allow");
+        ngx_str_set(&allow->value, "GET");
+
+        return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_ALLOWED,
+                                       "MethodNotAllowed",
+                                       "only GET is allowed");
+    }
+
+    status = ngx_http_discard_request_body(r);
+    if (status != NGX_OK) {
+        return status;
+    }
+
+    if (ngx_http_ci_jobs_request_path_below(r, &path) != NGX_OK) {
+        return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       "InvalidArgument",
+                                       "the request path is not canonical");
+    }
+
+    scratch = ngx_pnalloc(r->pool, r->args.len + 1);
+    if (scratch == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_ci_jobs_parse_request(&ctx->req, path.data, path.len,
+                                        r->args.data, r->args.len, scratch);
+
+    if (rc == NGX_HTTP_CI_JOBS_REQUEST_NO_SUCH_API) {
+        return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
+                                       "NoSuchApi", ctx->req.error);
+    }
+
+    if (rc != NGX_HTTP_CI_JOBS_REQUEST_OK) {
+        return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                       "InvalidArgument", ctx->req.error);
+    }
+
+    if (!(lcf->apis & ((ngx_uint_t) 1 << ctx->req.api))) {
+        return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
+                                       "NoSuchApi",
+                                       "this API is not enabled here");
+    }
+
+    status = ngx_http_ci_jobs_cache_lookup(r, ctx, lcf);
+
+    if (status == NGX_OK) {
+        return ngx_http_ci_jobs_send_cached(r, ctx);
+    }
+
+    if (status == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_ci_jobs_upstream_init(r, lcf);
+}
+
+
+/*
+ * The answer itself is written by the header filter, which turns every
+ * error page of a gateway request into CI's error shape.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_refuse(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_int_t status, const char *code, const char *message)
+{
+    ctx->error_status = status;
+    ctx->error_code.data = (u_char *) code;
+    ctx->error_code.len = ngx_strlen(code);
+    ctx->error_message = message;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ci_jobs refused: %i %V \"%s\"",
+                   status, &ctx->error_code, message);
+
+    return status;
+}
+
+
+/*
+ * The raw path below the location's prefix: the client's own bytes, so
+ * that an encoded slash or dot segment is seen and refused, not silently
+ * normalized by nginx.  After an internal redirect only the normalized URI
+ * is left, which the configuration, not the client, has chosen.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_request_path_below(ngx_http_request_t *r, ngx_str_t *path)
+{
+    u_char                    *p, *last;
+    ngx_str_t                  raw;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (r->valid_unparsed_uri) {
+        raw.data = r->unparsed_uri.data;
+        last = r->unparsed_uri.data + r->unparsed_uri.len;
+
+        p = ngx_strlchr(raw.data, last, '?');
+        raw.len = (p ? p : last) - raw.data;
+
+    } else {
+        raw = r->uri;
+    }
+
+    if (raw.len < clcf->name.len
+        || ngx_strncmp(raw.data, clcf->name.data, clcf->name.len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    path->data = raw.data + clcf->name.len;
+    path->len = raw.len - clcf->name.len;
+
+    /* "location /ci" serves "/ci/jobs/..." as well as "location /ci/" */
+
+    if (clcf->name.data[clcf->name.len - 1] != '/' && path->len) {
+
+        if (path->data[0] != '/') {
+            /* "/cijobs/..." is no path below "/ci": an unknown API */
+            path->len = 0;
+            return NGX_OK;
+        }
+
+        path->data++;
+        path->len--;
+    }
+
+    return NGX_OK;
+}
+

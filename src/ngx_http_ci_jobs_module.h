@@ -1,0 +1,124 @@
+
+/*
+ * ngx_http_ci_jobs_module: the types shared by the module's files.
+ */
+
+
+#ifndef _NGX_HTTP_CI_JOBS_MODULE_H_INCLUDED_
+#define _NGX_HTTP_CI_JOBS_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ci_jobs_sign.h"
+#include "ngx_http_ci_jobs_request.h"
+#include "ngx_http_ci_jobs_xml.h"
+#include "ngx_http_ci_jobs_cache_key.h"
+
+
+#define NGX_HTTP_CI_JOBS_VERSION     "0.1.0"
+#define NGX_HTTP_CI_JOBS_USER_AGENT  "ngx_http_ci_jobs_module/"              \
+                                     NGX_HTTP_CI_JOBS_VERSION
+
+#define NGX_HTTP_CI_JOBS_JSON_OFF    0
+#define NGX_HTTP_CI_JOBS_JSON_ON     1
+#define NGX_HTTP_CI_JOBS_JSON_AUTO   2
+
+/* $ci_jobs_cache_status */
+#define NGX_HTTP_CI_JOBS_CACHE_MISS     1
+#define NGX_HTTP_CI_JOBS_CACHE_BYPASS   2
+#define NGX_HTTP_CI_JOBS_CACHE_EXPIRED  3
+#define NGX_HTTP_CI_JOBS_CACHE_HIT      4
+
+
+typedef struct {
+    ngx_int_t                    request_id_index;   /* $request_id */
+} ngx_http_ci_jobs_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                   enable;
+
+    ngx_str_t                    bucket;
+    ngx_str_t                    region;
+    ngx_str_t                    host;         /* <bucket>.ci.<region>... */
+    ngx_str_t                    pass;         /* ci_jobs_pass as written */
+
+    ngx_str_t                    secret_id;
+    ngx_str_t                    secret_key;
+    ngx_str_t                    security_token;
+    time_t                       sign_expires;
+
+    ngx_uint_t                   apis;         /* 1 << api, of enabled */
+
+    ngx_uint_t                   json;
+    ngx_array_t                 *json_array;   /* of ngx_str_t */
+    ngx_http_ci_jobs_name_t     *array_names;
+    size_t                       narray_names;
+    size_t                       max_body_size;
+
+    ngx_shm_zone_t              *cache_zone;
+    time_t                       cache_valid;
+
+    ngx_flag_t                   ssl_verify;
+    ngx_str_t                    ssl_trusted_certificate;
+
+    ngx_http_upstream_conf_t     upstream;
+} ngx_http_ci_jobs_loc_conf_t;
+
+
+typedef struct {
+    ngx_http_ci_jobs_request_t   req;
+
+    /* the refusal to answer with, set by the content handler */
+    ngx_uint_t                   error_status;
+    ngx_str_t                    error_code;
+    const char                  *error_message;
+
+    /* the upstream answer */
+    ngx_http_status_t            status;
+    ngx_http_chunked_t           chunked;
+    ngx_str_t                    ci_request_id;  /* x-ci-request-id */
+    ngx_buf_t                   *body;
+
+    ngx_str_t                    cache_key;
+    ngx_uint_t                   cache_status;
+
+    /* the error body that replaces nginx's own error page */
+    ngx_chain_t                 *error_out;
+
+    unsigned                     json:1;           /* answer in JSON */
+    unsigned                     chunked_body:1;
+    unsigned                     xml_content_type:1;
+    unsigned                     upstream_header:1;  /* header is read */
+    unsigned                     header_held:1;    /* until the body is in */
+    unsigned                     replace_body:1;
+} ngx_http_ci_jobs_ctx_t;
+
+
+ngx_int_t ngx_http_ci_jobs_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_int_t ngx_http_ci_jobs_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ci_jobs_wants_json(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_int_t ngx_http_ci_jobs_send_cached(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx);
+
+char *ngx_http_ci_jobs_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ci_jobs_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+void ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_int_t ngx_http_ci_jobs_cache_status_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+extern ngx_module_t  ngx_http_ci_jobs_module;
+
+
+#endif /* _NGX_HTTP_CI_JOBS_MODULE_H_INCLUDED_ */

@@ -1,0 +1,632 @@
+
+/*
+ * Request validation, over plain buffers: only the five CI queries, with
+ * valid ids and parameters, are accepted.  Anything else is refused
+ * before it can be signed, so the gateway never signs what a client made
+ * up.
+ */
+
+
+#include <stdint.h>
+#include <string.h>
+
+#include "ngx_http_ci_jobs_request.h"
+
+
+#define NGX_HTTP_CI_JOBS_MAX_VALUE_LEN  1024
+
+
+typedef enum {
+    NGX_HTTP_CI_JOBS_VALUE_ID = 0,       /* 1-64 letters and digits */
+    NGX_HTTP_CI_JOBS_VALUE_TAG,          /* 1-64 letters, digits, "_" */
+    NGX_HTTP_CI_JOBS_VALUE_TEXT,         /* 1-1024 bytes of text */
+    NGX_HTTP_CI_JOBS_VALUE_ORDER,        /* Desc, Asc */
+    NGX_HTTP_CI_JOBS_VALUE_SIZE,         /* 1-100 */
+    NGX_HTTP_CI_JOBS_VALUE_STATES,       /* a list of states */
+    NGX_HTTP_CI_JOBS_VALUE_TIME          /* YYYY-MM-DDTHH:MM:SS+HHMM */
+} ngx_http_ci_jobs_value_e;
+
+
+typedef struct {
+    const char                *name;
+    ngx_http_ci_jobs_value_e   value;
+    const char                *error;
+} ngx_http_ci_jobs_param_t;
+
+
+static int ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req,
+    const u_char *p, const u_char *last, size_t max);
+static int ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
+    const u_char *p, const u_char *last, u_char *scratch);
+static size_t ngx_http_ci_jobs_decode(u_char *dst, const u_char *src,
+    size_t len);
+static int ngx_http_ci_jobs_check_text(const u_char *p, size_t len);
+static int ngx_http_ci_jobs_check_value(ngx_http_ci_jobs_value_e type,
+    const u_char *p, size_t len);
+static int ngx_http_ci_jobs_check_states(const u_char *p, size_t len);
+static int ngx_http_ci_jobs_check_time(const u_char *p, size_t len);
+static int ngx_http_ci_jobs_digits(const u_char *p, size_t n, int min,
+    int max);
+static int ngx_http_ci_jobs_refuse(ngx_http_ci_jobs_request_t *req, int rc,
+    const char *error);
+
+
+const char  *ngx_http_ci_jobs_api_names[NGX_HTTP_CI_JOBS_API_COUNT] = {
+    "jobs", "pic_jobs", "ai_jobs", "inventorytriggerjob", "list"
+};
+
+
+static const ngx_http_ci_jobs_param_t  ngx_http_ci_jobs_params[] = {
+    { "queueId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid queueId" },
+    { "tag", NGX_HTTP_CI_JOBS_VALUE_TAG, "invalid tag" },
+    { "workflowId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid workflowId" },
+    { "inventoryTriggerJobId", NGX_HTTP_CI_JOBS_VALUE_ID,
+      "invalid inventoryTriggerJobId" },
+    { "inputObject", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid inputObject" },
+    { "orderByTime", NGX_HTTP_CI_JOBS_VALUE_ORDER,
+      "orderByTime must be Desc or Asc" },
+    { "nextToken", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid nextToken" },
+    { "size", NGX_HTTP_CI_JOBS_VALUE_SIZE, "size must be 1 to 100" },
+    { "states", NGX_HTTP_CI_JOBS_VALUE_STATES,
+      "states must be a list of All, Submitted, Running, Success, Failed, "
+      "Pause, Cancel" },
+    { "startCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
+      "startCreationTime must be like 2001-01-01T00:00:00+0800" },
+    { "endCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
+      "endCreationTime must be like 2001-01-01T00:00:00+0800" }
+};
+
+#define NGX_HTTP_CI_JOBS_NPARAMS                                              \
+    (sizeof(ngx_http_ci_jobs_params) / sizeof(ngx_http_ci_jobs_params[0]))
+
+
+static const char  *ngx_http_ci_jobs_states[] = {
+    "All", "Submitted", "Running", "Success", "Failed", "Pause", "Cancel"
+};
+
+
+/* letters, digits, "_", "," and "/": nothing else is ever in a valid path */
+static const u_char  ngx_http_ci_jobs_path_chars[256] = {
+    ['_'] = 1, [','] = 1, ['/'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1
+};
+
+
+#define ngx_http_ci_jobs_is_alnum(c)                                          \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                \
+     || ((c) >= 'A' && (c) <= 'Z'))
+
+
+int
+ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
+    const u_char *path, size_t path_len, const u_char *query,
+    size_t query_len, u_char *scratch)
+{
+    size_t         i, len;
+    const u_char  *p, *last, *slash;
+
+    memset(req, 0, sizeof(ngx_http_ci_jobs_request_t));
+
+    last = path + path_len;
+
+    for (p = path; p < last; p++) {
+        if (!ngx_http_ci_jobs_path_chars[*p]) {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           "invalid character in path");
+        }
+    }
+
+    slash = memchr(path, '/', path_len);
+    len = (slash ? slash : last) - path;
+
+    for (i = 0; i < NGX_HTTP_CI_JOBS_API_LIST; i++) {
+        if (strlen(ngx_http_ci_jobs_api_names[i]) == len
+            && memcmp(ngx_http_ci_jobs_api_names[i], path, len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == NGX_HTTP_CI_JOBS_API_LIST) {
+        return ngx_http_ci_jobs_refuse(req,
+                                       NGX_HTTP_CI_JOBS_REQUEST_NO_SUCH_API,
+                                       "no such API");
+    }
+
+    if (slash == NULL) {
+
+        if (i != NGX_HTTP_CI_JOBS_API_JOBS) {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           "a job id is required");
+        }
+
+        req->api = NGX_HTTP_CI_JOBS_API_LIST;
+
+        return ngx_http_ci_jobs_parse_query(req, query, query + query_len,
+                                            scratch);
+    }
+
+    req->api = (ngx_http_ci_jobs_api_e) i;
+
+    if (query_len) {
+        return ngx_http_ci_jobs_refuse(req, NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                       "no query parameters expected");
+    }
+
+    return ngx_http_ci_jobs_parse_ids(req, slash + 1, last,
+                                      i == NGX_HTTP_CI_JOBS_API_JOBS
+                                      ? NGX_HTTP_CI_JOBS_MAX_IDS : 1);
+}
+
+
+static int
+ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req, const u_char *p,
+    const u_char *last, size_t max)
+{
+    size_t  len;
+
+    req->ids = p;
+    req->ids_len = last - p;
+
+    if (p == last) {
+        return ngx_http_ci_jobs_refuse(req, NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                       "a job id is required");
+    }
+
+    for ( ;; ) {
+        len = 0;
+
+        while (p < last && ngx_http_ci_jobs_is_alnum(*p)) {
+            p++;
+            len++;
+        }
+
+        if (len == 0 || len > NGX_HTTP_CI_JOBS_MAX_ID_LEN) {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           "a job id is 1 to 64 letters "
+                                           "and digits");
+        }
+
+        if (++req->nids > max) {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           max == 1 ? "one job id only"
+                                                    : "at most 10 job ids");
+        }
+
+        if (p == last) {
+            return NGX_HTTP_CI_JOBS_REQUEST_OK;
+        }
+
+        if (*p != ',') {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           "a job id is 1 to 64 letters "
+                                           "and digits");
+        }
+
+        p++;
+    }
+}
+
+
+static int
+ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
+    const u_char *p, const u_char *last, u_char *scratch)
+{
+    size_t                           i, j, len;
+    unsigned                         seen;
+    const u_char                    *item, *eq, *end;
+    ngx_http_ci_jobs_pair_t         *pair;
+    const ngx_http_ci_jobs_param_t  *param;
+
+    seen = 0;
+
+    for (item = p; item < last; item++) {
+        if (*item <= 0x20 || *item >= 0x7f || *item == '#') {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           "invalid character in query");
+        }
+    }
+
+    while (p < last) {
+        end = memchr(p, '&', last - p);
+        if (end == NULL) {
+            end = last;
+        }
+
+        eq = memchr(p, '=', end - p);
+
+        if (eq == NULL || eq == p) {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           "a parameter must be name=value");
+        }
+
+        len = eq - p;
+
+        for (i = 0; i < NGX_HTTP_CI_JOBS_NPARAMS; i++) {
+            if (strlen(ngx_http_ci_jobs_params[i].name) == len
+                && memcmp(ngx_http_ci_jobs_params[i].name, p, len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == NGX_HTTP_CI_JOBS_NPARAMS) {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           "unknown parameter");
+        }
+
+        if (seen & (1u << i)) {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           "repeated parameter");
+        }
+
+        seen |= 1u << i;
+        param = &ngx_http_ci_jobs_params[i];
+
+        len = ngx_http_ci_jobs_decode(scratch, eq + 1, end - eq - 1);
+
+        if (len == (size_t) -1
+            || ngx_http_ci_jobs_check_text(scratch, len) != 0
+            || ngx_http_ci_jobs_check_value(param->value, scratch, len) != 0)
+        {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           param->error);
+        }
+
+        pair = &req->params[req->nparams++];
+        pair->name = (const u_char *) param->name;
+        pair->name_len = strlen(param->name);
+        pair->value = scratch;
+        pair->value_len = len;
+
+        scratch += len;
+        p = end + 1;
+
+        if (end == last) {
+            break;
+        }
+
+        if (p == last) {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           "a parameter must be name=value");
+        }
+    }
+
+    for (j = 0; j < 2; j++) {
+        if (!(seen & (1u << j))) {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           j == 0 ? "queueId is required"
+                                                  : "tag is required");
+        }
+    }
+
+    return NGX_HTTP_CI_JOBS_REQUEST_OK;
+}
+
+
+/*
+ * Percent-decoding.  "+" stays a plus sign (RFC 3986): this keeps the
+ * "+0800" of a time value as clients write it.  Returns -1 on a broken
+ * escape.
+ */
+
+static size_t
+ngx_http_ci_jobs_decode(u_char *dst, const u_char *src, size_t len)
+{
+    u_char         c, h, l;
+    size_t         n;
+    const u_char  *last;
+
+    last = src + len;
+
+    for (n = 0; src < last; n++) {
+        c = *src++;
+
+        if (c == '%') {
+            if (last - src < 2) {
+                return (size_t) -1;
+            }
+
+            h = src[0] | 0x20;
+            l = src[1] | 0x20;
+
+            h = (h >= '0' && h <= '9') ? h - '0'
+                : (h >= 'a' && h <= 'f') ? h - 'a' + 10 : 0xff;
+            l = (l >= '0' && l <= '9') ? l - '0'
+                : (l >= 'a' && l <= 'f') ? l - 'a' + 10 : 0xff;
+
+            if (h == 0xff || l == 0xff) {
+                return (size_t) -1;
+            }
+
+            c = (u_char) (h << 4 | l);
+            src += 2;
+        }
+
+        dst[n] = c;
+    }
+
+    return n;
+}
+
+
+/* 1-1024 bytes of valid UTF-8 without control characters */
+
+static int
+ngx_http_ci_jobs_check_text(const u_char *p, size_t len)
+{
+    size_t         n;
+    uint32_t       cp, min;
+    const u_char  *last;
+
+    if (len == 0 || len > NGX_HTTP_CI_JOBS_MAX_VALUE_LEN) {
+        return -1;
+    }
+
+    last = p + len;
+
+    while (p < last) {
+
+        if (*p < 0x80) {
+            if (*p < 0x20 || *p == 0x7f) {
+                return -1;
+            }
+
+            p++;
+            continue;
+        }
+
+        if ((*p & 0xe0) == 0xc0) {
+            n = 1; cp = *p & 0x1f; min = 0x80;
+
+        } else if ((*p & 0xf0) == 0xe0) {
+            n = 2; cp = *p & 0x0f; min = 0x800;
+
+        } else if ((*p & 0xf8) == 0xf0) {
+            n = 3; cp = *p & 0x07; min = 0x10000;
+
+        } else {
+            return -1;
+        }
+
+        if ((size_t) (last - p) <= n) {
+            return -1;
+        }
+
+        for (p++; n; n--, p++) {
+            if ((*p & 0xc0) != 0x80) {
+                return -1;
+            }
+
+            cp = cp << 6 | (*p & 0x3f);
+        }
+
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)
+            || (cp >= 0x80 && cp < 0xa0))
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+ngx_http_ci_jobs_check_value(ngx_http_ci_jobs_value_e type, const u_char *p,
+    size_t len)
+{
+    size_t  i;
+
+    switch (type) {
+
+    case NGX_HTTP_CI_JOBS_VALUE_ID:
+    case NGX_HTTP_CI_JOBS_VALUE_TAG:
+        if (len > 64) {
+            return -1;
+        }
+
+        for (i = 0; i < len; i++) {
+            if (!ngx_http_ci_jobs_is_alnum(p[i])
+                && !(type == NGX_HTTP_CI_JOBS_VALUE_TAG && p[i] == '_'))
+            {
+                return -1;
+            }
+        }
+
+        return 0;
+
+    case NGX_HTTP_CI_JOBS_VALUE_TEXT:
+        return 0;
+
+    case NGX_HTTP_CI_JOBS_VALUE_ORDER:
+        return (len == 4 && memcmp(p, "Desc", 4) == 0)
+               || (len == 3 && memcmp(p, "Asc", 3) == 0) ? 0 : -1;
+
+    case NGX_HTTP_CI_JOBS_VALUE_SIZE:
+        if (len > 3 || p[0] == '0') {
+            return -1;
+        }
+
+        return ngx_http_ci_jobs_digits(p, len, 1, 100);
+
+    case NGX_HTTP_CI_JOBS_VALUE_STATES:
+        return ngx_http_ci_jobs_check_states(p, len);
+
+    default: /* NGX_HTTP_CI_JOBS_VALUE_TIME */
+        return ngx_http_ci_jobs_check_time(p, len);
+    }
+}
+
+
+static int
+ngx_http_ci_jobs_check_states(const u_char *p, size_t len)
+{
+    size_t         i, n;
+    unsigned       seen;
+    const u_char  *last, *comma;
+
+    seen = 0;
+    last = p + len;
+
+    for ( ;; ) {
+        comma = memchr(p, ',', last - p);
+        n = (comma ? comma : last) - p;
+
+        for (i = 0; i < sizeof(ngx_http_ci_jobs_states) / sizeof(char *); i++)
+        {
+            if (strlen(ngx_http_ci_jobs_states[i]) == n
+                && memcmp(ngx_http_ci_jobs_states[i], p, n) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == sizeof(ngx_http_ci_jobs_states) / sizeof(char *)
+            || (seen & (1u << i)))
+        {
+            return -1;
+        }
+
+        seen |= 1u << i;
+
+        if (comma == NULL) {
+            return 0;
+        }
+
+        p = comma + 1;
+    }
+}
+
+
+/* %Y-%m-%dT%H:%M:%S%z, e.g. 2001-01-01T00:00:00+0800 */
+
+static int
+ngx_http_ci_jobs_check_time(const u_char *p, size_t len)
+{
+    if (len != sizeof("2001-01-01T00:00:00+0800") - 1
+        || p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':'
+        || p[16] != ':' || (p[19] != '+' && p[19] != '-'))
+    {
+        return -1;
+    }
+
+    return ngx_http_ci_jobs_digits(p, 4, 0, 9999)
+           | ngx_http_ci_jobs_digits(p + 5, 2, 1, 12)
+           | ngx_http_ci_jobs_digits(p + 8, 2, 1, 31)
+           | ngx_http_ci_jobs_digits(p + 11, 2, 0, 23)
+           | ngx_http_ci_jobs_digits(p + 14, 2, 0, 59)
+           | ngx_http_ci_jobs_digits(p + 17, 2, 0, 59)
+           | ngx_http_ci_jobs_digits(p + 20, 2, 0, 14)
+           | ngx_http_ci_jobs_digits(p + 22, 2, 0, 59);
+}
+
+
+/* n decimal digits whose value is within min..max: 0, or -1 */
+
+static int
+ngx_http_ci_jobs_digits(const u_char *p, size_t n, int min, int max)
+{
+    int  value;
+
+    for (value = 0; n; n--, p++) {
+        if (*p < '0' || *p > '9') {
+            return -1;
+        }
+
+        value = value * 10 + (*p - '0');
+    }
+
+    return (value >= min && value <= max) ? 0 : -1;
+}
+
+
+static int
+ngx_http_ci_jobs_refuse(ngx_http_ci_jobs_request_t *req, int rc,
+    const char *error)
+{
+    req->error = error;
+    return rc;
+}
+
+
+size_t
+ngx_http_ci_jobs_request_path(u_char *buf,
+    const ngx_http_ci_jobs_request_t *req)
+{
+    size_t       len;
+    const char  *api;
+
+    api = ngx_http_ci_jobs_api_names[req->api == NGX_HTTP_CI_JOBS_API_LIST
+                                     ? NGX_HTTP_CI_JOBS_API_JOBS : req->api];
+    len = strlen(api);
+
+    if (req->api == NGX_HTTP_CI_JOBS_API_LIST) {
+        if (buf) {
+            buf[0] = '/';
+            memcpy(buf + 1, api, len);
+        }
+
+        return 1 + len;
+    }
+
+    if (buf) {
+        buf[0] = '/';
+        memcpy(buf + 1, api, len);
+        buf[1 + len] = '/';
+        memcpy(buf + 2 + len, req->ids, req->ids_len);
+    }
+
+    return 2 + len + req->ids_len;
+}
+
+
+size_t
+ngx_http_ci_jobs_request_query(u_char *buf,
+    const ngx_http_ci_jobs_request_t *req)
+{
+    size_t                          i, n;
+    const ngx_http_ci_jobs_pair_t  *pair;
+
+    for (n = 0, i = 0; i < req->nparams; i++) {
+        pair = &req->params[i];
+
+        if (buf) {
+            if (i) {
+                buf[n] = '&';
+            }
+
+            memcpy(buf + n + (i ? 1 : 0), pair->name, pair->name_len);
+            buf[n + (i ? 1 : 0) + pair->name_len] = '=';
+        }
+
+        n += (i ? 1 : 0) + pair->name_len + 1;
+        n += ngx_http_ci_jobs_uri_encode(buf ? buf + n : NULL, pair->value,
+                                         pair->value_len);
+    }
+
+    return n;
+}

@@ -1,0 +1,425 @@
+
+/*
+ * The COS request signature (q-sign-algorithm=sha1), over plain buffers:
+ *
+ *   SignKey       = hex(HMAC-SHA1(SecretKey, KeyTime))
+ *   HttpString    = method \n path \n params \n headers \n
+ *   StringToSign  = "sha1" \n KeyTime \n hex(SHA1(HttpString)) \n
+ *   Signature     = hex(HMAC-SHA1(SignKey, StringToSign))
+ *
+ * with names lower-cased and percent-encoded, values percent-encoded, and
+ * both lists sorted by encoded name.
+ */
+
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "ngx_http_ci_jobs_sign.h"
+
+
+#define NGX_HTTP_CI_JOBS_HTTP_STRING_MAX  16384
+#define NGX_HTTP_CI_JOBS_KEY_TIME_MAX     (2 * 20 + 1)
+
+
+static size_t ngx_http_ci_jobs_encode_name(u_char *dst, const u_char *src,
+    size_t len);
+static int ngx_http_ci_jobs_cmp_names(const ngx_http_ci_jobs_pair_t *a,
+    const ngx_http_ci_jobs_pair_t *b);
+static void ngx_http_ci_jobs_sort(const ngx_http_ci_jobs_pair_t **sorted,
+    const ngx_http_ci_jobs_pair_t *pairs, size_t n);
+static u_char *ngx_http_ci_jobs_write_pairs(u_char *p,
+    const ngx_http_ci_jobs_pair_t **sorted, size_t n);
+static u_char *ngx_http_ci_jobs_write_list(u_char *p,
+    const ngx_http_ci_jobs_pair_t **sorted, size_t n);
+static size_t ngx_http_ci_jobs_pairs_size(const ngx_http_ci_jobs_pair_t *pairs,
+    size_t n);
+static u_char *ngx_http_ci_jobs_hex(u_char *dst, const u_char *src,
+    size_t len);
+
+
+/* 1: kept as is by UrlEncode */
+static const u_char  ngx_http_ci_jobs_unreserved[256] = {
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1
+};
+
+
+size_t
+ngx_http_ci_jobs_uri_encode(u_char *dst, const u_char *src, size_t len)
+{
+    size_t         n;
+    const u_char  *last;
+
+    static const u_char  hex[] = "0123456789ABCDEF";
+
+    last = src + len;
+
+    if (dst == NULL) {
+        for (n = 0; src < last; src++) {
+            n += ngx_http_ci_jobs_unreserved[*src] ? 1 : 3;
+        }
+
+        return n;
+    }
+
+    for (n = 0; src < last; src++) {
+        if (ngx_http_ci_jobs_unreserved[*src]) {
+            dst[n++] = *src;
+
+        } else {
+            dst[n++] = '%';
+            dst[n++] = hex[*src >> 4];
+            dst[n++] = hex[*src & 0xf];
+        }
+    }
+
+    return n;
+}
+
+
+/* lowercase(UrlEncode(name)): the hex digits of %XX too, as the SDKs do */
+
+static size_t
+ngx_http_ci_jobs_encode_name(u_char *dst, const u_char *src, size_t len)
+{
+    size_t  i, n;
+
+    n = ngx_http_ci_jobs_uri_encode(dst, src, len);
+
+    for (i = 0; i < n; i++) {
+        if (dst[i] >= 'A' && dst[i] <= 'Z') {
+            dst[i] |= 0x20;
+        }
+    }
+
+    return n;
+}
+
+
+int
+ngx_http_ci_jobs_sign_key(u_char *sign_key, const u_char *secret_key,
+    size_t secret_key_len, time_t start, time_t end)
+{
+    int           n;
+    unsigned int  md_len;
+    u_char        key_time[NGX_HTTP_CI_JOBS_KEY_TIME_MAX + 1];
+    u_char        md[EVP_MAX_MD_SIZE];
+
+    n = snprintf((char *) key_time, sizeof(key_time), "%lld;%lld",
+                 (long long) start, (long long) end);
+
+    if (n <= 0 || (size_t) n >= sizeof(key_time)) {
+        return -1;
+    }
+
+    if (HMAC(EVP_sha1(), secret_key, (int) secret_key_len, key_time,
+             (size_t) n, md, &md_len)
+        == NULL)
+    {
+        return -1;
+    }
+
+    ngx_http_ci_jobs_hex(sign_key, md, md_len);
+
+    return 0;
+}
+
+
+size_t
+ngx_http_ci_jobs_sign_size(const ngx_http_ci_jobs_sign_input_t *in)
+{
+    size_t  len, i;
+
+    len = sizeof("q-sign-algorithm=sha1&q-ak=&q-sign-time=&q-key-time="
+                 "&q-header-list=&q-url-param-list=&q-signature=") - 1
+          + in->secret_id_len
+          + 2 * NGX_HTTP_CI_JOBS_KEY_TIME_MAX
+          + 2 * 20;                          /* hex of the HMAC-SHA1 */
+
+    /* the lists: each encoded name and a ";" */
+
+    for (i = 0; i < in->nparams; i++) {
+        len += 3 * in->params[i].name_len + 1;
+    }
+
+    for (i = 0; i < in->nheaders; i++) {
+        len += 3 * in->headers[i].name_len + 1;
+    }
+
+    return len;
+}
+
+
+size_t
+ngx_http_ci_jobs_sign(u_char *buf, const ngx_http_ci_jobs_sign_input_t *in)
+{
+    int                             n;
+    size_t                          len;
+    u_char                         *p;
+    unsigned int                    md_len;
+    const ngx_http_ci_jobs_pair_t  *params[NGX_HTTP_CI_JOBS_MAX_PAIRS];
+    const ngx_http_ci_jobs_pair_t  *headers[NGX_HTTP_CI_JOBS_MAX_PAIRS];
+    u_char                          md[EVP_MAX_MD_SIZE];
+    u_char                          key_time[NGX_HTTP_CI_JOBS_KEY_TIME_MAX + 1];
+    u_char                          to_sign[sizeof("sha1\n\n\n") - 1
+                                            + NGX_HTTP_CI_JOBS_KEY_TIME_MAX
+                                            + 2 * 20];
+    u_char                          http[NGX_HTTP_CI_JOBS_HTTP_STRING_MAX];
+
+    if (in->nparams > NGX_HTTP_CI_JOBS_MAX_PAIRS
+        || in->nheaders > NGX_HTTP_CI_JOBS_MAX_PAIRS)
+    {
+        return 0;
+    }
+
+    len = in->method_len + 1 + in->path_len + 1
+          + ngx_http_ci_jobs_pairs_size(in->params, in->nparams) + 1
+          + ngx_http_ci_jobs_pairs_size(in->headers, in->nheaders) + 1;
+
+    if (len > sizeof(http)) {
+        return 0;
+    }
+
+    n = snprintf((char *) key_time, sizeof(key_time), "%lld;%lld",
+                 (long long) in->start, (long long) in->end);
+
+    if (n <= 0 || (size_t) n >= sizeof(key_time)) {
+        return 0;
+    }
+
+    ngx_http_ci_jobs_sort(params, in->params, in->nparams);
+    ngx_http_ci_jobs_sort(headers, in->headers, in->nheaders);
+
+    /* HttpString */
+
+    p = http;
+
+    memcpy(p, in->method, in->method_len);
+    p += in->method_len;
+    *p++ = '\n';
+
+    memcpy(p, in->path, in->path_len);
+    p += in->path_len;
+    *p++ = '\n';
+
+    p = ngx_http_ci_jobs_write_pairs(p, params, in->nparams);
+    *p++ = '\n';
+
+    p = ngx_http_ci_jobs_write_pairs(p, headers, in->nheaders);
+    *p++ = '\n';
+
+    if (!EVP_Digest(http, p - http, md, &md_len, EVP_sha1(), NULL)) {
+        return 0;
+    }
+
+    /* StringToSign */
+
+    p = to_sign;
+    memcpy(p, "sha1\n", sizeof("sha1\n") - 1);
+    p += sizeof("sha1\n") - 1;
+    memcpy(p, key_time, n);
+    p += n;
+    *p++ = '\n';
+    p = ngx_http_ci_jobs_hex(p, md, md_len);
+    *p++ = '\n';
+
+    if (HMAC(EVP_sha1(), in->sign_key, NGX_HTTP_CI_JOBS_SIGN_KEY_LEN,
+             to_sign, p - to_sign, md, &md_len)
+        == NULL)
+    {
+        return 0;
+    }
+
+    /* Authorization */
+
+    p = buf;
+
+#define ngx_http_ci_jobs_put(s)                                               \
+    memcpy(p, s, sizeof(s) - 1);                                              \
+    p += sizeof(s) - 1
+
+    ngx_http_ci_jobs_put("q-sign-algorithm=sha1&q-ak=");
+    memcpy(p, in->secret_id, in->secret_id_len);
+    p += in->secret_id_len;
+
+    ngx_http_ci_jobs_put("&q-sign-time=");
+    memcpy(p, key_time, n);
+    p += n;
+
+    ngx_http_ci_jobs_put("&q-key-time=");
+    memcpy(p, key_time, n);
+    p += n;
+
+    ngx_http_ci_jobs_put("&q-header-list=");
+    p = ngx_http_ci_jobs_write_list(p, headers, in->nheaders);
+
+    ngx_http_ci_jobs_put("&q-url-param-list=");
+    p = ngx_http_ci_jobs_write_list(p, params, in->nparams);
+
+    ngx_http_ci_jobs_put("&q-signature=");
+    p = ngx_http_ci_jobs_hex(p, md, md_len);
+
+#undef ngx_http_ci_jobs_put
+
+    return p - buf;
+}
+
+
+/* an upper bound of "name=value&..." for these pairs */
+
+static size_t
+ngx_http_ci_jobs_pairs_size(const ngx_http_ci_jobs_pair_t *pairs, size_t n)
+{
+    size_t  i, len;
+
+    for (len = 0, i = 0; i < n; i++) {
+        len += 3 * (pairs[i].name_len + pairs[i].value_len) + 2;
+    }
+
+    return len;
+}
+
+
+/*
+ * Compares the encoded, lower-cased names without building them: byte by
+ * byte of their encoded forms.
+ */
+
+static int
+ngx_http_ci_jobs_cmp_names(const ngx_http_ci_jobs_pair_t *a,
+    const ngx_http_ci_jobs_pair_t *b)
+{
+    size_t  i, j, k, l, la, lb;
+    u_char  ea[3], eb[3];
+
+    i = 0;
+    j = 0;
+    k = 0;
+    l = 0;
+    la = 0;
+    lb = 0;
+
+    for ( ;; ) {
+        if (k == la) {
+            if (i == a->name_len) {
+                break;
+            }
+
+            la = ngx_http_ci_jobs_encode_name(ea, &a->name[i++], 1);
+            k = 0;
+        }
+
+        if (l == lb) {
+            if (j == b->name_len) {
+                return 1;
+            }
+
+            lb = ngx_http_ci_jobs_encode_name(eb, &b->name[j++], 1);
+            l = 0;
+        }
+
+        if (ea[k] != eb[l]) {
+            return ea[k] < eb[l] ? -1 : 1;
+        }
+
+        k++;
+        l++;
+    }
+
+    /* a is exhausted */
+
+    return (l == lb && j == b->name_len) ? 0 : -1;
+}
+
+
+/* a stable insertion sort: the lists are short */
+
+static void
+ngx_http_ci_jobs_sort(const ngx_http_ci_jobs_pair_t **sorted,
+    const ngx_http_ci_jobs_pair_t *pairs, size_t n)
+{
+    size_t                          i, j;
+    const ngx_http_ci_jobs_pair_t  *pair;
+
+    for (i = 0; i < n; i++) {
+        pair = &pairs[i];
+
+        for (j = i; j > 0 && ngx_http_ci_jobs_cmp_names(sorted[j - 1], pair)
+                             > 0; j--)
+        {
+            sorted[j] = sorted[j - 1];
+        }
+
+        sorted[j] = pair;
+    }
+}
+
+
+static u_char *
+ngx_http_ci_jobs_write_pairs(u_char *p, const ngx_http_ci_jobs_pair_t **sorted,
+    size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = '&';
+        }
+
+        p += ngx_http_ci_jobs_encode_name(p, sorted[i]->name,
+                                          sorted[i]->name_len);
+        *p++ = '=';
+        p += ngx_http_ci_jobs_uri_encode(p, sorted[i]->value,
+                                         sorted[i]->value_len);
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_ci_jobs_write_list(u_char *p, const ngx_http_ci_jobs_pair_t **sorted,
+    size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = ';';
+        }
+
+        p += ngx_http_ci_jobs_encode_name(p, sorted[i]->name,
+                                          sorted[i]->name_len);
+    }
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_ci_jobs_hex(u_char *dst, const u_char *src, size_t len)
+{
+    static const u_char  hex[] = "0123456789abcdef";
+
+    while (len--) {
+        *dst++ = hex[*src >> 4];
+        *dst++ = hex[*src++ & 0xf];
+    }
+
+    return dst;
+}

@@ -1,0 +1,70 @@
+
+/*
+ * COS request signature (q-sign-algorithm=sha1) over plain buffers.
+ * No nginx types: used by the module, the unit tests and the fuzzers.
+ */
+
+
+#ifndef _NGX_HTTP_CI_JOBS_SIGN_H_INCLUDED_
+#define _NGX_HTTP_CI_JOBS_SIGN_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+
+#define NGX_HTTP_CI_JOBS_SIGN_KEY_LEN  40     /* hex of an HMAC-SHA1 */
+#define NGX_HTTP_CI_JOBS_MAX_PAIRS     16     /* params or headers signed */
+
+
+typedef struct {
+    const u_char  *name;
+    size_t         name_len;
+    const u_char  *value;
+    size_t         value_len;
+} ngx_http_ci_jobs_pair_t;
+
+
+typedef struct {
+    const u_char                   *method;      /* lower case: "get" */
+    size_t                          method_len;
+    const u_char                   *path;        /* decoded: "/jobs/j1" */
+    size_t                          path_len;
+    const ngx_http_ci_jobs_pair_t  *params;      /* decoded names, values */
+    size_t                          nparams;
+    const ngx_http_ci_jobs_pair_t  *headers;     /* decoded names, values */
+    size_t                          nheaders;
+    const u_char                   *secret_id;
+    size_t                          secret_id_len;
+    const u_char                   *sign_key;    /* SIGN_KEY_LEN hex chars */
+    time_t                          start;       /* KeyTime */
+    time_t                          end;
+} ngx_http_ci_jobs_sign_input_t;
+
+
+/*
+ * Percent-encodes as COS does: every byte but A-Z a-z 0-9 - _ . ~ becomes
+ * %XX with upper-case hex.  Returns the encoded length; with dst NULL only
+ * computes it.
+ */
+size_t ngx_http_ci_jobs_uri_encode(u_char *dst, const u_char *src,
+    size_t len);
+
+/* SignKey: lower-case hex of HMAC-SHA1(secret_key, "start;end") */
+int ngx_http_ci_jobs_sign_key(u_char *sign_key, const u_char *secret_key,
+    size_t secret_key_len, time_t start, time_t end);
+
+/* an upper bound of the Authorization value's length for this input */
+size_t ngx_http_ci_jobs_sign_size(const ngx_http_ci_jobs_sign_input_t *in);
+
+/*
+ * Writes the Authorization value into buf (ngx_http_ci_jobs_sign_size()
+ * bytes at least).  Returns its length, or 0 on failure (more than
+ * NGX_HTTP_CI_JOBS_MAX_PAIRS params or headers, a crypto failure).
+ */
+size_t ngx_http_ci_jobs_sign(u_char *buf,
+    const ngx_http_ci_jobs_sign_input_t *in);
+
+
+#endif /* _NGX_HTTP_CI_JOBS_SIGN_H_INCLUDED_ */

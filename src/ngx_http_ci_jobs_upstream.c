@@ -1,0 +1,744 @@
+
+/*
+ * The upstream side: the signed request, the answer's status line and
+ * headers, and the body read whole into memory (Content-Length or
+ * chunked, bounded by ci_jobs_max_body_size).
+ *
+ * The body is not passed to the output filters as it arrives: the header
+ * filter holds the answer's header until the whole body is in, so that a
+ * truncated, reset or malformed answer can still become a clean 502.
+ */
+
+
+#include "ngx_http_ci_jobs_module.h"
+
+
+static ngx_int_t ngx_http_ci_jobs_create_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ci_jobs_reinit_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ci_jobs_process_status_line(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ci_jobs_process_header(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ci_jobs_header_line(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value);
+static ngx_uint_t ngx_http_ci_jobs_is_xml_type(ngx_str_t *value);
+static void ngx_http_ci_jobs_abort_request(ngx_http_request_t *r);
+static void ngx_http_ci_jobs_finalize_request(ngx_http_request_t *r,
+    ngx_int_t rc);
+static ngx_int_t ngx_http_ci_jobs_input_filter_init(void *data);
+static ngx_int_t ngx_http_ci_jobs_input_filter(void *data, ssize_t bytes);
+static ngx_int_t ngx_http_ci_jobs_chunked_filter(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_buf_t *buf);
+static ngx_int_t ngx_http_ci_jobs_append(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, u_char *data, size_t len);
+
+
+ngx_int_t
+ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_http_upstream_t  *u;
+
+    if (ngx_http_upstream_create(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    u = r->upstream;
+
+#if (NGX_HTTP_SSL)
+    u->ssl = (lcf->upstream.ssl != NULL);
+#endif
+
+    if (u->ssl) {
+        ngx_str_set(&u->schema, "https://");
+
+    } else {
+        ngx_str_set(&u->schema, "http://");
+    }
+
+    u->output.tag = (ngx_buf_tag_t) &ngx_http_ci_jobs_module;
+    u->conf = &lcf->upstream;
+
+    u->create_request = ngx_http_ci_jobs_create_request;
+    u->reinit_request = ngx_http_ci_jobs_reinit_request;
+    u->process_header = ngx_http_ci_jobs_process_status_line;
+    u->abort_request = ngx_http_ci_jobs_abort_request;
+    u->finalize_request = ngx_http_ci_jobs_finalize_request;
+
+    u->input_filter_init = ngx_http_ci_jobs_input_filter_init;
+    u->input_filter = ngx_http_ci_jobs_input_filter;
+    u->input_filter_ctx = r;
+
+    r->main->count++;
+
+    ngx_http_upstream_init(r);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * GET <path>[?<query>] HTTP/1.1, Host, Authorization, the token when there
+ * is one, User-Agent: nothing of the client's request but the validated
+ * API, ids and parameters.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
+{
+    size_t                          len, path_len, query_len, auth_len;
+    time_t                          now;
+    u_char                         *path;
+    ngx_buf_t                      *b;
+    ngx_chain_t                    *cl;
+    ngx_http_ci_jobs_ctx_t         *ctx;
+    ngx_http_ci_jobs_pair_t         host;
+    ngx_http_ci_jobs_loc_conf_t    *lcf;
+    ngx_http_ci_jobs_sign_input_t   in;
+    u_char                          sign_key[NGX_HTTP_CI_JOBS_SIGN_KEY_LEN];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    path_len = ngx_http_ci_jobs_request_path(NULL, &ctx->req);
+    query_len = ngx_http_ci_jobs_request_query(NULL, &ctx->req);
+
+    /* the SDKs' KeyTime: a second in the past, for the server's clock */
+    now = ngx_time() - 1;
+
+    if (ngx_http_ci_jobs_sign_key(sign_key, lcf->secret_key.data,
+                                  lcf->secret_key.len, now,
+                                  now + lcf->sign_expires)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: computing the signing key failed");
+        return NGX_ERROR;
+    }
+
+    host.name = (u_char *) "host";
+    host.name_len = sizeof("host") - 1;
+    host.value = lcf->host.data;
+    host.value_len = lcf->host.len;
+
+    ngx_memzero(&in, sizeof(ngx_http_ci_jobs_sign_input_t));
+
+    in.method = (u_char *) "get";
+    in.method_len = sizeof("get") - 1;
+    in.params = ctx->req.params;
+    in.nparams = ctx->req.nparams;
+    in.headers = &host;
+    in.nheaders = 1;
+    in.secret_id = lcf->secret_id.data;
+    in.secret_id_len = lcf->secret_id.len;
+    in.sign_key = sign_key;
+    in.start = now;
+    in.end = now + lcf->sign_expires;
+
+    /* the path signed is the path sent: ids are letters and digits only */
+    in.path_len = path_len;
+
+    len = sizeof("GET ") - 1 + path_len + 1 + query_len
+          + sizeof(" HTTP/1.1" CRLF) - 1
+          + sizeof("Host: ") - 1 + lcf->host.len + sizeof(CRLF) - 1
+          + sizeof("Authorization: ") - 1 + ngx_http_ci_jobs_sign_size(&in)
+          + sizeof(CRLF) - 1
+          + sizeof("User-Agent: " NGX_HTTP_CI_JOBS_USER_AGENT CRLF) - 1
+          + sizeof(CRLF) - 1;
+
+    if (lcf->security_token.len) {
+        len += sizeof("x-ci-security-token: ") - 1 + lcf->security_token.len
+               + sizeof(CRLF) - 1;
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, "GET ", sizeof("GET ") - 1);
+
+    path = b->last;
+    b->last += ngx_http_ci_jobs_request_path(b->last, &ctx->req);
+    in.path = path;
+
+    if (query_len) {
+        *b->last++ = '?';
+        b->last += ngx_http_ci_jobs_request_query(b->last, &ctx->req);
+    }
+
+    b->last = ngx_cpymem(b->last, " HTTP/1.1" CRLF "Host: ",
+                         sizeof(" HTTP/1.1" CRLF "Host: ") - 1);
+    b->last = ngx_cpymem(b->last, lcf->host.data, lcf->host.len);
+    b->last = ngx_cpymem(b->last, CRLF "Authorization: ",
+                         sizeof(CRLF "Authorization: ") - 1);
+
+    auth_len = ngx_http_ci_jobs_sign(b->last, &in);
+
+    ngx_explicit_memzero(sign_key, sizeof(sign_key));
+
+    if (auth_len == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: signing the request failed");
+        return NGX_ERROR;
+    }
+
+    b->last += auth_len;
+    *b->last++ = CR; *b->last++ = LF;
+
+    if (lcf->security_token.len) {
+        b->last = ngx_cpymem(b->last, "x-ci-security-token: ",
+                             sizeof("x-ci-security-token: ") - 1);
+        b->last = ngx_cpymem(b->last, lcf->security_token.data,
+                             lcf->security_token.len);
+        *b->last++ = CR; *b->last++ = LF;
+    }
+
+    b->last = ngx_cpymem(b->last,
+                         "User-Agent: " NGX_HTTP_CI_JOBS_USER_AGENT CRLF CRLF,
+                         sizeof("User-Agent: " NGX_HTTP_CI_JOBS_USER_AGENT
+                                CRLF CRLF) - 1);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ci_jobs upstream request: GET %*s%s",
+                   path_len + (query_len ? 1 + query_len : 0), path,
+                   lcf->security_token.len ? " with a security token" : "");
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NGX_ERROR;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    r->upstream->request_bufs = cl;
+
+    return NGX_OK;
+}
+
+
+/* before the request is sent again, to the next server */
+
+static ngx_int_t
+ngx_http_ci_jobs_reinit_request(ngx_http_request_t *r)
+{
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+
+    ngx_memzero(&ctx->status, sizeof(ngx_http_status_t));
+    ngx_memzero(&ctx->chunked, sizeof(ngx_http_chunked_t));
+    ngx_str_null(&ctx->ci_request_id);
+
+    ctx->chunked_body = 0;
+    ctx->xml_content_type = 0;
+    ctx->upstream_header = 0;
+    ctx->header_held = 0;
+
+    if (ctx->body) {
+        ctx->body->last = ctx->body->pos;
+    }
+
+    r->upstream->process_header = ngx_http_ci_jobs_process_status_line;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_process_status_line(ngx_http_request_t *r)
+{
+    size_t                   len;
+    ngx_int_t                rc;
+    ngx_http_upstream_t     *u;
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    u = r->upstream;
+
+    rc = ngx_http_parse_status_line(r, &u->buffer, &ctx->status);
+
+    if (rc == NGX_AGAIN) {
+        return rc;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: upstream sent no valid HTTP/1.x status line");
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    if (ctx->status.code < 200) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: upstream sent unexpected status %ui",
+                      ctx->status.code);
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    if (u->state && u->state->status == 0) {
+        u->state->status = ctx->status.code;
+    }
+
+    u->headers_in.status_n = ctx->status.code;
+
+    len = ctx->status.end - ctx->status.start;
+    u->headers_in.status_line.len = len;
+    u->headers_in.status_line.data = ngx_pnalloc(r->pool, len);
+    if (u->headers_in.status_line.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(u->headers_in.status_line.data, ctx->status.start, len);
+
+    if (ctx->status.http_version < NGX_HTTP_VERSION_11) {
+        u->headers_in.connection_close = 1;
+    }
+
+    u->process_header = ngx_http_ci_jobs_process_header;
+
+    return ngx_http_ci_jobs_process_header(r);
+}
+
+
+/*
+ * Upstream headers are read, never copied: only x-ci-request-id goes back
+ * to the client, added when the answer is sent.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_str_t                     name, value;
+    ngx_http_upstream_t          *u;
+    ngx_http_ci_jobs_ctx_t       *ctx;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+    u = r->upstream;
+
+    for ( ;; ) {
+
+        rc = ngx_http_parse_header_line(r, &u->buffer, 1);
+
+        if (rc == NGX_OK) {
+            name.data = r->header_name_start;
+            name.len = r->header_name_end - r->header_name_start;
+            value.data = r->header_start;
+            value.len = r->header_end - r->header_start;
+
+            rc = ngx_http_ci_jobs_header_line(r, ctx, &name, &value);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            continue;
+        }
+
+        if (rc == NGX_HTTP_PARSE_HEADER_DONE) {
+            break;
+        }
+
+        if (rc == NGX_AGAIN) {
+            return NGX_AGAIN;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: upstream sent invalid header");
+
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    if (ctx->chunked_body && u->headers_in.content_length_n != -1) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: upstream sent \"Content-Length\" and "
+                      "\"Transfer-Encoding\" headers at the same time");
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    if (u->headers_in.content_length_n > (off_t) lcf->max_body_size) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: upstream body of %O bytes is larger than "
+                      "ci_jobs_max_body_size %uz",
+                      u->headers_in.content_length_n, lcf->max_body_size);
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    ctx->upstream_header = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_header_line(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value)
+{
+    off_t                 n;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    if (name->len == sizeof("Content-Length") - 1
+        && ngx_strncasecmp(name->data, (u_char *) "Content-Length",
+                           name->len) == 0)
+    {
+        n = ngx_atoof(value->data, value->len);
+
+        if (n == NGX_ERROR
+            || (u->headers_in.content_length_n != -1
+                && u->headers_in.content_length_n != n))
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ci_jobs: upstream sent invalid "
+                          "\"Content-Length\" header");
+            return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+        }
+
+        u->headers_in.content_length_n = n;
+        return NGX_OK;
+    }
+
+    if (name->len == sizeof("Transfer-Encoding") - 1
+        && ngx_strncasecmp(name->data, (u_char *) "Transfer-Encoding",
+                           name->len) == 0)
+    {
+        if (value->len != sizeof("chunked") - 1
+            || ngx_strncasecmp(value->data, (u_char *) "chunked",
+                               value->len) != 0)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ci_jobs: upstream sent unknown "
+                          "\"Transfer-Encoding\" \"%V\"", value);
+            return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+        }
+
+        ctx->chunked_body = 1;
+        return NGX_OK;
+    }
+
+    /* no Accept-Encoding is sent: anything but identity is an error */
+
+    if (name->len == sizeof("Content-Encoding") - 1
+        && ngx_strncasecmp(name->data, (u_char *) "Content-Encoding",
+                           name->len) == 0)
+    {
+        if (value->len != sizeof("identity") - 1
+            || ngx_strncasecmp(value->data, (u_char *) "identity",
+                               value->len) != 0)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ci_jobs: upstream sent an encoded body \"%V\"",
+                          value);
+            return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+        }
+
+        return NGX_OK;
+    }
+
+    if (name->len == sizeof("Connection") - 1
+        && ngx_strncasecmp(name->data, (u_char *) "Connection",
+                           name->len) == 0)
+    {
+        if (ngx_strlcasestrn(value->data, value->data + value->len,
+                             (u_char *) "close", sizeof("close") - 2)
+            != NULL)
+        {
+            u->headers_in.connection_close = 1;
+        }
+
+        return NGX_OK;
+    }
+
+    /* application/xml, text/xml, or any +xml type, with parameters */
+
+    if (name->len == sizeof("Content-Type") - 1
+        && ngx_strncasecmp(name->data, (u_char *) "Content-Type",
+                           name->len) == 0)
+    {
+        ctx->xml_content_type = ngx_http_ci_jobs_is_xml_type(value);
+        return NGX_OK;
+    }
+
+    if (name->len == sizeof("x-ci-request-id") - 1
+        && ngx_strncasecmp(name->data, (u_char *) "x-ci-request-id",
+                           name->len) == 0)
+    {
+        ctx->ci_request_id.data = ngx_pstrdup(r->pool, value);
+        if (ctx->ci_request_id.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->ci_request_id.len = value->len;
+        return NGX_OK;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_ci_jobs_is_xml_type(ngx_str_t *value)
+{
+    u_char  *p, *last;
+
+    last = value->data + value->len;
+    p = ngx_strlchr(value->data, last, ';');
+
+    if (p != NULL) {
+        last = p;
+    }
+
+    while (last > value->data && last[-1] == ' ') {
+        last--;
+    }
+
+    p = value->data;
+
+    if ((last - p == sizeof("application/xml") - 1
+         && ngx_strncasecmp(p, (u_char *) "application/xml", last - p) == 0)
+        || (last - p == sizeof("text/xml") - 1
+            && ngx_strncasecmp(p, (u_char *) "text/xml", last - p) == 0))
+    {
+        return 1;
+    }
+
+    return last - p > 4 && ngx_strncasecmp(last - 4, (u_char *) "+xml", 4)
+                           == 0;
+}
+
+
+static void
+ngx_http_ci_jobs_abort_request(ngx_http_request_t *r)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "abort ci_jobs request");
+    return;
+}
+
+
+/*
+ * Called before nginx finishes the request.  When the answer failed after
+ * its header was read, the client has still seen nothing (the header
+ * filter holds it): let nginx answer with the error status instead, which
+ * the header filter then writes in CI's error shape.
+ */
+
+static void
+ngx_http_ci_jobs_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "finalize ci_jobs request: %i", rc);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+
+    if (ctx != NULL && ctx->header_held && rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        ctx->header_held = 0;
+        r->upstream->header_sent = 0;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_input_filter_init(void *data)
+{
+    ngx_http_request_t  *r = data;
+
+    off_t                    n;
+    ngx_http_upstream_t     *u;
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    u = r->upstream;
+
+    n = u->headers_in.content_length_n;
+
+    if (ctx->chunked_body) {
+        /* anything but 0 or -1: the end is the last chunk, not EOF */
+        u->length = 1;
+
+    } else {
+        u->length = n;
+
+        if (n == 0) {
+            u->keepalive = !u->headers_in.connection_close;
+        }
+    }
+
+    if (ctx->body == NULL) {
+        ctx->body = ngx_create_temp_buf(r->pool, n > 0 ? (size_t) n : 4096);
+        if (ctx->body == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * bytes new bytes are at u->buffer.last; they are copied into ctx->body.
+ * A body over the limit or a broken chunk sets u->error instead of
+ * returning NGX_ERROR, so that nginx answers 502 rather than dropping the
+ * connection.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_input_filter(void *data, ssize_t bytes)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_buf_t               *buf;
+    ngx_uint_t               extra;
+    ngx_http_upstream_t     *u;
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    u = r->upstream;
+    buf = &u->buffer;
+
+    buf->pos = buf->last;
+    buf->last += bytes;
+
+    if (u->error) {
+        buf->pos = buf->last;
+        return NGX_OK;
+    }
+
+    if (ctx->chunked_body) {
+        return ngx_http_ci_jobs_chunked_filter(r, ctx, buf);
+    }
+
+    extra = (u->length != -1 && bytes > u->length);
+
+    if (extra) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ci_jobs: upstream sent more data than specified in "
+                      "\"Content-Length\" header");
+        bytes = u->length;
+    }
+
+    if (ngx_http_ci_jobs_append(r, ctx, buf->pos, bytes) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    buf->pos = buf->last;
+
+    if (u->length != -1) {
+        u->length -= bytes;
+
+        if (u->length == 0) {
+            u->keepalive = !extra && !u->headers_in.connection_close;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_chunked_filter(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_buf_t *buf)
+{
+    size_t                len;
+    ngx_int_t             rc;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+
+    for ( ;; ) {
+
+        rc = ngx_http_parse_chunked(r, buf, &ctx->chunked);
+
+        if (rc == NGX_OK) {
+
+            /* a part of a chunk's data is in the buffer */
+
+            len = ngx_min((off_t) (buf->last - buf->pos), ctx->chunked.size);
+
+            if (ngx_http_ci_jobs_append(r, ctx, buf->pos, len) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            buf->pos += len;
+            ctx->chunked.size -= len;
+
+            if (u->error) {
+                buf->pos = buf->last;
+                return NGX_OK;
+            }
+
+            continue;
+        }
+
+        if (rc == NGX_DONE) {
+            u->keepalive = !u->headers_in.connection_close;
+            u->length = 0;
+
+            if (buf->pos != buf->last) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "ci_jobs: upstream sent data after final chunk");
+                u->keepalive = 0;
+            }
+
+            buf->pos = buf->last;
+            return NGX_OK;
+        }
+
+        if (rc == NGX_AGAIN) {
+            return NGX_OK;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: upstream sent invalid chunked response");
+
+        u->error = 1;
+        buf->pos = buf->last;
+
+        return NGX_OK;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_append(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
+    u_char *data, size_t len)
+{
+    size_t                        size, used;
+    ngx_buf_t                    *b;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    b = ctx->body;
+    used = b->last - b->pos;
+
+    if ((size_t) (b->end - b->last) < len) {
+        lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+        if (used + len > lcf->max_body_size) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "ci_jobs: upstream body is larger than "
+                          "ci_jobs_max_body_size %uz", lcf->max_body_size);
+            r->upstream->error = 1;
+            return NGX_OK;
+        }
+
+        size = ngx_max(2 * (size_t) (b->end - b->start), used + len);
+        size = ngx_min(size, lcf->max_body_size);
+
+        b = ngx_create_temp_buf(r->pool, size);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        b->last = ngx_cpymem(b->pos, ctx->body->pos, used);
+
+        ngx_pfree(r->pool, ctx->body->start);
+        ctx->body = b;
+    }
+
+    b->last = ngx_cpymem(b->last, data, len);
+
+    return NGX_OK;
+}

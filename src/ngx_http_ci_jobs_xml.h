@@ -1,0 +1,58 @@
+
+/*
+ * One pass over an upstream XML answer: checks that it is well-formed,
+ * reads what the cache needs (the job states), and optionally writes the
+ * JSON rendering.  No nginx types: used by the module, the unit tests and
+ * the fuzzers.
+ */
+
+
+#ifndef _NGX_HTTP_CI_JOBS_XML_H_INCLUDED_
+#define _NGX_HTTP_CI_JOBS_XML_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <sys/types.h>
+
+
+#define NGX_HTTP_CI_JOBS_XML_OK     0
+#define NGX_HTTP_CI_JOBS_XML_ERROR  -1    /* not well-formed, not UTF-8 ... */
+#define NGX_HTTP_CI_JOBS_XML_NOMEM  -2
+
+
+/* pool-style allocation: nothing is freed one by one */
+typedef void *(*ngx_http_ci_jobs_alloc_pt)(void *data, size_t size);
+
+
+typedef struct {
+    const u_char  *data;
+    size_t         len;
+} ngx_http_ci_jobs_name_t;
+
+
+typedef struct {
+    const ngx_http_ci_jobs_name_t  *array_names;  /* always JSON arrays */
+    size_t                          narray_names;
+    unsigned                        json:1;       /* write JSON too */
+    ngx_http_ci_jobs_alloc_pt       alloc;
+    void                           *alloc_data;
+} ngx_http_ci_jobs_xml_conf_t;
+
+
+typedef struct {
+    u_char        *json;           /* with conf->json: the rendering */
+    size_t         json_len;
+    size_t         jobs;           /* <JobsDetail> children of the root */
+    size_t         terminal_jobs;  /* of those, State Success/Failed/Cancel */
+    unsigned       nonexist:1;     /* a non-empty <NonExistJobIds> */
+    unsigned       response:1;     /* the root element is <Response> */
+    const char    *error;          /* on failure: why, for the error log */
+} ngx_http_ci_jobs_xml_result_t;
+
+
+int ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
+    const ngx_http_ci_jobs_xml_conf_t *conf,
+    ngx_http_ci_jobs_xml_result_t *res);
+
+
+#endif /* _NGX_HTTP_CI_JOBS_XML_H_INCLUDED_ */

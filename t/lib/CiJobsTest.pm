@@ -1,0 +1,446 @@
+package CiJobsTest;
+
+# The test harness: a real nginx with the module, in front of one or more
+# CI emulators, on free loopback ports, in a temporary directory.
+#
+#   my $t = CiJobsTest->new(
+#       emulators => { plain => {}, tls => { tls => 'good' } },
+#       http      => <<'EOF',
+#           server {
+#               listen 127.0.0.1:%%PORT%%;
+#               location /ci/ { ci_jobs on; %%CREDENTIALS%%
+#                               ci_jobs_pass http://127.0.0.1:%%EMU_plain%%; }
+#           }
+#   EOF
+#   );
+#   my $r = $t->get('/ci/jobs/jobsSuccess1');   # { status, headers, body }
+#   my @seen = $t->upstream_requests;            # what the emulator received
+#
+# Placeholders: %%PORT%% (nginx), %%EMU_<name>%% (an emulator's port),
+# %%DIR%% (the test's directory), %%CA%% (the test CA certificate),
+# %%HOST%% (the bucket's host name), %%CREDENTIALS%% (bucket, region and
+# the test key pair).
+#
+# $t->done stops everything; the test fails if nginx's error log holds an
+# [alert], [emerg] or [crit] line, or if a secret shows up in a log.  With TEST_NGINX_VALGRIND=1 nginx runs under valgrind memcheck and
+# any error it reports fails the test.
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path);
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use JSON::PP;
+use POSIX qw(WNOHANG);
+use Test::More;
+use Time::HiRes qw(sleep time);
+
+our $ROOT = abs_path(dirname(__FILE__) . '/../..');
+our $NGINX = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
+our $MODULE = $ENV{TEST_NGINX_MODULE}
+    || "$ROOT/build/ngx_http_ci_jobs_module.so";
+our $EMULATOR = "$ROOT/t/emulator/ci-emulator.pl";
+
+our $BUCKET = 'examplebucket-1250000000';
+our $REGION = 'ap-beijing';
+our $HOST = "$BUCKET.ci.$REGION.myqcloud.com";
+our $SECRET_ID = 'AKIDgatewaytest0000000000000000000001';
+our $SECRET_KEY = 'gatewaytestsecretkey00000000000001';
+
+my $VALGRIND = $ENV{TEST_NGINX_VALGRIND};
+
+sub new {
+    my ($class, %args) = @_;
+
+    my $self = bless {
+        dir => tempdir('ci-jobs-test-XXXXXX', TMPDIR => 1,
+                       CLEANUP => !$ENV{TEST_NGINX_LEAVE}),
+        emulators => $args{emulators} || { plain => {} },
+        http => $args{http},
+        workers => $args{workers} || 1,
+        error_log_level => $args{error_log_level} || 'info',
+        ports => {},
+        pids => {},
+        secrets => [ $SECRET_KEY, @{ $args{secrets} || [] } ],
+    }, $class;
+
+    $self->{ports}{nginx} = free_port();
+
+    for my $name (sort keys %{ $self->{emulators} }) {
+        $self->{ports}{"emu_$name"} = free_port();
+    }
+
+    $self->make_certificates;
+    $self->start_emulators;
+    $self->start_nginx if defined $self->{http};
+
+    return $self;
+}
+
+sub dir { $_[0]{dir} }
+sub port { $_[0]{ports}{nginx} }
+sub emulator_port { $_[0]{ports}{"emu_$_[1]"} }
+
+sub free_port {
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, Proto => 'tcp', ReuseAddr => 1)
+        or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# A test CA, a server certificate for the bucket's host signed by it, one
+# for another name signed by it, and a self-signed one nobody trusts.
+sub make_certificates {
+    my ($self) = @_;
+    my $d = "$self->{dir}/tls";
+    make_path($d);
+
+    my $openssl = sub {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            open STDOUT, '>', '/dev/null';
+            open STDERR, '>', '/dev/null';
+            exec 'openssl', @_;
+            exit 127;
+        }
+        waitpid $pid, 0;
+        $? == 0 or die "openssl @_ failed";
+    };
+    my $ext = "$d/ext.cnf";
+
+    $openssl->(qw(req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=ci-jobs-test-ca),
+               '-keyout', "$d/ca.key", '-out', "$d/ca.crt",
+               '-addext', 'basicConstraints=critical,CA:TRUE',
+               '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+
+    for my $cert ([good => $HOST], [wrong => 'other.example.com']) {
+        my ($name, $cn) = @$cert;
+        open my $fh, '>', $ext or die;
+        print $fh "subjectAltName=DNS:$cn\n";
+        close $fh;
+        $openssl->(qw(req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes), '-subj', "/CN=$cn",
+                   '-keyout', "$d/$name.key", '-out', "$d/$name.csr");
+        $openssl->(qw(x509 -req -days 2 -set_serial), int(rand(1e9)),
+                   '-in', "$d/$name.csr", '-CA', "$d/ca.crt",
+                   '-CAkey', "$d/ca.key", '-extfile', $ext,
+                   '-out', "$d/$name.crt");
+    }
+
+    $openssl->(qw(req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2), '-subj', "/CN=$HOST",
+               '-addext', "subjectAltName=DNS:$HOST",
+               '-keyout', "$d/untrusted.key", '-out', "$d/untrusted.crt");
+
+    $self->{ca} = "$d/ca.crt";
+}
+
+sub start_emulators {
+    my ($self) = @_;
+
+    for my $name (sort keys %{ $self->{emulators} }) {
+        my $opt = $self->{emulators}{$name};
+        my $pidfile = "$self->{dir}/emu_$name.pid";
+        my @cmd = ($^X, $EMULATOR,
+                   '--listen', "127.0.0.1:" . $self->emulator_port($name),
+                   '--host', $opt->{host} // $HOST,
+                   '--secret', "$SECRET_ID:$SECRET_KEY",
+                   '--record', "$self->{dir}/emu_$name.jsonl",
+                   '--pid-file', $pidfile);
+
+        push @cmd, map { ('--secret', $_) } @{ $opt->{secrets} || [] };
+        push @cmd, '--require-token', $opt->{token} if $opt->{token};
+        push @cmd, '--clock-offset', $opt->{clock_offset}
+            if $opt->{clock_offset};
+
+        if (my $tls = $opt->{tls}) {
+            push @cmd, '--tls-cert', "$self->{dir}/tls/$tls.crt",
+                       '--tls-key', "$self->{dir}/tls/$tls.key";
+        }
+
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            open STDOUT, '>>', "$self->{dir}/emu_$name.log";
+            open STDERR, '>&', \*STDOUT;
+            exec @cmd or die "exec: $!";
+        }
+
+        $self->{pids}{"emu_$name"} = $pid;
+        wait_for(sub { -s $pidfile }, 15)
+            or die "emulator $name did not start: "
+                   . slurp("$self->{dir}/emu_$name.log");
+    }
+}
+
+sub stop_emulator {
+    my ($self, $name) = @_;
+    my $pid = delete $self->{pids}{"emu_$name"} or return;
+    kill 'TERM', $pid;
+    waitpid $pid, 0;
+    unlink "$self->{dir}/emu_$name.pid";
+}
+
+sub restart_emulator {
+    my ($self, $name) = @_;
+    $self->stop_emulator($name);
+    local $self->{emulators} = { $name => $self->{emulators}{$name} };
+    $self->start_emulators;
+}
+
+sub credentials {
+    return "ci_jobs_bucket $BUCKET; ci_jobs_region $REGION; "
+         . "ci_jobs_secret_id $SECRET_ID; ci_jobs_secret_key $SECRET_KEY;";
+}
+
+sub expand {
+    my ($self, $text) = @_;
+    my $creds = credentials();
+    $text =~ s/%%PORT%%/$self->{ports}{nginx}/g;
+    $text =~ s/%%EMU_(\w+)%%/$self->{ports}{"emu_$1"} \/\/ die "no emulator $1"/ge;
+    $text =~ s/%%DIR%%/$self->{dir}/g;
+    $text =~ s/%%CA%%/$self->{ca}/g;
+    $text =~ s/%%HOST%%/$HOST/g;
+    $text =~ s/%%CREDENTIALS%%/$creds/g;
+    return $text;
+}
+
+sub write_conf {
+    my ($self, $http, $file) = @_;
+    my $d = $self->{dir};
+    my $user = $> == 0 ? 'user root;' : '';
+    my $level = $self->{error_log_level};
+
+    make_path("$d/temp");
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh $self->expand(<<"EOF");
+load_module $MODULE;
+$user
+worker_processes $self->{workers};
+daemon off;
+master_process on;
+pid $d/nginx.pid;
+error_log $d/error.log $level;
+events { worker_connections 1024; }
+http {
+    access_log $d/access.log;
+    client_body_temp_path $d/temp/body;
+    proxy_temp_path $d/temp/proxy;
+    fastcgi_temp_path $d/temp/fastcgi;
+    uwsgi_temp_path $d/temp/uwsgi;
+    scgi_temp_path $d/temp/scgi;
+$http
+}
+EOF
+    close $fh;
+}
+
+# nginx -t on a configuration: (exit status, output)
+sub nginx_test {
+    my ($self, $http) = @_;
+    my $file = "$self->{dir}/test-" . int(rand(1e9)) . '.conf';
+    $self->write_conf($http, $file);
+    my $out = `$NGINX -t -p $self->{dir} -c $file 2>&1`;
+    return ($? >> 8, $out);
+}
+
+sub start_nginx {
+    my ($self) = @_;
+    my $conf = "$self->{dir}/nginx.conf";
+    $self->write_conf($self->{http}, $conf);
+
+    my @cmd = ($NGINX, '-p', $self->{dir}, '-c', $conf);
+
+    if ($VALGRIND) {
+        unshift @cmd, 'valgrind', '--quiet', '--trace-children=yes',
+            '--leak-check=full', '--show-leak-kinds=definite',
+            '--errors-for-leak-kinds=definite', '--num-callers=30',
+            "--suppressions=$ROOT/t/valgrind.supp",
+            "--log-file=$self->{dir}/valgrind.%p.log";
+    }
+
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>>', "$self->{dir}/nginx.out";
+        open STDERR, '>&', \*STDOUT;
+        exec @cmd or die "exec: $!";
+    }
+
+    $self->{pids}{nginx} = $pid;
+
+    my $port = $self->port;
+    wait_for(sub {
+        IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1)
+    }, $VALGRIND ? 60 : 15) or die "nginx did not start: "
+        . slurp("$self->{dir}/nginx.out") . slurp("$self->{dir}/error.log");
+}
+
+sub reload {
+    my ($self) = @_;
+    kill 'HUP', $self->{pids}{nginx};
+    # the old workers are gone when a new generation answers
+    sleep($VALGRIND ? 3 : 0.5);
+}
+
+sub stop_nginx {
+    my ($self) = @_;
+    my $pid = delete $self->{pids}{nginx} or return;
+    kill 'QUIT', $pid;
+    my $deadline = time + ($VALGRIND ? 60 : 10);
+    while (time < $deadline) {
+        return if waitpid($pid, WNOHANG) == $pid;
+        sleep 0.05;
+    }
+    kill 'KILL', $pid;
+    waitpid $pid, 0;
+}
+
+# Stops everything and checks the logs: call it before done_testing.
+sub done {
+    my ($self) = @_;
+    $self->stop_all;
+    $self->check_logs if $self->{http};
+}
+
+sub stop_all {
+    my ($self) = @_;
+    $self->stop_nginx;
+    $self->stop_emulator($_) for map { s/^emu_//r } grep { /^emu_/ }
+        keys %{ $self->{pids} };
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local $?;
+    $self->stop_all if $self->{pids};
+}
+
+sub check_logs {
+    my ($self) = @_;
+    my $d = $self->{dir};
+    my $log = slurp("$d/error.log");
+    my @bad = grep { /\[(alert|emerg|crit)\]/ } split /\n/, $log;
+    ok(!@bad, 'no alert, emerg or crit in the error log')
+        or diag(join "\n", @bad);
+
+    my $everything = $log . slurp("$d/access.log");
+    my @leaked = grep { index($everything, $_) >= 0 } @{ $self->{secrets} };
+    ok(!@leaked, 'no secret key in the error or access log');
+
+    if ($VALGRIND) {
+        my @reports;
+        for my $f (glob "$d/valgrind.*.log") {
+            my $v = slurp($f);
+            push @reports, "$f:\n$v" if $v =~ /\S/;
+        }
+        ok(!@reports, 'valgrind reports no error') or diag(join "\n", @reports);
+    }
+}
+
+sub error_log { slurp("$_[0]{dir}/error.log") }
+
+# --- the client -----------------------------------------------------------
+
+# get(PATH, HEADER => VALUE ...)
+sub get {
+    my ($self, $path, %headers) = @_;
+    return $self->request('GET', $path, %headers);
+}
+
+sub request {
+    my ($self, $method, $path, %headers) = @_;
+    my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
+    $req .= "$_: $headers{$_}\r\n" for sort keys %headers;
+    return $self->raw("$req\r\n");
+}
+
+# sends bytes as they are; returns { status, headers => { lc name => value },
+# header_lines => [ [name, value] ... ], body, raw }
+sub raw {
+    my ($self, $bytes) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $self->port,
+                                  Timeout => 30)
+        or die "connect: $!";
+    print $s $bytes;
+    local $/;
+    my $raw = <$s> // '';
+    close $s;
+    return parse_response($raw);
+}
+
+sub parse_response {
+    my ($raw) = @_;
+    my ($head, $body) = split /\r\n\r\n/, $raw, 2;
+    $head //= '';
+    $body //= '';
+    my ($status_line, @lines) = split /\r\n/, $head;
+    my ($status) = ($status_line // '') =~ m{^HTTP/1\.[01] (\d{3})};
+    my (%h, @pairs);
+    for (@lines) {
+        my ($n, $v) = /^([^:]+):\s*(.*)$/ or next;
+        push @pairs, [$n, $v];
+        $h{lc $n} = exists $h{lc $n} ? "$h{lc $n}, $v" : $v;
+    }
+    if (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        my $decoded = '';
+        while ($body =~ s/^([0-9a-fA-F]+)[^\r]*\r\n//) {
+            my $n = hex $1;
+            last if $n == 0;
+            $decoded .= substr($body, 0, $n, '');
+            $body =~ s/^\r\n//;
+        }
+        $body = $decoded;
+    }
+    return { status => $status // 0, headers => \%h, header_lines => \@pairs,
+             body => $body, raw => $raw };
+}
+
+# --- the emulator's record --------------------------------------------------
+
+sub upstream_requests {
+    my ($self, $name) = @_;
+    $name //= (sort keys %{ $self->{emulators} })[0];
+    my $file = "$self->{dir}/emu_$name.jsonl";
+    return () unless -e $file;
+    open my $fh, '<', $file or die;
+    return map { decode_json($_) } grep { /\S/ } <$fh>;
+}
+
+sub forget_upstream_requests {
+    my ($self) = @_;
+    for my $name (keys %{ $self->{emulators} }) {
+        truncate "$self->{dir}/emu_$name.jsonl", 0;
+    }
+}
+
+# --- helpers ----------------------------------------------------------------
+
+sub wait_for {
+    my ($cond, $seconds) = @_;
+    my $deadline = time + $seconds;
+    while (time < $deadline) {
+        my $r = eval { $cond->() };
+        return $r if $r;
+        sleep 0.05;
+    }
+    return;
+}
+
+sub slurp {
+    my ($file) = @_;
+    open my $fh, '<', $file or return '';
+    local $/;
+    return scalar <$fh>;
+}
+
+# The XML error shape's Code, or undef.
+sub error_code {
+    my ($r) = @_;
+    return $1 if $r->{body} =~ m{^<Error><Code>([^<]*)</Code>};
+    return $1 if $r->{body} =~ m{^\{"Error":\{"Code":"([^"]*)"};
+    return;
+}
+
+1;

@@ -1,0 +1,109 @@
+#!/usr/bin/perl
+
+# make run: nginx in the foreground on 127.0.0.1:8080 with the module in
+# front of the bundled CI emulator, or, with CI_BUCKET, CI_REGION,
+# CI_SECRET_ID and CI_SECRET_KEY (and optionally CI_SECURITY_TOKEN) set, in
+# front of the real https://<bucket>.ci.<region>.myqcloud.com.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use CiJobsTest;
+use File::Path qw(make_path);
+
+my $root = $CiJobsTest::ROOT;
+my $dir = "$root/build/run";
+my $listen = $ENV{CI_LISTEN} || '127.0.0.1:8080';
+my $real = $ENV{CI_BUCKET} && $ENV{CI_REGION}
+           && $ENV{CI_SECRET_ID} && $ENV{CI_SECRET_KEY};
+
+make_path("$dir/temp");
+
+my ($emulator, $upstream);
+
+if ($real) {
+    $upstream = "ci_jobs_bucket $ENV{CI_BUCKET};\n"
+              . "            ci_jobs_region $ENV{CI_REGION};\n"
+              . "            ci_jobs_secret_id $ENV{CI_SECRET_ID};\n"
+              . "            ci_jobs_secret_key $ENV{CI_SECRET_KEY};";
+    $upstream .= "\n            ci_jobs_security_token "
+               . "$ENV{CI_SECURITY_TOKEN};" if $ENV{CI_SECURITY_TOKEN};
+
+} else {
+    my $port = CiJobsTest::free_port();
+    unlink "$dir/emulator.pid";
+
+    $emulator = fork // die "fork: $!";
+    if ($emulator == 0) {
+        exec $^X, "$root/t/emulator/ci-emulator.pl",
+             '--listen', "127.0.0.1:$port",
+             '--host', $CiJobsTest::HOST,
+             '--secret', "$CiJobsTest::SECRET_ID:$CiJobsTest::SECRET_KEY",
+             '--pid-file', "$dir/emulator.pid";
+        die "exec: $!";
+    }
+
+    CiJobsTest::wait_for(sub { -s "$dir/emulator.pid" }, 15)
+        or die "the CI emulator did not start\n";
+
+    $upstream = CiJobsTest::credentials()
+              . "\n            ci_jobs_pass http://127.0.0.1:$port;";
+}
+
+my $user = $> == 0 ? 'user root;' : '';
+
+open my $fh, '>', "$dir/nginx.conf" or die "$dir/nginx.conf: $!";
+print $fh <<"CONF";
+load_module $CiJobsTest::MODULE;
+$user
+worker_processes 1;
+daemon off;
+master_process on;
+pid $dir/nginx.pid;
+error_log stderr notice;
+events { worker_connections 1024; }
+http {
+    access_log /dev/stdout;
+    client_body_temp_path $dir/temp/body;
+    proxy_temp_path $dir/temp/proxy;
+    fastcgi_temp_path $dir/temp/fastcgi;
+    uwsgi_temp_path $dir/temp/uwsgi;
+    scgi_temp_path $dir/temp/scgi;
+
+    server {
+        listen $listen;
+
+        location /ci/ {
+            ci_jobs on;
+            $upstream
+        }
+    }
+}
+CONF
+close $fh;
+
+print "nginx on http://$listen/ci/ in front of ",
+      $real ? "https://$ENV{CI_BUCKET}.ci.$ENV{CI_REGION}.myqcloud.com"
+            : "the CI emulator",
+      "\ntry: curl -i http://$listen/ci/jobs/j8d121820f5e411ec926ef19d53ba9c6f",
+      "\nCtrl-C stops.\n";
+
+my $nginx = fork // die "fork: $!";
+if ($nginx == 0) {
+    exec '/usr/sbin/nginx', '-p', $dir, '-c', "$dir/nginx.conf";
+    die "exec: $!";
+}
+
+$SIG{INT} = $SIG{TERM} = sub { kill 'QUIT', $nginx };
+waitpid $nginx, 0;
+my $status = $?;
+
+if ($emulator) {
+    kill 'TERM', $emulator;
+    waitpid $emulator, 0;
+}
+
+exit($status >> 8);
