@@ -128,6 +128,11 @@ ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
         }
     }
 
+    if (path_len && path[0] == '/') {
+        return ngx_http_ci_jobs_refuse(req, NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                       "empty path segment");
+    }
+
     slash = memchr(path, '/', path_len);
     len = (slash ? slash : last) - path;
 

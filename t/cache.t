@@ -31,10 +31,10 @@ my $t = CiJobsTest->new(
     server {
         listen 127.0.0.1:%%PORT%%;
         add_header X-Cache \$ci_jobs_cache_status always;
+        %%CREDENTIALS%%
 
         location /ci/ {
             ci_jobs on;
-            %%CREDENTIALS%%
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
             ci_jobs_cache ci_jobs;
             ci_jobs_json auto;
@@ -42,7 +42,6 @@ my $t = CiJobsTest->new(
 
         location /short/ {
             ci_jobs on;
-            %%CREDENTIALS%%
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
             ci_jobs_cache ci_jobs;
             ci_jobs_cache_valid 1s;
@@ -50,7 +49,6 @@ my $t = CiJobsTest->new(
 
         location /otherkey/ {
             ci_jobs on;
-            %%CREDENTIALS%%
             ci_jobs_secret_id $other_id;
             ci_jobs_secret_key $other_key;
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
@@ -59,7 +57,6 @@ my $t = CiJobsTest->new(
 
         location /otherbucket/ {
             ci_jobs on;
-            %%CREDENTIALS%%
             ci_jobs_bucket otherbucket-1250000000;
             ci_jobs_pass http://127.0.0.1:%%EMU_other%%;
             ci_jobs_cache ci_jobs;
@@ -67,7 +64,6 @@ my $t = CiJobsTest->new(
 
         location /nocache/ {
             ci_jobs on;
-            %%CREDENTIALS%%
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
         }
     }

@@ -210,6 +210,12 @@ like(authorization($seen),
      qr/q-url-param-list=endcreationtime;inputobject;inventorytriggerjobid;nextToken;orderbytime;queueid;size;startcreationtime;states;tag;workflowid&/i,
      'list with every parameter: all of them signed');
 
+# a fragment is the client's own business: never sent upstream
+($r, $seen) = query("/ci/jobs?queueId=$queue&tag=Translation&size=5#frag");
+is($r->{status}, 200, 'a fragment: 200');
+is($seen->{target}, "/jobs?queueId=$queue&tag=Translation&size=5",
+   'a fragment: not sent upstream');
+
 # --- prefixes --------------------------------------------------------------
 
 is($t->get('/noslash/jobs/jobsSuccess1')->{status}, 200,

@@ -128,7 +128,6 @@ my @cases = (
       'InvalidArgument', 'an encoded & in queueId' ],
     [ "/ci/jobs?$q&inputObject=" . ('a' x 1025), 400, 'InvalidArgument',
       'a 1025-byte inputObject' ],
-    [ "/ci/jobs?$q&size=5#frag", 400, 'InvalidArgument', 'a fragment' ],
 );
 
 for my $case (@cases) {
