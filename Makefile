@@ -43,12 +43,17 @@ deps:
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
 	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	    echo "installing:$$missing"; \
 	    apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	        --no-install-recommends $$missing; \
 	fi
+	@# the official COS SDK, the reference t/json.t compares JSON with
+	@[ -d t/sdk/node_modules/cos-nodejs-sdk-v5 ] || \
+	    (cd t/sdk && npm install --no-package-lock --no-audit --no-fund \
+	        --loglevel=error)
 
 # nginx's own configure script, with the flags the installed nginx was
 # built with, so that the module is binary compatible with it.

@@ -29,6 +29,8 @@ static ngx_int_t ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle);
 static char *ngx_http_ci_jobs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_ci_jobs_apis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_ci_jobs_json_array(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *conf);
 static ngx_int_t ngx_http_ci_jobs_check_token(ngx_str_t *value,
@@ -136,7 +138,7 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
 
     { ngx_string("ci_jobs_json_array"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
-      ngx_conf_set_str_array_slot,
+      ngx_http_ci_jobs_json_array,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ci_jobs_loc_conf_t, json_array),
       NULL },
@@ -763,6 +765,35 @@ ngx_http_ci_jobs_apis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         cjcf->apis |= (ngx_uint_t) 1 << api;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ci_jobs_json_array(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ci_jobs_loc_conf_t *cjcf = conf;
+
+    ngx_str_t   *value, *name;
+    ngx_uint_t   i;
+
+    if (cjcf->json_array != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    cjcf->json_array = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                        sizeof(ngx_str_t));
+    if (cjcf->json_array == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        name = ngx_array_push(cjcf->json_array);
+        *name = value[i];
     }
 
     return NGX_CONF_OK;

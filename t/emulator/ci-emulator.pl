@@ -11,7 +11,8 @@
 # Every request's signature is checked with CosSignature.pm (403 otherwise);
 # every request is recorded in --record as a JSON line: method, target,
 # version, headers (in order), signature ("ok" or "bad: ..."), pid (one per
-# connection), time, and response_sha1 (of the body sent).
+# connection), time, status, response_sha1 (of the body sent) and, for
+# bodies under a megabyte, response (the body itself).
 #
 # Jobs (each id API has a job in each state):
 #   GET /jobs/<ids>               jobs<State><N>, N = 1..20, State one of
@@ -49,6 +50,7 @@
 #   faultchunked      200, Transfer-Encoding: chunked, a chunk extension
 #                     and a trailer
 #   faultgzip         Content-Encoding: gzip when Accept-Encoding allows it
+#   faultcontenttype  a good answer labelled Content-Type: text/plain
 
 use strict;
 use warnings;
@@ -439,7 +441,7 @@ sub answer {
                    input => 'input/test.mp4', user_data => '' };
         }
 
-        if (!$j && $id =~ /^fault(state|slow|slowbody|reset|resetbody|truncated|chunked|gzip)\d*$/) {
+        if (!$j && $id =~ /^fault(state|slow|slowbody|reset|resetbody|truncated|chunked|gzip|contenttype)\d*$/) {
             my $state = $id eq 'faultstate' ? next_state() : 'Success';
             $j = { id => $id, state => $state, queue => $QUEUE,
                    tag => 'Transcode', ctime => 1657166400,
@@ -525,7 +527,8 @@ sub serve_connection {
         record({ method => $method, target => $target, version => $version,
                  headers => \@pairs, pid => $$, time => time,
                  signature => $a->{bad} ? "bad: $a->{bad}" : 'ok',
-                 status => $a->{status}, response_sha1 => sha1_hex($body) });
+                 status => $a->{status}, response_sha1 => sha1_hex($body),
+                 length($body) < 1024 * 1024 ? (response => $body) : () });
 
         reset_connection($sock) if $fault eq 'faultreset';
 
@@ -540,6 +543,7 @@ sub serve_connection {
                  . "\r\nSet-Cookie: ci_emulator=1"
                  . "\r\nX-Emulator-Private: 1"
                  . "\r\nConnection: " . ($close ? 'close' : 'keep-alive');
+        $head =~ s{application/xml}{text/plain} if $fault eq 'faultcontenttype';
         $head .= "\r\n$_: $extra{$_}" for sort keys %extra;
 
         if ($fault eq 'faultchunked') {
