@@ -29,7 +29,7 @@ UNIT_LIBS   := -lcrypto -lxml2
 
 DEB_PKGS    := build-essential nginx-core nginx-dev libssl-dev libxml2-dev \
                libpcre2-dev zlib1g-dev openssl perl libio-socket-ssl-perl \
-               pkg-config curl
+               pkg-config curl chromium
 
 .PHONY: all module deps test unit prove run clean
 
