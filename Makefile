@@ -57,7 +57,7 @@ deps:
 
 # nginx's own configure script, with the flags the installed nginx was
 # built with, so that the module is binary compatible with it.
-$(NGX_BUILD)/Makefile: $(NGX_SRC)/conf_flags config
+$(NGX_BUILD)/objs/Makefile: $(NGX_SRC)/conf_flags config
 	rm -rf $(NGX_BUILD) && mkdir -p $(BUILD)
 	cp -r $(NGX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && . ./conf_flags && \
@@ -68,7 +68,7 @@ $(NGX_BUILD)/Makefile: $(NGX_SRC)/conf_flags config
 NGX_CC_OPT  ?= -g -O2 -fPIC -Werror
 NGX_LD_OPT  ?= -fPIC
 
-$(MODULE): $(NGX_BUILD)/Makefile $(MODULE_SRCS)
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 	cp $(NGX_BUILD)/objs/ngx_http_ci_jobs_module.so $@
 
