@@ -31,7 +31,15 @@ DEB_PKGS    := build-essential nginx-core nginx-dev libssl-dev libxml2-dev \
                libpcre2-dev zlib1g-dev openssl perl libio-socket-ssl-perl \
                pkg-config curl chromium
 
-.PHONY: all module deps test unit prove run clean
+FUZZ_TIME   ?= 60
+FUZZ_CC     ?= clang
+FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=undefined -Isrc \
+               $(shell pkg-config --cflags libxml-2.0 2>/dev/null \
+                       || echo -I/usr/include/libxml2)
+FUZZ_TARGETS := xml request
+
+.PHONY: all module deps test unit prove run fuzz fuzz-deps clean
 
 all: module
 
@@ -86,6 +94,38 @@ test: deps module unit prove
 
 run: deps module
 	perl t/run.pl
+
+# make fuzz FUZZ_TIME=N: each libFuzzer target N seconds, from its corpus
+fuzz: fuzz-deps $(patsubst %,$(BUILD)/fuzz/%_fuzz,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(BUILD)/fuzz/$$t-corpus && \
+	    echo "fuzzing $$t for $(FUZZ_TIME)s" && \
+	    $(BUILD)/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_TIME) \
+	        -max_len=65536 -print_final_stats=1 \
+	        -artifact_prefix=$(BUILD)/fuzz/$$t- \
+	        $(BUILD)/fuzz/$$t-corpus fuzz/corpus/$$t \
+	        2> $(BUILD)/fuzz/$$t.log \
+	    || { tail -n 40 $(BUILD)/fuzz/$$t.log; exit 1; }; \
+	    grep -h 'stat::number_of_executed_units' $(BUILD)/fuzz/$$t.log; \
+	done
+
+fuzz-deps:
+	@command -v $(FUZZ_CC) >/dev/null \
+	    && [ -n "$$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] \
+	    || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -qq --no-install-recommends clang \
+	            libclang-rt-14-dev)
+
+$(BUILD)/fuzz/xml_fuzz: fuzz/xml_fuzz.c src/ngx_http_ci_jobs_xml.c \
+        src/ngx_http_ci_jobs_xml.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lxml2
+
+$(BUILD)/fuzz/request_fuzz: fuzz/request_fuzz.c \
+        src/ngx_http_ci_jobs_request.c src/ngx_http_ci_jobs_sign.c \
+        src/ngx_http_ci_jobs_request.h src/ngx_http_ci_jobs_sign.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lcrypto
 
 clean:
 	rm -rf $(BUILD)

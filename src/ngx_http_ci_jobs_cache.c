@@ -7,8 +7,8 @@
  * A zone holds an rbtree keyed by the CRC32 of the key (the whole key
  * compared on collision) and an LRU queue, under the zone's mutex.  An
  * entry is its node (with the key and upstream's x-ci-request-id) and the
- * XML answer in pieces of at most a kilobyte, so that answers of any size
- * waste little of the slab allocator's power-of-two chunks.  When the zone
+ * XML answer in pieces sized to fill the slab allocator's power-of-two
+ * chunks, so that answers of any size waste little of the zone.  When the zone
  * is full the least recently used entries go; expired entries go when
  * they are met.  Nothing here can turn a request into an error.
  */
@@ -17,7 +17,9 @@
 #include "ngx_http_ci_jobs_module.h"
 
 
-#define NGX_HTTP_CI_JOBS_CACHE_PIECE  1024
+/* the slab allocator's largest chunk (half a page) and a small one */
+#define NGX_HTTP_CI_JOBS_CACHE_PIECE_MAX  2048
+#define NGX_HTTP_CI_JOBS_CACHE_PIECE_MIN  128
 
 
 typedef struct ngx_http_ci_jobs_cache_piece_s  ngx_http_ci_jobs_cache_piece_t;
@@ -66,6 +68,7 @@ static void ngx_http_ci_jobs_cache_delete(ngx_http_ci_jobs_cache_t *cache,
     ngx_rbtree_node_t *node);
 static void *ngx_http_ci_jobs_cache_alloc(ngx_http_ci_jobs_cache_t *cache,
     size_t size);
+static size_t ngx_http_ci_jobs_cache_piece_size(size_t left);
 
 
 static ngx_str_t  ngx_http_ci_jobs_cache_statuses[] = {
@@ -420,11 +423,11 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     last = &cn->xml;
 
     while (left) {
-        len = ngx_min(left, NGX_HTTP_CI_JOBS_CACHE_PIECE
+        size = ngx_http_ci_jobs_cache_piece_size(left);
+        len = ngx_min(left, size
                             - offsetof(ngx_http_ci_jobs_cache_piece_t, data));
 
-        piece = ngx_http_ci_jobs_cache_alloc(cache,
-                          offsetof(ngx_http_ci_jobs_cache_piece_t, data) + len);
+        piece = ngx_http_ci_jobs_cache_alloc(cache, size);
 
         if (piece == NULL) {
             for (piece = cn->xml; piece; piece = cn->xml) {
@@ -524,6 +527,35 @@ ngx_http_ci_jobs_cache_delete(ngx_http_ci_jobs_cache_t *cache,
     }
 
     ngx_slab_free_locked(cache->shpool, node);
+}
+
+
+/*
+ * The next piece's chunk: half a page while that much is left; then the
+ * power of two that holds the rest, unless that wastes more than an
+ * eighth of it, in which case the half below it is filled first.
+ */
+
+static size_t
+ngx_http_ci_jobs_cache_piece_size(size_t left)
+{
+    size_t  size, need;
+
+    need = offsetof(ngx_http_ci_jobs_cache_piece_t, data) + left;
+
+    if (need >= NGX_HTTP_CI_JOBS_CACHE_PIECE_MAX) {
+        return NGX_HTTP_CI_JOBS_CACHE_PIECE_MAX;
+    }
+
+    for (size = NGX_HTTP_CI_JOBS_CACHE_PIECE_MIN; size < need; size *= 2) {
+        /* void */
+    }
+
+    if (size == NGX_HTTP_CI_JOBS_CACHE_PIECE_MIN || size - need <= size / 8) {
+        return size;
+    }
+
+    return size / 2;
 }
 
 

@@ -160,7 +160,8 @@ ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
 
         req->api = NGX_HTTP_CI_JOBS_API_LIST;
 
-        return ngx_http_ci_jobs_parse_query(req, query, query + query_len,
+        return ngx_http_ci_jobs_parse_query(req, query,
+                                            query ? query + query_len : NULL,
                                             scratch);
     }
 

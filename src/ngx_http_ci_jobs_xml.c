@@ -100,6 +100,7 @@ static void ngx_http_ci_jobs_xml_doctype(void *data, const xmlChar *name,
     const xmlChar *external_id, const xmlChar *system_id);
 static void ngx_http_ci_jobs_xml_error(void *data, xmlErrorPtr error);
 static void ngx_http_ci_jobs_xml_warning(void *data, const char *msg, ...);
+static void ngx_http_ci_jobs_xml_silent(void *data, const char *msg, ...);
 static void ngx_http_ci_jobs_xml_fail(ngx_http_ci_jobs_xml_ctx_t *ctx,
     int nomem, const char *error);
 static int ngx_http_ci_jobs_xml_append(ngx_http_ci_jobs_xml_ctx_t *ctx,
@@ -128,8 +129,10 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
 {
     int                          rc, well_formed;
     size_t                       n;
+    void                        *generic_error_ctx;
     const char                  *error;
     xmlSAXHandler                sax;
+    xmlGenericErrorFunc          generic_error;
     ngx_http_ci_jobs_xml_ctx_t   ctx;
 
     memset(res, 0, sizeof(ngx_http_ci_jobs_xml_result_t));
@@ -154,8 +157,19 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     sax.serror = ngx_http_ci_jobs_xml_error;
     sax.warning = ngx_http_ci_jobs_xml_warning;
 
+    /*
+     * Encoding errors are reported through libxml2's generic error
+     * function, stderr by default: nginx's error log.  The parse result
+     * says all that is needed.
+     */
+
+    generic_error = xmlGenericError;
+    generic_error_ctx = xmlGenericErrorContext;
+    xmlSetGenericErrorFunc(NULL, ngx_http_ci_jobs_xml_silent);
+
     ctx.ctxt = xmlCreatePushParserCtxt(&sax, &ctx, NULL, 0, NULL);
     if (ctx.ctxt == NULL) {
+        xmlSetGenericErrorFunc(generic_error_ctx, generic_error);
         return NGX_HTTP_CI_JOBS_XML_NOMEM;
     }
 
@@ -166,6 +180,7 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     well_formed = ctx.ctxt->wellFormed;
 
     xmlFreeParserCtxt(ctx.ctxt);
+    xmlSetGenericErrorFunc(generic_error_ctx, generic_error);
 
     if (ctx.nomem) {
         return NGX_HTTP_CI_JOBS_XML_NOMEM;
@@ -407,6 +422,14 @@ static void
 ngx_http_ci_jobs_xml_warning(void *data, const char *msg, ...)
 {
     /* warnings are not errors, and nothing is printed */
+    return;
+}
+
+
+static void
+ngx_http_ci_jobs_xml_silent(void *data, const char *msg, ...)
+{
+    return;
 }
 
 
@@ -693,7 +716,7 @@ ngx_http_ci_jobs_json_string(u_char *p, const u_char *s, size_t len)
     static const u_char  hex[] = "0123456789abcdef";
 
     n = 0;
-    last = s + len;
+    last = len ? s + len : s;       /* an empty leaf has no text at all */
 
     if (p) {
         p[n] = '"';
