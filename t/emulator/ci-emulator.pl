@@ -381,9 +381,11 @@ sub answer {
                  body => error_xml($code, $message, $request_id) };
     };
 
-    return $error->(405, 'MethodNotAllowed', 'only GET') if $method ne 'GET';
+    return { %{ $error->(405, 'MethodNotAllowed', 'only GET') },
+             bad => 'not GET' } if $method ne 'GET';
 
-    return $error->(403, 'InvalidHost', 'unexpected Host')
+    return { %{ $error->(403, 'InvalidHost', 'unexpected Host') },
+             bad => 'unexpected Host' }
         if defined $opt{host} && ($h->{host} // '') ne $opt{host};
 
     my ($code, $why) = verify($method, $target, $h, \%secrets, time + $offset);
