@@ -17,7 +17,8 @@ MODULE      := $(BUILD)/ngx_http_ci_jobs_module.so
 CORE_SRCS   := src/ngx_http_ci_jobs_sign.c \
                src/ngx_http_ci_jobs_request.c \
                src/ngx_http_ci_jobs_xml.c \
-               src/ngx_http_ci_jobs_cache_key.c
+               src/ngx_http_ci_jobs_cache_key.c \
+               src/ngx_http_ci_jobs_credentials.c
 MODULE_SRCS := config ngx_http_ci_jobs_module.c $(wildcard src/*.[ch])
 
 UNIT_SRCS   := $(wildcard t/unit/*_test.c)

@@ -115,6 +115,13 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       offsetof(ngx_http_ci_jobs_loc_conf_t, security_token),
       &ngx_http_ci_jobs_token_post },
 
+    { ngx_string("ci_jobs_credentials_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, credentials_file),
+      NULL },
+
     { ngx_string("ci_jobs_sign_expires"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -279,6 +286,8 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
      *     conf->secret_id = { 0, NULL };
      *     conf->secret_key = { 0, NULL };
      *     conf->security_token = { 0, NULL };
+ *     conf->credentials_file = { 0, NULL };
+ *     conf->creds = NULL;
      *     conf->ssl_trusted_certificate = { 0, NULL };
      *     conf->array_names = NULL;
      *     conf->upstream.* = 0 or NULL;
@@ -332,6 +341,8 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->secret_id, prev->secret_id, "");
     ngx_conf_merge_str_value(conf->secret_key, prev->secret_key, "");
     ngx_conf_merge_str_value(conf->security_token, prev->security_token, "");
+    ngx_conf_merge_str_value(conf->credentials_file, prev->credentials_file,
+                             "");
     ngx_conf_merge_sec_value(conf->sign_expires, prev->sign_expires, 900);
     ngx_conf_merge_uint_value(conf->apis, prev->apis,
                               NGX_HTTP_CI_JOBS_ALL_APIS);
@@ -439,10 +450,7 @@ ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (conf->secret_id.len == 0 || conf->secret_key.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "no credentials for \"ci_jobs on\": set "
-                           "\"ci_jobs_secret_id\" and \"ci_jobs_secret_key\"");
+    if (ngx_http_ci_jobs_credentials_init(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -865,6 +873,10 @@ ngx_http_ci_jobs_postconfiguration(ngx_conf_t *cf)
 
     cmcf->request_id_index = ngx_http_get_variable_index(cf, &name);
     if (cmcf->request_id_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_ci_jobs_state_zone(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

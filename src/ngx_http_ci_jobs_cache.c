@@ -285,6 +285,7 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
 {
     u_char                          *p;
     uint32_t                         hash;
+    ngx_str_t                       *id;
     ngx_buf_t                       *b;
     ngx_rbtree_node_t               *node;
     ngx_http_ci_jobs_cache_t        *cache;
@@ -300,10 +301,11 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    id = &ngx_http_ci_jobs_credentials(r, lcf)->id;
+
     ctx->cache_key.len = ngx_http_ci_jobs_cache_key(NULL, lcf->host.data,
                                                     lcf->host.len, &ctx->req,
-                                                    lcf->secret_id.data,
-                                                    lcf->secret_id.len);
+                                                    id->data, id->len);
 
     ctx->cache_key.data = ngx_pnalloc(r->pool, ctx->cache_key.len);
     if (ctx->cache_key.data == NULL) {
@@ -311,8 +313,7 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
     }
 
     ngx_http_ci_jobs_cache_key(ctx->cache_key.data, lcf->host.data,
-                               lcf->host.len, &ctx->req, lcf->secret_id.data,
-                               lcf->secret_id.len);
+                               lcf->host.len, &ctx->req, id->data, id->len);
 
     cache = lcf->cache_zone->data;
     hash = ngx_crc32_short(ctx->cache_key.data, ctx->cache_key.len);

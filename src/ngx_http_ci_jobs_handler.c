@@ -35,6 +35,7 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_ci_jobs_module);
 
+    ctx->date = NGX_ERROR;
     ctx->json = ngx_http_ci_jobs_wants_json(r, lcf);
 
     if (r->method != NGX_HTTP_GET) {

@@ -16,6 +16,7 @@
 #include "ngx_http_ci_jobs_request.h"
 #include "ngx_http_ci_jobs_xml.h"
 #include "ngx_http_ci_jobs_cache_key.h"
+#include "ngx_http_ci_jobs_credentials.h"
 
 
 #define NGX_HTTP_CI_JOBS_VERSION     "0.1.0"
@@ -38,6 +39,24 @@ typedef struct {
 } ngx_http_ci_jobs_main_conf_t;
 
 
+/* the credentials a location signs with, and its reusable SignKey */
+typedef struct {
+    ngx_str_t                    file;        /* empty: configured inline */
+    ngx_str_t                    id;
+    ngx_str_t                    key;
+    ngx_str_t                    token;
+    u_char                      *buf;         /* the file's contents */
+    size_t                       buf_size;
+    time_t                       checked;     /* last look at the file */
+    time_t                       mtime;
+    off_t                        size;
+    ngx_uint_t                   failed;      /* already said why */
+    time_t                       key_start;   /* sign_key's KeyTime */
+    time_t                       key_end;
+    u_char                       sign_key[NGX_HTTP_CI_JOBS_SIGN_KEY_LEN];
+} ngx_http_ci_jobs_creds_t;
+
+
 typedef struct {
     ngx_flag_t                   enable;
 
@@ -49,6 +68,8 @@ typedef struct {
     ngx_str_t                    secret_id;
     ngx_str_t                    secret_key;
     ngx_str_t                    security_token;
+    ngx_str_t                    credentials_file;
+    ngx_http_ci_jobs_creds_t    *creds;
     time_t                       sign_expires;
 
     ngx_uint_t                   apis;         /* 1 << api, of enabled */
@@ -81,7 +102,14 @@ typedef struct {
     ngx_http_status_t            status;
     ngx_http_chunked_t           chunked;
     ngx_str_t                    ci_request_id;  /* x-ci-request-id */
+    time_t                       date;           /* CI's Date */
     ngx_buf_t                   *body;
+
+    /* the signature sent, and the one retry a clock skew is worth */
+    time_t                       sign_start;
+    time_t                       sign_end;
+    ngx_event_free_peer_pt       free_peer;
+    void                        *peer_data;
 
     ngx_str_t                    cache_key;
     ngx_uint_t                   cache_status;
@@ -95,6 +123,7 @@ typedef struct {
     unsigned                     upstream_header:1;  /* header is read */
     unsigned                     header_held:1;    /* until the body is in */
     unsigned                     replace_body:1;
+    unsigned                     skew_retried:1;
 } ngx_http_ci_jobs_ctx_t;
 
 
@@ -106,6 +135,17 @@ ngx_int_t ngx_http_ci_jobs_wants_json(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_int_t ngx_http_ci_jobs_send_cached(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx);
+
+char *ngx_http_ci_jobs_credentials_init(ngx_conf_t *cf,
+    ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_http_ci_jobs_creds_t *ngx_http_ci_jobs_credentials(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf);
+u_char *ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_creds_t *creds,
+    time_t expires, time_t *start, time_t *end);
+ngx_int_t ngx_http_ci_jobs_state_zone(ngx_conf_t *cf);
+time_t ngx_http_ci_jobs_clock_offset(void);
+ngx_int_t ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r, time_t date,
+    time_t start, time_t end);
 
 char *ngx_http_ci_jobs_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -20,6 +20,10 @@ static ngx_int_t ngx_http_ci_jobs_process_header(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_header_line(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value);
 static ngx_uint_t ngx_http_ci_jobs_is_xml_type(ngx_str_t *value);
+static ngx_int_t ngx_http_ci_jobs_retry(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx);
+static void ngx_http_ci_jobs_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state);
 static void ngx_http_ci_jobs_abort_request(ngx_http_request_t *r);
 static void ngx_http_ci_jobs_finalize_request(ngx_http_request_t *r,
     ngx_int_t rc);
@@ -85,15 +89,15 @@ static ngx_int_t
 ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
 {
     size_t                          len, path_len, query_len, auth_len;
-    time_t                          now;
-    u_char                         *path;
+    u_char                         *path, *sign_key;
     ngx_buf_t                      *b;
+    ngx_str_t                      *token;
     ngx_chain_t                    *cl;
     ngx_http_ci_jobs_ctx_t         *ctx;
     ngx_http_ci_jobs_pair_t         host;
+    ngx_http_ci_jobs_creds_t       *creds;
     ngx_http_ci_jobs_loc_conf_t    *lcf;
     ngx_http_ci_jobs_sign_input_t   in;
-    u_char                          sign_key[NGX_HTTP_CI_JOBS_SIGN_KEY_LEN];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
@@ -101,14 +105,12 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     path_len = ngx_http_ci_jobs_request_path(NULL, &ctx->req);
     query_len = ngx_http_ci_jobs_request_query(NULL, &ctx->req);
 
-    /* the SDKs' KeyTime: a second in the past, for the server's clock */
-    now = ngx_time() - 1;
+    creds = ngx_http_ci_jobs_credentials(r, lcf);
+    token = &creds->token;
 
-    if (ngx_http_ci_jobs_sign_key(sign_key, lcf->secret_key.data,
-                                  lcf->secret_key.len, now,
-                                  now + lcf->sign_expires)
-        != 0)
-    {
+    sign_key = ngx_http_ci_jobs_sign_key_for(creds, lcf->sign_expires,
+                                             &ctx->sign_start, &ctx->sign_end);
+    if (sign_key == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ci_jobs: computing the signing key failed");
         return NGX_ERROR;
@@ -127,11 +129,11 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     in.nparams = ctx->req.nparams;
     in.headers = &host;
     in.nheaders = 1;
-    in.secret_id = lcf->secret_id.data;
-    in.secret_id_len = lcf->secret_id.len;
+    in.secret_id = creds->id.data;
+    in.secret_id_len = creds->id.len;
     in.sign_key = sign_key;
-    in.start = now;
-    in.end = now + lcf->sign_expires;
+    in.start = ctx->sign_start;
+    in.end = ctx->sign_end;
 
     /* the path signed is the path sent: ids are letters and digits only */
     in.path_len = path_len;
@@ -144,8 +146,8 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
           + sizeof("User-Agent: " NGX_HTTP_CI_JOBS_USER_AGENT CRLF) - 1
           + sizeof(CRLF) - 1;
 
-    if (lcf->security_token.len) {
-        len += sizeof("x-ci-security-token: ") - 1 + lcf->security_token.len
+    if (token->len) {
+        len += sizeof("x-ci-security-token: ") - 1 + token->len
                + sizeof(CRLF) - 1;
     }
 
@@ -173,8 +175,6 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
 
     auth_len = ngx_http_ci_jobs_sign(b->last, &in);
 
-    ngx_explicit_memzero(sign_key, sizeof(sign_key));
-
     if (auth_len == 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ci_jobs: signing the request failed");
@@ -184,11 +184,10 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     b->last += auth_len;
     *b->last++ = CR; *b->last++ = LF;
 
-    if (lcf->security_token.len) {
+    if (token->len) {
         b->last = ngx_cpymem(b->last, "x-ci-security-token: ",
                              sizeof("x-ci-security-token: ") - 1);
-        b->last = ngx_cpymem(b->last, lcf->security_token.data,
-                             lcf->security_token.len);
+        b->last = ngx_cpymem(b->last, token->data, token->len);
         *b->last++ = CR; *b->last++ = LF;
     }
 
@@ -200,7 +199,7 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ci_jobs upstream request: GET %*s%s",
                    path_len + (query_len ? 1 + query_len : 0), path,
-                   lcf->security_token.len ? " with a security token" : "");
+                   token->len ? " with a security token" : "");
 
     cl = ngx_alloc_chain_link(r->pool);
     if (cl == NULL) {
@@ -228,6 +227,7 @@ ngx_http_ci_jobs_reinit_request(ngx_http_request_t *r)
     ngx_memzero(&ctx->status, sizeof(ngx_http_status_t));
     ngx_memzero(&ctx->chunked, sizeof(ngx_http_chunked_t));
     ngx_str_null(&ctx->ci_request_id);
+    ctx->date = NGX_ERROR;
 
     ctx->chunked_body = 0;
     ctx->xml_content_type = 0;
@@ -240,7 +240,8 @@ ngx_http_ci_jobs_reinit_request(ngx_http_request_t *r)
 
     r->upstream->process_header = ngx_http_ci_jobs_process_status_line;
 
-    return NGX_OK;
+    /* a fresh signature: the clock offset may just have been learnt */
+    return ngx_http_ci_jobs_create_request(r);
 }
 
 
@@ -364,9 +365,74 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
     }
 
+    if (ctx->status.code == NGX_HTTP_FORBIDDEN && !ctx->skew_retried
+        && ngx_http_ci_jobs_learn_offset(r, ctx->date, ctx->sign_start,
+                                         ctx->sign_end)
+           == NGX_OK)
+    {
+        return ngx_http_ci_jobs_retry(r, ctx);
+    }
+
     ctx->upstream_header = 1;
 
     return NGX_OK;
+}
+
+
+/*
+ * One more try, signed with the corrected clock, through the upstream
+ * module's own "next upstream" path: a 403 is made retryable for this
+ * request only, and the balancer is left one more try, even with a single
+ * server.  reinit_request then signs anew.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_retry(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx)
+{
+    ngx_http_upstream_t       *u;
+    ngx_http_upstream_conf_t  *conf;
+
+    u = r->upstream;
+
+    conf = ngx_palloc(r->pool, sizeof(ngx_http_upstream_conf_t));
+    if (conf == NULL) {
+        return NGX_ERROR;
+    }
+
+    *conf = *u->conf;
+    conf->next_upstream |= NGX_HTTP_UPSTREAM_FT_HTTP_403;
+    u->conf = conf;
+
+    ctx->skew_retried = 1;
+    ctx->free_peer = u->peer.free;
+    ctx->peer_data = u->peer.data;
+
+    u->peer.free = ngx_http_ci_jobs_free_peer;
+    u->peer.data = r;
+    u->peer.tries = ngx_max(u->peer.tries, 2);
+
+    u->headers_in.status_n = NGX_HTTP_FORBIDDEN;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ci_jobs_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+
+    pc->free = ctx->free_peer;
+    pc->data = ctx->peer_data;
+
+    pc->free(pc, pc->data, state);
+
+    pc->tries = 1;
 }
 
 
@@ -457,6 +523,13 @@ ngx_http_ci_jobs_header_line(ngx_http_request_t *r,
                            name->len) == 0)
     {
         ctx->xml_content_type = ngx_http_ci_jobs_is_xml_type(value);
+        return NGX_OK;
+    }
+
+    if (name->len == sizeof("Date") - 1
+        && ngx_strncasecmp(name->data, (u_char *) "Date", name->len) == 0)
+    {
+        ctx->date = ngx_parse_http_time(value->data, value->len);
         return NGX_OK;
     }
 

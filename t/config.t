@@ -21,6 +21,20 @@ my $where = "ci_jobs_bucket $CiJobsTest::BUCKET; ci_jobs_region $CiJobsTest::REG
 
 sub server { "server { listen 127.0.0.1:1; $_[0] }" }
 
+my $dir = $t->dir;
+
+sub write_file {
+    my ($name, $text, $mode) = @_;
+    open my $fh, '>', "$dir/$name" or die;
+    print $fh $text;
+    close $fh;
+    chmod $mode, "$dir/$name";
+}
+
+write_file('broken.credentials', "SecretId=AKIDx\n", 0600);
+write_file('good.credentials', "SecretId=AKIDx\nSecretKey=k\n", 0600);
+write_file('open.credentials', "SecretId=AKIDx\nSecretKey=k\n", 0644);
+
 # [ http block, expected message, what ]
 my @bad = (
     [ server("location / { ci_jobs on; ci_jobs_region ap-beijing; $id $key $pass }"),
@@ -63,6 +77,17 @@ my @bad = (
       qr/invalid value "sometimes"/, 'an unknown ci_jobs_json mode' ],
     [ server("ci_jobs on; location / { }"),
       qr/"ci_jobs" directive is not allowed here/, 'ci_jobs at server level' ],
+    [ server("location / { ci_jobs on; $where $pass "
+             . "ci_jobs_credentials_file /nonexistent/ci.credentials; }"),
+      qr/"ci_jobs_credentials_file" "\/nonexistent\/ci.credentials" cannot be read/,
+      'a missing credentials file' ],
+    [ server("location / { ci_jobs on; $where $pass "
+             . "ci_jobs_credentials_file $dir/broken.credentials; }"),
+      qr/credentials file ".*broken.credentials" is not usable \(no SecretKey\)/,
+      'a credentials file without a key' ],
+    [ server("location / { ci_jobs on; $where $pass $id "
+             . "ci_jobs_credentials_file $dir/good.credentials; }"),
+      qr/use one source of credentials/, 'two sources of credentials' ],
     [ server("location / { ci_jobs on; $where $id $key "
              . "ci_jobs_pass http://no-such-host.invalid; }"),
       qr/host not found in upstream "no-such-host.invalid"/,
@@ -79,6 +104,18 @@ for my $case (@bad) {
 my ($status, $out) = $t->nginx_test(
     server("location /ci/ { ci_jobs on; $where $id $key $pass }"));
 is($status, 0, 'a working configuration passes nginx -t') or diag($out);
+
+($status, $out) = $t->nginx_test(server("location /ci/ { ci_jobs on; "
+    . "$where $pass ci_jobs_credentials_file $dir/good.credentials; }"));
+is($status, 0, 'a credentials file passes nginx -t') or diag($out);
+unlike($out, qr/world-readable/, 'a private file: no warning');
+
+($status, $out) = $t->nginx_test(server("location /ci/ { ci_jobs on; "
+    . "$where $pass ci_jobs_credentials_file $dir/open.credentials; }"));
+is($status, 0, 'a world-readable credentials file still works');
+like($out, qr/\[warn\].*"ci_jobs_credentials_file" ".*open.credentials" is world-readable/,
+     'but is warned about');
+unlike($out, qr/SecretId=|AKIDx\b.*k\n/, 'nginx -t does not show the file');
 
 # settings at http level are inherited; ci_jobs itself is not
 ($status, $out) = $t->nginx_test("$where $id $key $pass "

@@ -75,7 +75,7 @@ sub new {
 
     $self->make_certificates;
     $self->start_emulators;
-    $self->start_nginx if defined $self->{http};
+    $self->start_nginx if defined $self->{http} && ($args{start} // 1);
 
     return $self;
 }
