@@ -40,7 +40,7 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                        || echo -I/usr/include/libxml2)
 FUZZ_TARGETS := xml request
 
-.PHONY: all module deps test unit prove run fuzz fuzz-deps clean
+.PHONY: all module deps test unit prove run fuzz fuzz-deps bench-sign clean
 
 all: module
 
@@ -127,6 +127,13 @@ $(BUILD)/fuzz/request_fuzz: fuzz/request_fuzz.c \
         src/ngx_http_ci_jobs_request.h src/ngx_http_ci_jobs_sign.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lcrypto
+
+# nanoseconds per request validation and per signature
+bench-sign: $(CORE_SRCS)
+	@mkdir -p $(BUILD)
+	$(CC) -O2 -Isrc -o $(BUILD)/sign_bench bench/sign_bench.c \
+	    src/ngx_http_ci_jobs_sign.c src/ngx_http_ci_jobs_request.c -lcrypto
+	$(BUILD)/sign_bench
 
 clean:
 	rm -rf $(BUILD)
