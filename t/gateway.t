@@ -216,6 +216,18 @@ is($r->{status}, 200, 'a fragment: 200');
 is($seen->{target}, "/jobs?queueId=$queue&tag=Translation&size=5",
    'a fragment: not sent upstream');
 
+# the client's Host, plain or in an absolute-form request line, changes
+# nothing upstream
+$t->forget_upstream_requests;
+$r = $t->raw("GET /ci/jobs/jobsSuccess1 HTTP/1.1\r\nHost: evil.example.com"
+             . "\r\nConnection: close\r\n\r\n");
+$t->raw("GET http://evil.example.com/ci/jobs/jobsSuccess1 HTTP/1.1\r\n"
+        . "Host: other.example.com\r\nConnection: close\r\n\r\n");
+my @hosts = map { my %h = map { lc $_->[0] => $_->[1] } @{ $_->{headers} };
+                  $h{host} } $t->upstream_requests('plain');
+is_deeply(\@hosts, [ $CiJobsTest::HOST, $CiJobsTest::HOST ],
+          'another Host or an absolute URI: still the bucket\'s host');
+
 # --- prefixes --------------------------------------------------------------
 
 is($t->get('/noslash/jobs/jobsSuccess1')->{status}, 200,
