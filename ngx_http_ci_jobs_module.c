@@ -635,7 +635,14 @@ ngx_http_ci_jobs_set_ssl(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *conf)
         }
     }
 
-    if (ngx_ssl_client_session_cache(cf, conf->upstream.ssl, 1) != NGX_OK) {
+    /*
+     * TLS sessions are not resumed: nginx keeps them per upstream server,
+     * and locations that share a server may trust different CAs; a session
+     * verified under one location's CAs must not be resumed by another.
+     * Keepalive connections make full handshakes rare.
+     */
+
+    if (ngx_ssl_client_session_cache(cf, conf->upstream.ssl, 0) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -659,7 +666,7 @@ ngx_http_ci_jobs_set_ssl(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *conf)
     conf->upstream.ssl_name = cv;
     conf->upstream.ssl_server_name = 1;
     conf->upstream.ssl_verify = conf->ssl_verify;
-    conf->upstream.ssl_session_reuse = 1;
+    conf->upstream.ssl_session_reuse = 0;
 
     return NGX_CONF_OK;
 }

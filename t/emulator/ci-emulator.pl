@@ -1,626 +1,1307 @@
 #!/usr/bin/perl
 
-# An emulator of the Tencent Cloud CI job-query API, for the tests and
-# "make run".
+# ci-emulator.pl: an emulator of the Tencent Cloud CI (数据万象) job-query
+# API, for the tests and "make run".  Perl core modules only (plus
+# IO::Socket::SSL for --tls-cert).
 #
-#   ci-emulator.pl --listen 127.0.0.1:PORT [--tls-cert FILE --tls-key FILE]
-#       --host BUCKET.ci.REGION.myqcloud.com --secret ID:KEY [--secret ...]
+#   perl t/emulator/ci-emulator.pl --listen 127.0.0.1:PORT
+#       [--tls-cert FILE --tls-key FILE]
+#       [--host examplebucket-1250000000.ci.ap-beijing.myqcloud.com]
+#       --secret AKID...:KEY [--secret ID:KEY ...]   (every pair accepted)
 #       [--require-token TOKEN] [--clock-offset SECONDS]
-#       [--record FILE] [--pid-file FILE]
+#       [--record FILE] [--pid-file FILE] [--no-tls-resume]
 #
-# Every request's signature is checked with CosSignature.pm (403 otherwise);
-# every request is recorded in --record as a JSON line: method, target,
-# version, headers (in order), signature ("ok" or "bad: ..."), pid (one per
-# connection), time, status, response_sha1 (of the body sent) and, for
-# bodies under a megabyte, response (the body itself).
+# --listen HOST:PORT (or [IPv6]:PORT); HTTPS with --tls-cert/--tls-key.
+# TLS sessions can be resumed on later connections, as with a real server
+# (one context, one ticket key, for all connections); --no-tls-resume gives
+# every connection a context of its own, so every handshake is a full one.
+# The pid is written to --pid-file once the socket listens.  One child per
+# connection; SIGTERM/SIGINT stop the children and the parent; a child whose
+# parent is gone exits within half a second.  HTTP/1.1 keepalive and
+# pipelining, HTTP/1.0 (keepalive only when asked), "Connection: close";
+# garbage gets 400 InvalidArgument and the connection closed.
 #
-# Jobs (each id API has a job in each state):
-#   GET /jobs/<ids>               jobs<State><N>, N = 1..20, State one of
-#                                 Submitted Running Pause Success Failed
-#                                 Cancel; genSuccess<N> for any N; the seed
-#                                 jobs j8d121820f5e411ec926ef19d53ba9c6f
-#                                 (Success) and j9c0a4726f6ac11ec96aaa9b64ab18d00
-#                                 (Running); jobsUserData1 (Running, with a
-#                                 UserData that reads like a Success State);
-#                                 faultstate (Submitted, Running, then Success
-#                                 on later requests)
-#   GET /pic_jobs/<id>            pic<State><N>, c93984788066911ed89ed352d4d9d2084
-#   GET /ai_jobs/<id>             ai<State><N>, a8d121820f5e411ec926ef19d53ba9c6f
-#   GET /inventorytriggerjob/<id> inv<State><N>, b3deffea2f84911ec9cb15254008618d9
-#   GET /jobs?queueId=&tag=...    queue p893bcda225bf4945a378da6662e81a89:
-#                                 25 Translation jobs listJob01..25 (states
-#                                 cycling, created an hour apart from
-#                                 2022-07-07T12:00:00+0800, workflowId w1/w2,
-#                                 inventoryTriggerJobId inv1 for every third,
-#                                 inputObject "input/a b+c.txt" for listJob05)
-#                                 and 5 Transcode jobs; every filter, paging
-#                                 with nextToken.
+# Every answer: Content-Type: application/xml, Content-Length (unless
+# chunked), Connection, Date (the emulator's clock: real time plus
+# --clock-offset), Server: tencent-ci, x-ci-request-id (base64, unique),
+# Set-Cookie: ci_emulator=1, X-Emulator-Private: 1.  Errors:
+#   <Error><Code>C</Code><Message>M</Message><RequestId>R</RequestId></Error>
 #
-# Misbehaviour on demand, by job id (or by queueId for the list):
-#   faultslow<N>      answers after N seconds
-#   faultslowbody<N>  sends the header and half the body, N seconds later
-#                     the rest
-#   faultreset        resets the connection (RST) after reading the request
-#   faultresetbody    sends the header and half the body, then resets
-#   fault500, fault503  that status with a CI error body
-#   faulttruncated    a Content-Length larger than the body, then closes
-#   faultmalformed    200 with a body that is not well-formed XML
-#   faulthuge         200 with a well-formed body of about 10 MB
-#   faultbig          200 with a well-formed body of about 3 MB
-#   faultchunked      200, Transfer-Encoding: chunked, a chunk extension
-#                     and a trailer
-#   faultgzip         Content-Encoding: gzip when Accept-Encoding allows it
-#   faultcontenttype  a good answer labelled Content-Type: text/plain
+# Checks, in this order (first failure answers):
+#   method GET                  405 MethodNotAllowed (+ Allow: GET)
+#   Host equals --host          403 InvalidHost
+#   the target's %-escapes      400 InvalidArgument
+#   Authorization               403 AccessDenied (missing or malformed),
+#     q-ak is a --secret id     403 InvalidAccessKeyId
+#     now within q-sign-time    403 RequestTimeTooSkewed
+#     host in q-header-list, q-url-param-list = the query's names exactly,
+#     the recomputed signature  403 SignatureDoesNotMatch
+#   --require-token: header x-ci-security-token equals it
+#                               403 InvalidAccessKeyId "token invalid"
+#   then the API                404 NoSuchApi for any other path
+#
+# --record FILE: one JSON line per request received (appended, flock'd,
+# written before the answer is sent; strings are the bytes received, one
+# character per byte):
+#   {"method","target","version","headers":[[name,value],...] (as received),
+#    "signature":"ok" | "bad: <reason>", "pid" (one per connection), "time",
+#    "status", "code" (the error Code or null), "request_id",
+#    "fault" (the fault id or null), "response_sha1" (of the body bytes sent,
+#    after gzip, before chunked framing), "response" (those bytes
+#    themselves, when under 1 MB; absent otherwise)}
+# For faults that never answer (faultreset, faultclose) "status" is the
+# status the answer would have had.
+# "signature" is the verdict on the signature alone, also for requests that
+# were refused for another reason (method, Host, token).  A request that
+# cannot be parsed is recorded with "signature":"bad: malformed request: ..."
+# and the fields that could be read (others null).
+#
+# ---------------------------------------------------------------------------
+# THE JOBS.  "<State>" is one of Submitted Running Pause Success Failed
+# Cancel; N is any number 1..999999999 (generated on request, created at
+# 2022-07-17T12:00:00+0800 + N minutes).
+#
+#   GET /jobs/<id>[,<id>...] (1..10 ids; media jobs, seed 002's structure)
+#     jobs<State><N>          e.g. jobsSuccess1, jobsRunning7
+#     genSuccess<N>           Success (any N)
+#     j8d121820f5e411ec926ef19d53ba9c6f   seed, Success (terminal)
+#     j9c0a4726f6ac11ec96aaa9b64ab18d00   seed, Success
+#     jobsUserData1           Running; UserData is the text
+#                             "<State>Success</State>" (escaped in the XML)
+#     jobsCdata1              Running; UserData is a CDATA section holding
+#                             <State>Success</State>
+#     jobsUnicode1            Success; UTF-8 and markup characters in
+#                             Input/Object and UserData
+#     listTranscode1..5       the queue's Transcode jobs (see below)
+#   GET /pic_jobs/<id> (seed 000's structure, Tag PosterProduction)
+#     pic<State><N>, picUserData1 (Running),
+#     c93984788066911ed89ed352d4d9d2084   seed, Submitted
+#   GET /ai_jobs/<id> (seed 001's structure, Tag Translation)
+#     ai<State><N>, aiUserData1 (Running),
+#     a8d121820f5e411ec926ef19d53ba9c6f   seed, Running (also in the queue)
+#     listJob01..listJob25    the queue's Translation jobs (see below)
+#   GET /inventorytriggerjob/<id> (seed 003's structure; <RequestId> first,
+#   equal to the x-ci-request-id header)
+#     inv<State><N>,
+#     b3deffea2f84911ec9cb15254008618d9   seed, Running
+#   Every id API: faultstate answers Submitted, then Running, then Success
+#   from the third request on (one counter per API, reset when the emulator
+#   starts; kept in <record>.faultstate, or /tmp/ci-emulator-<port>.faultstate).
+#   Unknown ids come back as one <NonExistJobIds> per id, in request order.
+#   Media Success jobs carry MediaInfo/MediaResult; every media job has an
+#   Operation/DigitalWatermark/State of Running (as in the seed) whatever its
+#   own State: only JobsDetail/State is the job's state.
+#
+# THE QUEUE p893bcda225bf4945a378da6662e81a89 (GET /jobs?queueId=&tag=...)
+#   tag Translation, 26 jobs:
+#     a8d121820f5e411ec926ef19d53ba9c6f (seed) Running,
+#        created 2022-07-07T12:12:12+0800, inputObject test.txt,
+#        no workflowId, no inventoryTriggerJobId
+#     listJobNN, NN = 01..25: created 2022-07-07T12:00:00+0800 + NN hours;
+#        state by NN % 6: 0 Submitted, 1 Running, 2 Pause, 3 Success,
+#          4 Failed, 5 Cancel  (Success: 03 09 15 21; Failed: 04 10 16 22;
+#          Cancel: 05 11 17 23; Submitted: 06 12 18 24; Pause: 02 08 14 20;
+#          Running: 01 07 13 19 25)
+#        workflowId w1 for odd NN, w2 for even NN;
+#        inventoryTriggerJobId inv1 when NN % 3 == 0 (03 06 .. 24),
+#          inv2 when NN is 05 10 20 25, none otherwise;
+#        inputObject input/fileNN.txt, except
+#          listJob05 "input/a b+c.txt", listJob07 "input/腾讯云 视频.txt",
+#          listJob11 "input/q&a=1%;#?.txt", listJob15 and listJob21
+#          "input/shared+file 1.txt"
+#   tag Transcode, 5 jobs listTranscode1..5: created
+#        2022-07-07T12:00:00+0800 + n*30 minutes; states Success Failed
+#        Running Success Cancel; workflowId w1; inputObject input/videoN.mp4
+#   (queue p2242ab62c7c94486915508540933a2c6, tag Transcode, holds the two
+#   seed media jobs.)
+# List parameters as in api.md: queueId and tag required; size 1..100
+# (default 10); states from All Submitted Running Success Failed Pause
+# Cancel (default All); orderByTime Desc (default) or Asc, by creation time
+# then JobId; startCreationTime < created < endCreationTime (strict, as the
+# API page says), format %Y-%m-%dT%H:%M:%S%z; workflowId,
+# inventoryTriggerJobId, inputObject exact matches (an empty value is no
+# filter); nextToken as returned by the previous page (bound to the same
+# filters; an empty value is the first page).  <NextToken> holds the next
+# token when more remain, and is empty when not.  Bad or repeated
+# parameters: 400 InvalidArgument.  Unknown parameters are ignored.
+#
+# MISBEHAVIOUR ON DEMAND: the first fault id among the job ids (any id API),
+# or the list's queueId, after authentication succeeded:
+#   faultslow<N>      sleeps N seconds, then 200 with the job (Success)
+#   faultslowbody<N>  the head and half the body, N seconds, then the rest
+#   faultreset        TCP RST (SO_LINGER 0) right after reading the request
+#   faultresetbody    the head and half the body, then RST
+#   fault500, fault503  500 InternalError / 503 ServiceUnavailable
+#   faulttruncated    the whole (well-formed) body with a Content-Length 64
+#                     bytes larger, then the connection closed
+#   faultmalformed    200, right Content-Length, a body that is not
+#                     well-formed XML (an unclosed <Tag>, as in seed 001)
+#   faulthuge         200, a well-formed body of about 10 MB (JobsDetail x n)
+#   faultbig          200, the same of about 3 MB
+#   faultchunked      200, Transfer-Encoding: chunked in four chunks, a chunk
+#                     extension on the first, a trailer (X-Trailer) at the end
+#                     (Content-Length instead to an HTTP/1.0 request)
+#   faultgzip         Content-Encoding: gzip when Accept-Encoding allows gzip
+#                     (q > 0), identity otherwise; Vary: Accept-Encoding
+#   faultclose        closes (FIN) right after reading the request, no answer
+#   faultnolength     200 without Content-Length, the body ends at close
+#   faultcontenttype  a good answer (200, a Success job) labelled
+#                     Content-Type: text/plain
+# For the list, the fault queue holds one Success job named after it.
 
 use strict;
 use warnings;
+use utf8;
 
 use FindBin;
 use lib $FindBin::Bin;
 
-use CosSignature qw(verify);
+use CosSignature ();
 use Digest::SHA qw(sha1_hex);
-use Fcntl qw(:flock O_WRONLY O_APPEND O_CREAT);
-use Getopt::Long;
-use IO::Socket::INET;
-use JSON::PP;
-use POSIX qw(strftime WNOHANG);
-use Socket qw(SOL_SOCKET SO_LINGER);
+use Fcntl qw(:flock O_WRONLY O_APPEND O_CREAT O_RDWR);
+use Getopt::Long qw(:config no_ignore_case);
+use IO::Socket::IP;
+use JSON::PP ();
+use MIME::Base64 qw(encode_base64);
+use POSIX ();
+use Socket qw(SOL_SOCKET SO_LINGER IPPROTO_TCP TCP_NODELAY SHUT_WR);
+use Time::HiRes ();
 use Time::Local qw(timegm);
 
-my %opt = (secret => []);
+# --- options ---------------------------------------------------------------
+
+my %opt = (secret => [],
+           host => 'examplebucket-1250000000.ci.ap-beijing.myqcloud.com');
+
+sub usage {
+    print STDERR "usage: $0 --listen HOST:PORT [--tls-cert FILE --tls-key FILE]"
+        . " [--host HOST] --secret ID:KEY [--secret ID:KEY ...]"
+        . " [--require-token TOKEN] [--clock-offset SECONDS]"
+        . " [--record FILE] [--pid-file FILE] [--no-tls-resume]\n";
+    exit 2;
+}
+
 GetOptions(\%opt, 'listen=s', 'tls-cert=s', 'tls-key=s', 'host=s',
            'secret=s@', 'require-token=s', 'clock-offset=i', 'record=s',
-           'pid-file=s')
-    or die "usage: see the top of $0\n";
+           'pid-file=s', 'no-tls-resume', 'help')
+    or usage();
+usage() if $opt{help} || @ARGV || !$opt{listen};
 
-die "--listen is required\n" unless $opt{listen};
+my ($LISTEN_HOST, $LISTEN_PORT) =
+    $opt{listen} =~ /\A\[([^\]]+)\]:(\d+)\z/ ? ($1, $2)
+  : $opt{listen} =~ /\A([^:]+):(\d+)\z/      ? ($1, $2)
+  : $opt{listen} =~ /\A(\d+)\z/              ? ('127.0.0.1', $1)
+  : die "--listen: HOST:PORT expected, not \"$opt{listen}\"\n";
 
-my %secrets = map { split /:/, $_, 2 } @{ $opt{secret} };
-my $offset = $opt{'clock-offset'} // 0;
-my $state_file = ($opt{'pid-file'} // "/tmp/ci-emulator-$$") . '.state';
-my $json = JSON::PP->new->canonical;
+die "--tls-cert and --tls-key go together\n"
+    if !!$opt{'tls-cert'} != !!$opt{'tls-key'};
+
+my %SECRETS;
+for (@{ $opt{secret} }) {
+    my ($id, $key) = /\A([^:]+):(.+)\z/s
+        or die "--secret: ID:KEY expected, not \"$_\"\n";
+    $SECRETS{$id} = $key;
+}
+die "at least one --secret ID:KEY is needed\n" unless %SECRETS;
+
+my $HOST = $opt{host};
+my $OFFSET = $opt{'clock-offset'} // 0;
+my $TOKEN = $opt{'require-token'};
+my $TLS = !!$opt{'tls-cert'};
+my ($BUCKET, $REGION) = $HOST =~ /\A([^.]+)\.ci\.([^.]+)\./
+                        ? ($1, $2)
+                        : ('examplebucket-1250000000', 'ap-beijing');
+
+my $STATE_FILE = $opt{record} ? "$opt{record}.faultstate"
+                              : "/tmp/ci-emulator-$LISTEN_PORT.faultstate";
+
+my $MAX_HEAD = 64 * 1024;
+my $MAX_BODY = 1024 * 1024;
+my $MAX_RECORDED = 1024 * 1024;     # bodies recorded whole below this
+my $IDLE_TIMEOUT = 60;
+my $READ_TIMEOUT = 30;
+
+my $JSON = JSON::PP->new->canonical->ascii;
+
+sub now { return time + $OFFSET }
+
+# --- the job table ---------------------------------------------------------
 
 my @STATES = qw(Submitted Running Pause Success Failed Cancel);
+my %IS_STATE = map { $_ => 1 } @STATES;
+my %TERMINAL = map { $_ => 1 } qw(Success Failed Cancel);
+
 my $QUEUE = 'p893bcda225bf4945a378da6662e81a89';
+my $SEED_QUEUE = 'p2242ab62c7c94486915508540933a2c6';
+my $EPOCH = 1657166400;            # 2022-07-07T12:00:00+0800
 
-# --- the job table -------------------------------------------------------------
+my %API_KIND = (jobs => 'media', pic_jobs => 'pic', ai_jobs => 'ai',
+                inventorytriggerjob => 'inv');
+my %API_PREFIX = (jobs => 'jobs', pic_jobs => 'pic', ai_jobs => 'ai',
+                  inventorytriggerjob => 'inv');
 
-my (%jobs, @queue);
-
-sub ctime {
-    my ($epoch) = @_;
-    return strftime('%Y-%m-%dT%H:%M:%S+0800', gmtime($epoch + 8 * 3600));
-}
+my (%JOBS, %QUEUES);
 
 sub add_job {
     my (%j) = @_;
-    $j{queue} //= 'p2911917386e148639319e13c285cc774';
-    $j{tag} //= 'Transcode';
-    $j{ctime} //= 1657166400;     # 2022-07-07T12:00:00+0800
-    $j{input} //= 'input/test.mp4';
-    $j{user_data} //= 'This is my data.';
-    $jobs{ $j{api} }{ $j{id} } = \%j;
+    $j{kind} = $API_KIND{ $j{api} };
+    $j{bucket} //= $BUCKET;
+    $j{region} //= $REGION;
+    $j{user_data} //= 'This is my data.' unless exists $j{user_data_raw};
+    $JOBS{ $j{api} }{ $j{id} } = \%j;
+    push @{ $QUEUES{ $j{queue} } }, \%j if $j{listed};
     return \%j;
 }
 
-for my $n (1 .. 20) {
-    for my $state (@STATES) {
-        add_job(api => 'jobs', id => "jobs$state$n", state => $state);
-        add_job(api => 'pic_jobs', id => "pic$state$n", state => $state,
-                tag => 'PicProcess');
-        add_job(api => 'ai_jobs', id => "ai$state$n", state => $state,
-                tag => 'Translation');
-        add_job(api => 'inventorytriggerjob', id => "inv$state$n",
-                state => $state, tag => 'Transcode');
-    }
-}
-
+# the seeds, with their values (j8d... is Success here: a terminal seed)
 add_job(api => 'jobs', id => 'j8d121820f5e411ec926ef19d53ba9c6f',
-        state => 'Success', queue => 'p2c7d4d3a1c6b4c0d9f5b9b0f4a2e6e1d');
+        state => 'Success', ctime => 1656314592, queue => $SEED_QUEUE,
+        tag => 'Transcode', bucket => 'test-123456789',
+        region => 'ap-chongqing', input => 'input/demo.mp4',
+        output => 'output/out.mp4', listed => 1);
 add_job(api => 'jobs', id => 'j9c0a4726f6ac11ec96aaa9b64ab18d00',
-        state => 'Running', queue => 'p2c7d4d3a1c6b4c0d9f5b9b0f4a2e6e1d');
-add_job(api => 'jobs', id => 'jobsUserData1', state => 'Running',
-        user_data => '<State>Success</State>');
+        state => 'Success', ctime => 1656314592, queue => $SEED_QUEUE,
+        tag => 'Transcode', bucket => 'test-123456789',
+        region => 'ap-chongqing', input => 'input/demo.mp4',
+        output => 'output/out.mp4', listed => 1);
 add_job(api => 'pic_jobs', id => 'c93984788066911ed89ed352d4d9d2084',
-        state => 'Submitted', tag => 'PosterProduction');
+        state => 'Submitted', ctime => 1658128603,
+        queue => 'p2911917386e148639319e13c285cc774',
+        tag => 'PosterProduction', bucket => 'test-1234567890',
+        region => 'ap-chongqing', output => 'output/out.png');
 add_job(api => 'ai_jobs', id => 'a8d121820f5e411ec926ef19d53ba9c6f',
-        state => 'Running', tag => 'Translation');
+        state => 'Running', ctime => 1657167132, queue => $QUEUE,
+        tag => 'Translation', bucket => 'test-123456789',
+        region => 'ap-beijing', input => 'test.txt',
+        output => 'test-result.txt', listed => 1);
 add_job(api => 'inventorytriggerjob', id => 'b3deffea2f84911ec9cb15254008618d9',
-        state => 'Running', tag => 'Transcode');
+        state => 'Running', ctime => 1656314590, start => '-',
+        name => 'demo');
 
-for my $i (1 .. 25) {
-    push @queue, add_job(api => 'list', id => sprintf('listJob%02d', $i),
-        state => $STATES[$i % @STATES], queue => $QUEUE, tag => 'Translation',
-        ctime => 1657166400 + $i * 3600,
-        workflow => $i % 2 ? 'w1' : 'w2',
-        inventory => $i % 3 == 0 ? 'inv1' : undef,
-        input => $i == 5 ? 'input/a b+c.txt' : "input/file$i.txt");
+# traps for state detection
+add_job(api => 'jobs', id => 'jobsUserData1', state => 'Running',
+        ctime => $EPOCH, queue => 'p2911917386e148639319e13c285cc774',
+        tag => 'Transcode', user_data => '<State>Success</State>');
+add_job(api => 'jobs', id => 'jobsCdata1', state => 'Running',
+        ctime => $EPOCH, queue => 'p2911917386e148639319e13c285cc774',
+        tag => 'Transcode',
+        user_data_raw => '<![CDATA[<State>Success</State> & more]]>');
+add_job(api => 'jobs', id => 'jobsUnicode1', state => 'Success',
+        ctime => $EPOCH, queue => 'p2911917386e148639319e13c285cc774',
+        tag => 'Transcode', input => 'input/腾讯云 视频 "1" & <2>.mp4',
+        user_data => "数据万象 \"quoted\" 'apos' & <b>bold</b>\ttab");
+add_job(api => 'pic_jobs', id => 'picUserData1', state => 'Running',
+        ctime => $EPOCH, queue => 'p2911917386e148639319e13c285cc774',
+        tag => 'PosterProduction', user_data => '<State>Success</State>');
+add_job(api => 'ai_jobs', id => 'aiUserData1', state => 'Running',
+        ctime => $EPOCH, queue => $QUEUE, tag => 'Translation',
+        user_data => '<State>Success</State>');
+
+# the queue
+for my $n (1 .. 25) {
+    my $nn = sprintf '%02d', $n;
+    add_job(api => 'ai_jobs', id => "listJob$nn", listed => 1,
+            state => $STATES[ $n % 6 ], ctime => $EPOCH + $n * 3600,
+            queue => $QUEUE, tag => 'Translation',
+            workflow => $n % 2 ? 'w1' : 'w2',
+            inventory => $n % 3 == 0 ? 'inv1' : $n % 5 == 0 ? 'inv2' : undef,
+            input => $n == 5  ? 'input/a b+c.txt'
+                   : $n == 7  ? 'input/腾讯云 视频.txt'
+                   : $n == 11 ? 'input/q&a=1%;#?.txt'
+                   : $n == 15 || $n == 21 ? 'input/shared+file 1.txt'
+                   : "input/file$nn.txt");
 }
 
-for my $i (1 .. 5) {
-    push @queue, add_job(api => 'list', id => "listTranscode$i",
-        state => 'Success', queue => $QUEUE, tag => 'Transcode',
-        ctime => 1657166400 + $i * 1800);
+my @TRANSCODE_STATES = qw(Success Failed Running Success Cancel);
+for my $n (1 .. 5) {
+    add_job(api => 'jobs', id => "listTranscode$n", listed => 1,
+            state => $TRANSCODE_STATES[ $n - 1 ], ctime => $EPOCH + $n * 1800,
+            queue => $QUEUE, tag => 'Transcode', workflow => 'w1',
+            input => "input/video$n.mp4");
 }
+
+# jobs made on request: <prefix><State><N>, genSuccess<N>, fault ids
+sub generated_job {
+    my ($api, $id) = @_;
+    my $prefix = $API_PREFIX{$api};
+
+    my ($state, $n);
+    if ($id =~ /\A\Q$prefix\E(Submitted|Running|Pause|Success|Failed|Cancel)
+                ([1-9][0-9]{0,8})\z/x) {
+        ($state, $n) = ($1, $2);
+    } elsif ($api eq 'jobs' && $id =~ /\AgenSuccess([1-9][0-9]{0,8})\z/) {
+        ($state, $n) = ('Success', $1);
+    } elsif ($id eq 'faultstate') {
+        ($state, $n) = (next_fault_state($api), 1);
+    } elsif (fault_kind($id)) {
+        ($state, $n) = ('Success', 1);
+    } else {
+        return;
+    }
+
+    return { api => $api, kind => $API_KIND{$api}, id => $id,
+             state => $state, ctime => $EPOCH + 10 * 86400 + $n * 60,
+             queue => 'p2911917386e148639319e13c285cc774',
+             tag => { media => 'Transcode', pic => 'PosterProduction',
+                      ai => 'Translation', inv => '' }->{ $API_KIND{$api} },
+             bucket => $BUCKET, region => $REGION, name => "batch-$id",
+             user_data => 'This is my data.' };
+}
+
+sub find_job {
+    my ($api, $id) = @_;
+    return $JOBS{$api}{$id} // generated_job($api, $id);
+}
+
+# --- XML ---------------------------------------------------------------------
 
 sub esc {
     my ($s) = @_;
     $s =~ s/&/&amp;/g;
     $s =~ s/</&lt;/g;
     $s =~ s/>/&gt;/g;
+    $s =~ s/[\x00-\x08\x0b\x0c\x0e-\x1f]//g;
     return $s;
 }
 
-sub job_xml {
-    my ($j) = @_;
-    my $end = $j->{state} =~ /^(Success|Failed|Cancel)$/
-              ? ctime($j->{ctime} + 60) : '-';
-    my $code = $j->{state} eq 'Failed' ? 'InternalError' : 'Success';
-    my $workflow = $j->{workflow}
-        ? "\n        <WorkflowId>$j->{workflow}</WorkflowId>" : '';
-    my $inventory = $j->{inventory}
-        ? "\n        <InventoryTriggerJobId>$j->{inventory}</InventoryTriggerJobId>"
-        : '';
-    my $input = esc($j->{input});
-    my $user_data = esc($j->{user_data});
-    my $ctime = ctime($j->{ctime});
+# render(name, value): value undef -> <name/>; '' or text -> <name>text</name>;
+# \'raw' -> raw markup; [ name => value, ... ] -> child elements in order
+sub render {
+    my ($name, $value, $depth) = @_;
+    my $pad = '    ' x ($depth // 0);
+    return "$pad<$name/>\n" unless defined $value;
+    return "$pad<$name>$$value</$name>\n" if ref $value eq 'SCALAR';
+    return "$pad<$name>" . esc($value) . "</$name>\n" unless ref $value;
 
-    return <<"XML";
-    <JobsDetail>
-        <Code>$code</Code>
-        <Message></Message>
-        <JobId>$j->{id}</JobId>
-        <State>$j->{state}</State>
-        <CreationTime>$ctime</CreationTime>
-        <StartTime>$ctime</StartTime>
-        <EndTime>$end</EndTime>
-        <QueueId>$j->{queue}</QueueId>
-        <Tag>$j->{tag}</Tag>$workflow$inventory
-        <Input>
-            <Region>ap-beijing</Region>
-            <Bucket>examplebucket-1250000000</Bucket>
-            <Object>$input</Object>
-        </Input>
-        <Operation>
-            <TemplateId>t01e57db1c2d154d2fb57aa5de9313a897</TemplateId>
-            <TemplateName>Transcode_H264_MP4</TemplateName>
-            <Transcode>
-                <Container>
-                    <Format>mp4</Format>
-                </Container>
-                <Video>
-                    <Codec>H.264</Codec>
-                    <Profile>high</Profile>
-                    <Bitrate>1000</Bitrate>
-                    <Width>1280</Width>
-                    <Fps>30</Fps>
-                </Video>
-                <Audio>
-                    <Codec>aac</Codec>
-                    <Samplerate>44100</Samplerate>
-                    <Bitrate>128</Bitrate>
-                    <Channels>4</Channels>
-                </Audio>
-            </Transcode>
-            <Output>
-                <Region>ap-beijing</Region>
-                <Bucket>examplebucket-1250000000</Bucket>
-                <Object>output/$j->{id}.mp4</Object>
-            </Output>
-            <MediaInfo>
-                <Format>
-                    <Bitrate>1055.640000</Bitrate>
-                    <Duration>10.000000</Duration>
-                    <FormatLongName>QuickTime / MOV</FormatLongName>
-                    <FormatName>mov,mp4,m4a,3gp,3g2,mj2</FormatName>
-                    <NumProgram>0</NumProgram>
-                    <NumStream>2</NumStream>
-                    <Size>1319550</Size>
-                    <StartTime>0.000000</StartTime>
-                </Format>
-                <Stream>
-                    <Video>
-                        <Index>0</Index>
-                        <CodecName>h264</CodecName>
-                        <CodecLongName>H.264 / AVC / MPEG-4 AVC</CodecLongName>
-                        <Width>1280</Width>
-                        <Height>720</Height>
-                        <Fps>30.000000</Fps>
-                        <Bitrate>919.829000</Bitrate>
-                    </Video>
-                    <Audio>
-                        <Index>1</Index>
-                        <CodecName>aac</CodecName>
-                        <Channel>2</Channel>
-                        <SampleRate>44100</SampleRate>
-                        <Bitrate>127.881000</Bitrate>
-                    </Audio>
-                </Stream>
-            </MediaInfo>
-            <UserData>$user_data</UserData>
-            <JobLevel>0</JobLevel>
-        </Operation>
-    </JobsDetail>
-XML
+    my $xml = "$pad<$name>\n";
+    for (my $i = 0; $i < @$value; $i += 2) {
+        $xml .= render($value->[$i], $value->[ $i + 1 ], ($depth // 0) + 1);
+    }
+    return "$xml$pad</$name>\n";
 }
 
-sub response_xml {
-    my ($parts, $missing, $request_id) = @_;
-    my $xml = "<Response>\n";
-    $xml .= "    <RequestId>$request_id</RequestId>\n" if defined $request_id;
-    $xml .= job_xml($_) for @$parts;
-    $xml .= "    <NonExistJobIds>$_</NonExistJobIds>\n" for @$missing;
-    return $xml . "</Response>\n";
+sub ts {
+    my ($epoch) = @_;
+    my @t = gmtime($epoch + 8 * 3600);
+    return sprintf '%04d-%02d-%02dT%02d:%02d:%02d+0800',
+                   $t[5] + 1900, $t[4] + 1, @t[3, 2, 1, 0];
+}
+
+sub times_of {
+    my ($j) = @_;
+    my $s = $j->{state};
+    return (ts($j->{ctime}),
+            $j->{start} // ($s eq 'Submitted' ? '-' : ts($j->{ctime} + 1)),
+            $j->{end} // ($TERMINAL{$s} ? ts($j->{ctime} + 81) : '-'));
+}
+
+sub user_data {
+    my ($j) = @_;
+    return exists $j->{user_data_raw} ? \$j->{user_data_raw} : $j->{user_data};
+}
+
+sub workflow_parts {
+    my ($j) = @_;
+    my @p;
+    push @p, Workflow => [ RunId => "r$j->{id}", WorkflowId => $j->{workflow},
+                           WorkflowName => "workflow-$j->{workflow}",
+                           Name => 'node1' ]
+        if $j->{workflow};
+    push @p, InventoryTriggerJobId => $j->{inventory} if $j->{inventory};
+    return @p;
+}
+
+my %FAILED = (media => [ 'InvalidInput', 'The input file is not a valid media file.' ],
+              pic   => [ 'InvalidParameter', 'The template does not exist.' ],
+              ai    => [ 'InvalidInput', 'The input text is empty.' ],
+              inv   => [ 'InternalError', 'Some objects failed.' ]);
+
+sub code_message {
+    my ($j, $empty) = @_;
+    return @{ $FAILED{ $j->{kind} } } if $j->{state} eq 'Failed';
+    return ('Success', $empty);
+}
+
+# seed 002: a media (transcode) job
+sub media_tree {
+    my ($j) = @_;
+    my ($created, $started, $ended) = times_of($j);
+    my $s = $j->{state};
+    my ($code, $message) = code_message($j, '');
+    my $output = $j->{output} // "output/$j->{id}.mp4";
+
+    my @op = (
+        TemplateId => 't1460606b9752148c4ab182f55163ba7cd',
+        WatermarkTemplateId => 't1318c5f428d474afba1797f84091cbe22',
+        WatermarkTemplateId => 't1318c5f428d474afba1797f84091cbe23',
+        WatermarkTemplateId => 't1318c5f428d474afba1797f84091cbe24',
+        RemoveWatermark => [ Dx => 150, Dy => 150, Width => 75, Height => 75 ],
+        DigitalWatermark => [ Type => 'Text', Message => '123456789ab',
+                              Version => 'V1', IgnoreError => 'false',
+                              State => 'Running' ],
+        Output => [ Region => $j->{region}, Bucket => $j->{bucket},
+                    Object => $output ],
+        UserData => user_data($j),
+        JobLevel => 0,
+    );
+
+    push @op, MediaInfo => [
+        Format => [ Bitrate => '834.736000', Duration => '13.654000',
+                    FormatLongName => 'QuickTime / MOV',
+                    FormatName => 'mov,mp4,m4a,3gp,3g2,mj2', NumProgram => 0,
+                    NumStream => 2, Size => 1424687,
+                    StartTime => '0.000000' ],
+        Stream => [
+            Audio => [ Bitrate => '104.047000', Channel => 2,
+                       ChannelLayout => 'stereo',
+                       CodecLongName => 'AAC (Advanced Audio Coding)',
+                       CodecName => 'aac', CodecTag => '0x6134706d',
+                       CodecTagString => 'mp4a', CodecTimeBase => '1/44100',
+                       Duration => '13.653311', Index => 1, Language => 'und',
+                       SampleFmt => 'fltp', SampleRate => 44100,
+                       StartTime => '0.000000', Timebase => '1/44100' ],
+            Subtitle => undef,
+            Video => [ AvgFps => '25.000000', Bitrate => '763.774000',
+                       CodecLongName => 'H.264 / AVC / MPEG-4 AVC / MPEG-4 part 10',
+                       CodecName => 'h264', CodecTag => '0x31637661',
+                       CodecTagString => 'avc1', CodecTimeBase => '1/12800',
+                       ColorPrimaries => 'bt470bg', ColorRange => 'tv',
+                       ColorTransfer => 'smpte170m', Duration => '12.960000',
+                       Fps => '25.000000', HasBFrame => 0, Height => 960,
+                       Index => 0, Language => 'und', Level => 10,
+                       NumFrames => 324, PixFormat => 'yuv420p',
+                       Profile => 'High', RefFrames => 1,
+                       Rotation => '0.000000', StartTime => '0.000000',
+                       Timebase => '1/12800', Width => 544 ],
+        ],
+    ], MediaResult => [
+        OutputFile => [ Bucket => $j->{bucket}, Region => $j->{region},
+                        ObjectName => $output,
+                        Md5Info => [ Md5 => substr(sha1_hex($j->{id}), 0, 32),
+                                     ObjectName => $output ] ],
+    ] if $s eq 'Success';
+
+    return [
+        Code => $code, Message => $message, JobId => $j->{id}, State => $s,
+        Progress => { Submitted => 0, Running => 30, Pause => 30,
+                      Success => 100, Failed => 30, Cancel => 0 }->{$s},
+        CreationTime => $created, StartTime => $started, EndTime => $ended,
+        QueueId => $j->{queue}, Tag => $j->{tag}, workflow_parts($j),
+        Input => [ BucketId => $j->{bucket},
+                   Object => $j->{input} // 'input/demo.mp4',
+                   Region => $j->{region} ],
+        Operation => \@op,
+    ];
+}
+
+# seed 000: an image-processing (poster) job
+sub pic_tree {
+    my ($j) = @_;
+    my ($created, $started, $ended) = times_of($j);
+    my ($code, $message) = code_message($j, undef);
+    my $assets = 'https://static.taishan.qq.com/xrdnest/pstemplate/assets';
+
+    return [
+        Code => $code, Message => $message, JobId => $j->{id},
+        State => $j->{state}, CreationTime => $created, EndTime => $ended,
+        StartTime => $started, QueueId => $j->{queue}, Tag => $j->{tag},
+        Operation => [
+            PosterProduction => [
+                TemplateId => '6324349b569067d4d11a2c2c',
+                Info => [
+                    Background => "$assets/e96c14ea085cda431481e774954fa3a5.png?imageMogr2/format/webp",
+                    EXPIRY => 'EXPIRY', MM => 'MM', YY => 'YY',
+                    base => "$assets/ba206498074a034722a936ec12eef1f6.png?imageMogr2/format/webp",
+                ],
+            ],
+            Output => [ Bucket => $j->{bucket},
+                        Object => $j->{output} // "output/$j->{id}.png",
+                        Region => $j->{region} ],
+            TemplateId => 't10461fe2bd5a649db9022452ec71e0381',
+            TemplateName => 'test',
+            UserData => user_data($j),
+            JobLevel => 0,
+        ],
+    ];
+}
+
+# seed 001: an AI (translation) job
+sub ai_tree {
+    my ($j) = @_;
+    my ($created, $started, $ended) = times_of($j);
+    my ($code, $message) = code_message($j, '');
+
+    return [
+        Code => $code, Message => $message, JobId => $j->{id},
+        State => $j->{state}, CreationTime => $created, StartTime => $started,
+        EndTime => $ended, QueueId => $j->{queue}, Tag => $j->{tag},
+        workflow_parts($j),
+        Input => [ Object => $j->{input} // 'test.txt', Lang => 'zh',
+                   Type => 'txt' ],
+        Operation => [
+            Translation => [ Lang => 'en', Type => 'txt' ],
+            Output => [ Region => $j->{region}, Bucket => $j->{bucket},
+                        Object => $j->{output} // "result/$j->{id}.txt" ],
+            UserData => user_data($j),
+            JobLevel => 0,
+        ],
+    ];
+}
+
+# seed 003: a batch (inventory-triggered) job
+sub inv_tree {
+    my ($j) = @_;
+    my ($created, $started, $ended) = times_of($j);
+    my ($code, $message) = code_message($j, undef);
+
+    return [
+        Code => $code, Type => 'Workflow', Message => $message,
+        Name => $j->{name} // 'demo', JobId => $j->{id},
+        State => $j->{state}, CreationTime => $created, StartTime => $started,
+        EndTime => $ended,
+        Input => [ Prefix => 'input' ],
+        Operation => [
+            TimeInterval => [ Start => '2022-02-01T12:00:00+0800',
+                              End => '2022-05-01T12:00:00+0800' ],
+            WorkflowIds => 'w7476ff3564ee45b7b490d64bccaba6cc',
+        ],
+    ];
+}
+
+my %TREE = (media => \&media_tree, pic => \&pic_tree, ai => \&ai_tree,
+            inv => \&inv_tree);
+
+sub job_tree { return $TREE{ $_[0]{kind} }->($_[0]) }
+
+# the body of an id lookup, as UTF-8 bytes
+sub lookup_xml {
+    my ($api, $found, $missing, $rid) = @_;
+    my @parts;
+    push @parts, RequestId => $rid if $api eq 'inventorytriggerjob';
+    push @parts, JobsDetail => job_tree($_) for @$found;
+    push @parts, NonExistJobIds => $_ for @$missing;
+    my $xml = render(Response => \@parts);
+    utf8::encode($xml);
+    return $xml;
+}
+
+sub list_xml {
+    my ($jobs, $next) = @_;
+    my $xml = render(Response => [ (map { (JobsDetail => job_tree($_)) } @$jobs),
+                                   NextToken => $next ]);
+    utf8::encode($xml);
+    return $xml;
 }
 
 sub error_xml {
-    my ($code, $message, $request_id) = @_;
-    return '<Error><Code>' . esc($code) . '</Code><Message>' . esc($message)
-         . "</Message><RequestId>$request_id</RequestId></Error>";
+    my ($code, $message, $rid) = @_;
+    my $xml = '<Error><Code>' . esc($code) . '</Code><Message>'
+            . esc($message) . '</Message><RequestId>' . esc($rid)
+            . '</RequestId></Error>';
+    utf8::encode($xml) if utf8::is_utf8($xml);
+    return $xml;
 }
 
-# --- the list ------------------------------------------------------------------
+# a well-formed body of at least $bytes: many JobsDetail
+sub big_xml {
+    my ($api, $bytes, $rid, $list) = @_;
+    my $tpl = render(JobsDetail => job_tree(generated_job($api, 'faultbig')), 1);
+    utf8::encode($tpl);
+    my ($before, $after) = split /faultbig/, $tpl, 2;
+    my $head = "<Response>\n";
+    $head .= "    <RequestId>$rid</RequestId>\n" if $api eq 'inventorytriggerjob';
+    my @parts = ($head);
+    my $size = length $head;
+    for (my $i = 1; $size < $bytes; $i++) {
+        my $part = "${before}bigjob$i$after";
+        push @parts, $part;
+        $size += length $part;
+    }
+    push @parts, "    <NextToken></NextToken>\n" if $list;
+    return join '', @parts, "</Response>\n";
+}
 
-sub parse_time {
+# --- faults ------------------------------------------------------------------
+
+sub fault_kind {
+    my ($id) = @_;
+    return $id =~ /\Afault(slow[0-9]{1,3}|slowbody[0-9]{1,3}|reset|resetbody
+                           |500|503|truncated|malformed|huge|big|chunked|gzip
+                           |close|nolength|contenttype)\z/x ? $1 : undef;
+}
+
+sub next_fault_state {
+    my ($api) = @_;
+    sysopen my $fh, $STATE_FILE, O_RDWR | O_CREAT, 0644 or return 'Submitted';
+    flock $fh, LOCK_EX;
+    my $data = '';
+    1 while sysread $fh, $data, 4096, length $data;
+    my %count = map { split / /, $_, 2 } grep { / / } split /\n/, $data;
+    my $n = $count{$api} // 0;
+    $count{$api} = $n + 1;
+    sysseek $fh, 0, 0;
+    truncate $fh, 0;
+    syswrite $fh, join '', map { "$_ $count{$_}\n" } sort keys %count;
+    close $fh;
+    return ('Submitted', 'Running')[$n] // 'Success';
+}
+
+# --- the list ----------------------------------------------------------------
+
+sub parse_ci_time {
     my ($s) = @_;
-    my ($Y, $m, $d, $H, $M, $S, $sign, $oh, $om) =
-        $s =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)([+-])(\d\d)(\d\d)$/
-        or return;
+    my ($Y, $m, $d, $H, $M, $S, $sign, $oh, $om) = $s =~
+        /\A([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})
+           ([+-])([0-9]{2})([0-9]{2})\z/x or return;
+    return if $m < 1 || $m > 12 || $d < 1 || $H > 23 || $M > 59 || $S > 59
+              || $oh > 14 || $om > 59;
     my $t = eval { timegm($S, $M, $H, $d, $m - 1, $Y) } // return;
     return $t - ($sign eq '+' ? 1 : -1) * ($oh * 3600 + $om * 60);
 }
 
-# -> (status, body)
-sub list_jobs {
-    my ($q, $request_id) = @_;
-    my $bad = sub { (400, error_xml('InvalidArgument', $_[0], $request_id)) };
-
-    return $bad->('queueId and tag are required')
-        unless defined $q->{queueId} && defined $q->{tag};
-
-    my $size = $q->{size} // 10;
-    return $bad->('invalid size') unless $size =~ /^\d+$/ && $size >= 1
-                                         && $size <= 100;
-    my $order = $q->{orderByTime} // 'Desc';
-    return $bad->('invalid orderByTime') unless $order =~ /^(Desc|Asc)$/;
-
-    my %states;
-    for my $s (split /,/, $q->{states} // 'All') {
-        return $bad->('invalid states')
-            unless $s eq 'All' || grep { $_ eq $s } @STATES;
-        $states{$s} = 1;
-    }
-
-    my ($from, $to);
-    if (defined $q->{startCreationTime}) {
-        $from = parse_time($q->{startCreationTime})
-            // return $bad->('invalid startCreationTime');
-    }
-    if (defined $q->{endCreationTime}) {
-        $to = parse_time($q->{endCreationTime})
-            // return $bad->('invalid endCreationTime');
-    }
-
-    my @found = grep {
-        $_->{queue} eq $q->{queueId}
-        && $_->{tag} eq $q->{tag}
-        && ($states{All} || $states{ $_->{state} })
-        && (!defined $q->{workflowId} || ($_->{workflow} // '') eq $q->{workflowId})
-        && (!defined $q->{inventoryTriggerJobId}
-            || ($_->{inventory} // '') eq $q->{inventoryTriggerJobId})
-        && (!defined $q->{inputObject} || $_->{input} eq $q->{inputObject})
-        && (!defined $from || $_->{ctime} >= $from)
-        && (!defined $to || $_->{ctime} <= $to)
-    } @queue;
-
-    @found = sort { $order eq 'Asc' ? $a->{ctime} <=> $b->{ctime}
-                                    : $b->{ctime} <=> $a->{ctime} } @found;
-
-    my $start = 0;
-    if (defined $q->{nextToken}) {
-        ($start) = $q->{nextToken} =~ /^t(\d+)$/;
-        $start //= @found;
-    }
-
-    my @page = grep { defined } @found[ $start .. $start + $size - 1 ];
-    my $next = $start + $size < @found ? 't' . ($start + $size) : '';
-
-    my $xml = "<Response>\n";
-    $xml .= job_xml($_) for @page;
-    $xml .= "    <NextToken>$next</NextToken>\n</Response>\n";
-    return (200, $xml);
+sub page_token {
+    my ($fingerprint, $offset) = @_;
+    return substr(sha1_hex("ci-emulator-next\0$fingerprint\0$offset"), 0, 20)
+         . sprintf('%x', $offset);
 }
 
-# --- answering -------------------------------------------------------------------
+# -> { status, body, code }
+sub list_answer {
+    my ($params, $rid) = @_;
+    my $bad = sub {
+        return { status => 400, code => 'InvalidArgument',
+                 body => error_xml('InvalidArgument', $_[0], $rid) };
+    };
 
-sub request_id {
-    my @c = ('A' .. 'Z', 'a' .. 'z', 0 .. 9);
-    return join '', map { $c[rand @c] } 1 .. 32;
+    my %q;
+    for (@$params) {
+        my ($name, $value) = @$_;
+        return $bad->("The parameter $name is repeated.") if exists $q{$name};
+        utf8::decode($value);
+        $q{$name} = $value;
+    }
+
+    for (qw(queueId tag)) {
+        return $bad->("The parameter $_ is required.")
+            unless defined $q{$_} && length $q{$_};
+    }
+
+    my $size = $q{size} // 10;
+    return $bad->('The parameter size must be an integer from 1 to 100.')
+        unless $size =~ /\A[1-9][0-9]{0,2}\z/ && $size <= 100;
+
+    my $order = $q{orderByTime} // 'Desc';
+    return $bad->('The parameter orderByTime must be Desc or Asc.')
+        unless $order eq 'Desc' || $order eq 'Asc';
+
+    my %states;
+    for (split /,/, $q{states} // 'All', -1) {
+        return $bad->("The parameter states has an invalid state \"$_\".")
+            unless $_ eq 'All' || $IS_STATE{$_};
+        $states{$_} = 1;
+    }
+    return $bad->('The parameter states is empty.') unless %states;
+    %states = () if $states{All};
+
+    my %range;
+    for (qw(startCreationTime endCreationTime)) {
+        next unless defined $q{$_};
+        $range{$_} = parse_ci_time($q{$_})
+            // return $bad->("The parameter $_ must be like "
+                             . '2001-01-01T00:00:00+0800.');
+    }
+
+    my %match;
+    for (qw(workflowId inventoryTriggerJobId inputObject)) {
+        $match{$_} = $q{$_} if defined $q{$_} && length $q{$_};
+    }
+
+    my $fingerprint = join "\0", $q{queueId}, $q{tag},
+        join(',', sort keys %states), $order,
+        (map { $range{$_} // '' } qw(startCreationTime endCreationTime)),
+        (map { $match{$_} // '' } qw(workflowId inventoryTriggerJobId
+                                     inputObject));
+
+    my @jobs;
+    if (my $fault = fault_kind($q{queueId})) {
+        @jobs = (generated_job('jobs', $q{queueId}));
+        $jobs[0]{tag} = $q{tag};
+    } else {
+        my %field = (workflowId => 'workflow',
+                     inventoryTriggerJobId => 'inventory',
+                     inputObject => 'input');
+        @jobs = grep {
+            my $j = $_;
+            $j->{tag} eq $q{tag}
+            && (!%states || $states{ $j->{state} })
+            && (!defined $range{startCreationTime}
+                || $j->{ctime} > $range{startCreationTime})
+            && (!defined $range{endCreationTime}
+                || $j->{ctime} < $range{endCreationTime})
+            && !grep { ($j->{ $field{$_} } // '') ne $match{$_} } keys %match
+        } @{ $QUEUES{ $q{queueId} } || [] };
+
+        @jobs = sort { $a->{ctime} <=> $b->{ctime} || $a->{id} cmp $b->{id} }
+                @jobs;
+        @jobs = reverse @jobs if $order eq 'Desc';
+    }
+
+    my $offset = 0;
+    if (defined $q{nextToken} && length $q{nextToken}) {
+        my ($hex) = $q{nextToken} =~ /\A[0-9a-f]{20}([0-9a-f]{1,8})\z/;
+        $offset = defined $hex ? hex $hex : -1;
+        return $bad->('The parameter nextToken is invalid.')
+            if $offset < 1 || $offset > @jobs
+               || page_token($fingerprint, $offset) ne $q{nextToken};
+    }
+
+    my $last = $offset + $size;
+    $last = @jobs if $last > @jobs;
+    my $next = $last < @jobs ? page_token($fingerprint, $last) : '';
+
+    return { status => 200,
+             body => list_xml([ @jobs[ $offset .. $last - 1 ] ], $next) };
+}
+
+# --- one request ---------------------------------------------------------------
+
+my $RID_SEQ = 0;
+
+sub new_request_id {
+    return encode_base64(sprintf('%08x_%08x_%04x_%x', int(time),
+                                 int(rand(0xffffffff)), $$ & 0xffff,
+                                 ++$RID_SEQ), '');
+}
+
+# -> { status, body, code, signature, fault, headers => [...] }
+sub answer {
+    my ($req, $rid) = @_;
+
+    my $v = CosSignature::verify(method => $req->{method},
+                                 target => $req->{target},
+                                 headers => $req->{h}, secrets => \%SECRETS,
+                                 now => now());
+    my %base = (signature => $v->{ok} ? 'ok' : "bad: $v->{reason}");
+
+    my $error = sub {
+        my ($status, $code, $message, @headers) = @_;
+        return { %base, status => $status, code => $code,
+                 body => error_xml($code, $message, $rid),
+                 headers => \@headers };
+    };
+
+    return $error->(405, 'MethodNotAllowed',
+                    'The specified method is not allowed against this '
+                    . 'resource.', 'Allow: GET')
+        unless $req->{method} eq 'GET';
+
+    return $error->(403, 'InvalidHost', 'The Host header does not name this '
+                    . 'bucket.')
+        unless defined $req->{h}{host} && $req->{h}{host} eq $HOST;
+
+    return $error->(400, 'InvalidArgument', 'The request target has an '
+                    . 'invalid percent-encoding.')
+        if $req->{target} =~ /%(?![0-9A-Fa-f]{2})/;
+
+    return $error->(403, $v->{code}, $v->{message}) unless $v->{ok};
+
+    return $error->(403, 'InvalidAccessKeyId', 'token invalid')
+        if defined $TOKEN
+           && ($req->{h}{'x-ci-security-token'} // '') ne $TOKEN;
+
+    my ($raw_path, $query) = $req->{target} =~ /\A([^?]*)(?:\?(.*))?\z/s;
+    my $path = CosSignature::uri_decode($raw_path);
+
+    if ($path eq '/jobs') {
+        my @params = CosSignature::split_query($query);
+        my %q = map { @$_ } @params;
+        my $fault = fault_kind($q{queueId} // '') ? $q{queueId} : undef;
+        return { %base, %{ fault_answer($fault, 'jobs', $rid, 1)
+                           // list_answer(\@params, $rid) }, fault => $fault };
+    }
+
+    my ($api, $ids) = $path =~ m{\A/(jobs|pic_jobs|ai_jobs|inventorytriggerjob)
+                                  /(.*)\z}xs
+        or return $error->(404, 'NoSuchApi', 'The specified API does not '
+                           . 'exist.');
+
+    my @ids = split /,/, $ids, -1;
+    return $error->(400, 'InvalidArgument', 'The job id is missing.')
+        unless @ids;
+    return $error->(400, 'InvalidArgument', 'A job id is 1 to 64 letters '
+                    . 'and digits.')
+        if grep { !/\A[A-Za-z0-9]{1,64}\z/ } @ids;
+    return $error->(400, 'InvalidArgument', 'At most 10 job ids.')
+        if @ids > 10;
+    return $error->(400, 'InvalidArgument', 'Only one job id.')
+        if $api ne 'jobs' && @ids > 1;
+
+    my ($fault) = grep { fault_kind($_) } @ids;
+    if (my $f = fault_answer($fault, $api, $rid, 0)) {
+        return { %base, %$f, fault => $fault };
+    }
+
+    my (@found, @missing);
+    for (@ids) {
+        my $j = find_job($api, $_);
+        push @{ $j ? \@found : \@missing }, $j // $_;
+    }
+
+    return { %base, status => 200, fault => $fault,
+             body => lookup_xml($api, \@found, \@missing, $rid) };
+}
+
+# the answers that replace the normal one; undef: answer normally (and
+# misbehave while delivering, see deliver())
+sub fault_answer {
+    my ($fault, $api, $rid, $list) = @_;
+    my $kind = fault_kind($fault // '') // return;
+
+    return { status => 500, code => 'InternalError',
+             body => error_xml('InternalError', 'We encountered an internal '
+                               . 'error. Please try again.', $rid) }
+        if $kind eq '500';
+    return { status => 503, code => 'ServiceUnavailable',
+             body => error_xml('ServiceUnavailable', 'Please reduce your '
+                               . 'request rate.', $rid) }
+        if $kind eq '503';
+    return { status => 200,
+             body => "<Response>\n    <JobsDetail>\n        <JobId>$fault"
+                   . "</JobId>\n        <State>Success</State>\n        "
+                   . "<Tag>Translation<Tag>\n    </JobsDetail>\n</Response>\n" }
+        if $kind eq 'malformed';
+    return { status => 200, body => big_xml($api, 10 * 1000 * 1000, $rid, $list) }
+        if $kind eq 'huge';
+    return { status => 200, body => big_xml($api, 3 * 1000 * 1000, $rid, $list) }
+        if $kind eq 'big';
+    return;
+}
+
+sub gzip_allowed {
+    my ($accept) = @_;
+    my ($gzip, $star);
+    for (split /,/, $accept // '') {
+        my ($coding, @p) = map { s/\A\s+|\s+\z//gr } split /;/;
+        my $q = 1;
+        for (@p) { $q = $1 if /\Aq\s*=\s*([0-9.]+)\z/i }
+        $gzip = $q if lc $coding eq 'gzip' || lc $coding eq 'x-gzip';
+        $star = $q if $coding eq '*';
+    }
+    return defined $gzip ? $gzip > 0 : defined $star && $star > 0;
+}
+
+# --- the connection -----------------------------------------------------------
+
+my $PARENT = $$;
+my %REASON = (200 => 'OK', 400 => 'Bad Request', 403 => 'Forbidden',
+              404 => 'Not Found', 405 => 'Method Not Allowed',
+              500 => 'Internal Server Error', 503 => 'Service Unavailable');
+my @DAY = qw(Sun Mon Tue Wed Thu Fri Sat);
+my @MON = qw(Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec);
+
+sub http_date {
+    my @t = gmtime(int now());
+    return sprintf '%s, %02d %s %04d %02d:%02d:%02d GMT',
+                   $DAY[ $t[6] ], $t[3], $MON[ $t[4] ], $t[5] + 1900,
+                   @t[2, 1, 0];
+}
+
+sub parent_check { POSIX::_exit(0) if getppid() != $PARENT }
+
+sub nap {
+    my ($seconds) = @_;
+    my $end = Time::HiRes::time() + $seconds;
+    while ((my $left = $end - Time::HiRes::time()) > 0) {
+        Time::HiRes::sleep($left < 0.25 ? $left : 0.25);
+        parent_check();
+    }
+}
+
+# appends bytes to $$buf; 0 on EOF, error or timeout
+sub read_some {
+    my ($sock, $buf, $timeout) = @_;
+    my $deadline = Time::HiRes::time() + $timeout;
+    for (;;) {
+        unless ($TLS && $sock->pending) {
+            my $left = $deadline - Time::HiRes::time();
+            return 0 if $left <= 0;
+            my $rin = '';
+            vec($rin, fileno($sock), 1) = 1;
+            my $n = select(my $rout = $rin, undef, undef,
+                           $left < 0.5 ? $left : 0.5);
+            parent_check();
+            next if !$n || $n < 0;
+        }
+        my $r = sysread($sock, $$buf, 65536, length $$buf);
+        next if !defined $r && $!{EINTR};
+        return $r // 0;
+    }
+}
+
+sub write_all {
+    my ($sock, $data) = @_;
+    my $off = 0;
+    while ($off < length $data) {
+        my $n = syswrite($sock, $data, length($data) - $off, $off);
+        if (!defined $n) {
+            next if $!{EINTR};
+            POSIX::_exit(0);        # the peer is gone
+        }
+        $off += $n;
+    }
+}
+
+sub rst_exit {
+    my ($sock) = @_;
+    setsockopt($sock, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+    POSIX::_exit(0);                # the kernel closes: RST, no TLS shutdown
+}
+
+# a graceful close: our FIN, then what the client still sends is read away
+sub close_exit {
+    my ($sock) = @_;
+    if ($TLS) {
+        $sock->close;
+    } else {
+        shutdown($sock, SHUT_WR);
+        my $junk = '';
+        my $end = Time::HiRes::time() + 2;
+        while (Time::HiRes::time() < $end) {
+            $junk = '';
+            last unless read_some($sock, \$junk, 0.5);
+        }
+        close $sock;
+    }
+    POSIX::_exit(0);
+}
+
+# reads a request: { method, target, version, headers, h, keepalive }, or
+# { bad => why, ... what could be read }, or undef when the connection ends
+# quietly between requests
+sub read_request {
+    my ($sock, $buf) = @_;
+    my $started = length $$buf;
+
+    for (;;) {
+        $$buf =~ s/\A(?:\r?\n)+//;
+        last if $$buf =~ /\n\r?\n/;
+        return { bad => 'the request head is too large' }
+            if length $$buf > $MAX_HEAD;
+        my $n = read_some($sock, $buf, $started || length $$buf
+                                       ? $READ_TIMEOUT : $IDLE_TIMEOUT);
+        if (!$n) {
+            return if !length $$buf;
+            return { bad => 'the connection ended inside the request head' };
+        }
+        $started = 1;
+    }
+
+    $$buf =~ s/\A(.*?)\r?\n\r?\n//s;
+    my $head = $1;
+    return { bad => 'the request head is too large' }
+        if length $head > $MAX_HEAD;
+    my ($line, @lines) = split /\r?\n/, $head, -1;
+
+    my %req = (headers => [], h => {});
+    my ($method, $target, $version) =
+        $line =~ m{\A([!#\$%&'*+.^_`|~0-9A-Za-z-]+) ([^\s]+) (HTTP/[0-9]\.[0-9])\z};
+    @req{qw(method target version)} = ($method, $target, $version);
+    return { %req, bad => 'a malformed request line' } unless $method;
+    return { %req, bad => "unsupported $version" }
+        unless $version eq 'HTTP/1.1' || $version eq 'HTTP/1.0';
+    return { %req, bad => 'a request target that is not origin-form' }
+        unless $target =~ m{\A/[\x21-\x7e]*\z} && $target !~ /#/;
+
+    for (@lines) {
+        my ($name, $value) =
+            /\A([!#\$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*\z/s
+            or return { %req, bad => 'a malformed header line' };
+        return { %req, bad => "a control character in header $name" }
+            if $value =~ /[\x00-\x08\x0a-\x1f\x7f]/;
+        push @{ $req{headers} }, [ $name, $value ];
+        my $lc = lc $name;
+        return { %req, bad => "header $name repeated" }
+            if exists $req{h}{$lc}
+               && $lc =~ /\A(?:host|content-length|authorization|transfer-encoding)\z/;
+        $req{h}{$lc} = exists $req{h}{$lc} ? "$req{h}{$lc}, $value" : $value;
+    }
+
+    # a request body is read and dropped
+    my $te = $req{h}{'transfer-encoding'};
+    my $cl = $req{h}{'content-length'};
+    if (defined $te) {
+        return { %req, bad => 'Transfer-Encoding and Content-Length' }
+            if defined $cl;
+        return { %req, bad => "Transfer-Encoding $te" }
+            unless lc $te eq 'chunked' && $version eq 'HTTP/1.1';
+        my $total = 0;
+        for (;;) {
+            while ($$buf !~ /\n/) {
+                return { %req, bad => 'a malformed chunk' }
+                    if length $$buf > 4096;
+                read_some($sock, $buf, $READ_TIMEOUT)
+                    or return { %req, bad => 'the connection ended inside '
+                                              . 'the body' };
+            }
+            $$buf =~ s/\A([0-9A-Fa-f]{1,8})(?:;[^\r\n]*)?\r?\n//
+                or return { %req, bad => 'a malformed chunk' };
+            my $size = hex $1;
+            $total += $size;
+            return { %req, bad => 'the body is too large' }
+                if $total > $MAX_BODY;
+            if ($size == 0) {       # trailer fields, then an empty line
+                for (;;) {
+                    while ($$buf !~ /\n/) {
+                        return { %req, bad => 'a malformed trailer' }
+                            if length $$buf > $MAX_HEAD;
+                        read_some($sock, $buf, $READ_TIMEOUT)
+                            or return { %req, bad => 'the connection ended '
+                                                      . 'inside the body' };
+                    }
+                    $$buf =~ s/\A([^\n]*)\n//;
+                    last if $1 eq '' || $1 eq "\r";
+                }
+                last;
+            }
+            while (length $$buf < $size + 2) {
+                read_some($sock, $buf, $READ_TIMEOUT)
+                    or return { %req, bad => 'the connection ended inside '
+                                              . 'the body' };
+            }
+            substr($$buf, 0, $size, '');
+            $$buf =~ s/\A\r?\n//
+                or return { %req, bad => 'a malformed chunk' };
+        }
+    } elsif (defined $cl) {
+        return { %req, bad => "Content-Length $cl" }
+            unless $cl =~ /\A[0-9]{1,10}\z/ && $cl <= $MAX_BODY;
+        while (length $$buf < $cl) {
+            read_some($sock, $buf, $READ_TIMEOUT)
+                or return { %req, bad => 'the connection ended inside the '
+                                          . 'body' };
+        }
+        substr($$buf, 0, $cl, '');
+    }
+
+    my %conn = map { lc($_) =~ s/\A\s+|\s+\z//gr => 1 }
+               split /,/, $req{h}{connection} // '';
+    $req{keepalive} = $version eq 'HTTP/1.1' ? !$conn{close}
+                                             : $conn{'keep-alive'} && !$conn{close};
+    return \%req;
 }
 
 sub record {
     my ($entry) = @_;
     return unless $opt{record};
-    sysopen my $fh, $opt{record}, O_WRONLY | O_APPEND | O_CREAT or return;
+    sysopen my $fh, $opt{record}, O_WRONLY | O_APPEND | O_CREAT, 0644
+        or do { warn "$opt{record}: $!\n"; return };
     flock $fh, LOCK_EX;
-    syswrite $fh, $json->encode($entry) . "\n";
-    close $fh;
+    syswrite $fh, $JSON->encode($entry) . "\n";
+    close $fh;                      # also unlocks
 }
 
-sub next_state {
-    open my $fh, '+>>', $state_file or return 'Submitted';
-    flock $fh, LOCK_EX;
-    seek $fh, 0, 0;
-    my $n = <$fh> // 0;
-    chomp $n;
-    seek $fh, 0, 0;
-    truncate $fh, 0;
-    print $fh $n + 1, "\n";
-    close $fh;
-    return ('Submitted', 'Running')[$n] // 'Success';
+sub response_head {
+    my ($status, $rid, $keepalive, @headers) = @_;
+    return join "\r\n", "HTTP/1.1 $status " . ($REASON{$status} // 'Error'),
+        'Content-Type: application/xml', @headers,
+        'Connection: ' . ($keepalive ? 'keep-alive' : 'close'),
+        'Date: ' . http_date(), 'Server: tencent-ci',
+        "x-ci-request-id: $rid", 'Set-Cookie: ci_emulator=1',
+        'X-Emulator-Private: 1', '', '';
 }
 
-sub big_body {
-    my ($bytes) = @_;
-    my $job = job_xml({ id => 'faultbig', state => 'Success',
-                        queue => $QUEUE, tag => 'Transcode',
-                        ctime => 1657166400, input => 'in.mp4',
-                        user_data => 'x' });
-    my $n = int($bytes / length($job)) + 1;
-    return "<Response>\n" . ($job x $n) . "</Response>\n";
-}
+# sends the answer, misbehaving as asked; returns whether to keep the
+# connection
+sub deliver {
+    my ($sock, $req, $res, $rid) = @_;
+    my $fault = fault_kind($res->{fault} // '') // '';
+    my $body = $res->{body};
+    my $keepalive = $req->{keepalive};
+    my @headers = @{ $res->{headers} || [] };
+    $body = '' if $req->{method} eq 'HEAD';
 
-# -> { status, body, fault }
-sub answer {
-    my ($method, $target, $h, $request_id) = @_;
+    rst_exit($sock) if $fault eq 'reset';
+    close_exit($sock) if $fault eq 'close';
+    nap($1) if $fault =~ /\Aslow([0-9]+)\z/;
 
-    my $error = sub {
-        my ($status, $code, $message) = @_;
-        return { status => $status,
-                 body => error_xml($code, $message, $request_id) };
-    };
-
-    return { %{ $error->(405, 'MethodNotAllowed', 'only GET') },
-             bad => 'not GET' } if $method ne 'GET';
-
-    return { %{ $error->(403, 'InvalidHost', 'unexpected Host') },
-             bad => 'unexpected Host' }
-        if defined $opt{host} && ($h->{host} // '') ne $opt{host};
-
-    my ($code, $why) = verify($method, $target, $h, \%secrets, time + $offset);
-    return { %{ $error->(403, $code, $why) }, bad => $why } if $code;
-
-    if (defined $opt{'require-token'}
-        && ($h->{'x-ci-security-token'} // '') ne $opt{'require-token'})
-    {
-        return $error->(403, 'InvalidAccessKeyId', 'token invalid');
+    if ($fault eq 'chunked' && $req->{version} eq 'HTTP/1.1') {
+        my $q = int(length($body) / 4);
+        my @chunks = (substr($body, 0, $q), substr($body, $q, $q),
+                      substr($body, 2 * $q, $q), substr($body, 3 * $q));
+        write_all($sock, response_head(200, $rid, $keepalive,
+                                       'Transfer-Encoding: chunked',
+                                       'Trailer: X-Trailer', @headers));
+        write_all($sock, sprintf("%x;ext=\"a;b\"\r\n%s\r\n", length $chunks[0],
+                                 $chunks[0]));
+        write_all($sock, sprintf("%X\r\n%s\r\n", length $chunks[1], $chunks[1]));
+        write_all($sock, sprintf("%x\r\n%s\r\n", length $_, $_))
+            for @chunks[2, 3];
+        write_all($sock, "0\r\nX-Trailer: done\r\n\r\n");
+        return $keepalive;
     }
 
-    my ($path, $query) = $target =~ /^([^?]*)(?:\?(.*))?$/s;
-    my %q = map { my ($n, $v) = split /=/, $_, 2;
-                  (CosSignature::uri_decode($n)
-                   => CosSignature::uri_decode($v // '')) }
-            grep { length } split /&/, $query // '';
-
-    my ($fault) = grep { /^fault/ } ($path =~ m{/(\w+)$}, $q{queueId} // ());
-    $fault //= '';
-
-    return $error->(500, 'InternalError', 'internal error')
-        if $fault eq 'fault500';
-    return $error->(503, 'ServiceUnavailable', 'service unavailable')
-        if $fault eq 'fault503';
-
-    return { status => 200, body => "<Response><JobsDetail><State>Success"
-                                    . "</JobsDetail></Response>\n",
-             fault => $fault }
-        if $fault eq 'faultmalformed';
-    return { status => 200, body => big_body(10 * 1024 * 1024) }
-        if $fault eq 'faulthuge';
-    return { status => 200, body => big_body(3 * 1024 * 1024) }
-        if $fault eq 'faultbig';
-
-    if ($path eq '/jobs' && %q) {
-        my ($status, $body) = list_jobs(\%q, $request_id);
-        return { status => $status, body => $body, fault => $fault };
+    if ($fault eq 'nolength') {
+        write_all($sock, response_head($res->{status}, $rid, 0, @headers)
+                         . $body);
+        close_exit($sock);
     }
 
-    my ($api, $ids) = $path =~ m{^/(jobs|pic_jobs|ai_jobs|inventorytriggerjob)/([\w,]+)$}
-        or return $error->(404, 'NoSuchApi', 'no such API');
-
-    my @ids = split /,/, $ids;
-    return $error->(400, 'InvalidArgument', 'at most 10 job ids') if @ids > 10;
-    return $error->(400, 'InvalidArgument', 'one job id only')
-        if $api ne 'jobs' && @ids > 1;
-
-    my (@found, @missing);
-    for my $id (@ids) {
-        my $j = $jobs{$api}{$id};
-
-        if (!$j && $id =~ /^genSuccess\d+$/ && $api eq 'jobs') {
-            $j = { id => $id, state => 'Success', queue => $QUEUE,
-                   tag => 'Transcode', ctime => 1657166400,
-                   input => 'input/test.mp4', user_data => '' };
-        }
-
-        if (!$j && $id =~ /^fault(state|slow|slowbody|reset|resetbody|truncated|chunked|gzip|contenttype)\d*$/) {
-            my $state = $id eq 'faultstate' ? next_state() : 'Success';
-            $j = { id => $id, state => $state, queue => $QUEUE,
-                   tag => 'Transcode', ctime => 1657166400,
-                   input => 'input/test.mp4', user_data => '' };
-        }
-
-        if ($j) {
-            push @found, $j;
-        } else {
-            push @missing, $id;
-        }
+    if ($fault eq 'truncated') {
+        write_all($sock, response_head($res->{status}, $rid, $keepalive,
+                      'Content-Length: ' . (length($body) + 64), @headers)
+                  . $body);
+        close_exit($sock);
     }
 
-    return { status => 200, fault => $fault,
-             body => response_xml(\@found, \@missing,
-                                  $api eq 'inventorytriggerjob'
-                                  ? $request_id : undef) };
-}
+    my $head = response_head($res->{status}, $rid, $keepalive,
+                             'Content-Length: ' . length($res->{body}),
+                             @headers);
+    $head =~ s{^Content-Type: application/xml\r$}{Content-Type: text/plain\r}m
+        if $fault eq 'contenttype';
 
-sub http_date {
-    return strftime('%a, %d %b %Y %H:%M:%S GMT', gmtime(time + $offset));
-}
+    if ($fault =~ /\A(?:slowbody([0-9]+)|resetbody)\z/) {
+        my $pause = $1;
+        my $half = int(length($body) / 2);
+        write_all($sock, $head . substr($body, 0, $half));
+        if (!defined $pause) {
+            Time::HiRes::sleep(0.2);   # lets the half leave before the RST
+            rst_exit($sock);
+        }
+        nap($pause);
+        write_all($sock, substr($body, $half));
+        return $keepalive;
+    }
 
-sub reset_connection {
-    my ($sock) = @_;
-    setsockopt($sock, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
-    close $sock;
-    exit 0;
+    write_all($sock, $head . $body);
+    return $keepalive;
 }
-
-my %REASON = (200 => 'OK', 400 => 'Bad Request', 403 => 'Forbidden',
-              404 => 'Not Found', 405 => 'Method Not Allowed',
-              500 => 'Internal Server Error', 503 => 'Service Unavailable');
 
 sub serve_connection {
     my ($sock) = @_;
     my $buf = '';
 
     for (;;) {
-        # read one request head
-        while ($buf !~ /\r?\n\r?\n/) {
-            my $n = sysread_timeout($sock, \$buf, 60);
-            return unless $n;
-            return if length $buf > 65536;
+        my $req = read_request($sock, \$buf) // return;
+        my $rid = new_request_id();
+
+        if ($req->{bad}) {
+            my $body = error_xml('InvalidArgument', 'The request is not a '
+                                 . 'valid HTTP request.', $rid);
+            record({ method => $req->{method}, target => $req->{target},
+                     version => $req->{version},
+                     headers => $req->{headers} // [], pid => $$,
+                     time => Time::HiRes::time(),
+                     signature => "bad: malformed request: $req->{bad}",
+                     status => 400, code => 'InvalidArgument',
+                     request_id => $rid, fault => undef,
+                     response_sha1 => sha1_hex($body), response => $body });
+            write_all($sock, response_head(400, $rid, 0,
+                                           'Content-Length: ' . length $body)
+                             . $body);
+            close_exit($sock);
         }
 
-        $buf =~ s/^(.*?)\r?\n\r?\n//s;
-        my ($line, @lines) = split /\r?\n/, $1;
+        my $res = answer($req, $rid);
+        my @extra;
 
-        my ($method, $target, $version) =
-            ($line // '') =~ m{^(\S+) (\S+) (HTTP/1\.[01])$};
-
-        if (!$method) {
-            print $sock "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
-                      . "Connection: close\r\n\r\n";
-            return;
-        }
-
-        my (%h, @pairs);
-        for (@lines) {
-            my ($n, $v) = /^([^:\s]+):\s*(.*?)\s*$/ or next;
-            push @pairs, [ $n, $v ];
-            $h{lc $n} = $v;
-        }
-
-        my $close = $version eq 'HTTP/1.0'
-                    || ($h{connection} // '') =~ /close/i;
-
-        my $request_id = request_id();
-        my $a = answer($method, $target, \%h, $request_id);
-        my $fault = $a->{fault} // '';
-        my $body = $a->{body};
-        my %extra;
-
-        if ($fault eq 'faultgzip' && ($h{'accept-encoding'} // '') =~ /gzip/) {
+        if (($res->{fault} // '') eq 'faultgzip'
+            && gzip_allowed($req->{h}{'accept-encoding'}))
+        {
             require IO::Compress::Gzip;
             my $gz;
-            IO::Compress::Gzip::gzip(\$body, \$gz);
-            $body = $gz;
-            $extra{'Content-Encoding'} = 'gzip';
+            IO::Compress::Gzip::gzip(\$res->{body} => \$gz, Minimal => 1)
+                or die "gzip failed";
+            $res->{body} = $gz;
+            push @{ $res->{headers} }, 'Content-Encoding: gzip';
         }
+        push @{ $res->{headers} }, 'Vary: Accept-Encoding'
+            if ($res->{fault} // '') eq 'faultgzip';
 
-        record({ method => $method, target => $target, version => $version,
-                 headers => \@pairs, pid => $$, time => time,
-                 signature => $a->{bad} ? "bad: $a->{bad}" : 'ok',
-                 status => $a->{status}, response_sha1 => sha1_hex($body),
-                 length($body) < 1024 * 1024 ? (response => $body) : () });
+        record({ method => $req->{method}, target => $req->{target},
+                 version => $req->{version}, headers => $req->{headers},
+                 signature => $res->{signature}, pid => $$,
+                 time => Time::HiRes::time(), status => $res->{status},
+                 code => $res->{code}, request_id => $rid,
+                 fault => $res->{fault},
+                 response_sha1 => sha1_hex($res->{body}),
+                 length $res->{body} < $MAX_RECORDED
+                 ? (response => $res->{body}) : () });
 
-        reset_connection($sock) if $fault eq 'faultreset';
-
-        if ($fault =~ /^faultslow(\d+)$/) {
-            sleep $1;
-        }
-
-        my $head = "HTTP/1.1 $a->{status} " . ($REASON{ $a->{status} } // 'X')
-                 . "\r\nServer: tencent-ci\r\nDate: " . http_date()
-                 . "\r\nContent-Type: application/xml"
-                 . "\r\nx-ci-request-id: $request_id"
-                 . "\r\nSet-Cookie: ci_emulator=1"
-                 . "\r\nX-Emulator-Private: 1"
-                 . "\r\nConnection: " . ($close ? 'close' : 'keep-alive');
-        $head =~ s{application/xml}{text/plain} if $fault eq 'faultcontenttype';
-        $head .= "\r\n$_: $extra{$_}" for sort keys %extra;
-
-        if ($fault eq 'faultchunked') {
-            my $third = int(length($body) / 3);
-            my @chunks = (substr($body, 0, $third), substr($body, $third, $third),
-                          substr($body, 2 * $third));
-            print $sock "$head\r\nTransfer-Encoding: chunked\r\n\r\n";
-            printf $sock "%x;ext=1\r\n%s\r\n", length $chunks[0], $chunks[0];
-            printf $sock "%x\r\n%s\r\n", length $_, $_ for @chunks[1, 2];
-            print $sock "0\r\nX-Trailer: 1\r\n\r\n";
-
-        } elsif ($fault =~ /^(?:faultslowbody(\d+)|faultresetbody|faulttruncated)$/) {
-            my $pause = $1;
-            my $half = substr($body, 0, int(length($body) / 2));
-            print $sock "$head\r\nContent-Length: " . length($body)
-                      . "\r\n\r\n$half";
-            $sock->flush;
-            reset_connection($sock) if $fault eq 'faultresetbody';
-            return if $fault eq 'faulttruncated';
-            sleep $pause;
-            print $sock substr($body, length $half);
-
-        } else {
-            print $sock "$head\r\nContent-Length: " . length($body)
-                      . "\r\n\r\n$body";
-        }
-
-        $sock->flush;
-        return if $close;
+        deliver($sock, $req, $res, $rid) or close_exit($sock);
     }
 }
 
-sub sysread_timeout {
-    my ($sock, $buf, $timeout) = @_;
-    my $rin = '';
-    vec($rin, fileno($sock), 1) = 1;
-    if (!($sock->can('pending') && $sock->pending)) {
-        return 0 unless select(my $rout = $rin, undef, undef, $timeout);
-    }
-    return sysread($sock, $$buf, 65536, length $$buf);
+# --- the server --------------------------------------------------------------
+
+my $ssl_ctx;
+if ($TLS) {
+    require IO::Socket::SSL;
+    $ssl_ctx = IO::Socket::SSL::SSL_Context->new(
+        SSL_server => 1, SSL_cert_file => $opt{'tls-cert'},
+        SSL_key_file => $opt{'tls-key'})
+        or die "TLS: " . IO::Socket::SSL::errstr() . "\n";
 }
 
-# --- the server ------------------------------------------------------------------
-
-my $listen = IO::Socket::INET->new(LocalAddr => $opt{listen}, Listen => 128,
+my $listener = IO::Socket::IP->new(LocalHost => $LISTEN_HOST,
+                                   LocalPort => $LISTEN_PORT, Listen => 128,
                                    ReuseAddr => 1, Proto => 'tcp')
-    or die "listen on $opt{listen}: $!\n";
+    or die "listen on $opt{listen}: $@\n";
+
+unlink $STATE_FILE;
 
 my %children;
-my $parent = $$;
 
-$SIG{TERM} = $SIG{INT} = sub {
-    kill 'TERM', keys %children;
-    unlink $state_file;
-    exit 0;
-};
-$SIG{CHLD} = sub {
-    while ((my $pid = waitpid(-1, WNOHANG)) > 0) {
+sub reap {
+    while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
         delete $children{$pid};
     }
-};
-$SIG{PIPE} = 'IGNORE';
-
-if ($opt{'pid-file'}) {
-    open my $fh, '>', "$opt{'pid-file'}.tmp" or die "$opt{'pid-file'}: $!\n";
-    print $fh "$$\n";
-    close $fh;
-    rename "$opt{'pid-file'}.tmp", $opt{'pid-file'};
 }
 
+sub stop {
+    POSIX::_exit(0) if $$ != $PARENT;   # a child not yet on its own
+    $SIG{CHLD} = 'DEFAULT';
+    kill 'TERM', keys %children;
+    my $deadline = Time::HiRes::time() + 2;
+    while (%children && Time::HiRes::time() < $deadline) {
+        reap();
+        Time::HiRes::sleep(0.02) if %children;
+    }
+    if (%children) {
+        kill 'KILL', keys %children;
+        reap();
+    }
+    unlink $STATE_FILE;
+    if (my $file = $opt{'pid-file'}) {
+        open my $fh, '<', $file;
+        my $pid = $fh ? <$fh> : undef;
+        unlink $file if defined $pid && $pid =~ /\A$$\b/;
+    }
+    exit 0;
+}
+
+$SIG{TERM} = $SIG{INT} = $SIG{HUP} = \&stop;
+$SIG{CHLD} = \&reap;
+$SIG{PIPE} = 'IGNORE';
+
+if (my $file = $opt{'pid-file'}) {
+    open my $fh, '>', "$file.$$" or die "$file: $!\n";
+    print $fh "$$\n";
+    close $fh or die "$file: $!\n";
+    rename "$file.$$", $file or die "$file: $!\n";
+}
+
+$0 = "ci-emulator $opt{listen}";
+
 for (;;) {
-    my $client = $listen->accept or next;
+    my $client = $listener->accept;
+    if (!$client) {
+        Time::HiRes::sleep(0.05) unless $!{EINTR};
+        next;
+    }
     my $pid = fork;
 
     if (!defined $pid) {
+        warn "fork: $!\n";
         close $client;
         next;
     }
@@ -631,21 +1312,24 @@ for (;;) {
         next;
     }
 
-    # the child
-    $SIG{TERM} = $SIG{INT} = 'DEFAULT';
-    close $listen;
+    # the child: one connection
+    $SIG{TERM} = $SIG{INT} = $SIG{HUP} = $SIG{CHLD} = 'DEFAULT';
+    close $listener;
+    $0 = "ci-emulator $opt{listen} connection";
+    parent_check();
+    setsockopt($client, IPPROTO_TCP, TCP_NODELAY, 1);
 
-    if ($opt{'tls-cert'}) {
-        require IO::Socket::SSL;
+    if ($TLS) {
         IO::Socket::SSL->start_SSL($client, SSL_server => 1,
-                                   SSL_cert_file => $opt{'tls-cert'},
-                                   SSL_key_file => $opt{'tls-key'})
-            or exit 0;
+                                   $opt{'no-tls-resume'}
+                                   ? (SSL_cert_file => $opt{'tls-cert'},
+                                      SSL_key_file => $opt{'tls-key'})
+                                   : (SSL_reuse_ctx => $ssl_ctx),
+                                   Timeout => 5)
+            or POSIX::_exit(0);
     }
 
     binmode $client;
-    $client->autoflush(0);
-    eval { serve_connection($client) };
-    close $client;
-    exit 0;
+    eval { serve_connection($client); 1 } or warn "connection: $@";
+    close_exit($client);
 }
