@@ -40,7 +40,8 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                        || echo -I/usr/include/libxml2)
 FUZZ_TARGETS := xml request
 
-.PHONY: all module deps test unit prove run fuzz fuzz-deps bench-sign clean
+.PHONY: all module deps test unit prove run fuzz fuzz-deps bench-sign \
+        bench-xml clean
 
 all: module
 
@@ -134,6 +135,13 @@ bench-sign: $(CORE_SRCS)
 	$(CC) -O2 -Isrc -o $(BUILD)/sign_bench bench/sign_bench.c \
 	    src/ngx_http_ci_jobs_sign.c src/ngx_http_ci_jobs_request.c -lcrypto
 	$(BUILD)/sign_bench
+
+# the XML pass on a 4 MB list answer, next to libxml2 parsing alone
+bench-xml: $(CORE_SRCS)
+	@mkdir -p $(BUILD)
+	$(CC) -O2 $(UNIT_CFLAGS) -o $(BUILD)/xml_bench bench/xml_bench.c \
+	    src/ngx_http_ci_jobs_xml.c -lxml2
+	$(BUILD)/xml_bench
 
 clean:
 	rm -rf $(BUILD)
