@@ -313,8 +313,8 @@ ngx_http_ci_jobs_state_init(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    ngx_http_ci_jobs_shared = ngx_slab_calloc(shpool,
-                                              sizeof(ngx_http_ci_jobs_shared_t));
+    ngx_http_ci_jobs_shared =
+                   ngx_slab_calloc(shpool, sizeof(ngx_http_ci_jobs_shared_t));
     if (ngx_http_ci_jobs_shared == NULL) {
         return NGX_ERROR;
     }
