@@ -20,6 +20,7 @@ typedef struct {
 
 static ngx_int_t ngx_http_ci_jobs_credentials_load(ngx_log_t *log,
     ngx_http_ci_jobs_creds_t *creds, ngx_file_info_t *fi);
+static void ngx_http_ci_jobs_credentials_cleanup(void *data);
 static ngx_int_t ngx_http_ci_jobs_state_init(ngx_shm_zone_t *shm_zone,
     void *data);
 
@@ -33,6 +34,7 @@ ngx_http_ci_jobs_credentials_init(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *lcf)
 {
     ngx_file_info_t            fi;
+    ngx_pool_cleanup_t        *cln;
     ngx_http_ci_jobs_creds_t  *creds;
 
     creds = ngx_pcalloc(cf->pool, sizeof(ngx_http_ci_jobs_creds_t));
@@ -76,6 +78,14 @@ ngx_http_ci_jobs_credentials_init(ngx_conf_t *cf,
     }
 
     creds->file = lcf->credentials_file;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_ci_jobs_credentials_cleanup;
+    cln->data = creds;
 
     if (ngx_file_info(creds->file.data, &fi) == NGX_FILE_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
@@ -238,6 +248,21 @@ ngx_http_ci_jobs_credentials_load(ngx_log_t *log,
                   &creds->file, &creds->id);
 
     return NGX_OK;
+}
+
+
+/* the file's contents go with the configuration, wiped */
+
+static void
+ngx_http_ci_jobs_credentials_cleanup(void *data)
+{
+    ngx_http_ci_jobs_creds_t  *creds = data;
+
+    if (creds->buf) {
+        ngx_explicit_memzero(creds->buf, creds->buf_size);
+        ngx_free(creds->buf);
+        creds->buf = NULL;
+    }
 }
 
 
