@@ -35,7 +35,7 @@ DEB_PKGS    := build-essential nginx-core nginx-dev libssl-dev libxml2-dev \
 FUZZ_TIME   ?= 60
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
-               -fno-sanitize-recover=undefined -Isrc \
+               -fno-sanitize-recover=undefined -Isrc -It/unit \
                $(shell pkg-config --cflags libxml-2.0 2>/dev/null \
                        || echo -I/usr/include/libxml2)
 FUZZ_TARGETS := xml request

@@ -16,60 +16,7 @@
 #include <libxml/parser.h>
 
 #include "ngx_http_ci_jobs_xml.h"
-
-
-/* a bump allocator over large blocks, as nginx's pools are */
-
-typedef struct block_s  block_t;
-
-struct block_s {
-    block_t  *next;
-    size_t    used;
-    size_t    size;
-};
-
-
-static block_t  *blocks;
-
-
-static void *
-bench_alloc(void *data, size_t size)
-{
-    u_char   *p;
-    block_t  *b;
-
-    size = (size + 15) & ~(size_t) 15;
-
-    if (blocks == NULL || blocks->size - blocks->used < size) {
-        b = malloc(sizeof(block_t) + (size > 65536 ? size : 65536));
-        if (b == NULL) {
-            return NULL;
-        }
-
-        b->size = size > 65536 ? size : 65536;
-        b->used = 0;
-        b->next = blocks;
-        blocks = b;
-    }
-
-    p = (u_char *) (blocks + 1) + blocks->used;
-    blocks->used += size;
-
-    return p;
-}
-
-
-static void
-bench_free(void)
-{
-    block_t  *b;
-
-    while (blocks) {
-        b = blocks;
-        blocks = b->next;
-        free(b);
-    }
-}
+#include "pool.h"
 
 
 static double
@@ -166,7 +113,7 @@ main(int argc, char **argv)
     memset(&conf, 0, sizeof(conf));
     conf.array_names = names;
     conf.narray_names = 1;
-    conf.alloc = bench_alloc;
+    conf.alloc = pool_alloc;
 
     t0 = now_s();
     for (i = 0; i < runs; i++) {
@@ -176,7 +123,7 @@ main(int argc, char **argv)
             fprintf(stderr, "refused: %s\n", res.error);
             return 1;
         }
-        bench_free();
+        pool_free();
     }
     without_json = (now_s() - t0) / runs;
 
@@ -190,7 +137,7 @@ main(int argc, char **argv)
             fprintf(stderr, "refused: %s\n", res.error);
             return 1;
         }
-        bench_free();
+        pool_free();
     }
     with_json = (now_s() - t0) / runs;
 

@@ -11,33 +11,7 @@
 #include <string.h>
 
 #include "ngx_http_ci_jobs_xml.h"
-
-
-typedef struct block_s  block_t;
-
-struct block_s {
-    block_t  *next;
-};
-
-
-static block_t  *blocks;
-
-
-static void *
-fuzz_alloc(void *data, size_t size)
-{
-    block_t  *b;
-
-    b = malloc(sizeof(block_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->next = blocks;
-    blocks = b;
-
-    return b + 1;
-}
+#include "pool.h"
 
 
 static const u_char  *p, *last;
@@ -197,7 +171,6 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int                            json, rc;
-    block_t                       *b;
     ngx_http_ci_jobs_xml_conf_t    conf;
     ngx_http_ci_jobs_xml_result_t  res;
 
@@ -210,7 +183,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         conf.array_names = names;
         conf.narray_names = 1;
         conf.json = json;
-        conf.alloc = fuzz_alloc;
+        conf.alloc = pool_alloc;
 
         rc = ngx_http_ci_jobs_xml_parse(data, size, &conf, &res);
 
@@ -238,11 +211,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
 
-        while (blocks) {
-            b = blocks;
-            blocks = b->next;
-            free(b);
-        }
+        pool_free();
     }
 
     return 0;

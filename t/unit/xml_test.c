@@ -10,49 +10,8 @@
 #include <stdlib.h>
 
 #include "tap.h"
+#include "pool.h"
 #include "ngx_http_ci_jobs_xml.h"
-
-
-/* pool-style allocation, as in nginx: everything is freed at once */
-
-typedef struct block_s  block_t;
-
-struct block_s {
-    block_t  *next;
-};
-
-
-static block_t  *blocks;
-
-
-static void *
-arena_alloc(void *data, size_t size)
-{
-    block_t  *b;
-
-    b = malloc(sizeof(block_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->next = blocks;
-    blocks = b;
-
-    return b + 1;
-}
-
-
-static void
-arena_free(void)
-{
-    block_t  *b;
-
-    while (blocks) {
-        b = blocks;
-        blocks = b->next;
-        free(b);
-    }
-}
 
 
 static int
@@ -69,10 +28,10 @@ convert(const char *xml, size_t len, int json,
     conf.array_names = names;
     conf.narray_names = 1;
     conf.json = json;
-    conf.alloc = arena_alloc;
+    conf.alloc = pool_alloc;
     conf.alloc_data = NULL;
 
-    arena_free();
+    pool_free();
 
     return ngx_http_ci_jobs_xml_parse((const u_char *) xml, len, &conf, res);
 }
@@ -352,7 +311,7 @@ main(void)
     test_limits();
     test_facts();
 
-    arena_free();
+    pool_free();
 
     return tap_done();
 }
