@@ -21,12 +21,16 @@
  *   NonExistJobIds) becomes an array on the spot: '[' is slid in before
  *   the previous value, and the next values follow with ','; names of
  *   conf->array_names open their '[' at once;
- * - a name repeated after other names marks the parent; when the parent
- *   ends, its content is written again from the records, each name once,
- *   at its first place, with all its values in document order.
+ * - a name repeated after other names marks the parent, whose records are
+ *   kept when it ends, as a plan: each name once, at its first place, with
+ *   all its values in document order; nothing written is moved from then
+ *   on (a value with a plan inside is not slid: its parent gets a plan);
+ * - when the root ends, if there are plans, the output is written once
+ *   more into an exactly bounded buffer, each plan in its object's place.
  *
- * So the common answers are converted in one pass with no copy, and the
- * worst case stays linear in the size of the output times the depth.
+ * So the common answers (no name repeated after others) are converted in
+ * one pass with no copy; any other is copied once more, whatever its depth
+ * and however many names repeat: the work stays linear.
  *
  * The rules (the official COS SDKs' mapping, with stable arrays):
  * - the root element is kept: {"Response":{...}};
@@ -67,7 +71,11 @@
  * libxml2's push parser starts faster, its pull parser runs faster: on
  * this project's machines push wins below about 3 KB (1 KB: 2.9 us against
  * 3.8 us), pull above (16 KB: 30 us against 36 us; 4 MB: 7.9 ms against
- * 9.8 ms).  Both are driven by the same SAX handler and options.
+ * 9.8 ms).  Both are driven by the same SAX handler and options.  But the
+ * pull parser of libxml2 2.9 takes a NUL character for the end of the
+ * input: "<a/>\0garbage" would pass, and so would a NUL made by a
+ * declared encoding (UTF-7 "+AAA-").  So it gets only bodies without a NUL
+ * byte that are UTF-8 as they are; the push parser checks every byte.
  */
 
 #ifndef NGX_HTTP_CI_JOBS_XML_PULL_MIN
@@ -96,6 +104,14 @@ typedef struct {
     unsigned             repeat:1;   /* not the first of its name */
     unsigned             list:1;     /* "v1,v2,...": a run of siblings */
 } ngx_http_ci_jobs_xml_rec_t;
+
+
+typedef struct {
+    size_t                        start;  /* its object's '{' in the output */
+    size_t                        end;    /* after its '}' */
+    ngx_http_ci_jobs_xml_rec_t   *recs;   /* its children; next: relative */
+    size_t                        nrecs;
+} ngx_http_ci_jobs_xml_plan_t;
 
 
 typedef struct {
@@ -154,6 +170,12 @@ typedef struct {
 
     uint32_t                           *slots;       /* 1 + name index */
     size_t                              nslots;      /* a power of 2 */
+
+    ngx_http_ci_jobs_xml_plan_t        *plans;
+    size_t                              nplans;
+    size_t                              plans_cap;
+    size_t                              plans_end;   /* the last one's end */
+    size_t                              extra;       /* plans' growth bound */
 } ngx_http_ci_jobs_xml_ctx_t;
 
 
@@ -165,20 +187,30 @@ static void ngx_http_ci_jobs_xml_end(void *data, const xmlChar *localname,
     const xmlChar *prefix, const xmlChar *uri);
 static void ngx_http_ci_jobs_xml_text(void *data, const xmlChar *ch,
     int len);
+static void ngx_http_ci_jobs_xml_cdata(void *data, const xmlChar *ch,
+    int len);
 static void ngx_http_ci_jobs_xml_doctype(void *data, const xmlChar *name,
     const xmlChar *external_id, const xmlChar *system_id);
 static void ngx_http_ci_jobs_xml_error(void *data, xmlErrorPtr error);
 static void ngx_http_ci_jobs_xml_fail(ngx_http_ci_jobs_xml_ctx_t *ctx,
     const char *error);
 static const char *ngx_http_ci_jobs_xml_why(ngx_http_ci_jobs_xml_ctx_t *ctx);
+static int ngx_http_ci_jobs_xml_pull(const u_char *xml, size_t len);
 static void ngx_http_ci_jobs_xml_facts_start(ngx_http_ci_jobs_xml_ctx_t *ctx,
     const xmlChar *name);
 static void ngx_http_ci_jobs_xml_facts_end(ngx_http_ci_jobs_xml_ctx_t *ctx);
 static int ngx_http_ci_jobs_json_start(ngx_http_ci_jobs_xml_ctx_t *ctx,
     const xmlChar *name);
 static int ngx_http_ci_jobs_json_end(ngx_http_ci_jobs_xml_ctx_t *ctx);
-static int ngx_http_ci_jobs_json_regroup(ngx_http_ci_jobs_xml_ctx_t *ctx,
+static int ngx_http_ci_jobs_json_plan(ngx_http_ci_jobs_xml_ctx_t *ctx,
     ngx_http_ci_jobs_xml_level_t *level);
+static int ngx_http_ci_jobs_json_finish(ngx_http_ci_jobs_xml_ctx_t *ctx);
+static int ngx_http_ci_jobs_json_plan_cmp(const void *one, const void *two);
+static u_char *ngx_http_ci_jobs_json_emit(ngx_http_ci_jobs_xml_ctx_t *ctx,
+    u_char *p, size_t from, size_t to);
+static u_char *ngx_http_ci_jobs_json_emit_plan(
+    ngx_http_ci_jobs_xml_ctx_t *ctx, u_char *p,
+    ngx_http_ci_jobs_xml_plan_t *plan);
 static int ngx_http_ci_jobs_json_name(ngx_http_ci_jobs_xml_ctx_t *ctx,
     const xmlChar *name, uint32_t *index);
 static int ngx_http_ci_jobs_json_rehash(ngx_http_ci_jobs_xml_ctx_t *ctx);
@@ -195,6 +227,15 @@ static u_char *ngx_http_ci_jobs_json_escape(u_char *p, const u_char *s,
 
 #define ngx_http_ci_jobs_xml_name_is(name, lit)                               \
     (strcmp((const char *) (name), lit) == 0)
+
+
+/* non-zero when a byte of the 64-bit word v is below n (n <= 0x80) */
+
+#define NGX_HTTP_CI_JOBS_ONES   0x0101010101010101ULL
+#define NGX_HTTP_CI_JOBS_HIGHS  0x8080808080808080ULL
+
+#define ngx_http_ci_jobs_has_less(v, n)                                       \
+    (((v) - (n) * NGX_HTTP_CI_JOBS_ONES) & ~(v) & NGX_HTTP_CI_JOBS_HIGHS)
 
 
 /*
@@ -219,7 +260,7 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     const ngx_http_ci_jobs_xml_conf_t *conf,
     ngx_http_ci_jobs_xml_result_t *res)
 {
-    int                          rc, well_formed;
+    int                          rc, pull, well_formed;
     void                        *old_data;
     xmlSAXHandler                sax;
     xmlStructuredErrorFunc       old_handler;
@@ -239,6 +280,12 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
 
     memset(&ctx, 0, sizeof(ngx_http_ci_jobs_xml_ctx_t));
     ctx.conf = conf;
+
+    /*
+     * The JSON of an answer is shorter than its XML (about half for CI's
+     * indented answers): one buffer of the body's size usually does.
+     */
+
     ctx.hint = len + 64;
 
     memset(&sax, 0, sizeof(xmlSAXHandler));
@@ -248,7 +295,7 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     sax.endElementNs = ngx_http_ci_jobs_xml_end;
     sax.characters = ngx_http_ci_jobs_xml_text;
     sax.ignorableWhitespace = ngx_http_ci_jobs_xml_text;
-    sax.cdataBlock = ngx_http_ci_jobs_xml_text;
+    sax.cdataBlock = ngx_http_ci_jobs_xml_cdata;
     sax.internalSubset = ngx_http_ci_jobs_xml_doctype;
     sax.serror = ngx_http_ci_jobs_xml_error;
 
@@ -266,7 +313,9 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     old_data = xmlStructuredErrorContext;
     xmlSetStructuredErrorFunc(&ctx, ngx_http_ci_jobs_xml_error);
 
-    if (len < NGX_HTTP_CI_JOBS_XML_PULL_MIN) {
+    pull = ngx_http_ci_jobs_xml_pull(xml, len);
+
+    if (!pull) {
         ctx.ctxt = xmlCreatePushParserCtxt(&sax, &ctx, NULL, 0, NULL);
 
     } else {
@@ -286,7 +335,7 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
 
     xmlCtxtUseOptions(ctx.ctxt, XML_PARSE_NONET | XML_PARSE_NOWARNING);
 
-    if (len < NGX_HTTP_CI_JOBS_XML_PULL_MIN) {
+    if (!pull) {
         rc = xmlParseChunk(ctx.ctxt, (const char *) xml, (int) len, 1);
 
     } else {
@@ -294,6 +343,22 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     }
 
     well_formed = ctx.ctxt->wellFormed;
+
+    if (rc == 0 && well_formed && !ctx.failed && !ctx.encoding && ctx.closed
+        && ctx.nplans)
+    {
+        /* while the names are alive in the parser's dictionary */
+        (void) ngx_http_ci_jobs_json_finish(&ctx);
+    }
+
+    if (ctx.ctxt->myDoc != NULL) {
+        /*
+         * entity declarations past a malformed DOCTYPE, which libxml2
+         * keeps in a document of its own even without a tree
+         */
+        xmlFreeDoc(ctx.ctxt->myDoc);
+        ctx.ctxt->myDoc = NULL;
+    }
 
     xmlFreeParserCtxt(ctx.ctxt);
 
@@ -429,13 +494,65 @@ ngx_http_ci_jobs_xml_text(void *data, const xmlChar *ch, int len)
         return;
     }
 
-    if (ngx_http_ci_jobs_json_reserve(ctx, 6 * (size_t) len) != 0) {
-        ngx_http_ci_jobs_xml_fail(ctx, "out of memory");
-        return;
+    /* in slices: an escape takes 6 bytes at most, which rarely comes */
+
+    while (len > 0) {
+        n = ((size_t) len < 4096) ? (size_t) len : 4096;
+
+        if (ngx_http_ci_jobs_json_reserve(ctx, 6 * n) != 0) {
+            ngx_http_ci_jobs_xml_fail(ctx, "out of memory");
+            return;
+        }
+
+        ctx->len = ngx_http_ci_jobs_json_escape(ctx->out + ctx->len, ch, n)
+                   - ctx->out;
+
+        ch += n;
+        len -= (int) n;
+    }
+}
+
+
+/*
+ * libxml2 2.9's push parser passes CDATA on with its carriage returns,
+ * the pull parser with line ends normalized, as XML wants: normalize here,
+ * so that both give the same text ("\r\n" and "\r" become "\n").
+ */
+
+static void
+ngx_http_ci_jobs_xml_cdata(void *data, const xmlChar *ch, int len)
+{
+    ngx_http_ci_jobs_xml_ctx_t *ctx = data;
+
+    int      i, n;
+    xmlChar  buf[1024];
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (ch[i] == '\r') {
+            buf[n++] = '\n';
+
+            if (i + 1 < len && ch[i + 1] == '\n') {
+                i++;
+            }
+
+        } else {
+            buf[n++] = ch[i];
+        }
+
+        if (n == (int) sizeof(buf)) {
+            ngx_http_ci_jobs_xml_text(data, buf, n);
+            n = 0;
+
+            /* a failure halts the parser, which frees ch */
+            if (ctx->failed) {
+                return;
+            }
+        }
     }
 
-    ctx->len = ngx_http_ci_jobs_json_escape(ctx->out + ctx->len, ch, len)
-               - ctx->out;
+    ngx_http_ci_jobs_xml_text(data, buf, n);
 }
 
 
@@ -541,6 +658,76 @@ ngx_http_ci_jobs_xml_why(ngx_http_ci_jobs_xml_ctx_t *ctx)
     }
 
     return "not well-formed XML";
+}
+
+
+/*
+ * Whether the pull parser may read the body: long enough to be worth it,
+ * no NUL byte, and UTF-8 as it is (an optional BOM, no encoding declared
+ * but UTF-8, not another encoding detected from the first bytes).
+ */
+
+static int
+ngx_http_ci_jobs_xml_pull(const u_char *xml, size_t len)
+{
+    u_char         q;
+    const u_char  *p, *last, *end;
+
+    if (len < NGX_HTTP_CI_JOBS_XML_PULL_MIN || memchr(xml, '\0', len)) {
+        return 0;
+    }
+
+    p = xml;
+    last = xml + len;
+
+    if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+        p += 3;
+    }
+
+    if (*p != '<' && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+        return 0;
+    }
+
+    if (memcmp(p, "<?xml", 5) != 0) {
+        return 1;
+    }
+
+    /* the declaration: version, then perhaps encoding, standalone */
+
+    end = (last - p > 256) ? p + 256 : last;
+
+    for (p += 5; p + 1 < end; p++) {
+        if (p[0] == '?' && p[1] == '>') {
+            return 1;
+        }
+
+        if (end - p > 8 && memcmp(p, "encoding", 8) == 0) {
+            break;
+        }
+    }
+
+    if (p + 1 >= end) {
+        return 0;
+    }
+
+    for (p += 8; p < end && (*p == ' ' || *p == '='); p++) {
+        /* void */
+    }
+
+    if (p == end || (*p != '"' && *p != '\'')) {
+        return 0;
+    }
+
+    q = *p++;
+
+    if (end - p > 6
+        && (p[0] | 0x20) == 'u' && (p[1] | 0x20) == 't'
+        && (p[2] | 0x20) == 'f' && p[3] == '-' && p[4] == '8' && p[5] == q)
+    {
+        return 1;
+    }
+
+    return 0;
 }
 
 
@@ -731,15 +918,22 @@ ngx_http_ci_jobs_json_start(ngx_http_ci_jobs_xml_ctx_t *ctx,
         prev = &ctx->recs[binding - 1];
 
         if (!parent->open && !parent->regroup) {
-            memmove(ctx->out + prev->value + 1, ctx->out + prev->value,
-                    ctx->len - prev->value);
-            ctx->out[prev->value] = '[';
 
-            prev->value++;
-            prev->end++;
-            p++;
+            if (ctx->plans_end > prev->value) {
+                /* a plan inside the previous value: it stays in place */
+                parent->regroup = 1;
 
-            parent->open = 1;
+            } else {
+                memmove(ctx->out + prev->value + 1, ctx->out + prev->value,
+                        ctx->len - prev->value);
+                ctx->out[prev->value] = '[';
+
+                prev->value++;
+                prev->end++;
+                p++;
+
+                parent->open = 1;
+            }
         }
 
         prev->list = 1;
@@ -820,12 +1014,6 @@ ngx_http_ci_jobs_json_end(ngx_http_ci_jobs_xml_ctx_t *ctx)
 
     level = &ctx->levels[ctx->nlevels - 1];
 
-    if (level->regroup) {
-        if (ngx_http_ci_jobs_json_regroup(ctx, level) != 0) {
-            return -1;
-        }
-    }
-
     /* '"', or ']' and '}'; the root's ']' and '}' */
 
     if (ngx_http_ci_jobs_json_reserve(ctx, 4) != 0) {
@@ -841,6 +1029,10 @@ ngx_http_ci_jobs_json_end(ngx_http_ci_jobs_xml_ctx_t *ctx)
         }
 
         ctx->out[ctx->len++] = '}';
+
+        if (level->regroup && ngx_http_ci_jobs_json_plan(ctx, level) != 0) {
+            return -1;
+        }
     }
 
     for (i = ctx->nrecs; i > level->first; i--) {
@@ -866,43 +1058,164 @@ ngx_http_ci_jobs_json_end(ngx_http_ci_jobs_xml_ctx_t *ctx)
 
 
 /*
- * Writes the content of an object again from its children's records:
- * each name once, at its first place, its values in document order.  The
- * new content is written after the old one, then moved in its place.
+ * An object whose names repeat after others ends: its children's records
+ * are kept as its plan, and the growth of its content is bounded.
  */
 
 static int
-ngx_http_ci_jobs_json_regroup(ngx_http_ci_jobs_xml_ctx_t *ctx,
+ngx_http_ci_jobs_json_plan(ngx_http_ci_jobs_xml_ctx_t *ctx,
     ngx_http_ci_jobs_xml_level_t *level)
 {
-    u_char                       *p, *start;
-    size_t                        i, j, n, size;
-    ngx_http_ci_jobs_xml_rec_t   *rec;
-    ngx_http_ci_jobs_xml_name_t  *nm;
+    size_t                        i, n;
+    ngx_http_ci_jobs_xml_rec_t   *recs;
+    ngx_http_ci_jobs_xml_plan_t  *plan;
 
-    size = 0;
-
-    for (i = level->first; i < ctx->nrecs; i++) {
-        rec = &ctx->recs[i];
-
-        /* the values and a ',' */
-        size += rec->end - rec->value + 1;
-
-        if (!rec->repeat) {
-            /* "name": and '[' ']' */
-            size += ctx->names[rec->name].len + 3 + 2;
+    if (ctx->nplans == ctx->plans_cap) {
+        plan = ngx_http_ci_jobs_xml_grow(ctx, ctx->plans, &ctx->plans_cap,
+                                         ctx->nplans + 1,
+                                         sizeof(ngx_http_ci_jobs_xml_plan_t));
+        if (plan == NULL) {
+            return -1;
         }
+
+        ctx->plans = plan;
     }
 
-    if (ngx_http_ci_jobs_json_reserve(ctx, size) != 0) {
+    n = ctx->nrecs - level->first;
+
+    recs = ctx->conf->alloc(ctx->conf->alloc_data,
+                            n * sizeof(ngx_http_ci_jobs_xml_rec_t));
+    if (recs == NULL) {
+        ctx->nomem = 1;
         return -1;
     }
 
-    start = ctx->out + ctx->len;
-    p = start;
+    memcpy(recs, &ctx->recs[level->first],
+           n * sizeof(ngx_http_ci_jobs_xml_rec_t));
 
-    for (i = level->first; i < ctx->nrecs; i++) {
-        rec = &ctx->recs[i];
+    for (i = 0; i < n; i++) {
+        if (recs[i].next) {
+            recs[i].next -= level->first;
+        }
+
+        /* a ',' for each value; "name": and '[' ']' for each name */
+
+        ctx->extra += 1;
+
+        if (!recs[i].repeat) {
+            ctx->extra += ctx->names[recs[i].name].len + 3 + 2;
+        }
+    }
+
+    plan = &ctx->plans[ctx->nplans++];
+    plan->start = level->value;
+    plan->end = ctx->len;
+    plan->recs = recs;
+    plan->nrecs = n;
+
+    ctx->plans_end = ctx->len;
+
+    return 0;
+}
+
+
+/* the output once more, each plan in its object's place */
+
+static int
+ngx_http_ci_jobs_json_finish(ngx_http_ci_jobs_xml_ctx_t *ctx)
+{
+    u_char  *out, *p;
+
+    /* plans are made as objects end: inner ones first */
+
+    qsort(ctx->plans, ctx->nplans, sizeof(ngx_http_ci_jobs_xml_plan_t),
+          ngx_http_ci_jobs_json_plan_cmp);
+
+    out = ctx->conf->alloc(ctx->conf->alloc_data, ctx->len + ctx->extra);
+    if (out == NULL) {
+        ctx->nomem = 1;
+        return -1;
+    }
+
+    p = ngx_http_ci_jobs_json_emit(ctx, out, 0, ctx->len);
+
+    ctx->out = out;
+    ctx->len = p - out;
+    ctx->cap = ctx->len;
+
+    return 0;
+}
+
+
+static int
+ngx_http_ci_jobs_json_plan_cmp(const void *one, const void *two)
+{
+    const ngx_http_ci_jobs_xml_plan_t  *a = one, *b = two;
+
+    return (a->start > b->start) - (a->start < b->start);
+}
+
+
+/* the output from..to, with the plans inside it */
+
+static u_char *
+ngx_http_ci_jobs_json_emit(ngx_http_ci_jobs_xml_ctx_t *ctx, u_char *p,
+    size_t from, size_t to)
+{
+    size_t                        lo, hi, mid;
+    ngx_http_ci_jobs_xml_plan_t  *plan;
+
+    for ( ;; ) {
+
+        /* the first plan at or after from */
+
+        lo = 0;
+        hi = ctx->nplans;
+
+        while (lo < hi) {
+            mid = lo + (hi - lo) / 2;
+
+            if (ctx->plans[mid].start < from) {
+                lo = mid + 1;
+
+            } else {
+                hi = mid;
+            }
+        }
+
+        if (lo == ctx->nplans || ctx->plans[lo].start >= to) {
+            break;
+        }
+
+        plan = &ctx->plans[lo];
+
+        p = (u_char *) memcpy(p, ctx->out + from, plan->start - from)
+            + (plan->start - from);
+        p = ngx_http_ci_jobs_json_emit_plan(ctx, p, plan);
+
+        from = plan->end;
+    }
+
+    return (u_char *) memcpy(p, ctx->out + from, to - from) + (to - from);
+}
+
+
+/* an object from its plan: each name once, at its first place */
+
+static u_char *
+ngx_http_ci_jobs_json_emit_plan(ngx_http_ci_jobs_xml_ctx_t *ctx, u_char *p,
+    ngx_http_ci_jobs_xml_plan_t *plan)
+{
+    u_char                       *start;
+    size_t                        i, j;
+    ngx_http_ci_jobs_xml_rec_t   *rec;
+    ngx_http_ci_jobs_xml_name_t  *nm;
+
+    *p++ = '{';
+    start = p;
+
+    for (i = 0; i < plan->nrecs; i++) {
+        rec = &plan->recs[i];
 
         if (rec->repeat) {
             continue;
@@ -920,18 +1233,17 @@ ngx_http_ci_jobs_json_regroup(ngx_http_ci_jobs_xml_ctx_t *ctx,
         *p++ = ':';
 
         if (rec->next == 0 && !rec->list && !nm->array) {
-            n = rec->end - rec->value;
-            p = (u_char *) memcpy(p, ctx->out + rec->value, n) + n;
+            p = ngx_http_ci_jobs_json_emit(ctx, p, rec->value, rec->end);
             continue;
         }
 
         *p++ = '[';
 
-        for (j = i; /* void */ ; j = ctx->recs[j].next) {
-            n = ctx->recs[j].end - ctx->recs[j].value;
-            p = (u_char *) memcpy(p, ctx->out + ctx->recs[j].value, n) + n;
+        for (j = i; /* void */ ; j = plan->recs[j].next) {
+            p = ngx_http_ci_jobs_json_emit(ctx, p, plan->recs[j].value,
+                                           plan->recs[j].end);
 
-            if (ctx->recs[j].next == 0) {
+            if (plan->recs[j].next == 0) {
                 break;
             }
 
@@ -941,12 +1253,9 @@ ngx_http_ci_jobs_json_regroup(ngx_http_ci_jobs_xml_ctx_t *ctx,
         *p++ = ']';
     }
 
-    n = p - start;
+    *p++ = '}';
 
-    memmove(ctx->out + level->value + 1, start, n);
-    ctx->len = level->value + 1 + n;
-
-    return 0;
+    return p;
 }
 
 
@@ -1142,18 +1451,46 @@ ngx_http_ci_jobs_xml_grow(ngx_http_ci_jobs_xml_ctx_t *ctx, void *old,
 }
 
 
-/* a JSON string's content; libxml2 hands over valid UTF-8 only */
+/*
+ * A JSON string's content; libxml2 hands over valid UTF-8 only.  Eight
+ * bytes at a time while none is below 0x20, '"' or '\'.
+ */
 
 static u_char *
 ngx_http_ci_jobs_json_escape(u_char *p, const u_char *s, size_t len)
 {
     u_char         c, e;
+    uint64_t       w;
     const u_char  *last;
 
-    static const u_char  hex[] = "0123456789abcdef";
+    static const u_char    hex[] = "0123456789abcdef";
+    static const uint64_t  quotes = '"' * NGX_HTTP_CI_JOBS_ONES;
+    static const uint64_t  backslashes = '\\' * NGX_HTTP_CI_JOBS_ONES;
 
-    for (last = s + len; s < last; s++) {
-        c = *s;
+    last = s + len;
+
+    while (s < last) {
+
+        while (last - s >= 8) {
+            memcpy(&w, s, 8);
+
+            if (ngx_http_ci_jobs_has_less(w, 0x20)
+                | ngx_http_ci_jobs_has_less(w ^ quotes, 1)
+                | ngx_http_ci_jobs_has_less(w ^ backslashes, 1))
+            {
+                break;
+            }
+
+            memcpy(p, &w, 8);
+            p += 8;
+            s += 8;
+        }
+
+        if (s == last) {
+            break;
+        }
+
+        c = *s++;
         e = ngx_http_ci_jobs_json_esc[c];
 
         if (e == 0) {
