@@ -189,6 +189,7 @@ static void ngx_http_ci_jobs_xml_text(void *data, const xmlChar *ch,
     int len);
 static void ngx_http_ci_jobs_xml_cdata(void *data, const xmlChar *ch,
     int len);
+static int ngx_http_ci_jobs_xml_utf8(const xmlChar *p, int len);
 static void ngx_http_ci_jobs_xml_doctype(void *data, const xmlChar *name,
     const xmlChar *external_id, const xmlChar *system_id);
 static void ngx_http_ci_jobs_xml_error(void *data, xmlErrorPtr error);
@@ -527,6 +528,17 @@ ngx_http_ci_jobs_xml_cdata(void *data, const xmlChar *ch, int len)
     int      i, n;
     xmlChar  buf[1024];
 
+    if (ctx->failed) {
+        return;
+    }
+
+    /* the push parser lets overlong forms through in CDATA: check here */
+
+    if (!ngx_http_ci_jobs_xml_utf8(ch, len)) {
+        ngx_http_ci_jobs_xml_fail(ctx, "invalid character or encoding");
+        return;
+    }
+
     n = 0;
 
     for (i = 0; i < len; i++) {
@@ -553,6 +565,55 @@ ngx_http_ci_jobs_xml_cdata(void *data, const xmlChar *ch, int len)
     }
 
     ngx_http_ci_jobs_xml_text(data, buf, n);
+}
+
+
+/* strict UTF-8: no overlong forms, surrogates or code points past 10FFFF */
+
+static int
+ngx_http_ci_jobs_xml_utf8(const xmlChar *p, int len)
+{
+    int       i, n;
+    uint32_t  cp, min;
+
+    for (i = 0; i < len; /* void */) {
+
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+
+        if ((p[i] & 0xe0) == 0xc0) {
+            n = 1; cp = p[i] & 0x1f; min = 0x80;
+
+        } else if ((p[i] & 0xf0) == 0xe0) {
+            n = 2; cp = p[i] & 0x0f; min = 0x800;
+
+        } else if ((p[i] & 0xf8) == 0xf0) {
+            n = 3; cp = p[i] & 0x07; min = 0x10000;
+
+        } else {
+            return 0;
+        }
+
+        if (len - i <= n) {
+            return 0;
+        }
+
+        for (i++; n; n--, i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return 0;
+            }
+
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

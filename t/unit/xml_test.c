@@ -348,6 +348,9 @@ test_mapping(void)
         { "<Response a=\"1\" b='2'/>", "{\"Response\":\"\"}",
           "an empty root with attributes" },
         { "<R>   </R>", "{\"R\":\"   \"}", "a whitespace-only root" },
+        { "<R><a><![CDATA[1\r\n2\r3]]></a></R>",
+          "{\"R\":{\"a\":\"1\\n2\\n3\"}}",
+          "CDATA line ends normalized" },
         { "<R>text</R>", "{\"R\":\"text\"}", "a root with text" },
         { "<Error><Code>NoSuchKey</Code><Message>m</Message>"
           "<RequestId>r</RequestId></Error>",
@@ -594,6 +597,8 @@ test_refused(void)
         { S("<?xml version=\"1.0\"?>"), 1, "a declaration only" },
         { S("<!-- c -->"), 1, "a comment only" },
         { S("<"), 1, "truncated: <" },
+        { S("<R><![CDATA[\xc1\x86]]></R>"), 1, "an overlong form in CDATA" },
+        { S("<R><![CDATA[\xed\xa0\x80]]></R>"), 1, "a surrogate in CDATA" },
         { S("<R"), 1, "truncated: <R" },
         { S("<R>"), 1, "truncated: <R>" },
         { S("<R><a>1</a>"), 1, "truncated: no end tag" },
