@@ -34,7 +34,7 @@ main(void)
     int                            i;
     double                         t0, fresh, reused, validate;
     size_t                         n, sink;
-    u_char                         key[NGX_HTTP_CI_JOBS_SIGN_KEY_LEN];
+    ngx_http_ci_jobs_sign_key_t    key;
     u_char                         out[1024], scratch[512];
     ngx_http_ci_jobs_request_t     req;
     ngx_http_ci_jobs_sign_input_t  in;
@@ -72,13 +72,13 @@ main(void)
     in.nheaders = 1;
     in.secret_id = (u_char *) "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q";
     in.secret_id_len = 36;
-    in.sign_key = key;
+    in.key = &key;
     in.start = 1700000000;
     in.end = 1700000900;
 
     t0 = now_ns();
     for (i = 0; i < N; i++) {
-        ngx_http_ci_jobs_sign_key(key, (u_char *) secret, sizeof(secret) - 1,
+        ngx_http_ci_jobs_sign_key(&key, (u_char *) secret, sizeof(secret) - 1,
                                   in.start, in.end);
         n = ngx_http_ci_jobs_sign(out, &in);
         sink += n;

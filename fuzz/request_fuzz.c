@@ -25,7 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                              (u_char *) "h.example", 9 };
     ngx_http_ci_jobs_request_t      req;
     ngx_http_ci_jobs_sign_input_t   in;
-    u_char                          key[NGX_HTTP_CI_JOBS_SIGN_KEY_LEN];
+    ngx_http_ci_jobs_sign_key_t     key;
 
     q = memchr(data, '?', size);
     path_len = q ? (size_t) (q - data) : size;
@@ -77,7 +77,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    ngx_http_ci_jobs_sign_key(key, (u_char *) "k", 1, 1, 2);
+    ngx_http_ci_jobs_sign_key(&key, (u_char *) "k", 1, 1, 2);
 
     memset(&in, 0, sizeof(in));
     in.method = (u_char *) "get";
@@ -90,7 +90,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in.nheaders = 1;
     in.secret_id = (u_char *) "id";
     in.secret_id_len = 2;
-    in.sign_key = key;
+    in.key = &key;
     in.start = 1;
     in.end = 2;
 

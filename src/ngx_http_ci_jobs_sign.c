@@ -15,14 +15,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include "ngx_http_ci_jobs_sign.h"
+
+#include <openssl/crypto.h>
 
 
 #define NGX_HTTP_CI_JOBS_HTTP_STRING_MAX  16384
 #define NGX_HTTP_CI_JOBS_KEY_TIME_MAX     (2 * 20 + 1)
+#define NGX_HTTP_CI_JOBS_SHA1_BLOCK       64
 
 
 static size_t ngx_http_ci_jobs_encode_name(u_char *dst, const u_char *src,
@@ -39,6 +39,10 @@ static size_t ngx_http_ci_jobs_pairs_size(const ngx_http_ci_jobs_pair_t *pairs,
     size_t n);
 static u_char *ngx_http_ci_jobs_hex(u_char *dst, const u_char *src,
     size_t len);
+static void ngx_http_ci_jobs_hmac_init(SHA_CTX *inner, SHA_CTX *outer,
+    const u_char *key, size_t len);
+static void ngx_http_ci_jobs_hmac(u_char *md, const SHA_CTX *inner,
+    const SHA_CTX *outer, const u_char *data, size_t len);
 
 
 /* 1: kept as is by UrlEncode */
@@ -112,13 +116,14 @@ ngx_http_ci_jobs_encode_name(u_char *dst, const u_char *src, size_t len)
 
 
 int
-ngx_http_ci_jobs_sign_key(u_char *sign_key, const u_char *secret_key,
-    size_t secret_key_len, time_t start, time_t end)
+ngx_http_ci_jobs_sign_key(ngx_http_ci_jobs_sign_key_t *key,
+    const u_char *secret_key, size_t secret_key_len, time_t start,
+    time_t end)
 {
-    int           n;
-    unsigned int  md_len;
-    u_char        key_time[NGX_HTTP_CI_JOBS_KEY_TIME_MAX + 1];
-    u_char        md[EVP_MAX_MD_SIZE];
+    int      n;
+    u_char   key_time[NGX_HTTP_CI_JOBS_KEY_TIME_MAX + 1];
+    u_char   md[SHA_DIGEST_LENGTH];
+    SHA_CTX  inner, outer;
 
     n = snprintf((char *) key_time, sizeof(key_time), "%lld;%lld",
                  (long long) start, (long long) end);
@@ -127,14 +132,16 @@ ngx_http_ci_jobs_sign_key(u_char *sign_key, const u_char *secret_key,
         return -1;
     }
 
-    if (HMAC(EVP_sha1(), secret_key, (int) secret_key_len, key_time,
-             (size_t) n, md, &md_len)
-        == NULL)
-    {
-        return -1;
-    }
+    ngx_http_ci_jobs_hmac_init(&inner, &outer, secret_key, secret_key_len);
+    ngx_http_ci_jobs_hmac(md, &inner, &outer, key_time, n);
+    ngx_http_ci_jobs_hex(key->hex, md, sizeof(md));
 
-    ngx_http_ci_jobs_hex(sign_key, md, md_len);
+    ngx_http_ci_jobs_hmac_init(&key->inner, &key->outer, key->hex,
+                               NGX_HTTP_CI_JOBS_SIGN_KEY_LEN);
+
+    /* states keyed with the SecretKey are as secret as the key itself */
+    OPENSSL_cleanse(&inner, sizeof(SHA_CTX));
+    OPENSSL_cleanse(&outer, sizeof(SHA_CTX));
 
     return 0;
 }
@@ -171,14 +178,14 @@ ngx_http_ci_jobs_sign(u_char *buf, const ngx_http_ci_jobs_sign_input_t *in)
     int                             n;
     size_t                          len;
     u_char                         *p;
-    unsigned int                    md_len;
+    SHA_CTX                         ctx;
     const ngx_http_ci_jobs_pair_t  *params[NGX_HTTP_CI_JOBS_MAX_PAIRS];
     const ngx_http_ci_jobs_pair_t  *headers[NGX_HTTP_CI_JOBS_MAX_PAIRS];
-    u_char                          md[EVP_MAX_MD_SIZE];
+    u_char                          md[SHA_DIGEST_LENGTH];
     u_char                          key_time[NGX_HTTP_CI_JOBS_KEY_TIME_MAX + 1];
     u_char                          to_sign[sizeof("sha1\n\n\n") - 1
                                             + NGX_HTTP_CI_JOBS_KEY_TIME_MAX
-                                            + 2 * 20];
+                                            + 2 * SHA_DIGEST_LENGTH];
     u_char                          http[NGX_HTTP_CI_JOBS_HTTP_STRING_MAX];
 
     if (in->nparams > NGX_HTTP_CI_JOBS_MAX_PAIRS
@@ -223,9 +230,9 @@ ngx_http_ci_jobs_sign(u_char *buf, const ngx_http_ci_jobs_sign_input_t *in)
     p = ngx_http_ci_jobs_write_pairs(p, headers, in->nheaders);
     *p++ = '\n';
 
-    if (!EVP_Digest(http, p - http, md, &md_len, EVP_sha1(), NULL)) {
-        return 0;
-    }
+    SHA1_Init(&ctx);
+    SHA1_Update(&ctx, http, p - http);
+    SHA1_Final(md, &ctx);
 
     /* StringToSign */
 
@@ -235,15 +242,11 @@ ngx_http_ci_jobs_sign(u_char *buf, const ngx_http_ci_jobs_sign_input_t *in)
     memcpy(p, key_time, n);
     p += n;
     *p++ = '\n';
-    p = ngx_http_ci_jobs_hex(p, md, md_len);
+    p = ngx_http_ci_jobs_hex(p, md, sizeof(md));
     *p++ = '\n';
 
-    if (HMAC(EVP_sha1(), in->sign_key, NGX_HTTP_CI_JOBS_SIGN_KEY_LEN,
-             to_sign, p - to_sign, md, &md_len)
-        == NULL)
-    {
-        return 0;
-    }
+    ngx_http_ci_jobs_hmac(md, &in->key->inner, &in->key->outer, to_sign,
+                          p - to_sign);
 
     /* Authorization */
 
@@ -272,7 +275,7 @@ ngx_http_ci_jobs_sign(u_char *buf, const ngx_http_ci_jobs_sign_input_t *in)
     p = ngx_http_ci_jobs_write_list(p, params, in->nparams);
 
     ngx_http_ci_jobs_put("&q-signature=");
-    p = ngx_http_ci_jobs_hex(p, md, md_len);
+    p = ngx_http_ci_jobs_hex(p, md, sizeof(md));
 
 #undef ngx_http_ci_jobs_put
 
@@ -422,4 +425,60 @@ ngx_http_ci_jobs_hex(u_char *dst, const u_char *src, size_t len)
     }
 
     return dst;
+}
+
+
+/*
+ * HMAC-SHA1 (RFC 2104) split in two: the states after the key's inner and
+ * outer pads, computed once per key, and the MAC of a message continuing
+ * from copies of them.  HMAC() would hash the pads and look the digest up
+ * again on every call.
+ */
+
+static void
+ngx_http_ci_jobs_hmac_init(SHA_CTX *inner, SHA_CTX *outer, const u_char *key,
+    size_t len)
+{
+    size_t  i;
+    u_char  pad[NGX_HTTP_CI_JOBS_SHA1_BLOCK];
+    u_char  hashed[SHA_DIGEST_LENGTH];
+
+    if (len > NGX_HTTP_CI_JOBS_SHA1_BLOCK) {
+        SHA1(key, len, hashed);
+        key = hashed;
+        len = sizeof(hashed);
+    }
+
+    for (i = 0; i < sizeof(pad); i++) {
+        pad[i] = (i < len ? key[i] : 0) ^ 0x36;
+    }
+
+    SHA1_Init(inner);
+    SHA1_Update(inner, pad, sizeof(pad));
+
+    for (i = 0; i < sizeof(pad); i++) {
+        pad[i] ^= 0x36 ^ 0x5c;
+    }
+
+    SHA1_Init(outer);
+    SHA1_Update(outer, pad, sizeof(pad));
+
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(hashed, sizeof(hashed));
+}
+
+
+static void
+ngx_http_ci_jobs_hmac(u_char *md, const SHA_CTX *inner, const SHA_CTX *outer,
+    const u_char *data, size_t len)
+{
+    SHA_CTX  ctx;
+
+    ctx = *inner;
+    SHA1_Update(&ctx, data, len);
+    SHA1_Final(md, &ctx);
+
+    ctx = *outer;
+    SHA1_Update(&ctx, md, SHA_DIGEST_LENGTH);
+    SHA1_Final(md, &ctx);
 }

@@ -13,9 +13,27 @@
 #include <sys/types.h>
 #include <time.h>
 
+/* the SHA1_* calls: no provider fetch, no allocation, as ngx_sha1.h */
+#ifndef OPENSSL_SUPPRESS_DEPRECATED
+#define OPENSSL_SUPPRESS_DEPRECATED
+#endif
+
+#include <openssl/sha.h>
+
 
 #define NGX_HTTP_CI_JOBS_SIGN_KEY_LEN  40     /* hex of an HMAC-SHA1 */
 #define NGX_HTTP_CI_JOBS_MAX_PAIRS     16     /* params or headers signed */
+
+
+/*
+ * A SignKey, and the HMAC-SHA1 states keyed with it: the key's pads are
+ * hashed once per KeyTime window, not once per request.
+ */
+typedef struct {
+    u_char         hex[NGX_HTTP_CI_JOBS_SIGN_KEY_LEN];
+    SHA_CTX        inner;
+    SHA_CTX        outer;
+} ngx_http_ci_jobs_sign_key_t;
 
 
 typedef struct {
@@ -27,19 +45,19 @@ typedef struct {
 
 
 typedef struct {
-    const u_char                   *method;      /* lower case: "get" */
-    size_t                          method_len;
-    const u_char                   *path;        /* decoded: "/jobs/j1" */
-    size_t                          path_len;
-    const ngx_http_ci_jobs_pair_t  *params;      /* decoded names, values */
-    size_t                          nparams;
-    const ngx_http_ci_jobs_pair_t  *headers;     /* decoded names, values */
-    size_t                          nheaders;
-    const u_char                   *secret_id;
-    size_t                          secret_id_len;
-    const u_char                   *sign_key;    /* SIGN_KEY_LEN hex chars */
-    time_t                          start;       /* KeyTime */
-    time_t                          end;
+    const u_char                       *method;      /* lower case: "get" */
+    size_t                              method_len;
+    const u_char                       *path;        /* decoded: "/jobs/j1" */
+    size_t                              path_len;
+    const ngx_http_ci_jobs_pair_t      *params;      /* decoded */
+    size_t                              nparams;
+    const ngx_http_ci_jobs_pair_t      *headers;     /* decoded */
+    size_t                              nheaders;
+    const u_char                       *secret_id;
+    size_t                              secret_id_len;
+    const ngx_http_ci_jobs_sign_key_t  *key;
+    time_t                              start;       /* KeyTime */
+    time_t                              end;
 } ngx_http_ci_jobs_sign_input_t;
 
 
@@ -51,9 +69,13 @@ typedef struct {
 size_t ngx_http_ci_jobs_uri_encode(u_char *dst, const u_char *src,
     size_t len);
 
-/* SignKey: lower-case hex of HMAC-SHA1(secret_key, "start;end") */
-int ngx_http_ci_jobs_sign_key(u_char *sign_key, const u_char *secret_key,
-    size_t secret_key_len, time_t start, time_t end);
+/*
+ * SignKey: lower-case hex of HMAC-SHA1(secret_key, "start;end"), and the
+ * states ngx_http_ci_jobs_sign() continues from.
+ */
+int ngx_http_ci_jobs_sign_key(ngx_http_ci_jobs_sign_key_t *key,
+    const u_char *secret_key, size_t secret_key_len, time_t start,
+    time_t end);
 
 /* an upper bound of the Authorization value's length for this input */
 size_t ngx_http_ci_jobs_sign_size(const ngx_http_ci_jobs_sign_input_t *in);

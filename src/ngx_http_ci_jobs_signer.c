@@ -251,12 +251,14 @@ ngx_http_ci_jobs_credentials_load(ngx_log_t *log,
 }
 
 
-/* the file's contents go with the configuration, wiped */
+/* the file's contents and the key derived go with the configuration, wiped */
 
 static void
 ngx_http_ci_jobs_credentials_cleanup(void *data)
 {
     ngx_http_ci_jobs_creds_t  *creds = data;
+
+    ngx_explicit_memzero(&creds->sign_key, sizeof(ngx_http_ci_jobs_sign_key_t));
 
     if (creds->buf) {
         ngx_explicit_memzero(creds->buf, creds->buf_size);
@@ -273,7 +275,7 @@ ngx_http_ci_jobs_credentials_cleanup(void *data)
  * lifetimes sign as the SDKs do, from a second ago.
  */
 
-u_char *
+ngx_http_ci_jobs_sign_key_t *
 ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_creds_t *creds,
     time_t expires, time_t *start, time_t *end)
 {
@@ -286,10 +288,10 @@ ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_creds_t *creds,
     *end = *start + expires;
 
     if (creds->key_start == *start && creds->key_end == *end) {
-        return creds->sign_key;
+        return &creds->sign_key;
     }
 
-    if (ngx_http_ci_jobs_sign_key(creds->sign_key, creds->key.data,
+    if (ngx_http_ci_jobs_sign_key(&creds->sign_key, creds->key.data,
                                   creds->key.len, *start, *end)
         != 0)
     {
@@ -300,7 +302,7 @@ ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_creds_t *creds,
     creds->key_start = *start;
     creds->key_end = *end;
 
-    return creds->sign_key;
+    return &creds->sign_key;
 }
 
 

@@ -89,7 +89,7 @@ static ngx_int_t
 ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
 {
     size_t                          len, path_len, query_len, auth_len;
-    u_char                         *path, *sign_key;
+    u_char                         *path;
     ngx_buf_t                      *b;
     ngx_str_t                      *token;
     ngx_chain_t                    *cl;
@@ -97,6 +97,7 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     ngx_http_ci_jobs_pair_t         host;
     ngx_http_ci_jobs_creds_t       *creds;
     ngx_http_ci_jobs_loc_conf_t    *lcf;
+    ngx_http_ci_jobs_sign_key_t    *sign_key;
     ngx_http_ci_jobs_sign_input_t   in;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
@@ -131,7 +132,7 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     in.nheaders = 1;
     in.secret_id = creds->id.data;
     in.secret_id_len = creds->id.len;
-    in.sign_key = sign_key;
+    in.key = sign_key;
     in.start = ctx->sign_start;
     in.end = ctx->sign_end;
 

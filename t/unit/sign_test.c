@@ -27,10 +27,10 @@ sign(u_char *out, const char *method, const char *path,
     const ngx_http_ci_jobs_pair_t *headers, size_t nheaders,
     time_t start, time_t end)
 {
-    u_char                         key[NGX_HTTP_CI_JOBS_SIGN_KEY_LEN];
+    ngx_http_ci_jobs_sign_key_t    key;
     ngx_http_ci_jobs_sign_input_t  in;
 
-    ngx_http_ci_jobs_sign_key(key, (const u_char *) secret_key,
+    ngx_http_ci_jobs_sign_key(&key, (const u_char *) secret_key,
                               strlen(secret_key), start, end);
 
     memset(&in, 0, sizeof(in));
@@ -44,7 +44,7 @@ sign(u_char *out, const char *method, const char *path,
     in.nheaders = nheaders;
     in.secret_id = (const u_char *) secret_id;
     in.secret_id_len = strlen(secret_id);
-    in.sign_key = key;
+    in.key = &key;
     in.start = start;
     in.end = end;
 
@@ -75,17 +75,37 @@ signature(const u_char *auth, size_t len)
 static void
 test_sign_keys(void)
 {
-    u_char  key[NGX_HTTP_CI_JOBS_SIGN_KEY_LEN];
+    u_char                       long_key[100];
+    ngx_http_ci_jobs_sign_key_t  key;
 
-    ngx_http_ci_jobs_sign_key(key, (const u_char *) secret_key,
+    ngx_http_ci_jobs_sign_key(&key, (const u_char *) secret_key,
                               strlen(secret_key), 1557989151, 1557996351);
-    tap_is_mem(key, sizeof(key), "eb2519b498b02ac213cb1f3d1a3d27a3b3c9bc5f",
+    tap_is_mem(key.hex, sizeof(key.hex),
+               "eb2519b498b02ac213cb1f3d1a3d27a3b3c9bc5f",
                "SignKey of the PUT vector");
 
-    ngx_http_ci_jobs_sign_key(key, (const u_char *) secret_key,
+    ngx_http_ci_jobs_sign_key(&key, (const u_char *) secret_key,
                               strlen(secret_key), 1557989753, 1557996953);
-    tap_is_mem(key, sizeof(key), "937914bf490e9e8c189836aad2052e4feeb35eaf",
+    tap_is_mem(key.hex, sizeof(key.hex),
+               "937914bf490e9e8c189836aad2052e4feeb35eaf",
                "SignKey of the GET vector");
+
+    /*
+     * Keys of a whole SHA-1 block and longer (hashed first, RFC 2104):
+     * printf '1557989151;1557996351' | openssl dgst -sha1 -hmac aaa...a
+     */
+
+    memset(long_key, 'a', 64);
+    ngx_http_ci_jobs_sign_key(&key, long_key, 64, 1557989151, 1557996351);
+    tap_is_mem(key.hex, sizeof(key.hex),
+               "64f85466f0b73761360e60b11480362677b112f7",
+               "SignKey of a 64-byte SecretKey");
+
+    memset(long_key, 'b', 100);
+    ngx_http_ci_jobs_sign_key(&key, long_key, 100, 1557989151, 1557996351);
+    tap_is_mem(key.hex, sizeof(key.hex),
+               "d161125ecd20f44a71febe0cce16aeaa17cebaa9",
+               "SignKey of a 100-byte SecretKey");
 }
 
 
