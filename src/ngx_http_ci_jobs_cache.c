@@ -4,7 +4,7 @@
  * kept in a shared-memory zone, so that polling a finished job costs the
  * upstream nothing.
  *
- * A zone holds an rbtree keyed by the CRC32 of the key (the whole key
+ * A zone holds an rbtree keyed by a MurmurHash2 of the key (the whole key
  * compared on collision) and an LRU queue, under the zone's mutex.  An
  * entry is its node (with the key and upstream's x-ci-request-id) and the
  * XML answer in pieces sized to fill the slab allocator's power-of-two
@@ -316,7 +316,7 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
                                lcf->host.len, &ctx->req, id->data, id->len);
 
     cache = lcf->cache_zone->data;
-    hash = ngx_crc32_short(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
 
     ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_MISS;
 
@@ -381,7 +381,7 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     ngx_http_ci_jobs_cache_piece_t   *piece, **last;
 
     cache = lcf->cache_zone->data;
-    hash = ngx_crc32_short(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
 
     data = ctx->body->pos;
     left = ctx->body->last - ctx->body->pos;
