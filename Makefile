@@ -40,26 +40,30 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                        || echo -I/usr/include/libxml2)
 FUZZ_TARGETS := xml request
 
-.PHONY: all module deps test unit prove run fuzz fuzz-deps bench-sign \
-        bench-xml clean
+.PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
+        bench-profile bench-sign bench-xml bench-cache clean
 
 all: module
 
-module: $(MODULE)
-
-deps:
+# $(call apt_install,PACKAGES): apt-get install those not installed yet
+define apt_install
 	@missing=""; \
-	for p in $(DEB_PKGS); do \
+	for p in $(1); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
 	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
-	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	    echo "installing:$$missing"; \
 	    apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	        --no-install-recommends $$missing; \
 	fi
+endef
+
+module: $(MODULE)
+
+deps:
+	$(call apt_install,$(DEB_PKGS) $(if $(shell command -v npm),,nodejs npm))
 	@# the official COS SDK, the reference t/json.t compares JSON with
 	@[ -d t/sdk/node_modules/cos-nodejs-sdk-v5 ] || \
 	    (cd t/sdk && npm install --no-package-lock --no-audit --no-fund \
@@ -128,6 +132,22 @@ $(BUILD)/fuzz/request_fuzz: fuzz/request_fuzz.c \
         src/ngx_http_ci_jobs_request.h src/ngx_http_ci_jobs_sign.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lcrypto
+
+# the gateway next to plain nginx and an njs signer, the micro-benchmarks
+# and the cache's capacity; the table and a plot land in build/bench/
+bench: bench-deps module bench-sign bench-xml bench-cache
+	perl bench/run.pl
+
+# instructions per request of each scenario, under callgrind
+bench-profile: bench-deps module
+	perl bench/run.pl profile
+
+bench-deps:
+	$(call apt_install,wrk gnuplot-nox libnginx-mod-http-js valgrind)
+
+# how many answers a 10 MB zone holds
+bench-cache: module
+	perl bench/cache.pl
 
 # nanoseconds per request validation and per signature
 bench-sign: $(CORE_SRCS)

@@ -1,17 +1,14 @@
 #!/usr/bin/perl
 
-# The terminal-state cache, measured:
-#
-# - how many finished media-job answers a 10 MB ci_jobs_cache_zone holds,
-#   for three answer sizes;
-# - cache HIT throughput next to nginx's "return 200" of the same body, in
-#   the same run, one worker, wrk with one thread.
+# How many finished media-job answers a 10 MB ci_jobs_cache_zone holds,
+# for three answer sizes.  (Cache HIT throughput is one of bench/run.pl's
+# scenarios.)
 #
 # The answers are the media job of the API documentation's sample
 # (t/unit/xml/seed002.xml), served by an nginx server block standing in for
 # CI, so that the upstream is never the bottleneck.
 #
-#   perl bench/cache.pl [seconds per wrk run, default 5]
+#   perl bench/cache.pl            (make bench-cache)
 
 use strict;
 use warnings;
@@ -20,8 +17,6 @@ use FindBin;
 use lib "$FindBin::Bin/../t/lib";
 
 use CiJobsTest;
-
-my $seconds = shift // 5;
 
 my $seed = CiJobsTest::slurp("$CiJobsTest::ROOT/t/unit/xml/seed002.xml");
 my ($job) = $seed =~ m{(    <JobsDetail>.*?</JobsDetail>\n)}s or die "seed";
@@ -34,9 +29,6 @@ my %bodies = (full => "<Response>\n$job</Response>\n");
 $bodies{small} = "<Response>\n$small</Response>\n";
 ($bodies{mid} = $bodies{small})
     =~ s{<UserData>}{'<UserData>' . ('x' x (3072 - length $bodies{small}))}e;
-
-my $body = $bodies{small};          # for return 200: it fits a directive
-(my $quoted = $body) =~ s/(["\\\$])/\\$1/g;
 
 my $upstream = CiJobsTest::free_port();
 
@@ -59,11 +51,6 @@ my $t = CiJobsTest->new(emulators => {}, start => 0, http => <<"CONF");
         listen 127.0.0.1:%%PORT%%;
         add_header X-Cache \$ci_jobs_cache_status always;
 
-        location = /static {
-            default_type application/xml;
-            return 200 "$quoted";
-        }
-
         location /ci/ {
             ci_jobs on;
             %%CREDENTIALS%%
@@ -80,8 +67,6 @@ for my $name (keys %bodies) {
 }
 
 $t->start_nginx;
-
-# --- capacity ---------------------------------------------------------------
 
 for my $name (qw(small mid full)) {
     my $n = int(14 * 1024 * 1024 / length $bodies{$name});
@@ -102,33 +87,5 @@ for my $name (qw(small mid full)) {
            . "each)\n", $held, length $bodies{$name},
            10 * 1024 * 1024 / $held;
 }
-
-# --- HIT throughput against return 200 ---------------------------------------
-
-my $hit = $t->get('/ci/jobs/small0');
-$hit = $t->get('/ci/jobs/small0');
-die "no cache hit\n" unless ($hit->{headers}{'x-cache'} // '') eq 'HIT'
-                            && $hit->{body} eq $body;
-die "return 200 differs\n" unless $t->get('/static')->{body} eq $body;
-
-sub wrk {
-    my ($path, $conns) = @_;
-    my $port = $t->port;
-    my $out = `wrk -t1 -c$conns -d${seconds}s http://127.0.0.1:$port$path 2>&1`;
-    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
-    die "errors in $path: $out" if $out =~ /Non-2xx|Socket errors/;
-    return $rps // 0;
-}
-
-printf "%-6s %14s %14s %7s\n", 'conns', 'return 200', 'cache HIT', 'ratio';
-for my $conns (1, 16, 64) {
-    my $static = wrk('/static', $conns);
-    my $cached = wrk('/ci/jobs/small0', $conns);
-    printf "%-6d %12.0f/s %12.0f/s %7.2f\n", $conns, $static, $cached,
-           $cached / $static;
-}
-
-printf "answer: %d bytes of XML, worker_processes 1, wrk -t1, %ds a run\n",
-       length $body, $seconds;
 
 $t->stop_all;

@@ -1,0 +1,419 @@
+#!/usr/bin/perl
+
+# The gateway side by side with plain nginx, in one run on one machine:
+#
+#   baseline      proxy_pass with a static Authorization header: the gateway
+#                 if validation and signing were free
+#   njs peer      the same proxy, signed per request by bench/cos_sign.js
+#   gateway XML   ci_jobs
+#   gateway JSON  ci_jobs with ci_jobs_json on
+#   cache HIT     ci_jobs_cache, an answer held in the zone
+#   return 200    nginx answering the same body from its configuration
+#
+# The proxies run in one nginx (worker_processes 1), the upstream they share
+# in another (worker_processes 1, the seed answer from memory, keepalive),
+# wrk with one thread.  Each figure is the median of BENCH_RUNS runs of
+# BENCH_TIME seconds; the scenarios take turns so that drift hits them all.
+# Before any load the njs peer's signature is checked by the CI emulator
+# and every scenario's answer is checked against the seed.
+#
+#   perl bench/run.pl            (make bench)
+#   perl bench/run.pl profile    (make bench-profile)
+#
+# Prints the table; writes it, the data and a plot to build/bench/.  With
+# "profile", the proxies' nginx runs in one process under callgrind instead,
+# and the instructions each scenario costs a request are printed (counts,
+# not seconds: the same on a busy machine), with callgrind's files kept in
+# build/bench/ for callgrind_annotate.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/../t/lib";
+
+use CiJobsTest;
+use File::Path qw(make_path);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+
+my $SECONDS = $ENV{BENCH_TIME} || 3;
+my $RUNS = $ENV{BENCH_RUNS} || 3;
+my @CONNS = split /,/, ($ENV{BENCH_CONNS} || '1,16,64');
+my $NJS = '/usr/lib/nginx/modules/ngx_http_js_module.so';
+my $OUT = "$CiJobsTest::ROOT/build/bench";
+my $PROFILE = ($ARGV[0] // '') eq 'profile';
+
+my $ID = 'j8d121820f5e411ec926ef19d53ba9c6f';
+
+# The seed's media job without its MediaInfo: 2.2 KB, a finished job, and
+# short enough for a "return" directive.
+my $seed = CiJobsTest::slurp("$CiJobsTest::ROOT/t/unit/xml/seed002.xml");
+my ($job) = $seed =~ m{(    <JobsDetail>.*?</JobsDetail>\n)}s or die "seed";
+$job =~ s{\n *<MediaInfo>.*</MediaInfo>}{}s;
+my $body = "<Response>\n$job</Response>\n";
+(my $quoted = $body) =~ s/(["\\\$])/\\$1/g;
+
+# name, target, the scenario its ratio is taken against
+my @SCENARIOS = (
+    [ 'baseline',     "/base/jobs/$ID" ],
+    [ 'njs peer',     "/njs/jobs/$ID",    'baseline' ],
+    [ 'gateway XML',  "/ci/jobs/$ID",     'baseline' ],
+    [ 'gateway JSON', "/json/jobs/$ID",   'gateway XML' ],
+    [ 'return 200',   '/static' ],
+    [ 'cache HIT',    "/cached/jobs/$ID", 'return 200' ],
+);
+
+my $emu = CiJobsTest->new(emulators => { plain => {} });
+my $dir = $emu->dir;
+my %port = (proxy => CiJobsTest::free_port(), up => CiJobsTest::free_port());
+my %nginx;
+
+$SIG{INT} = $SIG{TERM} = sub { stop_all(); exit 1 };
+
+system('cp', "$FindBin::Bin/cos_sign.js", $dir) == 0 or die;
+
+start_nginx('up', 0, <<"EOF");
+    server {
+        listen 127.0.0.1:$port{up} backlog=4096;
+        keepalive_requests 1000000;
+        default_type application/xml;
+        location / {
+            add_header x-ci-request-id NjQyNjY2MjZfMzE0NDY;
+            return 200 "$quoted";
+        }
+    }
+EOF
+
+my $creds = CiJobsTest::credentials();
+my $host = $CiJobsTest::HOST;
+my $static_auth = 'q-sign-algorithm=sha1&q-ak=' . $CiJobsTest::SECRET_ID
+    . '&q-sign-time=1700000000;1700000900&q-key-time=1700000000;1700000900'
+    . '&q-header-list=host&q-url-param-list='
+    . '&q-signature=0123456789abcdef0123456789abcdef01234567';
+my $proxy_headers = "proxy_set_header Connection \"\"; "
+    . "proxy_set_header Host $host;";
+my $njs_vars = "set \$cos_host $host; "
+    . "set \$cos_secret_id $CiJobsTest::SECRET_ID; "
+    . "set \$cos_secret_key $CiJobsTest::SECRET_KEY;";
+
+start_nginx('proxy', 1, <<"EOF");
+    js_import cos from cos_sign.js;
+    js_set \$cos_authorization cos.authorization;
+    ci_jobs_cache_zone bench:10m;
+
+    upstream up {
+        server 127.0.0.1:$port{up};
+        keepalive 64;
+    }
+
+    upstream emulator {
+        server 127.0.0.1:@{[ $emu->emulator_port('plain') ]};
+        keepalive 4;
+    }
+
+    server {
+        listen 127.0.0.1:$port{proxy} backlog=4096;
+        keepalive_requests 1000000;
+
+        # proxy_set_header is not inherited by a location with its own
+        proxy_http_version 1.1;
+
+        location /base/ {
+            $proxy_headers
+            proxy_set_header Authorization "$static_auth";
+            proxy_pass http://up/;
+        }
+
+        location /njs/ {
+            $njs_vars
+            rewrite ^/njs(/.*)\$ \$1 break;
+            $proxy_headers
+            proxy_set_header Authorization \$cos_authorization;
+            proxy_pass http://up;
+        }
+
+        location /njs-check/ {
+            $njs_vars
+            rewrite ^/njs-check(/.*)\$ \$1 break;
+            $proxy_headers
+            proxy_set_header Authorization \$cos_authorization;
+            proxy_pass http://emulator;
+        }
+
+        location /ci/ {
+            ci_jobs on;
+            $creds
+            ci_jobs_pass http://up;
+        }
+
+        location /json/ {
+            ci_jobs on;
+            $creds
+            ci_jobs_json on;
+            ci_jobs_pass http://up;
+        }
+
+        location /cached/ {
+            ci_jobs on;
+            $creds
+            ci_jobs_cache bench;
+            ci_jobs_pass http://up;
+            add_header X-Cache \$ci_jobs_cache_status;
+        }
+
+        location = /static {
+            default_type application/xml;
+            return 200 "$quoted";
+        }
+    }
+EOF
+
+# --- what each scenario answers, before any load ---------------------------
+
+my $check = get('/njs-check/jobs/jobsSuccess1');
+die "the njs peer's signature was refused by the emulator: $check->{raw}\n"
+    unless $check->{status} == 200;
+my ($seen) = reverse $emu->upstream_requests('plain');
+die "the emulator did not check the njs signature\n"
+    unless $seen && $seen->{signature} && $seen->{signature} eq 'ok';
+
+get("/cached/jobs/$ID");
+
+for my $s (@SCENARIOS) {
+    my ($name, $target) = @$s;
+    my $r = get($target);
+    die "$name: $r->{status}\n" unless $r->{status} == 200;
+
+    if ($name eq 'gateway JSON') {
+        die "$name: not JSON\n" unless $r->{body} =~ /^\{"Response":\{/;
+    } else {
+        die "$name: the body differs from the seed's\n"
+            unless $r->{body} eq $body;
+    }
+}
+
+die "no cache HIT\n"
+    unless (get("/cached/jobs/$ID")->{headers}{'x-cache'} // '') eq 'HIT';
+
+if ($PROFILE) {
+    profile();
+    stop_all();
+    exit 0;
+}
+
+# --- load ------------------------------------------------------------------
+
+my %runs;       # "$name $conns" => [ { rps, p50, p99 } ... ]
+
+for my $run (1 .. $RUNS) {
+    for my $conns (@CONNS) {
+        for my $s (@SCENARIOS) {
+            my ($name, $target) = @$s;
+            push @{ $runs{"$name $conns"} }, wrk($target, $conns);
+        }
+    }
+}
+
+stop_all();
+
+# --- the table, the data, the plot ------------------------------------------
+
+my %median;
+for my $key (keys %runs) {
+    my @by_rps = sort { $a->{rps} <=> $b->{rps} } @{ $runs{$key} };
+    $median{$key} = $by_rps[$#by_rps / 2];
+}
+
+my $cpu = (grep { /^model name/ } split /\n/, CiJobsTest::slurp('/proc/cpuinfo'))[0]
+          // '';
+$cpu =~ s/^model name\s*:\s*//;
+my $ncpu = () = CiJobsTest::slurp('/proc/cpuinfo') =~ /^processor/mg;
+my $nginx_version = (`/usr/sbin/nginx -v 2>&1` =~ m{nginx/(\S+)})[0];
+
+my $table = sprintf "%-13s %5s %10s %9s %9s  %s\n",
+                    qw(scenario conns req/s p50_ms p99_ms ratio);
+
+for my $s (@SCENARIOS) {
+    my ($name, undef, $against) = @$s;
+    for my $conns (@CONNS) {
+        my $m = $median{"$name $conns"};
+        my $ratio = '';
+        if ($against) {
+            $ratio = sprintf "%.2fx %s", $m->{rps}
+                     / ($median{"$against $conns"}{rps} || 1), $against;
+        }
+        if ($name eq 'gateway XML') {
+            $ratio .= sprintf ", %.2fx njs peer",
+                      $m->{rps} / ($median{"njs peer $conns"}{rps} || 1);
+        }
+        $table .= sprintf "%-13s %5d %10.0f %9.3f %9.3f  %s\n", $name, $conns,
+                          $m->{rps}, $m->{p50}, $m->{p99}, $ratio;
+    }
+}
+
+$table .= sprintf "\nnginx %s, worker_processes 1 (proxies) + 1 (upstream), "
+                  . "wrk -t1, median of %d runs of %ds;\n"
+                  . "answer: %d bytes of XML; %d CPUs: %s\n",
+                  $nginx_version, $RUNS, $SECONDS, length $body, $ncpu, $cpu;
+
+print "\n$table";
+
+make_path($OUT);
+write_file("$OUT/results.txt", $table);
+
+my $data = "# conns " . join(' ', map { "\"$_->[0]\"" } @SCENARIOS) . "\n";
+for my $conns (@CONNS) {
+    $data .= join(' ', $conns,
+                  map { sprintf '%.0f', $median{"$_->[0] $conns"}{rps} }
+                  @SCENARIOS) . "\n";
+}
+write_file("$OUT/results.dat", $data);
+
+my @plots = map {
+    sprintf "'%s/results.dat' using 1:%d with linespoints title '%s'",
+            $OUT, $_ + 2, $SCENARIOS[$_][0]
+} 0 .. $#SCENARIOS;
+
+open my $gp, '|-', 'gnuplot' or die "gnuplot: $!";
+print $gp <<"EOF";
+set terminal pngcairo size 800,500 noenhanced
+set output '$OUT/throughput.png'
+set title 'requests/s by connections (nginx $nginx_version, one worker)'
+set xlabel 'connections'
+set ylabel 'requests/s'
+set logscale x 2
+set xtics (@{[ join ', ', @CONNS ]})
+set yrange [0:*]
+set key outside right
+set grid
+plot @{[ join ', ', @plots ]}
+EOF
+close $gp or die "gnuplot failed\n";
+
+print "written: $OUT/results.txt, $OUT/results.dat, $OUT/throughput.png\n";
+
+# --- helpers -----------------------------------------------------------------
+
+sub start_nginx {
+    my ($name, $njs, $http) = @_;
+    my $conf = "$dir/$name.conf";
+    my $modules = "load_module $CiJobsTest::MODULE;\n";
+    $modules .= "load_module $NJS;\n" if $njs;
+    my $user = $> == 0 ? 'user root;' : '';
+
+    make_path("$dir/$name");
+    write_file($conf, <<"EOF");
+$modules
+$user
+worker_processes 1;
+daemon off;
+pid $dir/$name.pid;
+error_log $dir/$name.error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/$name;
+    proxy_temp_path $dir/$name;
+    fastcgi_temp_path $dir/$name;
+    uwsgi_temp_path $dir/$name;
+    scgi_temp_path $dir/$name;
+$http
+}
+EOF
+
+    my @cmd = ('/usr/sbin/nginx', '-p', $dir, '-c', $conf);
+
+    if ($PROFILE && $name eq 'proxy') {
+        make_path($OUT);
+        unlink glob "$OUT/callgrind.out*";
+        @cmd = ('valgrind', '--tool=callgrind', '--quiet',
+                "--callgrind-out-file=$OUT/callgrind.out", @cmd,
+                '-g', 'master_process off;');
+    }
+
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>>', "$dir/$name.out";
+        open STDERR, '>&', \*STDOUT;
+        exec @cmd or die "exec: $!";
+    }
+    $nginx{$name} = $pid;
+
+    CiJobsTest::wait_for(sub {
+        IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{$name}")
+    }, $PROFILE ? 60 : 15) or die "nginx $name did not start: "
+                  . CiJobsTest::slurp("$dir/$name.out");
+}
+
+sub stop_all {
+    for my $pid (values %nginx) {
+        kill 'QUIT', $pid;
+        waitpid $pid, 0;
+    }
+    %nginx = ();
+    $emu->stop_all if $emu;
+}
+
+sub get {
+    my ($target) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{proxy}",
+                                  Timeout => 10) or die "connect: $!";
+    print $s "GET $target HTTP/1.1\r\nHost: localhost\r\n"
+             . "Connection: close\r\n\r\n";
+    local $/;
+    my $raw = <$s> // '';
+    return CiJobsTest::parse_response($raw);
+}
+
+# one wrk run: { rps, p50, p99 } (milliseconds); any error or non-2xx
+# answer stops the benchmark
+sub wrk {
+    my ($target, $conns) = @_;
+    my $out = `wrk -t1 -c$conns -d${SECONDS}s --latency http://127.0.0.1:$port{proxy}$target 2>&1`;
+    die "wrk $target -c$conns:\n$out" if $? || $out =~ /Non-2xx|Socket errors/;
+
+    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/ or die $out;
+    my %p = $out =~ /^\s+(50|99)%\s+([\d.]+\w+)/mg;
+    return { rps => $rps, p50 => ms($p{50}), p99 => ms($p{99}) };
+}
+
+# Instructions per request of each scenario: callgrind's counters zeroed,
+# one connection's requests for a few seconds, the counters dumped.
+sub profile {
+    my $pid = $nginx{proxy};
+    my @rows;
+
+    for my $s (@SCENARIOS) {
+        my ($name, $target) = @$s;
+        system("callgrind_control -z $pid >/dev/null") == 0 or die;
+        my $out = `wrk -t1 -c1 -d${SECONDS}s http://127.0.0.1:$port{proxy}$target 2>&1`;
+        my ($n) = $out =~ /(\d+) requests in/ or die $out;
+        system("callgrind_control -d '$name' $pid >/dev/null") == 0 or die;
+
+        my ($file) = sort { -M $a <=> -M $b } glob "$OUT/callgrind.out.*";
+        my ($ir) = `callgrind_annotate $file 2>/dev/null`
+                   =~ /^([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS/m or die;
+        $ir =~ tr/,//d;
+        rename $file, "$OUT/callgrind.out." . ($name =~ tr/ /-/r);
+        push @rows, sprintf "%-13s %8d requests %10.0f instructions each\n",
+                            $name, $n, $ir / $n;
+    }
+
+    print "\n", @rows;
+    print "callgrind_annotate --inclusive=yes $OUT/callgrind.out.<scenario>\n";
+}
+
+sub ms {
+    my ($v) = @_;
+    my ($n, $unit) = ($v // '0ms') =~ /^([\d.]+)(\w+)$/;
+    return $n * { us => 0.001, ms => 1, s => 1000, m => 60000 }->{$unit};
+}
+
+sub write_file {
+    my ($file, $text) = @_;
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh $text;
+    close $fh;
+}
