@@ -1,8 +1,10 @@
 #!/usr/bin/perl
 
 # Upstream failures become 502 or 504 in CI's error shape, never a
-# half-sent answer, and nginx goes on serving.  The emulator misbehaves on
-# demand, chosen by the job id.
+# half-sent answer, never cached, and nginx goes on serving.  The emulator
+# misbehaves on demand, chosen by the job id; the jobs it fails to deliver
+# are finished ones, which the cache would keep if they arrived whole.
+# (A host that does not resolve fails nginx -t: t/config.t.)
 
 use strict;
 use warnings;
@@ -16,11 +18,17 @@ use Test::More;
 
 my $dead = CiJobsTest::free_port();
 
-my $t = CiJobsTest->new(http => <<"EOF");
+my $t = CiJobsTest->new(
+    emulators => { plain => {}, untrusted => { tls => 'untrusted' } },
+    http => <<"EOF");
+    ci_jobs_cache_zone faults:1m;
+
     server {
         listen 127.0.0.1:%%PORT%%;
         %%CREDENTIALS%%
         ci_jobs_read_timeout 1s;
+        ci_jobs_cache faults;
+        add_header X-Cache \$ci_jobs_cache_status always;
 
         location /ci/ {
             ci_jobs on;
@@ -36,6 +44,19 @@ my $t = CiJobsTest->new(http => <<"EOF");
         location /dead/ {
             ci_jobs on;
             ci_jobs_pass http://127.0.0.1:$dead;
+        }
+
+        location /untrusted/ {
+            ci_jobs on;
+            ci_jobs_ssl_trusted_certificate %%CA%%;
+            ci_jobs_pass https://127.0.0.1:%%EMU_untrusted%%;
+        }
+
+        # nginx itself, answering the ClientHello with a plain 400
+        location /tls-to-plain/ {
+            ci_jobs on;
+            ci_jobs_ssl_trusted_certificate %%CA%%;
+            ci_jobs_pass https://127.0.0.1:%%PORT%%;
         }
     }
 EOF
@@ -54,6 +75,10 @@ my @cases = (
     [ '/ci/jobs/fault500', 500, 'InternalError', 'upstream 500' ],
     [ '/ci/jobs/fault503', 503, 'ServiceUnavailable', 'upstream 503' ],
     [ '/dead/jobs/jobsSuccess1', 502, 'BadGateway', 'connection refused' ],
+    [ '/untrusted/jobs/jobsSuccess1', 502, 'BadGateway',
+      'TLS: untrusted certificate' ],
+    [ '/tls-to-plain/jobs/jobsSuccess1', 502, 'BadGateway',
+      'TLS: handshake with a plain HTTP server' ],
     [ '/ci/jobs?queueId=faultmalformed&tag=Translation', 502, 'BadGateway',
       'malformed list' ],
 );
@@ -66,7 +91,16 @@ for my $case (@cases) {
     is($r->{headers}{'content-length'}, length $r->{body},
        "$what: a whole answer");
 
-    my $next = $t->get('/ci/jobs/jobsSuccess1');
+    # asked again: the same failure, not an answer from the cache
+    my $again = $t->get($target);
+    is($again->{status}, $status, "$what: again $status");
+    if ($status == 200) {
+        is($again->{headers}{'x-cache'}, 'HIT', "$what: a whole answer is kept");
+    } else {
+        isnt($again->{headers}{'x-cache'} // '', 'HIT', "$what: nothing cached");
+    }
+
+    my $next = $t->get('/ci/jobs/jobsRunning1');
     is($next->{status}, 200, "$what: the next request is served");
 }
 
