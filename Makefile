@@ -3,6 +3,8 @@
 #   make deps     install what building and testing need (apt-get)
 #   make          build/ngx_http_ci_jobs_module.so
 #   make test     deps, module, C unit tests and the t/ suite
+#   make test-asan  the same with the module and the unit tests built with
+#                 ASan and UBSan (in build/asan/)
 #   make run      nginx on 127.0.0.1:8080 in front of the CI emulator
 #                 (or of the real CI with CI_BUCKET, CI_REGION,
 #                 CI_SECRET_ID, CI_SECRET_KEY set)
@@ -38,10 +40,10 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Isrc -It/unit \
                $(shell pkg-config --cflags libxml-2.0 2>/dev/null \
                        || echo -I/usr/include/libxml2)
-FUZZ_TARGETS := xml request
+FUZZ_TARGETS := xml request credentials cache sign
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
-        bench-profile bench-sign bench-xml bench-cache clean
+        bench-profile bench-sign bench-xml bench-cache soak clean
 
 all: module
 
@@ -98,16 +100,34 @@ prove: module
 
 test: deps module unit prove
 
+# The module (build/asan/) and the unit tests built with AddressSanitizer
+# (and LeakSanitizer) and UndefinedBehaviorSanitizer, then the t/ suite with
+# Debian's nginx, uninstrumented, and gcc's sanitizer runtimes preloaded
+# into nginx alone (t/lib/CiJobsTest.pm); any report fails a test.
+ASAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+               -fno-omit-frame-pointer
+
+.PHONY: test-asan
+test-asan: deps
+	$(MAKE) module unit BUILD=$(BUILD)/asan \
+	    NGX_CC_OPT="$(NGX_CC_OPT) -O1 $(ASAN_FLAGS)" \
+	    NGX_LD_OPT="$(NGX_LD_OPT) $(ASAN_FLAGS)" \
+	    UNIT_CFLAGS="$(UNIT_CFLAGS) $(ASAN_FLAGS)"
+	TEST_NGINX_MODULE=$(BUILD)/asan/ngx_http_ci_jobs_module.so \
+	TEST_NGINX_ASAN="$$($(CC) -print-file-name=libasan.so) \
+	                 $$($(CC) -print-file-name=libubsan.so)" prove -r t
+
 run: deps module
 	perl t/run.pl
 
 # make fuzz FUZZ_TIME=N: each libFuzzer target N seconds, from its corpus
 fuzz: fuzz-deps $(patsubst %,$(BUILD)/fuzz/%_fuzz,$(FUZZ_TARGETS))
 	@for t in $(FUZZ_TARGETS); do \
+	    case $$t in xml|cache) dict=-dict=fuzz/xml.dict;; *) dict=;; esac; \
 	    mkdir -p $(BUILD)/fuzz/$$t-corpus && \
 	    echo "fuzzing $$t for $(FUZZ_TIME)s" && \
 	    $(BUILD)/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_TIME) \
-	        -max_len=65536 -print_final_stats=1 \
+	        -max_len=65536 -print_final_stats=1 $$dict \
 	        -artifact_prefix=$(BUILD)/fuzz/$$t- \
 	        $(BUILD)/fuzz/$$t-corpus fuzz/corpus/$$t \
 	        2> $(BUILD)/fuzz/$$t.log \
@@ -122,16 +142,24 @@ fuzz-deps:
 	        apt-get install -y -qq --no-install-recommends clang \
 	            libclang-rt-14-dev)
 
-$(BUILD)/fuzz/xml_fuzz: fuzz/xml_fuzz.c src/ngx_http_ci_jobs_xml.c \
-        src/ngx_http_ci_jobs_xml.h
+# each target with the sources it fuzzes
+$(BUILD)/fuzz/%_fuzz: fuzz/%_fuzz.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lxml2
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lcrypto -lxml2
 
-$(BUILD)/fuzz/request_fuzz: fuzz/request_fuzz.c \
-        src/ngx_http_ci_jobs_request.c src/ngx_http_ci_jobs_sign.c \
-        src/ngx_http_ci_jobs_request.h src/ngx_http_ci_jobs_sign.h
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lcrypto
+$(BUILD)/fuzz/xml_fuzz: src/ngx_http_ci_jobs_xml.c src/ngx_http_ci_jobs_xml.h
+$(BUILD)/fuzz/request_fuzz: src/ngx_http_ci_jobs_request.c \
+        src/ngx_http_ci_jobs_sign.c src/ngx_http_ci_jobs_request.h \
+        src/ngx_http_ci_jobs_sign.h
+$(BUILD)/fuzz/credentials_fuzz: src/ngx_http_ci_jobs_credentials.c \
+        src/ngx_http_ci_jobs_credentials.h
+$(BUILD)/fuzz/cache_fuzz: src/ngx_http_ci_jobs_cache_key.c \
+        src/ngx_http_ci_jobs_xml.c src/ngx_http_ci_jobs_request.c \
+        src/ngx_http_ci_jobs_sign.c src/ngx_http_ci_jobs_cache_key.h \
+        src/ngx_http_ci_jobs_xml.h src/ngx_http_ci_jobs_request.h \
+        src/ngx_http_ci_jobs_sign.h
+$(BUILD)/fuzz/sign_fuzz: src/ngx_http_ci_jobs_sign.c \
+        src/ngx_http_ci_jobs_sign.h
 
 # the gateway next to plain nginx and an njs signer, the micro-benchmarks
 # and the cache's capacity; the table and a plot land in build/bench/
@@ -162,6 +190,12 @@ bench-xml: $(CORE_SRCS)
 	$(CC) -O2 $(UNIT_CFLAGS) -o $(BUILD)/xml_bench bench/xml_bench.c \
 	    src/ngx_http_ci_jobs_xml.c -lxml2
 	$(BUILD)/xml_bench
+
+# about 2.5 minutes of load through nginx's two workers in front of the
+# emulator: steady (RSS growth), 10 reloads, an emulator outage
+soak: module
+	$(call apt_install,wrk)
+	perl bench/soak.pl
 
 clean:
 	rm -rf $(BUILD)

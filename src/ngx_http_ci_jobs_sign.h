@@ -82,8 +82,9 @@ size_t ngx_http_ci_jobs_sign_size(const ngx_http_ci_jobs_sign_input_t *in);
 
 /*
  * Writes the Authorization value into buf (ngx_http_ci_jobs_sign_size()
- * bytes at least).  Returns its length, or 0 on failure (more than
- * NGX_HTTP_CI_JOBS_MAX_PAIRS params or headers, a crypto failure).
+ * bytes at least).  Returns its length, or 0 when the input is more than
+ * NGX_HTTP_CI_JOBS_MAX_PAIRS params or headers or an HttpString longer
+ * than 16 KB.
  */
 size_t ngx_http_ci_jobs_sign(u_char *buf,
     const ngx_http_ci_jobs_sign_input_t *in);

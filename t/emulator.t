@@ -5,10 +5,10 @@
 # jobs and queue, misbehaves on demand, speaks HTTP/1.x and TLS, records
 # what it receives, and stops with its children.
 #
-# Requests are signed here by a signer of this file's own, written from
-# ../shared/cos-signature.md and checked against its official vectors; the
-# emulator's verifier (t/emulator/CosSignature.pm) is checked against the
-# same vectors.
+# Requests are signed here by a signer of this file's own, written from the
+# COS signature documentation and checked against its official vectors;
+# the emulator's verifier (t/emulator/CosSignature.pm) is checked against
+# the same vectors.
 
 use strict;
 use warnings;

@@ -22,8 +22,18 @@ package CiJobsTest;
 # the test key pair).
 #
 # $t->done stops everything; the test fails if nginx's error log holds an
-# [alert], [emerg] or [crit] line, or if a secret shows up in a log.  With TEST_NGINX_VALGRIND=1 nginx runs under valgrind memcheck and
-# any error it reports fails the test.
+# [alert], [emerg] or [crit] line, or if a secret shows up in a log.  With
+# TEST_NGINX_VALGRIND=1 nginx runs under valgrind memcheck and any error it
+# reports fails the test.
+#
+# With TEST_NGINX_ASAN set (make test-asan), TEST_NGINX_MODULE should be a
+# module built with -fsanitize=address,undefined: nginx alone (not the
+# emulators, chromium or node) gets the gcc ASan and UBSan runtimes in
+# LD_PRELOAD (TEST_NGINX_ASAN's value, or with 1 what gcc -print-file-name
+# names), and each nginx process writes ASan's and LSan's reports to
+# asan.<pid> in the test's directory, UBSan's to nginx's stderr; any report
+# fails the test ($t->done, and nginx_test for nginx -t).  Leak detection
+# stays on; t/lsan.supp, for nginx -t only, names nginx's own leaks.
 
 use strict;
 use warnings;
@@ -51,6 +61,9 @@ our $SECRET_ID = 'AKIDgatewaytest0000000000000000000001';
 our $SECRET_KEY = 'gatewaytestsecretkey00000000000001';
 
 my $VALGRIND = $ENV{TEST_NGINX_VALGRIND};
+my $ASAN = $ENV{TEST_NGINX_ASAN};
+$ASAN = join ' ', map { my $f = `gcc -print-file-name=$_`; chomp $f; $f }
+    qw(libasan.so libubsan.so) if ($ASAN // '') eq '1';
 
 sub new {
     my ($class, %args) = @_;
@@ -242,8 +255,55 @@ sub nginx_test {
     my ($self, $http) = @_;
     my $file = "$self->{dir}/test-" . int(rand(1e9)) . '.conf';
     $self->write_conf($http, $file);
-    my $out = `$NGINX -t -p $self->{dir} -c $file 2>&1`;
-    return ($? >> 8, $out);
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT;
+        $self->sanitizer_env;
+        $ENV{LSAN_OPTIONS} = "suppressions=$ROOT/t/lsan.supp"
+                           . ':print_suppressions=0' if $ASAN;
+        exec $NGINX, '-t', '-p', $self->{dir}, '-c', $file or exit 127;
+    }
+    my $out = do { local $/; <$fh> } // '';
+    close $fh;
+    my $status = $? >> 8;
+    $self->check_sanitizers('nginx -t', output => $out) if $ASAN;
+    return ($status, $out);
+}
+
+# In a child about to exec nginx: the sanitizer runtimes, and the module
+# too, so that it is still mapped when LeakSanitizer symbolizes stacks at
+# exit (nginx unloads it with the cycle); ASan's reports go to files.
+sub sanitizer_env {
+    my ($self) = @_;
+    return unless $ASAN;
+    $ENV{LD_PRELOAD} = "$ASAN $MODULE";
+    # nginx has no frame pointers: whole allocation stacks need the slow
+    # unwinder
+    $ENV{ASAN_OPTIONS} = "log_path=$self->{dir}/asan:detect_leaks=1"
+                       . ':fast_unwind_on_malloc=0';
+    # read by libubsan at its first report, from the environment block that
+    # nginx's master and workers overwrite with their titles: only nginx -t
+    # gets stacks; elsewhere the report is the file:line one (and UB stops
+    # the process anyway, -fno-sanitize-recover)
+    $ENV{UBSAN_OPTIONS} = 'print_stacktrace=1:halt_on_error=1';
+}
+
+# One test: no new asan.<pid> file, and no report in nginx's stderr
+# (%stderr: name => text), where gcc's libubsan writes next to libasan
+# whatever log_path says.
+sub check_sanitizers {
+    my ($self, $what, %stderr) = @_;
+    my @reports;
+    for my $f (glob "$self->{dir}/asan.*") {
+        next if $self->{reported}{$f}++;
+        push @reports, "$f:\n" . slurp($f);
+    }
+    for my $name (sort keys %stderr) {
+        push @reports, "$name:\n$1" if $stderr{$name}
+            =~ /^([^\n]*(?:runtime error|Sanitizer)(?s:.*))/m;
+    }
+    ok(!@reports, "$what: no ASan, LSan or UBSan report")
+        or diag(join "\n", @reports);
 }
 
 sub start_nginx {
@@ -265,6 +325,7 @@ sub start_nginx {
     if ($pid == 0) {
         open STDOUT, '>>', "$self->{dir}/nginx.out";
         open STDERR, '>&', \*STDOUT;
+        $self->sanitizer_env;
         exec @cmd or die "exec: $!";
     }
 
@@ -337,6 +398,9 @@ sub check_logs {
         }
         ok(!@reports, 'valgrind reports no error') or diag(join "\n", @reports);
     }
+
+    $self->check_sanitizers('nginx', 'nginx.out' => slurp("$d/nginx.out"),
+                            'error.log' => $log) if $ASAN;
 }
 
 sub error_log { slurp("$_[0]{dir}/error.log") }
