@@ -43,7 +43,7 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
 FUZZ_TARGETS := xml request credentials cache sign
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
-        bench-profile bench-sign bench-xml bench-cache soak clean
+        bench-profile bench-sign bench-xml bench-cache soak test-asan clean
 
 all: module
 
@@ -107,7 +107,6 @@ test: deps module unit prove
 ASAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                -fno-omit-frame-pointer
 
-.PHONY: test-asan
 test-asan: deps
 	$(MAKE) module unit BUILD=$(BUILD)/asan \
 	    NGX_CC_OPT="$(NGX_CC_OPT) -O1 $(ASAN_FLAGS)" \
@@ -157,7 +156,7 @@ $(BUILD)/fuzz/cache_fuzz: src/ngx_http_ci_jobs_cache_key.c \
         src/ngx_http_ci_jobs_xml.c src/ngx_http_ci_jobs_request.c \
         src/ngx_http_ci_jobs_sign.c src/ngx_http_ci_jobs_cache_key.h \
         src/ngx_http_ci_jobs_xml.h src/ngx_http_ci_jobs_request.h \
-        src/ngx_http_ci_jobs_sign.h
+        src/ngx_http_ci_jobs_sign.h t/unit/pool.h
 $(BUILD)/fuzz/sign_fuzz: src/ngx_http_ci_jobs_sign.c \
         src/ngx_http_ci_jobs_sign.h
 

@@ -41,16 +41,10 @@
 #include <libxml/xmlerror.h>
 
 #include "ngx_http_ci_jobs_cache_key.h"
+#include "pool.h"
 
 
 #define FUZZ_HEAD  4
-
-
-typedef struct block_s  block_t;
-
-struct block_s {
-    block_t  *next;
-};
 
 
 typedef struct {
@@ -70,8 +64,6 @@ typedef struct {
 } fuzz_facts_t;
 
 
-static void *fuzz_alloc(void *data, size_t size);
-static void fuzz_free(void);
 static void fuzz_quiet(void *data, xmlErrorPtr error);
 static int fuzz_tree_facts(const u_char *data, size_t size,
     fuzz_facts_t *facts);
@@ -90,8 +82,6 @@ static u_char *fuzz_key(const fuzz_key_t *k, size_t *len);
 static int fuzz_key_parts_equal(const fuzz_key_t *a, const fuzz_key_t *b);
 static void fuzz_key_parts_free(fuzz_key_t *k);
 
-
-static block_t  *blocks;
 
 static const ngx_http_ci_jobs_name_t  jobs_detail[] = {
     { (const u_char *) "JobsDetail", 10 }
@@ -134,7 +124,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     conf.array_names = jobs_detail;
     conf.narray_names = 1;
     conf.json = data[2] & 1;
-    conf.alloc = fuzz_alloc;
+    conf.alloc = pool_alloc;
 
     memset(&res, 0xa5, sizeof(res));
 
@@ -146,7 +136,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_check_decision(api, status, rc, &res);
 
-    fuzz_free();
+    pool_free();
 
     /* the facts are those of the document */
 
@@ -221,38 +211,6 @@ fuzz_check_decision(ngx_http_ci_jobs_api_e api, unsigned status, int rc,
                 abort();
             }
         }
-    }
-}
-
-
-static void *
-fuzz_alloc(void *data, size_t size)
-{
-    block_t  *b;
-
-    (void) data;
-
-    b = malloc(sizeof(block_t) + size);
-    if (b == NULL) {
-        abort();
-    }
-
-    b->next = blocks;
-    blocks = b;
-
-    return b + 1;
-}
-
-
-static void
-fuzz_free(void)
-{
-    block_t  *b;
-
-    while (blocks) {
-        b = blocks;
-        blocks = b->next;
-        free(b);
     }
 }
 

@@ -61,6 +61,7 @@ typedef struct {
 } fuzz_name_t;
 
 
+static void *fuzz_malloc(size_t size);
 static u_char fuzz_byte(fuzz_in_t *in);
 static int64_t fuzz_int64(fuzz_in_t *in);
 static const u_char *fuzz_bytes(fuzz_in_t *in, size_t *len);
@@ -125,12 +126,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     si.secret_id = fuzz_bytes(&in, &si.secret_id_len);
     secret_key = fuzz_bytes(&in, &secret_key_len);
 
-    params = malloc((si.nparams + 1) * sizeof(ngx_http_ci_jobs_pair_t));
-    headers = malloc((si.nheaders + 1) * sizeof(ngx_http_ci_jobs_pair_t));
-
-    if (params == NULL || headers == NULL) {
-        abort();
-    }
+    params = fuzz_malloc((si.nparams + 1) * sizeof(ngx_http_ci_jobs_pair_t));
+    headers = fuzz_malloc((si.nheaders + 1) * sizeof(ngx_http_ci_jobs_pair_t));
 
     for (i = 0; i < si.nparams; i++) {
         params[i].name = fuzz_bytes(&in, &params[i].name_len);
@@ -156,12 +153,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     bound = ngx_http_ci_jobs_sign_size(&si);
 
-    auth = malloc(bound);
-    again = malloc(bound);
-
-    if (auth == NULL || again == NULL) {
-        abort();
-    }
+    auth = fuzz_malloc(bound);
+    again = fuzz_malloc(bound);
 
     n = ngx_http_ci_jobs_sign(auth, &si);
 
@@ -216,10 +209,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     si.params = rparams;
     si.headers = rheaders;
 
-    rev = malloc(ngx_http_ci_jobs_sign_size(&si));
-    if (rev == NULL) {
-        abort();
-    }
+    rev = fuzz_malloc(ngx_http_ci_jobs_sign_size(&si));
 
     m = ngx_http_ci_jobs_sign(rev, &si);
 
@@ -254,6 +244,22 @@ done:
     free(params);
 
     return 0;
+}
+
+
+/* allocation failures are not what this target looks for */
+
+static void *
+fuzz_malloc(size_t size)
+{
+    void  *p;
+
+    p = malloc(size);
+    if (p == NULL) {
+        abort();
+    }
+
+    return p;
 }
 
 
@@ -320,10 +326,7 @@ fuzz_check_encode(const u_char *data, size_t size)
         abort();
     }
 
-    out = malloc(n + 1);
-    if (out == NULL) {
-        abort();
-    }
+    out = fuzz_malloc(n + 1);
 
     if (ngx_http_ci_jobs_uri_encode(out, data, size) != n) {
         abort();
@@ -426,16 +429,10 @@ fuzz_names(const ngx_http_ci_jobs_pair_t *pairs, size_t n)
     size_t        i;
     fuzz_name_t  *names;
 
-    names = malloc((n + 1) * sizeof(fuzz_name_t));
-    if (names == NULL) {
-        abort();
-    }
+    names = fuzz_malloc((n + 1) * sizeof(fuzz_name_t));
 
     for (i = 0; i < n; i++) {
-        names[i].name = malloc(3 * pairs[i].name_len + 1);
-        if (names[i].name == NULL) {
-            abort();
-        }
+        names[i].name = fuzz_malloc(3 * pairs[i].name_len + 1);
 
         names[i].name_len = fuzz_encode(names[i].name, pairs[i].name,
                                         pairs[i].name_len, 1);
@@ -562,10 +559,7 @@ fuzz_reference(const ngx_http_ci_jobs_sign_input_t *in,
            + fuzz_worst(in->params, in->nparams)
            + fuzz_worst(in->headers, in->nheaders);
 
-    http = malloc(size);
-    if (http == NULL) {
-        abort();
-    }
+    http = fuzz_malloc(size);
 
     p = http;
     memcpy(p, in->method, in->method_len);
@@ -613,10 +607,7 @@ fuzz_reference(const ngx_http_ci_jobs_sign_input_t *in,
         size += hnames[i].name_len + 1;
     }
 
-    auth = malloc(size);
-    if (auth == NULL) {
-        abort();
-    }
+    auth = fuzz_malloc(size);
 
     p = auth;
     p += sprintf((char *) p, "q-sign-algorithm=sha1&q-ak=");
@@ -842,10 +833,7 @@ fuzz_reversed(const ngx_http_ci_jobs_pair_t *pairs, size_t n)
     size_t                    i;
     ngx_http_ci_jobs_pair_t  *rev;
 
-    rev = malloc((n + 1) * sizeof(ngx_http_ci_jobs_pair_t));
-    if (rev == NULL) {
-        abort();
-    }
+    rev = fuzz_malloc((n + 1) * sizeof(ngx_http_ci_jobs_pair_t));
 
     for (i = 0; i < n; i++) {
         rev[i] = pairs[n - 1 - i];

@@ -141,7 +141,8 @@ char *ngx_http_ci_jobs_credentials_init(ngx_conf_t *cf,
 ngx_http_ci_jobs_creds_t *ngx_http_ci_jobs_credentials(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_http_ci_jobs_sign_key_t *ngx_http_ci_jobs_sign_key_for(
-    ngx_http_ci_jobs_creds_t *creds, time_t expires, time_t *start, time_t *end);
+    ngx_http_ci_jobs_creds_t *creds, time_t expires, time_t *start,
+    time_t *end);
 ngx_int_t ngx_http_ci_jobs_state_zone(ngx_conf_t *cf);
 time_t ngx_http_ci_jobs_clock_offset(void);
 ngx_int_t ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r, time_t date,
