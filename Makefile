@@ -86,7 +86,9 @@ NGX_LD_OPT  ?= -fPIC
 
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_http_ci_jobs_module.so $@
+	@# a new file, renamed into place: a running nginx keeps its mapping
+	cp $(NGX_BUILD)/objs/ngx_http_ci_jobs_module.so $@.tmp
+	mv -f $@.tmp $@
 
 $(BUILD)/unit/%: t/unit/%.c $(CORE_SRCS) $(wildcard src/*.h) t/unit/tap.h
 	@mkdir -p $(dir $@)
@@ -193,7 +195,7 @@ bench-xml: $(CORE_SRCS)
 # about 2.5 minutes of load through nginx's two workers in front of the
 # emulator: steady (RSS growth), 10 reloads, an emulator outage
 soak: module
-	$(call apt_install,wrk)
+	$(call apt_install,wrk curl)
 	perl bench/soak.pl
 
 clean:
