@@ -7,8 +7,9 @@
 #
 #   steady   60 s of load; every worker's RSS at 10 s and at the end must
 #            have grown by less than 5 %
-#   reload   30 s of load with nginx -s reload 10 times: no failed request,
-#            the cache kept (hits stay HIT), every old worker gone after
+#   reload   30 s of load with nginx -s reload 10 times: no failed request
+#            for clients that retry as HTTP allows (curl, beside wrk), the
+#            cache kept (hits stay HIT), every old worker gone after
 #   outage   30 s of load; the emulator is killed (SIGKILL, as in a crash)
 #            after 10 s and started again on the same port 10 s later:
 #            while it is down, lookups that need it get 502 and cache hits
@@ -24,9 +25,9 @@
 # status and upstream status must be the ones allowed for its target at
 # that moment.  wrk must report no socket error (connect, read, write,
 # timeout) but one kind, shown as a "note": read errors at a reload, see
-# reload_read_errors() below.  nginx's error log must hold no [alert],
-# [crit] or [emerg] and no worker crash.  Prints a summary table; exits 1
-# if any check failed.
+# reload_read_errors() below; the curl clients must see no error at all.
+# nginx's error log must hold no [alert], [crit] or [emerg] and no worker
+# crash.  Prints a summary table; exits 1 if any check failed.
 #
 #   perl bench/soak.pl [--steady 60] [--reload 30] [--outage 30]
 #                      [--connections 256] [--threads 2]
@@ -62,10 +63,12 @@ my $SETTLE = 1.5;           # s after wrk exits: stragglers logged, log flushed
 # A whole run ends on its own, whatever hangs.
 my $BOUND = $opt{steady} + $opt{reload} + $opt{outage} + 90;
 
-grep { -x "$_/wrk" } split /:/, $ENV{PATH}
-    or die "wrk is not installed (apt-get install wrk)\n";
+for my $tool (qw(wrk curl)) {
+    grep { -x "$_/$tool" } split /:/, $ENV{PATH}
+        or die "$tool is not installed (apt-get install $tool)\n";
+}
 
-# --- the targets ------------------------------------------------------------
+# --- the targets -------------------------------------------------------------
 
 # kind => [ [ target, status, json? ], ... ]: the status is the one answer
 # with the emulator up.
@@ -169,11 +172,11 @@ sub rotation {
     return @all;
 }
 
-# --- nginx and the emulator ----------------------------------------------------
+# --- nginx and the emulator --------------------------------------------------
 
 my $MAIN = $$;
 my $emu_port = CiJobsTest::free_port();
-my ($t, $emu_pid, $wrk_pid);
+my ($t, $emu_pid, $wrk_pid, @curl_pids);
 
 # Everything started is stopped, whatever way the script ends (and not by
 # a forked child whose exec failed).
@@ -183,6 +186,8 @@ sub cleanup {
         waitpid $wrk_pid, 0;
         undef $wrk_pid;
     }
+    kill 'TERM', @curl_pids;
+    waitpid $_, 0 for splice @curl_pids;
     stop_emulator();
     $t->stop_all if $t;
 }
@@ -206,7 +211,8 @@ $t = CiJobsTest->new(
     ci_jobs_cache_zone soak:10m;
 
     log_format soak '\$msec \$pid \$status "\$upstream_status" '
-                    '"\$ci_jobs_cache_status" \$request_uri';
+                    '"\$ci_jobs_cache_status" "\$http_user_agent" '
+                    '\$request_uri';
 
     # connections kept open: a new one costs the emulator a fork
     upstream ci {
@@ -280,7 +286,7 @@ sub stop_emulator {
 start_emulator();
 $t->start_nginx;
 
-# --- helpers -------------------------------------------------------------------
+# --- helpers -----------------------------------------------------------------
 
 sub master_pid {
     CiJobsTest::slurp("$dir/nginx.pid") =~ /(\d+)/ or die "no nginx.pid\n";
@@ -411,7 +417,71 @@ sub load {
              end => time, wrk => JSON::PP::decode_json($json) };
 }
 
-# --- the run ---------------------------------------------------------------------
+# Clients that retry as HTTP allows (RFC 9112, 9.3.1), beside wrk: curl
+# resends a request whose reused keepalive connection closed before any
+# answer came.  They ask what a polling front-end asks: hits, misses and
+# the list (nginx closes the connection after a 400 or a 500 of its own).
+# Each curl process goes through $CURL_BATCH requests on one connection;
+# each client runs one after the other until $seconds are up.  Their
+# output has a line per request: "status new-connections URL" (status
+# 000: failed).
+my $CURL_CLIENTS = 4;
+my $CURL_BATCH = 1000;
+
+sub start_curl_clients {
+    my ($seconds) = @_;
+    my $base = 'http://127.0.0.1:' . $t->port;
+    my @targets = grep { $expect{ $_->[0] }{kind} =~ /^(?:hit|miss|list)$/ }
+                       rotation();
+    my $config = "$dir/curl.conf";
+    open my $fh, '>', $config or die "$config: $!";
+    for my $i (0 .. $CURL_BATCH - 1) {
+        printf $fh qq{url = "%s%s"\noutput = "/dev/null"\n},
+            $base, $targets[ $i % @targets ][0];
+    }
+    close $fh or die "$config: $!";
+
+    my $until = time + $seconds;
+    for my $n (1 .. $CURL_CLIENTS) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            open STDOUT, '>', "$dir/curl-$n.out" or POSIX::_exit(127);
+            open STDERR, '>', "$dir/curl-$n.err" or POSIX::_exit(127);
+            # --path-as-is: the refused targets are sent as they are
+            system 'curl', '-sS', '--path-as-is', '-K', $config,
+                   '-w', '%{http_code} %{num_connects} %{url}\n'
+                while time < $until;
+            POSIX::_exit(0);
+        }
+        push @curl_pids, $pid;
+    }
+}
+
+# Waits for the curl clients; returns their requests, the statuses not
+# expected (000 included) and how many requests had to open a connection
+# though not the first of their curl process (nginx had closed it).
+sub curl_results {
+    waitpid $_, 0 for splice @curl_pids;
+    my $base = 'http://127.0.0.1:' . $t->port;
+    my %r = (requests => 0, reconnects => 0, wrong => [], errors => '');
+    for my $n (1 .. $CURL_CLIENTS) {
+        my $i = 0;
+        for (split /\n/, CiJobsTest::slurp("$dir/curl-$n.out")) {
+            my ($status, $connects, $url) = /^(\d{3}) (\d+) (.*)$/
+                or die "unexpected curl output: $_\n";
+            (my $path = $url) =~ s/^\Q$base\E//;
+            $r{requests}++;
+            $r{reconnects} += $connects if $i++ % $CURL_BATCH;
+            $r{status}{$status}++;
+            push @{ $r{wrong} }, "$status $path"
+                if $status != ($expect{$path}{status} // 0);
+        }
+        $r{errors} .= CiJobsTest::slurp("$dir/curl-$n.err");
+    }
+    return \%r;
+}
+
+# --- the run -----------------------------------------------------------------
 
 my @checks;     # [ verdict (ok, FAIL, note), what, detail ]
 sub check {
@@ -480,9 +550,13 @@ my %phase;
     my @times;
     my $step = $opt{reload} / ($RELOADS + 1);
     my $master_rss = rss_kb(master_pid());
+    # they stop early enough for their last requests to be in the phase
+    start_curl_clients($opt{reload} - 1);
     my $p = $phase{reload} = load('reload', $opt{reload},
         map { [ $_ * $step, sub { push @times, time; reload_nginx() } ] }
             1 .. $RELOADS);
+    $p->{curl} = curl_results();
+    $p->{end} = time;
     $p->{reload_times} = \@times;
     $p->{master_rss} = [ $master_rss, rss_kb(master_pid()) ];
 
@@ -512,7 +586,7 @@ my %phase;
 $t->stop_nginx;     # flushes the access log
 stop_emulator();
 
-# --- the judge: the access log -----------------------------------------------------
+# --- the judge: the access log -----------------------------------------------
 
 # The emulator's state when a line was logged: "up" but in phase 3,
 # "before" the kill, "dying" (its children finish or drop what they
@@ -576,20 +650,22 @@ my $outside = 0;
 open my $log, '<', "$dir/soak.log" or die "$dir/soak.log: $!";
 while (my $line = <$log>) {
     chomp $line;
-    my @f = $line =~ /^(\d+\.\d+) (\d+) (\d{3}) "([^"]*)" "([^"]*)" (.*)$/
+    my @f = $line
+        =~ /^(\d+\.\d+) (\d+) (\d{3}) "([^"]*)" "([^"]*)" "([^"]*)" (.*)$/
         or die "unexpected access log line: $line\n";
+    my $client = splice @f, 5, 1;       # wrk sends no User-Agent
     my ($p) = grep { $f[0] >= $_->{t0} && $f[0] < $_->{end} } @phases;
     if (!$p) {          # warm-up and probes, checked as they were made
         $outside++;
         next;
     }
-    $p->{lines}++;
+    $p->{ $client eq '-' ? 'lines' : 'curl_lines' }++;
     next if judge($p, @f);
     push @{ $p->{bad} }, $line if ($p->{bad_n}++ // 0) < 5;
 }
 close $log;
 
-# --- the error log -------------------------------------------------------------------
+# --- the error log -----------------------------------------------------------
 
 my @error_log = split /\n/, CiJobsTest::slurp("$dir/error.log");
 my @grave = grep { /\[(alert|crit|emerg)\]/ } @error_log;
@@ -601,7 +677,7 @@ for (@error_log) {
     $errors{$what}++;
 }
 
-# --- the checks ------------------------------------------------------------------------
+# --- the checks --------------------------------------------------------------
 
 sub sum { my $s = 0; $s += $_ for @_; return $s }
 
@@ -712,6 +788,20 @@ reload_read_errors();
           'reload: the last workers\' hits all 200 HIT', fmt_counts(\%last));
     check($p->{probe} eq 'HIT', 'reload: a finished job still HIT after',
           "X-Cache: $p->{probe}");
+
+    my $c = $p->{curl};
+    my @wrong = @{ $c->{wrong} };
+    check($c->{requests} > 0 && !@wrong && $c->{errors} eq '',
+          'reload: no failed request for the curl clients',
+          sprintf('%d requests: %s', $c->{requests}, fmt_counts($c->{status}))
+          . (@wrong ? sprintf('; %d not as expected, e.g. %s', scalar @wrong,
+                              join ', ', grep { defined } @wrong[0 .. 2])
+                    : '')
+          . ($c->{errors} ne '' ? "; curl said: $c->{errors}" : ''));
+    check(($p->{curl_lines} // 0) == $c->{requests},
+          'reload: each curl request in the access log once',
+          sprintf('%d requests, %d logged', $c->{requests},
+                  $p->{curl_lines} // 0));
 }
 
 {
@@ -742,7 +832,7 @@ check(!@grave, 'error log: no [alert], [crit] or [emerg]',
 check(!@crashes, 'error log: no worker crashed', join "\n        ",
       grep { defined } @crashes[0 .. 4]);
 
-# --- the summary ------------------------------------------------------------------------
+# --- the summary -------------------------------------------------------------
 
 # "200x123 502x4": one kind's statuses in one phase
 sub statuses {
@@ -794,6 +884,9 @@ printf $fmt, 'socket errors c/r/w/t', map {
         scalar @{ $p->{reload_times} }, $RELOADS,
         scalar keys %{ $p->{pids} },
         fmt_counts($p->{last_generation}) || 'none', @{ $p->{master_rss} };
+    printf "          %d curl clients: %d requests, %d of them on a"
+         . " connection opened again\n", $CURL_CLIENTS, $p->{curl}{requests},
+        $p->{curl}{reconnects};
 }
 {
     my $p = $phase{outage};
