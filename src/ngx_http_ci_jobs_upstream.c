@@ -724,7 +724,12 @@ ngx_http_ci_jobs_chunked_filter(ngx_http_request_t *r,
 
     for ( ;; ) {
 
+#if (nginx_version >= 1027002)
+        /* trailers, if any, are dropped with the rest of upstream's headers */
+        rc = ngx_http_parse_chunked(r, buf, &ctx->chunked, 0);
+#else
         rc = ngx_http_parse_chunked(r, buf, &ctx->chunked);
+#endif
 
         if (rc == NGX_OK) {
 
