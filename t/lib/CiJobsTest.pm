@@ -24,7 +24,9 @@ package CiJobsTest;
 # $t->done stops everything; the test fails if nginx's error log holds an
 # [alert], [emerg] or [crit] line, or if a secret shows up in a log.  With
 # TEST_NGINX_VALGRIND=1 nginx runs under valgrind memcheck and any error it
-# reports fails the test.
+# reports fails the test; so does every nginx -t (nginx_test, and the one
+# start_nginx runs first), as configuration time has memory errors of its
+# own.
 #
 # With TEST_NGINX_ASAN set (make test-asan), TEST_NGINX_MODULE should be a
 # module built with -fsanitize=address,undefined: nginx alone (not the
@@ -255,19 +257,53 @@ sub nginx_test {
     my ($self, $http) = @_;
     my $file = "$self->{dir}/test-" . int(rand(1e9)) . '.conf';
     $self->write_conf($http, $file);
+    return $self->nginx_test_file($file);
+}
+
+# the same on a configuration file
+sub nginx_test_file {
+    my ($self, $file) = @_;
+    my @cmd = ($NGINX, '-t', '-p', $self->{dir}, '-c', $file);
+    # valgrind-t.*, apart from the serving nginx's valgrind.* (check_logs),
+    # one name a run, as start_nginx may test nginx.conf more than once
+    my $vlog = "$self->{dir}/valgrind-t." . ++$self->{nginx_tests};
+    unshift @cmd, valgrind("$vlog.%p.log") if $VALGRIND;
     my $pid = open(my $fh, '-|') // die "fork: $!";
     if ($pid == 0) {
         open STDERR, '>&', \*STDOUT;
         $self->sanitizer_env;
         $ENV{LSAN_OPTIONS} = "suppressions=$ROOT/t/lsan.supp"
                            . ':print_suppressions=0' if $ASAN;
-        exec $NGINX, '-t', '-p', $self->{dir}, '-c', $file or exit 127;
+        exec @cmd or exit 127;
     }
     my $out = do { local $/; <$fh> } // '';
     close $fh;
     my $status = $? >> 8;
     $self->check_sanitizers('nginx -t', output => $out) if $ASAN;
+    check_valgrind('nginx -t', glob "$vlog.*.log") if $VALGRIND;
     return ($status, $out);
+}
+
+# valgrind memcheck's command line, its reports to LOG (a --log-file
+# pattern); t/valgrind.supp names nginx's own leaks
+sub valgrind {
+    my ($log) = @_;
+    return ('valgrind', '--quiet', '--trace-children=yes',
+            '--leak-check=full', '--show-leak-kinds=definite',
+            '--errors-for-leak-kinds=definite', '--num-callers=30',
+            "--suppressions=$ROOT/t/valgrind.supp", "--log-file=$log");
+}
+
+# One test: the valgrind logs given are empty (--quiet writes errors only).
+sub check_valgrind {
+    my ($what, @files) = @_;
+    my @reports;
+    for my $f (@files) {
+        my $v = slurp($f);
+        push @reports, "$f:\n$v" if $v =~ /\S/;
+    }
+    ok(!@reports, "$what: valgrind reports no error")
+        or diag(join "\n", @reports);
 }
 
 # In a child about to exec nginx: the sanitizer runtimes, and the module
@@ -311,15 +347,13 @@ sub start_nginx {
     my $conf = "$self->{dir}/nginx.conf";
     $self->write_conf($self->{http}, $conf);
 
-    my @cmd = ($NGINX, '-p', $self->{dir}, '-c', $conf);
+    # its nginx -t under valgrind first: the configuration's memory errors
+    # are reported even when they keep nginx from starting (nginx did not
+    # start dies before check_logs reads valgrind's logs)
+    $self->nginx_test_file($conf) if $VALGRIND;
 
-    if ($VALGRIND) {
-        unshift @cmd, 'valgrind', '--quiet', '--trace-children=yes',
-            '--leak-check=full', '--show-leak-kinds=definite',
-            '--errors-for-leak-kinds=definite', '--num-callers=30',
-            "--suppressions=$ROOT/t/valgrind.supp",
-            "--log-file=$self->{dir}/valgrind.%p.log";
-    }
+    my @cmd = ($NGINX, '-p', $self->{dir}, '-c', $conf);
+    unshift @cmd, valgrind("$self->{dir}/valgrind.%p.log") if $VALGRIND;
 
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
@@ -390,14 +424,7 @@ sub check_logs {
     my @leaked = grep { index($everything, $_) >= 0 } @{ $self->{secrets} };
     ok(!@leaked, 'no secret key in the error or access log');
 
-    if ($VALGRIND) {
-        my @reports;
-        for my $f (glob "$d/valgrind.*.log") {
-            my $v = slurp($f);
-            push @reports, "$f:\n$v" if $v =~ /\S/;
-        }
-        ok(!@reports, 'valgrind reports no error') or diag(join "\n", @reports);
-    }
+    check_valgrind('nginx', glob "$d/valgrind.*.log") if $VALGRIND;
 
     $self->check_sanitizers('nginx', 'nginx.out' => slurp("$d/nginx.out"),
                             'error.log' => $log) if $ASAN;
