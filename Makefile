@@ -8,11 +8,38 @@
 #   make run      nginx on 127.0.0.1:8080 in front of the CI emulator
 #                 (or of the real CI with CI_BUCKET, CI_REGION,
 #                 CI_SECRET_ID, CI_SECRET_KEY set)
+#
+# NGX_SRC is the nginx source tree built against: by default Debian's
+# (nginx-dev), configured with the installed nginx's flags (conf_flags),
+# the suite running /usr/sbin/nginx.  A full source tree (an unpacked
+# release) builds in build/nginx-<version>/ instead, and for test,
+# test-asan and run its nginx too, which then runs the suite:
+#
+#   make module NGX_SRC=DIR  build/nginx-<version>/ngx_http_ci_jobs_module.so
+#   make test NGX_SRC=DIR    also DIR's nginx, the unit tests, the t/ suite
+#   make test-asan NGX_SRC=DIR
+#
+# NGX_SRC=build/src/nginx-<version> is unpacked first, if it is not there,
+# from $(NGX_TARBALLS)/nginx-<version>.tar.gz (by default ../shared/nginx/).
 
 SHELL       := /bin/bash
 
 NGX_SRC     ?= /usr/share/nginx/src
 BUILD       := $(CURDIR)/build
+NGX_TARBALLS ?= $(abspath $(CURDIR)/../shared/nginx)
+
+# a full source tree: its version names its build directory, and its own
+# nginx runs the suite
+ifeq ($(wildcard $(NGX_SRC)/conf_flags),)
+NGX_TREE    := $(abspath $(NGX_SRC))
+NGX_VERSION := $(shell sed -n 's/^.define NGINX_VERSION *"\(.*\)"/\1/p' \
+                   $(NGX_TREE)/src/core/nginx.h 2>/dev/null)
+NGX_VERSION := $(or $(NGX_VERSION), \
+                   $(patsubst nginx-%,%,$(notdir $(NGX_TREE))))
+BUILD       := $(CURDIR)/build/nginx-$(NGX_VERSION)
+NGX_BIN     := $(BUILD)/nginx/objs/nginx
+endif
+
 NGX_BUILD   := $(BUILD)/nginx
 MODULE      := $(BUILD)/ngx_http_ci_jobs_module.so
 
@@ -71,6 +98,7 @@ deps:
 	    (cd t/sdk && npm install --no-package-lock --no-audit --no-fund \
 	        --loglevel=error)
 
+ifeq ($(NGX_TREE),)
 # nginx's own configure script, with the flags the installed nginx was
 # built with, so that the module is binary compatible with it.
 $(NGX_BUILD)/objs/Makefile: $(NGX_SRC)/conf_flags config
@@ -80,6 +108,34 @@ $(NGX_BUILD)/objs/Makefile: $(NGX_SRC)/conf_flags config
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log
+else
+# A full tree, copied and configured with what the suite needs: debug
+# logging (credentials.t), TLS to upstream; the start-up log on stderr, as
+# each test's prefix (-p) has no logs/.  A release tarball has ./configure,
+# an export of the release tag auto/configure.
+NGX_TREE_FLAGS := --with-compat --with-debug --with-threads \
+                  --with-http_ssl_module --error-log-path=stderr
+
+$(NGX_BUILD)/objs/Makefile: $(NGX_TREE)/src/core/nginx.h config
+	rm -rf $(NGX_BUILD) && mkdir -p $(BUILD)
+	cp -r $(NGX_TREE) $(NGX_BUILD)
+	cd $(NGX_BUILD) && \
+	    $$([ -f configure ] && echo ./configure || echo auto/configure) \
+	        $(NGX_TREE_FLAGS) \
+	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
+	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log
+
+# that tree's nginx, whole (make -f objs/Makefile), for the suite
+$(NGX_BIN): $(NGX_BUILD)/objs/Makefile
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile
+
+# a release unpacked from its tarball: NGX_SRC=build/src/nginx-<version>
+$(CURDIR)/build/src/nginx-%/src/core/nginx.h: \
+        | $(NGX_TARBALLS)/nginx-%.tar.gz
+	mkdir -p $(CURDIR)/build/src
+	tar -xzf $| -C $(CURDIR)/build/src
+	touch $@
+endif
 
 NGX_CC_OPT  ?= -g -O2 -fPIC -Werror
 NGX_LD_OPT  ?= -fPIC
@@ -97,29 +153,35 @@ $(BUILD)/unit/%: t/unit/%.c $(CORE_SRCS) $(wildcard src/*.h) t/unit/tap.h
 unit: $(UNIT_BINS)
 	prove -e '' $(UNIT_BINS)
 
-prove: module
-	prove -r t
+# the module, and nginx when NGX_SRC is a full tree, for the suite
+NGX_TEST_ENV = TEST_NGINX_MODULE=$(MODULE) \
+               $(if $(NGX_BIN),TEST_NGINX_BINARY=$(NGX_BIN))
+
+prove: module $(NGX_BIN)
+	$(NGX_TEST_ENV) prove -r t
 
 test: deps module unit prove
 
 # The module (build/asan/) and the unit tests built with AddressSanitizer
 # (and LeakSanitizer) and UndefinedBehaviorSanitizer, then the t/ suite with
-# Debian's nginx, uninstrumented, and gcc's sanitizer runtimes preloaded
-# into nginx alone (t/lib/CiJobsTest.pm); any report fails a test.
+# Debian's nginx (or NGX_SRC's, built as for make test), uninstrumented,
+# and gcc's sanitizer runtimes preloaded into nginx alone
+# (t/lib/CiJobsTest.pm); any report fails a test.
 ASAN_FLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                -fno-omit-frame-pointer
 
-test-asan: deps
+test-asan: deps $(NGX_BIN)
 	$(MAKE) module unit BUILD=$(BUILD)/asan \
 	    NGX_CC_OPT="$(NGX_CC_OPT) -O1 $(ASAN_FLAGS)" \
 	    NGX_LD_OPT="$(NGX_LD_OPT) $(ASAN_FLAGS)" \
 	    UNIT_CFLAGS="$(UNIT_CFLAGS) $(ASAN_FLAGS)"
 	TEST_NGINX_MODULE=$(BUILD)/asan/ngx_http_ci_jobs_module.so \
+	$(if $(NGX_BIN),TEST_NGINX_BINARY=$(NGX_BIN)) \
 	TEST_NGINX_ASAN="$$($(CC) -print-file-name=libasan.so) \
 	                 $$($(CC) -print-file-name=libubsan.so)" prove -r t
 
-run: deps module
-	perl t/run.pl
+run: deps module $(NGX_BIN)
+	$(NGX_TEST_ENV) perl t/run.pl
 
 # make fuzz FUZZ_TIME=N: each libFuzzer target N seconds, from its corpus
 fuzz: fuzz-deps $(patsubst %,$(BUILD)/fuzz/%_fuzz,$(FUZZ_TARGETS))

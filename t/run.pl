@@ -93,7 +93,7 @@ print "nginx on http://$listen/ci/ in front of ",
 
 my $nginx = fork // die "fork: $!";
 if ($nginx == 0) {
-    exec '/usr/sbin/nginx', '-p', $dir, '-c', "$dir/nginx.conf";
+    exec $CiJobsTest::NGINX, '-p', $dir, '-c', "$dir/nginx.conf";
     die "exec: $!";
 }
 
