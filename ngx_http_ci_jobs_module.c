@@ -17,6 +17,9 @@
 #define NGX_HTTP_CI_JOBS_CA_BUNDLE  "/etc/ssl/certs/ca-certificates.crt"
 #define NGX_HTTP_CI_JOBS_ALL_APIS   ((1 << NGX_HTTP_CI_JOBS_API_COUNT) - 1)
 
+/* idle connections to CI kept per worker, for each upstream of our own */
+#define NGX_HTTP_CI_JOBS_KEEPALIVE  16
+
 
 static void *ngx_http_ci_jobs_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf);
@@ -35,12 +38,6 @@ static char *ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *conf);
 static ngx_int_t ngx_http_ci_jobs_check_token(ngx_str_t *value,
     const char *allowed_punct);
-static char *ngx_http_ci_jobs_set_upstream(ngx_conf_t *cf,
-    ngx_http_ci_jobs_loc_conf_t *conf);
-#if (NGX_HTTP_SSL)
-static char *ngx_http_ci_jobs_set_ssl(ngx_conf_t *cf,
-    ngx_http_ci_jobs_loc_conf_t *conf);
-#endif
 static char *ngx_http_ci_jobs_set_array_names(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *conf);
 static char *ngx_http_ci_jobs_check_token_post(ngx_conf_t *cf, void *post,
@@ -92,6 +89,13 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ci_jobs_loc_conf_t, pass),
+      NULL },
+
+    { ngx_string("ci_jobs_keepalive"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, keepalive),
       NULL },
 
     { ngx_string("ci_jobs_secret_id"),
@@ -286,14 +290,15 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
      *     conf->secret_id = { 0, NULL };
      *     conf->secret_key = { 0, NULL };
      *     conf->security_token = { 0, NULL };
- *     conf->credentials_file = { 0, NULL };
- *     conf->creds = NULL;
+     *     conf->credentials_file = { 0, NULL };
+     *     conf->creds = NULL;
      *     conf->ssl_trusted_certificate = { 0, NULL };
      *     conf->array_names = NULL;
      *     conf->upstream.* = 0 or NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
+    conf->keepalive = NGX_CONF_UNSET;
     conf->sign_expires = NGX_CONF_UNSET;
     conf->apis = NGX_CONF_UNSET_UINT;
     conf->json = NGX_CONF_UNSET_UINT;
@@ -303,8 +308,6 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
     conf->cache_valid = NGX_CONF_UNSET;
     conf->ssl_verify = NGX_CONF_UNSET;
 
-    conf->upstream.local = NGX_CONF_UNSET_PTR;
-    conf->upstream.socket_keepalive = NGX_CONF_UNSET;
     conf->upstream.connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->upstream.read_timeout = NGX_CONF_UNSET_MSEC;
 
@@ -338,6 +341,8 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->bucket, prev->bucket, "");
     ngx_conf_merge_str_value(conf->region, prev->region, "");
     ngx_conf_merge_str_value(conf->pass, prev->pass, "");
+    ngx_conf_merge_value(conf->keepalive, prev->keepalive,
+                         NGX_HTTP_CI_JOBS_KEEPALIVE);
     ngx_conf_merge_str_value(conf->secret_id, prev->secret_id, "");
     ngx_conf_merge_str_value(conf->secret_key, prev->secret_key, "");
     ngx_conf_merge_str_value(conf->security_token, prev->security_token, "");
@@ -358,10 +363,6 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              prev->ssl_trusted_certificate,
                              NGX_HTTP_CI_JOBS_CA_BUNDLE);
 
-    ngx_conf_merge_ptr_value(conf->upstream.local, prev->upstream.local,
-                             NULL);
-    ngx_conf_merge_value(conf->upstream.socket_keepalive,
-                         prev->upstream.socket_keepalive, 0);
     ngx_conf_merge_msec_value(conf->upstream.connect_timeout,
                               prev->upstream.connect_timeout, 5000);
     ngx_conf_merge_msec_value(conf->upstream.read_timeout,
@@ -381,7 +382,11 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    return ngx_http_ci_jobs_set_upstream(cf, conf);
+    if (ngx_http_ci_jobs_state_zone(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_ci_jobs_set_target(cf, conf);
 }
 
 
@@ -491,187 +496,6 @@ ngx_http_ci_jobs_check_token(ngx_str_t *value, const char *allowed_punct)
 
     return NGX_OK;
 }
-
-
-static char *
-ngx_http_ci_jobs_set_upstream(ngx_conf_t *cf,
-    ngx_http_ci_jobs_loc_conf_t *conf)
-{
-    size_t                         add;
-    in_port_t                      port;
-    ngx_str_t                      url;
-    ngx_url_t                      u;
-    ngx_http_upstream_srv_conf_t  *uscf;
-    ngx_http_upstream_init_pt      init;
-
-    if (conf->pass.len) {
-        url = conf->pass;
-
-    } else {
-        url.len = sizeof("https://") - 1 + conf->host.len;
-        url.data = ngx_pnalloc(cf->pool, url.len);
-        if (url.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_sprintf(url.data, "https://%V", &conf->host);
-    }
-
-    if (ngx_strncasecmp(url.data, (u_char *) "https://", 8) == 0) {
-        add = 8;
-        port = 443;
-
-    } else if (ngx_strncasecmp(url.data, (u_char *) "http://", 7) == 0) {
-        add = 7;
-        port = 80;
-
-    } else {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URL prefix in \"ci_jobs_pass\" \"%V\": "
-                           "expected https:// or http://", &url);
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&u, sizeof(ngx_url_t));
-
-    u.url.len = url.len - add;
-    u.url.data = url.data + add;
-    u.default_port = port;
-    u.uri_part = 1;
-    u.no_resolve = 1;
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%s in \"ci_jobs_pass\" \"%V\"",
-                           u.err ? u.err : "invalid URL", &url);
-        return NGX_CONF_ERROR;
-    }
-
-    if (u.uri.len > 1 || (u.uri.len == 1 && u.uri.data[0] != '/')) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ci_jobs_pass\" \"%V\" must not have a URI part",
-                           &url);
-        return NGX_CONF_ERROR;
-    }
-
-    uscf = ngx_http_upstream_add(cf, &u, 0);
-    if (uscf == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    /*
-     * Upstreams are initialized before locations are merged: one that
-     * first appears here, implicitly named by host and port, is
-     * initialized here, as the upstream module would have done.
-     */
-
-    if (uscf->peer.init == NULL) {
-        init = uscf->peer.init_upstream ? uscf->peer.init_upstream
-                                        : ngx_http_upstream_init_round_robin;
-
-        if (init(cf, uscf) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    conf->upstream.upstream = uscf;
-
-    if (add == 8) {
-#if (NGX_HTTP_SSL)
-        return ngx_http_ci_jobs_set_ssl(cf, conf);
-#else
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ci_jobs_pass\" \"%V\": https needs nginx built "
-                           "with the http_ssl_module", &url);
-        return NGX_CONF_ERROR;
-#endif
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-#if (NGX_HTTP_SSL)
-
-static char *
-ngx_http_ci_jobs_set_ssl(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *conf)
-{
-    ngx_pool_cleanup_t                *cln;
-    ngx_http_complex_value_t          *cv;
-    ngx_http_compile_complex_value_t   ccv;
-
-    conf->upstream.ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
-    if (conf->upstream.ssl == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    conf->upstream.ssl->log = cf->log;
-
-    if (ngx_ssl_create(conf->upstream.ssl,
-                       NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3, NULL)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        ngx_ssl_cleanup_ctx(conf->upstream.ssl);
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_ssl_cleanup_ctx;
-    cln->data = conf->upstream.ssl;
-
-    if (conf->ssl_verify) {
-        if (ngx_ssl_trusted_certificate(cf, conf->upstream.ssl,
-                                        &conf->ssl_trusted_certificate, 4)
-            != NGX_OK)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "cannot load \"ci_jobs_ssl_trusted_certificate\""
-                               " \"%V\"", &conf->ssl_trusted_certificate);
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    /*
-     * TLS sessions are not resumed: nginx keeps them per upstream server,
-     * and locations that share a server may trust different CAs; a session
-     * verified under one location's CAs must not be resumed by another.
-     * Keepalive connections make full handshakes rare.
-     */
-
-    if (ngx_ssl_client_session_cache(cf, conf->upstream.ssl, 0) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    /* SNI and the name verified are the bucket's host, whatever we dial */
-
-    cv = ngx_pcalloc(cf->pool, sizeof(ngx_http_complex_value_t));
-    if (cv == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-    ccv.cf = cf;
-    ccv.value = &conf->host;
-    ccv.complex_value = cv;
-
-    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    conf->upstream.ssl_name = cv;
-    conf->upstream.ssl_server_name = 1;
-    conf->upstream.ssl_verify = conf->ssl_verify;
-    conf->upstream.ssl_session_reuse = 0;
-
-    return NGX_CONF_OK;
-}
-
-#endif
 
 
 static char *
@@ -880,10 +704,6 @@ ngx_http_ci_jobs_postconfiguration(ngx_conf_t *cf)
 
     cmcf->request_id_index = ngx_http_get_variable_index(cf, &name);
     if (cmcf->request_id_index == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_ci_jobs_state_zone(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

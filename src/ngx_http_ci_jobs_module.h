@@ -23,6 +23,9 @@
 #define NGX_HTTP_CI_JOBS_USER_AGENT  "ngx_http_ci_jobs_module/"              \
                                      NGX_HTTP_CI_JOBS_VERSION
 
+/* the zone of the module's own state, a name cache zones may not take */
+#define NGX_HTTP_CI_JOBS_STATE_ZONE  "ci_jobs_state"
+
 #define NGX_HTTP_CI_JOBS_JSON_OFF    0
 #define NGX_HTTP_CI_JOBS_JSON_ON     1
 #define NGX_HTTP_CI_JOBS_JSON_AUTO   2
@@ -34,8 +37,13 @@
 #define NGX_HTTP_CI_JOBS_CACHE_HIT      4
 
 
+typedef struct ngx_http_ci_jobs_target_s  ngx_http_ci_jobs_target_t;
+
+
 typedef struct {
     ngx_int_t                    request_id_index;   /* $request_id */
+    ngx_array_t                  targets;   /* ngx_http_ci_jobs_target_t * */
+    ngx_shm_zone_t              *state_zone;
 } ngx_http_ci_jobs_main_conf_t;
 
 
@@ -64,6 +72,7 @@ typedef struct {
     ngx_str_t                    region;
     ngx_str_t                    host;         /* <bucket>.ci.<region>... */
     ngx_str_t                    pass;         /* ci_jobs_pass as written */
+    ngx_int_t                    keepalive;    /* of the module's upstream */
 
     ngx_str_t                    secret_id;
     ngx_str_t                    secret_key;
@@ -128,6 +137,8 @@ typedef struct {
 
 
 ngx_int_t ngx_http_ci_jobs_handler(ngx_http_request_t *r);
+char *ngx_http_ci_jobs_set_target(ngx_conf_t *cf,
+    ngx_http_ci_jobs_loc_conf_t *conf);
 ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_int_t ngx_http_ci_jobs_filter_init(ngx_conf_t *cf);

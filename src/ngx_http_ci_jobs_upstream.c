@@ -202,6 +202,9 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
                    path_len + (query_len ? 1 + query_len : 0), path,
                    token->len ? " with a security token" : "");
 
+    /* sent at once: over TLS, nginx would otherwise hold it in its buffer */
+    b->flush = 1;
+
     cl = ngx_alloc_chain_link(r->pool);
     if (cl == NULL) {
         return NGX_ERROR;
