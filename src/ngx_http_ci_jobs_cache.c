@@ -57,6 +57,8 @@ typedef struct {
 } ngx_http_ci_jobs_cache_t;
 
 
+static ngx_int_t ngx_http_ci_jobs_cache_check_name(ngx_conf_t *cf,
+    ngx_command_t *cmd, ngx_str_t *name);
 static ngx_int_t ngx_http_ci_jobs_cache_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_ci_jobs_cache_rbtree_insert_value(
@@ -102,6 +104,10 @@ ngx_http_ci_jobs_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     name.data = value[1].data;
     name.len = p - value[1].data;
+
+    if (ngx_http_ci_jobs_cache_check_name(cf, cmd, &name) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     s.data = p + 1;
     s.len = value[1].data + value[1].len - s.data;
@@ -166,6 +172,10 @@ ngx_http_ci_jobs_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
+    if (ngx_http_ci_jobs_cache_check_name(cf, cmd, &value[1]) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     /* a zone of size 0 until "ci_jobs_cache_zone" declares it */
 
     lcf->cache_zone = ngx_shared_memory_add(cf, &value[1], 0,
@@ -175,6 +185,26 @@ ngx_http_ci_jobs_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* the module's own zone is not a cache zone, whatever the tag would say */
+
+static ngx_int_t
+ngx_http_ci_jobs_cache_check_name(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_str_t *name)
+{
+    if (name->len == sizeof(NGX_HTTP_CI_JOBS_STATE_ZONE) - 1
+        && ngx_strncmp(name->data, NGX_HTTP_CI_JOBS_STATE_ZONE, name->len)
+           == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone name \"%V\" in \"%V\" is reserved for the "
+                           "module's own state", name, &cmd->name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

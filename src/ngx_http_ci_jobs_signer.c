@@ -309,20 +309,33 @@ ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_creds_t *creds,
 /* --- the clock offset, shared by all workers ------------------------------ */
 
 
+/*
+ * Made for the first gateway location, with a tag of its own: a cache zone
+ * can never be taken for it, nor it for a cache zone.
+ */
+
 ngx_int_t
 ngx_http_ci_jobs_state_zone(ngx_conf_t *cf)
 {
-    ngx_str_t        name = ngx_string("ci_jobs_state");
-    ngx_shm_zone_t  *shm_zone;
+    ngx_str_t                      name;
+    ngx_http_ci_jobs_main_conf_t  *cmcf;
 
-    shm_zone = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
-                                     &ngx_http_ci_jobs_module);
-    if (shm_zone == NULL) {
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ci_jobs_module);
+
+    if (cmcf->state_zone != NULL) {
+        return NGX_OK;
+    }
+
+    ngx_str_set(&name, NGX_HTTP_CI_JOBS_STATE_ZONE);
+
+    cmcf->state_zone = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
+                                             &ngx_http_ci_jobs_shared);
+    if (cmcf->state_zone == NULL) {
         return NGX_ERROR;
     }
 
-    shm_zone->init = ngx_http_ci_jobs_state_init;
-    shm_zone->data = &ngx_http_ci_jobs_shared;
+    cmcf->state_zone->init = ngx_http_ci_jobs_state_init;
+    cmcf->state_zone->data = &ngx_http_ci_jobs_shared;
 
     return NGX_OK;
 }
