@@ -45,6 +45,8 @@
 # character per byte):
 #   {"method","target","version","headers":[[name,value],...] (as received),
 #    "signature":"ok" | "bad: <reason>", "pid" (one per connection), "time",
+#    "tls_resumed" (over TLS: whether the connection's handshake resumed a
+#    session; null without TLS),
 #    "status", "code" (the error Code or null), "request_id",
 #    "fault" (the fault id or null), "response_sha1" (of the body bytes sent,
 #    after gzip, before chunked framing), "response" (those bytes
@@ -1090,9 +1092,13 @@ sub read_request {
     return \%req;
 }
 
+# set in a connection's child: its TLS handshake resumed a session
+my $TLS_RESUMED;
+
 sub record {
     my ($entry) = @_;
     return unless $opt{record};
+    $entry->{tls_resumed} = $TLS_RESUMED;
     sysopen my $fh, $opt{record}, O_WRONLY | O_APPEND | O_CREAT, 0644
         or do { warn "$opt{record}: $!\n"; return };
     flock $fh, LOCK_EX;
@@ -1327,6 +1333,8 @@ for (;;) {
                                    : (SSL_reuse_ctx => $ssl_ctx),
                                    Timeout => 5)
             or POSIX::_exit(0);
+        $TLS_RESUMED = $client->get_session_reused ? JSON::PP::true
+                                                   : JSON::PP::false;
     }
 
     binmode $client;

@@ -1,0 +1,171 @@
+#!/usr/bin/perl
+
+# Connections to CI as production has them: HTTPS, kept alive.  Many
+# requests over one client connection go over one upstream TLS connection,
+# reused, whether the location names an upstream {} block or just an
+# address (the module's own pool, ci_jobs_keepalive); with the pool off
+# each request is a new connection that resumes the last TLS session; a
+# session is never resumed by a location that trusts other certificates.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use CiJobsTest;
+use IO::Socket::INET;
+use Test::More;
+
+my $t = CiJobsTest->new(
+    emulators => {
+        own => { tls => 'good' },
+        block => { tls => 'good' },
+        fresh => { tls => 'good' },
+        shared => { tls => 'good' },
+    },
+    http => <<'EOF');
+    upstream ci_block {
+        server 127.0.0.1:%%EMU_block%%;
+        keepalive 4;
+    }
+
+    upstream ci_shared {
+        server 127.0.0.1:%%EMU_shared%%;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+
+        %%CREDENTIALS%%
+        ci_jobs_ssl_trusted_certificate %%CA%%;
+
+        # a request that hangs fails the test quickly, as a 504
+        ci_jobs_read_timeout 3s;
+
+        location /own/ {
+            ci_jobs on;
+            ci_jobs_pass https://127.0.0.1:%%EMU_own%%;
+        }
+
+        location /block/ {
+            ci_jobs on;
+            ci_jobs_pass https://ci_block;
+        }
+
+        location /fresh/ {
+            ci_jobs on;
+            ci_jobs_keepalive 0;
+            ci_jobs_pass https://127.0.0.1:%%EMU_fresh%%;
+        }
+
+        location /fresh-unverified/ {
+            ci_jobs on;
+            ci_jobs_keepalive 0;
+            ci_jobs_ssl_verify off;
+            ci_jobs_pass https://127.0.0.1:%%EMU_fresh%%;
+        }
+
+        location /shared-verified/ {
+            ci_jobs on;
+            ci_jobs_pass https://ci_shared;
+        }
+
+        location /shared-unverified/ {
+            ci_jobs on;
+            ci_jobs_ssl_verify off;
+            ci_jobs_pass https://ci_shared;
+        }
+    }
+EOF
+
+my $ID = 'jobsSuccess1';
+
+# n GETs of path, one after the other, over one client connection, up to
+# the first that fails
+sub get_keepalive {
+    my ($path, $n) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port,
+                                  Timeout => 10) or die "connect: $!";
+    my @answers;
+    for my $i (1 .. $n) {
+        print $s "GET $path HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        my $head = '';
+        while ($head !~ /\r\n\r\n/) {
+            sysread($s, $head, 4096, length $head) or last;
+        }
+        my ($h, $body) = split /\r\n\r\n/, $head, 2;
+        my ($len) = ($h // '') =~ /^Content-Length: (\d+)/mi;
+        $body //= '';
+        while (defined $len && length $body < $len) {
+            sysread($s, $body, $len - length $body, length $body) or last;
+        }
+        push @answers, CiJobsTest::parse_response("$h\r\n\r\n$body");
+        last unless defined $len && $answers[-1]{status} == 200;
+    }
+    close $s;
+    return @answers;
+}
+
+sub connections {
+    my %pid = map { $_->{pid} => 1 } @_;
+    return scalar keys %pid;
+}
+
+for my $case ([own => 'an address: the module\'s own pool'],
+              [block => 'an upstream {} block with keepalive'])
+{
+    my ($name, $what) = @$case;
+    my @answers = get_keepalive("/$name/jobs/$ID", 200);
+    my @ok = grep { $_->{status} == 200 && $_->{body} =~ /<JobId>$ID</ }
+             @answers;
+    is(scalar @ok, 200, "$what: 200 requests over one client connection, "
+                        . 'all answered');
+
+    # a pooled connection that no client event wakes: the request must be
+    # sent at once, not left in nginx's TLS buffer
+    my @alone = map { $t->get("/$name/jobs/$ID") } 1 .. 3;
+    is(scalar(grep { $_->{status} == 200 } @alone), 3,
+       "$what: 3 more requests, each from a new client connection, "
+       . 'answered');
+
+    my @seen = $t->upstream_requests($name);
+    is(scalar @seen, 203, "$what: 203 upstream requests");
+    is(scalar(grep { $_->{signature} eq 'ok' } @seen), 203,
+       "$what: every one signed right");
+    is(connections(@seen), 1, "$what: all over one TLS connection");
+}
+
+# no pool: a connection a request, each handshake after the first resumes
+my @fresh;
+push @fresh, $t->get("/fresh/jobs/$ID") for 1 .. 5;
+is(scalar(grep { $_->{status} == 200 } @fresh), 5,
+   'ci_jobs_keepalive 0: every request answered');
+my @seen = $t->upstream_requests('fresh');
+is(connections(@seen), 5, 'ci_jobs_keepalive 0: a connection a request');
+is_deeply([ map { $_->{tls_resumed} ? 1 : 0 } @seen ], [0, 1, 1, 1, 1],
+          'new connections resume the TLS session');
+
+# the same server, without verification: its own sessions, never ours
+$t->forget_upstream_requests;
+$t->get("/fresh-unverified/jobs/$ID") for 1 .. 2;
+$t->get("/fresh/jobs/$ID");
+@seen = $t->upstream_requests('fresh');
+is_deeply([ map { $_->{tls_resumed} ? 1 : 0 } @seen ], [0, 1, 1],
+          'a location without verification resumes only its own sessions, '
+          . 'and the verified one still its own');
+
+# one block, two trust settings: no session is resumed at all
+for (1 .. 2) {
+    is($t->get("/shared-unverified/jobs/$ID")->{status}, 200,
+       'block shared by trust settings: unverified location answers');
+    is($t->get("/shared-verified/jobs/$ID")->{status}, 200,
+       'block shared by trust settings: verified location answers');
+}
+@seen = $t->upstream_requests('shared');
+is(connections(@seen), 4, 'block without keepalive: a connection a request');
+is(scalar(grep { $_->{tls_resumed} } @seen), 0,
+   'a block shared by locations of other trust settings resumes no session');
+
+$t->done;
+done_testing;
