@@ -974,7 +974,7 @@ $r = ask($A, path => '/jobs/jobsPause4',
          headers => [ [ 'X-Zeta' => 'z' ], [ Cookie => 'a=b' ], [ 'X-Alpha' => ' a b ' ] ]);
 my ($rec) = grep { ($_->{target} // '') eq '/jobs/jobsPause4' } records($A);
 is_deeply([ sort keys %$rec ],
-          [qw(code fault headers method pid request_id response response_sha1 signature status target time version)],
+          [qw(code fault headers method pid request_id response response_sha1 signature status target time tls_resumed version)],
           'record: the fields');
 is_deeply([ map { $_->[0] } @{ $rec->{headers} } ],
           [qw(Host Authorization X-Zeta Cookie X-Alpha)], 'record: headers in received order');
