@@ -10,21 +10,44 @@
 #   cache HIT     ci_jobs_cache, an answer held in the zone
 #   return 200    nginx answering the same body from its configuration
 #
+# and, as production has it, over TLS to an upstream with a certificate for
+# the bucket's host name, signed by the harness's test CA:
+#
+#   https baseline  proxy_pass https:// through an upstream {} block with
+#                   keepalive, TLS verified, sessions reused, the static
+#                   Authorization header
+#   https gateway   ci_jobs_pass https://127.0.0.1:PORT, the default's
+#                   shape: no upstream {} block, the module's own pool
+#                   (ci_jobs_keepalive's default)
+#   https gw block  ci_jobs_pass https://<an upstream {} block with keepalive>
+#
+# then across a WAN: bench/relay.pl between the proxies and the HTTPS
+# upstream, BENCH_WAN_MS (10) milliseconds each way, at BENCH_WAN_CONNS (16)
+# connections, for latency:
+#
+#   wan baseline    https baseline's proxy_pass through the relay
+#   wan gateway     https gateway's shape through the relay
+#   wan gw no pool  the same with ci_jobs_keepalive 0: a new connection per
+#                   request, its TLS session resumed
+#
 # The proxies run in one nginx (worker_processes 1), the upstream they share
-# in another (worker_processes 1, the seed answer from memory, keepalive),
-# wrk with one thread.  Each figure is the median of BENCH_RUNS runs of
-# BENCH_TIME seconds; the scenarios take turns so that drift hits them all.
-# Before any load the njs peer's signature is checked by the CI emulator
-# and every scenario's answer is checked against the seed.
+# in another (worker_processes 1, the seed answer from memory, plain and
+# TLS, keepalive), wrk with one thread.  Each figure is the median of
+# BENCH_RUNS runs of BENCH_TIME seconds; the scenarios take turns so that
+# drift hits them all.  Before any load the njs peer's signature and each
+# gateway shape's (plain, HTTPS by address, HTTPS by block, HTTPS without
+# the pool) are checked by the CI emulator, and every scenario's answer is
+# checked against the seed.  BENCH_WAN_MS=0 leaves the WAN out.
 #
 #   perl bench/run.pl            (make bench)
 #   perl bench/run.pl profile    (make bench-profile)
 #
-# Prints the table; writes it, the data and a plot to build/bench/.  With
-# "profile", the proxies' nginx runs in one process under callgrind instead,
-# and the instructions each scenario costs a request are printed (counts,
-# not seconds: the same on a busy machine), with callgrind's files kept in
-# build/bench/ for callgrind_annotate.
+# Prints the table; writes it, the data, a plot and the proxies' error log
+# to build/bench/.  With "profile", the proxies' nginx runs in one process
+# under callgrind instead, and the instructions each scenario (the WAN
+# ones aside) costs a request are printed (counts, not seconds: the same on
+# a busy machine), with callgrind's files kept in build/bench/ for
+# callgrind_annotate.
 
 use strict;
 use warnings;
@@ -41,6 +64,8 @@ use Time::HiRes qw(sleep time);
 my $SECONDS = $ENV{BENCH_TIME} || 3;
 my $RUNS = $ENV{BENCH_RUNS} || 3;
 my @CONNS = split /,/, ($ENV{BENCH_CONNS} || '1,16,64');
+my $WAN_MS = $ENV{BENCH_WAN_MS} // 10;
+my @WAN_CONNS = split /,/, ($ENV{BENCH_WAN_CONNS} || '16');
 my $NJS = '/usr/lib/nginx/modules/ngx_http_js_module.so';
 my $OUT = "$CiJobsTest::ROOT/build/bench";
 my $PROFILE = ($ARGV[0] // '') eq 'profile';
@@ -63,20 +88,61 @@ my @SCENARIOS = (
     [ 'gateway JSON', "/json/jobs/$ID",   'gateway XML' ],
     [ 'return 200',   '/static' ],
     [ 'cache HIT',    "/cached/jobs/$ID", 'return 200' ],
+    [ 'https baseline', "/tls-base/jobs/$ID" ],
+    [ 'https gateway',  "/tls-ci/jobs/$ID",    'https baseline' ],
+    [ 'https gw block', "/tls-block/jobs/$ID", 'https baseline' ],
 );
 
-my $emu = CiJobsTest->new(emulators => { plain => {} });
-my $dir = $emu->dir;
-my %port = (proxy => CiJobsTest::free_port(), up => CiJobsTest::free_port());
-my %nginx;
+# name, target, the relay it goes through
+my @WAN = $WAN_MS ? (
+    [ 'wan baseline',   "/wan-base/jobs/$ID",  'wan_base' ],
+    [ 'wan gateway',    "/wan-ci/jobs/$ID",    'wan_ci' ],
+    [ 'wan gw no pool', "/wan-ka0/jobs/$ID",   'wan_ka0' ],
+) : ();
 
+# the gateway's shapes, each checked by the CI emulator: location, emulator
+my @SIGNED = (
+    [ '/ci-check/',        'plain' ],
+    [ '/tls-ci-check/',    'tls' ],
+    [ '/tls-block-check/', 'tls' ],
+    [ '/tls-ka0-check/',   'tls' ],
+);
+
+my $emu = CiJobsTest->new(emulators => { plain => {},
+                                          tls => { tls => 'good' } });
+my $dir = $emu->dir;
+my $ca = "$dir/tls/ca.crt";
+my %port = map { $_ => CiJobsTest::free_port() }
+           qw(proxy up tls wan_base wan_ci wan_ka0);
+my %nginx;
+my %relay;      # name => pid
+
+my $MAIN = $$;
 $SIG{INT} = $SIG{TERM} = sub { stop_all(); exit 1 };
+END { local $?; stop_all() if $$ == $MAIN }
 
 system('cp', "$FindBin::Bin/cos_sign.js", $dir) == 0 or die;
 
 start_nginx('up', 0, <<"EOF");
     server {
         listen 127.0.0.1:$port{up} backlog=4096;
+        keepalive_requests 1000000;
+        default_type application/xml;
+        location / {
+            add_header x-ci-request-id NjQyNjY2MjZfMzE0NDY;
+            return 200 "$quoted";
+        }
+        # the connections accepted, plain and TLS: how many each run opened
+        location = /bench-status {
+            stub_status;
+        }
+    }
+
+    server {
+        listen 127.0.0.1:$port{tls} ssl backlog=4096;
+        ssl_certificate $dir/tls/good.crt;
+        ssl_certificate_key $dir/tls/good.key;
+        ssl_session_cache shared:tls:1m;
         keepalive_requests 1000000;
         default_type application/xml;
         location / {
@@ -94,6 +160,11 @@ my $static_auth = 'q-sign-algorithm=sha1&q-ak=' . $CiJobsTest::SECRET_ID
     . '&q-signature=0123456789abcdef0123456789abcdef01234567';
 my $proxy_headers = "proxy_set_header Connection \"\"; "
     . "proxy_set_header Host $host;";
+my $proxy_tls = "proxy_ssl_server_name on; proxy_ssl_name $host; "
+    . "proxy_ssl_verify on; proxy_ssl_trusted_certificate $ca; "
+    . "proxy_ssl_session_reuse on;";
+my $ci_tls = "ci_jobs on; $creds ci_jobs_ssl_trusted_certificate $ca;";
+my $emu_tls = $emu->emulator_port('tls');
 my $njs_vars = "set \$cos_host $host; "
     . "set \$cos_secret_id $CiJobsTest::SECRET_ID; "
     . "set \$cos_secret_key $CiJobsTest::SECRET_KEY;";
@@ -111,6 +182,27 @@ start_nginx('proxy', 1, <<"EOF");
     upstream emulator {
         server 127.0.0.1:@{[ $emu->emulator_port('plain') ]};
         keepalive 4;
+    }
+
+    # one block each: a block is not shared by proxy_pass and the gateway
+    upstream up_tls {
+        server 127.0.0.1:$port{tls};
+        keepalive 64;
+    }
+
+    upstream ci_tls {
+        server 127.0.0.1:$port{tls};
+        keepalive 64;
+    }
+
+    upstream emulator_tls {
+        server 127.0.0.1:$emu_tls;
+        keepalive 4;
+    }
+
+    upstream wan_base {
+        server 127.0.0.1:$port{wan_base};
+        keepalive 64;
     }
 
     server {
@@ -167,8 +259,73 @@ start_nginx('proxy', 1, <<"EOF");
             default_type application/xml;
             return 200 "$quoted";
         }
+
+        location /ci-check/ {
+            ci_jobs on;
+            $creds
+            ci_jobs_pass http://emulator;
+        }
+
+        # over TLS
+
+        location /tls-base/ {
+            $proxy_headers
+            proxy_set_header Authorization "$static_auth";
+            $proxy_tls
+            proxy_pass https://up_tls/;
+        }
+
+        location /tls-ci/ {
+            $ci_tls
+            ci_jobs_pass https://127.0.0.1:$port{tls};
+        }
+
+        location /tls-block/ {
+            $ci_tls
+            ci_jobs_pass https://ci_tls;
+        }
+
+        location /tls-ci-check/ {
+            $ci_tls
+            ci_jobs_pass https://127.0.0.1:$emu_tls;
+        }
+
+        location /tls-block-check/ {
+            $ci_tls
+            ci_jobs_pass https://emulator_tls;
+        }
+
+        location /tls-ka0-check/ {
+            $ci_tls
+            ci_jobs_keepalive 0;
+            ci_jobs_pass https://127.0.0.1:$emu_tls;
+        }
+
+        # across the WAN relays
+
+        location /wan-base/ {
+            $proxy_headers
+            proxy_set_header Authorization "$static_auth";
+            $proxy_tls
+            proxy_pass https://wan_base/;
+        }
+
+        location /wan-ci/ {
+            $ci_tls
+            ci_jobs_pass https://127.0.0.1:$port{wan_ci};
+        }
+
+        location /wan-ka0/ {
+            $ci_tls
+            ci_jobs_keepalive 0;
+            ci_jobs_pass https://127.0.0.1:$port{wan_ka0};
+        }
     }
 EOF
+
+unless ($PROFILE) {
+    start_relay($_->[2]) for @WAN;
+}
 
 # --- what each scenario answers, before any load ---------------------------
 
@@ -179,9 +336,37 @@ my ($seen) = reverse $emu->upstream_requests('plain');
 die "the emulator did not check the njs signature\n"
     unless $seen && $seen->{signature} && $seen->{signature} eq 'ok';
 
+# each gateway shape twice: signatures accepted; without the pool, two
+# connections, the second resuming the first's TLS session
+for my $s (@SIGNED) {
+    my ($location, $emulator) = @$s;
+    $emu->forget_upstream_requests;
+    for (1, 2) {
+        my $r = get("${location}jobs/jobsSuccess1");
+        die "$location: $r->{status} from the emulator: $r->{raw}\n"
+            unless $r->{status} == 200 && $r->{body} =~ /<JobId>jobsSuccess1</;
+    }
+    my @seen = $emu->upstream_requests($emulator);
+    die "$location: the emulator saw " . @seen . " requests, not 2\n"
+        unless @seen == 2;
+    for (@seen) {
+        die "$location: the emulator refused the signature: $_->{signature}\n"
+            unless ($_->{signature} // '') eq 'ok';
+    }
+    if ($location !~ /ka0/) {
+        die "$location: two connections for two requests, no keepalive\n"
+            if $seen[0]{pid} != $seen[1]{pid};
+        next;
+    }
+    die "$location: one connection for both requests, the pool is not off\n"
+        if $seen[0]{pid} == $seen[1]{pid};
+    die "$location: the second connection's TLS session was not resumed\n"
+        if defined $seen[1]{tls_resumed} && !$seen[1]{tls_resumed};
+}
+
 get("/cached/jobs/$ID");
 
-for my $s (@SCENARIOS) {
+for my $s (@SCENARIOS, $PROFILE ? () : @WAN) {
     my ($name, $target) = @$s;
     my $r = get($target);
     die "$name: $r->{status}\n" unless $r->{status} == 200;
@@ -205,12 +390,22 @@ if ($PROFILE) {
 
 # --- load ------------------------------------------------------------------
 
-my %runs;       # "$name $conns" => [ { rps, p50, p99 } ... ]
+my %runs;       # "$name $conns" => [ { rps, p50, p99, fresh } ... ]
 
 for my $run (1 .. $RUNS) {
     for my $conns (@CONNS) {
         for my $s (@SCENARIOS) {
             my ($name, $target) = @$s;
+            push @{ $runs{"$name $conns"} }, wrk($target, $conns);
+        }
+    }
+    # each with its pool filled first: pools idle out (60 s) between turns,
+    # and wrk ends with requests in flight, whose upstream connections
+    # nginx closes; a cold pool's handshakes would be the WAN's p99
+    for my $conns (@WAN_CONNS) {
+        for my $s (@WAN) {
+            my ($name, $target) = @$s;
+            warm($target, $conns);
             push @{ $runs{"$name $conns"} }, wrk($target, $conns);
         }
     }
@@ -232,8 +427,8 @@ $cpu =~ s/^model name\s*:\s*//;
 my $ncpu = () = CiJobsTest::slurp('/proc/cpuinfo') =~ /^processor/mg;
 my $nginx_version = (`/usr/sbin/nginx -v 2>&1` =~ m{nginx/(\S+)})[0];
 
-my $table = sprintf "%-13s %5s %10s %9s %9s  %s\n",
-                    qw(scenario conns req/s p50_ms p99_ms ratio);
+my $table = sprintf "%-14s %5s %10s %9s %9s %9s  %s\n",
+                    qw(scenario conns req/s p50_ms p99_ms up_new/1k ratio);
 
 for my $s (@SCENARIOS) {
     my ($name, undef, $against) = @$s;
@@ -248,20 +443,53 @@ for my $s (@SCENARIOS) {
             $ratio .= sprintf ", %.2fx njs peer",
                       $m->{rps} / ($median{"njs peer $conns"}{rps} || 1);
         }
-        $table .= sprintf "%-13s %5d %10.0f %9.3f %9.3f  %s\n", $name, $conns,
-                          $m->{rps}, $m->{p50}, $m->{p99}, $ratio;
+        $table .= row($name, $conns, $m, $ratio);
     }
 }
 
+if (@WAN) {
+    $table .= sprintf "\nacross a WAN, %d ms each way (bench/relay.pl):\n",
+                      $WAN_MS;
+    for my $s (@WAN) {
+        my ($name) = @$s;
+        for my $conns (@WAN_CONNS) {
+            my $m = $median{"$name $conns"};
+            my $ratio = $name eq 'wan baseline' ? '' : sprintf
+                "p50 %.2fx, p99 %.2fx wan baseline",
+                map { $m->{$_} / ($median{"wan baseline $conns"}{$_} || 1) }
+                qw(p50 p99);
+            $table .= row($name, $conns, $m, $ratio);
+        }
+    }
+}
+
+my $openssl = (`openssl version 2>&1` =~ /^(OpenSSL \S+)/)[0] // 'OpenSSL';
+my ($load) = CiJobsTest::slurp('/proc/loadavg') =~ /^(\S+ \S+ \S+)/;
+
 $table .= sprintf "\nnginx %s, worker_processes 1 (proxies) + 1 (upstream), "
                   . "wrk -t1, median of %d runs of %ds;\n"
-                  . "answer: %d bytes of XML; %d CPUs: %s\n",
-                  $nginx_version, $RUNS, $SECONDS, length $body, $ncpu, $cpu;
+                  . "answer: %d bytes of XML; %d CPUs: %s; %s;\n"
+                  . "up_new/1k: connections the upstream accepted per 1,000 "
+                  . "requests; load average at the end: %s\n",
+                  $nginx_version, $RUNS, $SECONDS, length $body, $ncpu, $cpu,
+                  $openssl, $load // '?';
 
 print "\n$table";
 
 make_path($OUT);
 write_file("$OUT/results.txt", $table);
+
+# anything the proxies logged at warn or above, for the record
+my $log = CiJobsTest::slurp("$dir/proxy.error.log");
+write_file("$OUT/proxy.error.log", $log);
+my @logged = grep { /\[(warn|error|crit|alert|emerg)\]/ } split /\n/, $log;
+if (@logged) {
+    my %level;
+    $level{$1}++ for map { /\[(\w+)\]/ } @logged;
+    print "the proxies' error log: ",
+          join(', ', map { "$level{$_} [$_]" } sort keys %level),
+          " (build/bench/proxy.error.log), the first:\n  $logged[0]\n";
+}
 
 my $data = "# conns " . join(' ', map { "\"$_->[0]\"" } @SCENARIOS) . "\n";
 for my $conns (@CONNS) {
@@ -348,6 +576,11 @@ EOF
 }
 
 sub stop_all {
+    for my $pid (values %relay) {
+        kill 'TERM', $pid;
+        waitpid $pid, 0;
+    }
+    %relay = ();
     for my $pid (values %nginx) {
         kill 'QUIT', $pid;
         waitpid $pid, 0;
@@ -356,9 +589,26 @@ sub stop_all {
     $emu->stop_all if $emu;
 }
 
+# bench/relay.pl on $port{NAME}, to the HTTPS upstream, $WAN_MS each way
+sub start_relay {
+    my ($name) = @_;
+    my $out = "$dir/relay-$name.out";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', $out;
+        open STDERR, '>&', \*STDOUT;
+        exec $^X, "$FindBin::Bin/relay.pl", $port{$name}, $port{tls}, $WAN_MS
+            or die "exec: $!";
+    }
+    $relay{$name} = $pid;
+    CiJobsTest::wait_for(sub { CiJobsTest::slurp($out) =~ /^listening$/m }, 15)
+        or die "relay $name did not start: " . CiJobsTest::slurp($out);
+}
+
 sub get {
-    my ($target) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{proxy}",
+    my ($target, $where) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:"
+                                              . $port{ $where // 'proxy' },
                                   Timeout => 10) or die "connect: $!";
     print $s "GET $target HTTP/1.1\r\nHost: localhost\r\n"
              . "Connection: close\r\n\r\n";
@@ -367,16 +617,53 @@ sub get {
     return CiJobsTest::parse_response($raw);
 }
 
-# one wrk run: { rps, p50, p99 } (milliseconds); any error or non-2xx
-# answer stops the benchmark
+# one wrk run: { rps, p50, p99 (milliseconds), fresh (connections the
+# upstream accepted per 1,000 requests) }; any error or non-2xx answer stops
+# the benchmark
 sub wrk {
     my ($target, $conns) = @_;
+    my $before = accepted();
     my $out = `wrk -t1 -c$conns -d${SECONDS}s --latency http://127.0.0.1:$port{proxy}$target 2>&1`;
     die "wrk $target -c$conns:\n$out" if $? || $out =~ /Non-2xx|Socket errors/;
+    # less the status request's own connection
+    my $fresh = accepted() - $before - 1;
 
     my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/ or die $out;
+    my ($n) = $out =~ /(\d+) requests in/ or die $out;
     my %p = $out =~ /^\s+(50|99)%\s+([\d.]+\w+)/mg;
-    return { rps => $rps, p50 => ms($p{50}), p99 => ms($p{99}) };
+    return { rps => $rps, p50 => ms($p{50}), p99 => ms($p{99}),
+             fresh => 1000 * $fresh / ($n || 1) };
+}
+
+# CONNS requests at once, each answered whole: as many upstream connections
+# opened and, up to the pool's size, kept idle
+sub warm {
+    my ($target, $conns) = @_;
+    my @s = map {
+        IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{proxy}",
+                              Timeout => 10) or die "connect: $!";
+    } 1 .. $conns;
+    print $_ "GET $target HTTP/1.1\r\nHost: localhost\r\n"
+             . "Connection: close\r\n\r\n" for @s;
+    for (@s) {
+        local $/;
+        my $r = CiJobsTest::parse_response(<$_> // '');
+        die "$target: $r->{status} warming up\n" unless $r->{status} == 200;
+    }
+}
+
+# the connections the upstream nginx has accepted so far
+sub accepted {
+    my $r = get('/bench-status', 'up');
+    my ($n) = $r->{body} =~ /^\s*(\d+) \d+ \d+\s*$/m
+        or die "stub_status: $r->{raw}\n";
+    return $n;
+}
+
+sub row {
+    my ($name, $conns, $m, $ratio) = @_;
+    return sprintf "%-14s %5d %10.0f %9.3f %9.3f %9.1f  %s\n", $name, $conns,
+                   $m->{rps}, $m->{p50}, $m->{p99}, $m->{fresh}, $ratio;
 }
 
 # Instructions per request of each scenario: callgrind's counters zeroed,
@@ -397,7 +684,7 @@ sub profile {
                    =~ /^([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS/m or die;
         $ir =~ tr/,//d;
         rename $file, "$OUT/callgrind.out." . ($name =~ tr/ /-/r);
-        push @rows, sprintf "%-13s %8d requests %10.0f instructions each\n",
+        push @rows, sprintf "%-14s %8d requests %10.0f instructions each\n",
                             $name, $n, $ir / $n;
     }
 
