@@ -18,10 +18,17 @@
 #define NGX_HTTP_CI_JOBS_ALL_APIS   ((1 << NGX_HTTP_CI_JOBS_API_COUNT) - 1)
 
 /* idle connections to CI kept per worker, for each upstream of our own */
-#define NGX_HTTP_CI_JOBS_KEEPALIVE  16
+#define NGX_HTTP_CI_JOBS_KEEPALIVE       16
+
+/* a list page of 100 media jobs is a few hundred KB */
+#define NGX_HTTP_CI_JOBS_MAX_BODY_SIZE   (2 * 1024 * 1024)
+
+/* what one worker holds of answers at once: 64 of the largest */
+#define NGX_HTTP_CI_JOBS_MAX_HELD_SIZE   (128 * 1024 * 1024)
 
 
 static void *ngx_http_ci_jobs_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_ci_jobs_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -161,6 +168,13 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       offsetof(ngx_http_ci_jobs_loc_conf_t, max_body_size),
       NULL },
 
+    { ngx_string("ci_jobs_max_held_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_main_conf_t, max_held_size),
+      NULL },
+
     { ngx_string("ci_jobs_cache_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_ci_jobs_cache_zone,
@@ -228,7 +242,7 @@ static ngx_http_module_t  ngx_http_ci_jobs_module_ctx = {
     ngx_http_ci_jobs_postconfiguration,    /* postconfiguration */
 
     ngx_http_ci_jobs_create_main_conf,     /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_ci_jobs_init_main_conf,       /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -265,8 +279,21 @@ ngx_http_ci_jobs_create_main_conf(ngx_conf_t *cf)
     }
 
     cmcf->request_id_index = NGX_ERROR;
+    cmcf->max_held_size = NGX_CONF_UNSET_SIZE;
 
     return cmcf;
+}
+
+
+static char *
+ngx_http_ci_jobs_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_ci_jobs_main_conf_t *cmcf = conf;
+
+    ngx_conf_init_size_value(cmcf->max_held_size,
+                             NGX_HTTP_CI_JOBS_MAX_HELD_SIZE);
+
+    return NGX_CONF_OK;
 }
 
 
@@ -355,7 +382,7 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_CI_JOBS_JSON_OFF);
     ngx_conf_merge_ptr_value(conf->json_array, prev->json_array, NULL);
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
-                              8 * 1024 * 1024);
+                              NGX_HTTP_CI_JOBS_MAX_BODY_SIZE);
     ngx_conf_merge_ptr_value(conf->cache_zone, prev->cache_zone, NULL);
     ngx_conf_merge_sec_value(conf->cache_valid, prev->cache_valid, 3600);
     ngx_conf_merge_value(conf->ssl_verify, prev->ssl_verify, 1);

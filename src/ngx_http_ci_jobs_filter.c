@@ -38,6 +38,7 @@ static ngx_buf_t *ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t len);
 static void *ngx_http_ci_jobs_palloc(void *pool, size_t size);
+static void ngx_http_ci_jobs_pfree(void *pool, void *p);
 static ngx_int_t ngx_http_ci_jobs_is_range(u_char *range, u_char *end,
     const char *type);
 static ngx_int_t ngx_http_ci_jobs_qvalue(u_char *p, u_char *last);
@@ -242,7 +243,7 @@ ngx_http_ci_jobs_header_filter(ngx_http_request_t *r)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
-    if (!lcf->enable || r != r->main) {
+    if (!lcf->enable) {
         return ngx_http_next_header_filter(r);
     }
 
@@ -289,7 +290,10 @@ ngx_http_ci_jobs_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_next_body_filter(r, in);
     }
 
-    /* what nginx sends here is not sent: nginx's error page, or nothing */
+    /*
+     * What nginx sends here is not sent: nginx's error page, or nothing.
+     * A subrequest's output ends with last_in_chain, not last_buf.
+     */
 
     last = 0;
 
@@ -297,7 +301,7 @@ ngx_http_ci_jobs_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         cl->buf->pos = cl->buf->last;
         cl->buf->file_pos = cl->buf->file_last;
 
-        if (cl->buf->last_buf) {
+        if (cl->buf->last_buf || (r != r->main && cl->buf->last_in_chain)) {
             last = 1;
         }
     }
@@ -425,6 +429,7 @@ ngx_http_ci_jobs_render(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     xc.narray_names = lcf->narray_names;
     xc.json = ctx->json;
     xc.alloc = ngx_http_ci_jobs_palloc;
+    xc.free = ngx_http_ci_jobs_pfree;
     xc.alloc_data = r->pool;
 
     rc = ngx_http_ci_jobs_xml_parse(ctx->body->pos,
@@ -668,4 +673,11 @@ static void *
 ngx_http_ci_jobs_palloc(void *pool, size_t size)
 {
     return ngx_palloc(pool, size);
+}
+
+
+static void
+ngx_http_ci_jobs_pfree(void *pool, void *p)
+{
+    (void) ngx_pfree(pool, p);
 }

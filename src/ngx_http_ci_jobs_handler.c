@@ -38,6 +38,17 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     ctx->date = NGX_ERROR;
     ctx->json = ngx_http_ci_jobs_wants_json(r, lcf);
 
+    /*
+     * A subrequest's answer is another response's to use (SSI, mirror,
+     * auth_request): no signed request is made for it.
+     */
+
+    if (r != r->main) {
+        return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_FORBIDDEN,
+                                       "AccessDenied",
+                                       "subrequests are not served");
+    }
+
     if (r->method != NGX_HTTP_GET) {
         allow = ngx_list_push(&r->headers_out.headers);
         if (allow == NULL) {
@@ -96,6 +107,16 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
 
     if (status == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_ci_jobs_worker_full(r)) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: the worker holds ci_jobs_max_held_size of "
+                      "answers, request refused");
+
+        return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "ServiceUnavailable",
+                                       "the gateway is busy");
     }
 
     return ngx_http_ci_jobs_upstream_init(r, lcf);

@@ -42,6 +42,7 @@ typedef struct ngx_http_ci_jobs_target_s  ngx_http_ci_jobs_target_t;
 
 typedef struct {
     ngx_int_t                    request_id_index;   /* $request_id */
+    size_t                       max_held_size;
     ngx_array_t                  targets;   /* ngx_http_ci_jobs_target_t * */
     ngx_shm_zone_t              *state_zone;
 } ngx_http_ci_jobs_main_conf_t;
@@ -113,6 +114,7 @@ typedef struct {
     ngx_str_t                    ci_request_id;  /* x-ci-request-id */
     time_t                       date;           /* CI's Date */
     ngx_buf_t                   *body;
+    size_t                       held;           /* of the worker's bytes */
 
     /* the signature sent, and the one retry a clock skew is worth */
     time_t                       sign_start;
@@ -133,6 +135,7 @@ typedef struct {
     unsigned                     header_held:1;    /* until the body is in */
     unsigned                     replace_body:1;
     unsigned                     skew_retried:1;
+    unsigned                     held_counted:1;
 } ngx_http_ci_jobs_ctx_t;
 
 
@@ -141,6 +144,7 @@ char *ngx_http_ci_jobs_set_target(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *conf);
 ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_uint_t ngx_http_ci_jobs_worker_full(ngx_http_request_t *r);
 ngx_int_t ngx_http_ci_jobs_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ci_jobs_wants_json(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);

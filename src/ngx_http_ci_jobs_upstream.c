@@ -13,12 +13,20 @@
 #include "ngx_http_ci_jobs_module.h"
 
 
+#define NGX_HTTP_CI_JOBS_MAX_REQUEST_ID  128
+
+/* the first buffer of a body of unknown length, and the least it takes */
+#define NGX_HTTP_CI_JOBS_BODY_MIN        4096
+
+
 static ngx_int_t ngx_http_ci_jobs_create_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_reinit_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_process_status_line(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_ci_jobs_is_ci_status(ngx_uint_t status);
 static ngx_int_t ngx_http_ci_jobs_process_header(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_header_line(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value);
+static ngx_uint_t ngx_http_ci_jobs_is_request_id(ngx_str_t *value);
 static ngx_uint_t ngx_http_ci_jobs_is_xml_type(ngx_str_t *value);
 static ngx_int_t ngx_http_ci_jobs_retry(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx);
@@ -33,6 +41,16 @@ static ngx_int_t ngx_http_ci_jobs_chunked_filter(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_buf_t *buf);
 static ngx_int_t ngx_http_ci_jobs_append(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, u_char *data, size_t len);
+static ngx_int_t ngx_http_ci_jobs_body_buf(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, size_t size, ngx_buf_t **bp);
+static void ngx_http_ci_jobs_release_held(void *data);
+
+
+/*
+ * The bytes of answer bodies this worker holds: read, being checked, or
+ * waiting for a slow client, until their requests end.
+ */
+static size_t  ngx_http_ci_jobs_held;
 
 
 ngx_int_t
@@ -252,7 +270,6 @@ ngx_http_ci_jobs_reinit_request(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_ci_jobs_process_status_line(ngx_http_request_t *r)
 {
-    size_t                   len;
     ngx_int_t                rc;
     ngx_http_upstream_t     *u;
     ngx_http_ci_jobs_ctx_t  *ctx;
@@ -272,27 +289,20 @@ ngx_http_ci_jobs_process_status_line(ngx_http_request_t *r)
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
     }
 
-    if (ctx->status.code < 200) {
+    if (u->state && u->state->status == 0) {
+        u->state->status = ctx->status.code;
+    }
+
+    if (!ngx_http_ci_jobs_is_ci_status(ctx->status.code)) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ci_jobs: upstream sent unexpected status %ui",
                       ctx->status.code);
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
     }
 
-    if (u->state && u->state->status == 0) {
-        u->state->status = ctx->status.code;
-    }
+    /* the status line is nginx's: upstream's reason phrase is not sent */
 
     u->headers_in.status_n = ctx->status.code;
-
-    len = ctx->status.end - ctx->status.start;
-    u->headers_in.status_line.len = len;
-    u->headers_in.status_line.data = ngx_pnalloc(r->pool, len);
-    if (u->headers_in.status_line.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(u->headers_in.status_line.data, ctx->status.start, len);
 
     if (ctx->status.http_version < NGX_HTTP_VERSION_11) {
         u->headers_in.connection_close = 1;
@@ -301,6 +311,23 @@ ngx_http_ci_jobs_process_status_line(ngx_http_request_t *r)
     u->process_header = ngx_http_ci_jobs_process_header;
 
     return ngx_http_ci_jobs_process_header(r);
+}
+
+
+/*
+ * What CI answers: a 2xx, 4xx or 5xx with a body.  Anything else (no body
+ * by definition, a redirect, a number outside HTTP's classes) is no answer
+ * of CI's, and would not be framed by nginx the way upstream framed it.
+ */
+
+static ngx_uint_t
+ngx_http_ci_jobs_is_ci_status(ngx_uint_t status)
+{
+    if (status == NGX_HTTP_NO_CONTENT || status == 205) {
+        return 0;
+    }
+
+    return (status >= 200 && status < 300) || (status >= 400 && status < 600);
 }
 
 
@@ -541,6 +568,13 @@ ngx_http_ci_jobs_header_line(ngx_http_request_t *r,
         && ngx_strncasecmp(name->data, (u_char *) "x-ci-request-id",
                            name->len) == 0)
     {
+        if (!ngx_http_ci_jobs_is_request_id(value)) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "ci_jobs: upstream sent an \"x-ci-request-id\" "
+                          "that is not a token, not passed on");
+            return NGX_OK;
+        }
+
         ctx->ci_request_id.data = ngx_pstrdup(r->pool, value);
         if (ctx->ci_request_id.data == NULL) {
             return NGX_ERROR;
@@ -551,6 +585,34 @@ ngx_http_ci_jobs_header_line(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/* CI's request ids are base64: passed on only when they look like one */
+
+static ngx_uint_t
+ngx_http_ci_jobs_is_request_id(ngx_str_t *value)
+{
+    u_char  *p, *last;
+
+    if (value->len == 0 || value->len > NGX_HTTP_CI_JOBS_MAX_REQUEST_ID) {
+        return 0;
+    }
+
+    last = value->data + value->len;
+
+    for (p = value->data; p < last; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+            || (*p >= '0' && *p <= '9')
+            || *p == '+' || *p == '/' || *p == '=' || *p == '-' || *p == '_')
+        {
+            continue;
+        }
+
+        return 0;
+    }
+
+    return 1;
 }
 
 
@@ -624,6 +686,7 @@ ngx_http_ci_jobs_input_filter_init(void *data)
     ngx_http_request_t  *r = data;
 
     off_t                    n;
+    ngx_int_t                rc;
     ngx_http_upstream_t     *u;
     ngx_http_ci_jobs_ctx_t  *ctx;
 
@@ -644,14 +707,21 @@ ngx_http_ci_jobs_input_filter_init(void *data)
         }
     }
 
-    if (ctx->body == NULL) {
-        ctx->body = ngx_create_temp_buf(r->pool, n > 0 ? (size_t) n : 4096);
-        if (ctx->body == NULL) {
-            return NGX_ERROR;
-        }
+    if (ctx->body != NULL) {
+        return NGX_OK;
     }
 
-    return NGX_OK;
+    rc = ngx_http_ci_jobs_body_buf(r, ctx,
+                                   n > 0 ? (size_t) n
+                                         : NGX_HTTP_CI_JOBS_BODY_MIN,
+                                   &ctx->body);
+
+    if (rc == NGX_DECLINED) {
+        u->error = 1;
+        return NGX_OK;
+    }
+
+    return rc;
 }
 
 
@@ -789,6 +859,7 @@ ngx_http_ci_jobs_append(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     u_char *data, size_t len)
 {
     size_t                        size, used;
+    ngx_int_t                     rc;
     ngx_buf_t                    *b;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
 
@@ -809,12 +880,21 @@ ngx_http_ci_jobs_append(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
         size = ngx_max(2 * (size_t) (b->end - b->start), used + len);
         size = ngx_min(size, lcf->max_body_size);
 
-        b = ngx_create_temp_buf(r->pool, size);
-        if (b == NULL) {
+        rc = ngx_http_ci_jobs_body_buf(r, ctx, size, &b);
+
+        if (rc == NGX_DECLINED) {
+            r->upstream->error = 1;
+            return NGX_OK;
+        }
+
+        if (rc != NGX_OK) {
             return NGX_ERROR;
         }
 
         b->last = ngx_cpymem(b->pos, ctx->body->pos, used);
+
+        ngx_http_ci_jobs_held -= ctx->body->end - ctx->body->start;
+        ctx->held -= ctx->body->end - ctx->body->start;
 
         ngx_pfree(r->pool, ctx->body->start);
         ctx->body = b;
@@ -823,4 +903,77 @@ ngx_http_ci_jobs_append(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     b->last = ngx_cpymem(b->last, data, len);
 
     return NGX_OK;
+}
+
+
+/*
+ * A buffer for the body, counted in what the worker holds; NGX_DECLINED
+ * when the worker holds too much already (the answer is then a 502, and
+ * nothing is held for it).
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_body_buf(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
+    size_t size, ngx_buf_t **bp)
+{
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_ci_jobs_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_ci_jobs_module);
+
+    if (ngx_http_ci_jobs_held + size > cmcf->max_held_size) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: the worker holds %uz bytes of answers, "
+                      "%uz more would pass ci_jobs_max_held_size %uz",
+                      ngx_http_ci_jobs_held, size, cmcf->max_held_size);
+        return NGX_DECLINED;
+    }
+
+    if (!ctx->held_counted) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_ci_jobs_release_held;
+        cln->data = ctx;
+        ctx->held_counted = 1;
+    }
+
+    *bp = ngx_create_temp_buf(r->pool, size);
+    if (*bp == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_ci_jobs_held += size;
+    ctx->held += size;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ci_jobs_release_held(void *data)
+{
+    ngx_http_ci_jobs_ctx_t  *ctx = data;
+
+    ngx_http_ci_jobs_held -= ctx->held;
+    ctx->held = 0;
+}
+
+
+/*
+ * The content handler's check: no request is sent while the worker could
+ * not take even a small answer.
+ */
+
+ngx_uint_t
+ngx_http_ci_jobs_worker_full(ngx_http_request_t *r)
+{
+    ngx_http_ci_jobs_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_ci_jobs_module);
+
+    return ngx_http_ci_jobs_held + NGX_HTTP_CI_JOBS_BODY_MIN
+           > cmcf->max_held_size;
 }

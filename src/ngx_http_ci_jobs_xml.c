@@ -219,6 +219,10 @@ static int ngx_http_ci_jobs_json_reserve(ngx_http_ci_jobs_xml_ctx_t *ctx,
     size_t n);
 static void *ngx_http_ci_jobs_xml_grow(ngx_http_ci_jobs_xml_ctx_t *ctx,
     void *old, size_t *nalloc, size_t need, size_t size);
+static void ngx_http_ci_jobs_xml_release(ngx_http_ci_jobs_xml_ctx_t *ctx,
+    void *p);
+static void ngx_http_ci_jobs_xml_release_all(ngx_http_ci_jobs_xml_ctx_t *ctx,
+    int keep_out);
 static u_char *ngx_http_ci_jobs_json_escape(u_char *p, const u_char *s,
     size_t len);
 
@@ -366,6 +370,7 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     xmlSetStructuredErrorFunc(old_data, old_handler);
 
     if (ctx.nomem) {
+        ngx_http_ci_jobs_xml_release_all(&ctx, 0);
         res->error = "out of memory";
         return NGX_HTTP_CI_JOBS_XML_NOMEM;
     }
@@ -373,9 +378,12 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     if (rc != 0 || !well_formed || ctx.failed || ctx.encoding
         || !ctx.closed || (conf->json && ctx.out == NULL))
     {
+        ngx_http_ci_jobs_xml_release_all(&ctx, 0);
         res->error = ngx_http_ci_jobs_xml_why(&ctx);
         return NGX_HTTP_CI_JOBS_XML_ERROR;
     }
+
+    ngx_http_ci_jobs_xml_release_all(&ctx, conf->json);
 
     res->jobs = ctx.jobs;
     res->terminal_jobs = ctx.terminal_jobs;
@@ -1200,6 +1208,8 @@ ngx_http_ci_jobs_json_finish(ngx_http_ci_jobs_xml_ctx_t *ctx)
 
     p = ngx_http_ci_jobs_json_emit(ctx, out, 0, ctx->len);
 
+    ngx_http_ci_jobs_xml_release(ctx, ctx->out);
+
     ctx->out = out;
     ctx->len = p - out;
     ctx->cap = ctx->len;
@@ -1431,6 +1441,8 @@ ngx_http_ci_jobs_json_rehash(ngx_http_ci_jobs_xml_ctx_t *ctx)
         slots[j] = (uint32_t) i + 1;
     }
 
+    ngx_http_ci_jobs_xml_release(ctx, ctx->slots);
+
     ctx->slots = slots;
     ctx->nslots = n;
 
@@ -1466,6 +1478,8 @@ ngx_http_ci_jobs_json_reserve(ngx_http_ci_jobs_xml_ctx_t *ctx, size_t n)
         memcpy(out, ctx->out, ctx->len);
     }
 
+    ngx_http_ci_jobs_xml_release(ctx, ctx->out);
+
     ctx->out = out;
     ctx->cap = cap;
 
@@ -1475,7 +1489,7 @@ ngx_http_ci_jobs_json_reserve(ngx_http_ci_jobs_xml_ctx_t *ctx, size_t n)
 
 /*
  * A new array of at least need elements of size bytes, the old ones
- * copied; the old array is left to the pool.
+ * copied, the old array released.
  */
 
 static void *
@@ -1506,6 +1520,8 @@ ngx_http_ci_jobs_xml_grow(ngx_http_ci_jobs_xml_ctx_t *ctx, void *old,
         memcpy(p, old, *nalloc * size);
     }
 
+    ngx_http_ci_jobs_xml_release(ctx, old);
+
     *nalloc = n;
 
     return p;
@@ -1516,6 +1532,39 @@ ngx_http_ci_jobs_xml_grow(ngx_http_ci_jobs_xml_ctx_t *ctx, void *old,
  * A JSON string's content; libxml2 hands over valid UTF-8 only.  Eight
  * bytes at a time while none is below 0x20, '"' or '\'.
  */
+
+static void
+ngx_http_ci_jobs_xml_release(ngx_http_ci_jobs_xml_ctx_t *ctx, void *p)
+{
+    if (p != NULL && ctx->conf->free != NULL) {
+        ctx->conf->free(ctx->conf->alloc_data, p);
+    }
+}
+
+
+/* the pass is over: all it kept but the JSON it returns */
+
+static void
+ngx_http_ci_jobs_xml_release_all(ngx_http_ci_jobs_xml_ctx_t *ctx,
+    int keep_out)
+{
+    size_t  i;
+
+    for (i = 0; i < ctx->nplans; i++) {
+        ngx_http_ci_jobs_xml_release(ctx, ctx->plans[i].recs);
+    }
+
+    ngx_http_ci_jobs_xml_release(ctx, ctx->plans);
+    ngx_http_ci_jobs_xml_release(ctx, ctx->levels);
+    ngx_http_ci_jobs_xml_release(ctx, ctx->recs);
+    ngx_http_ci_jobs_xml_release(ctx, ctx->names);
+    ngx_http_ci_jobs_xml_release(ctx, ctx->slots);
+
+    if (!keep_out) {
+        ngx_http_ci_jobs_xml_release(ctx, ctx->out);
+    }
+}
+
 
 static u_char *
 ngx_http_ci_jobs_json_escape(u_char *p, const u_char *s, size_t len)

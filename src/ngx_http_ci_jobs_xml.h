@@ -20,8 +20,13 @@
 #define NGX_HTTP_CI_JOBS_XML_NOMEM  -2
 
 
-/* pool-style allocation: nothing is freed one by one */
+/*
+ * Pool-style allocation; free, when set, takes back what the pass has
+ * outgrown or no longer needs (a pool frees large blocks only: the ones
+ * that matter).
+ */
 typedef void *(*ngx_http_ci_jobs_alloc_pt)(void *data, size_t size);
+typedef void (*ngx_http_ci_jobs_free_pt)(void *data, void *p);
 
 
 typedef struct {
@@ -35,6 +40,7 @@ typedef struct {
     size_t                          narray_names;
     unsigned                        json:1;       /* write JSON too */
     ngx_http_ci_jobs_alloc_pt       alloc;
+    ngx_http_ci_jobs_free_pt        free;         /* or NULL */
     void                           *alloc_data;
 } ngx_http_ci_jobs_xml_conf_t;
 

@@ -41,6 +41,12 @@ my $t = CiJobsTest->new(
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
         }
 
+        location /large/ {
+            ci_jobs on;
+            ci_jobs_max_body_size 4m;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+        }
+
         location /dead/ {
             ci_jobs on;
             ci_jobs_pass http://127.0.0.1:$dead;
@@ -71,6 +77,7 @@ my @cases = (
     [ '/ci/jobs/faultmalformed', 502, 'BadGateway', 'malformed XML' ],
     [ '/ci/jobs/faulthuge', 502, 'BadGateway', 'over ci_jobs_max_body_size' ],
     [ '/small/jobs/faultbig', 502, 'BadGateway', 'over a 1m limit' ],
+    [ '/ci/jobs/faultbig', 502, 'BadGateway', 'over the 2m default' ],
     [ '/ci/jobs/faultgzip', 200, undef, 'gzip is not asked for' ],
     [ '/ci/jobs/fault500', 500, 'InternalError', 'upstream 500' ],
     [ '/ci/jobs/fault503', 503, 'ServiceUnavailable', 'upstream 503' ],
@@ -107,7 +114,7 @@ for my $case (@cases) {
 # a big answer within the limit, and a chunked one, pass whole
 for my $id (qw(faultbig faultchunked)) {
     $t->forget_upstream_requests;
-    my $r = $t->get("/ci/jobs/$id");
+    my $r = $t->get($id eq 'faultbig' ? "/large/jobs/$id" : "/ci/jobs/$id");
     my ($seen) = $t->upstream_requests;
     is($r->{status}, 200, "$id: 200");
     is(sha1_hex($r->{body}), $seen->{response_sha1},

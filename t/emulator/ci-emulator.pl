@@ -149,6 +149,12 @@
 #   faultnolength     200 without Content-Length, the body ends at close
 #   faultcontenttype  a good answer (200, a Success job) labelled
 #                     Content-Type: text/plain
+#   faultstatus<NNN>  the job (Success) with status NNN, Content-Length and
+#                     body whatever NNN is (204 and 304 included)
+#   faultreason       200 with the reason phrase "OK <script>..." and
+#                     control bytes
+#   faultrequestid    200 with an x-ci-request-id of markup, quotes, control
+#                     bytes and ";Set-Cookie: x"
 # For the list, the fault queue holds one Success job named after it.
 
 use strict;
@@ -629,7 +635,8 @@ sub fault_kind {
     my ($id) = @_;
     return $id =~ /\Afault(slow[0-9]{1,3}|slowbody[0-9]{1,3}|reset|resetbody
                            |500|503|truncated|malformed|huge|big|chunked|gzip
-                           |close|nolength|contenttype)\z/x ? $1 : undef;
+                           |close|nolength|contenttype|status[0-9]{3}
+                           |reason|requestid)\z/x ? $1 : undef;
 }
 
 sub next_fault_state {
@@ -849,7 +856,8 @@ sub answer {
         push @{ $j ? \@found : \@missing }, $j // $_;
     }
 
-    return { %base, status => 200, fault => $fault,
+    my $status = ($fault // '') =~ /\Afaultstatus([0-9]{3})\z/ ? $1 : 200;
+    return { %base, status => $status, fault => $fault,
              body => lookup_xml($api, \@found, \@missing, $rid) };
 }
 
@@ -895,6 +903,11 @@ sub gzip_allowed {
 # --- the connection -----------------------------------------------------------
 
 my $PARENT = $$;
+# what a hostile upstream puts where a client would show it: markup and
+# control bytes (but no CR or LF, which nginx's parser refuses)
+my $HOSTILE_REASON = "OK <script>alert(1)</script>\x01\x7f";
+my $HOSTILE_REQUEST_ID = "a<b>\"c' \x01\x7f;Set-Cookie: x";
+
 my %REASON = (200 => 'OK', 400 => 'Bad Request', 403 => 'Forbidden',
               404 => 'Not Found', 405 => 'Method Not Allowed',
               500 => 'Internal Server Error', 503 => 'Service Unavailable');
@@ -1164,6 +1177,10 @@ sub deliver {
                              @headers);
     $head =~ s{^Content-Type: application/xml\r$}{Content-Type: text/plain\r}m
         if $fault eq 'contenttype';
+    $head =~ s{\A(HTTP/1\.1 [0-9]{3}) [^\r]*}{$1 $HOSTILE_REASON}
+        if $fault eq 'reason';
+    $head =~ s{^x-ci-request-id: [^\r]*}{x-ci-request-id: $HOSTILE_REQUEST_ID}m
+        if $fault eq 'requestid';
 
     if ($fault =~ /\A(?:slowbody([0-9]+)|resetbody)\z/) {
         my $pause = $1;
