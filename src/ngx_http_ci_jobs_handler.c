@@ -6,6 +6,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_metrics.h"
 
 
 static ngx_int_t ngx_http_ci_jobs_refuse(ngx_http_request_t *r,
@@ -36,6 +37,7 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_ci_jobs_module);
 
     ctx->date = NGX_ERROR;
+    ctx->api = NGX_HTTP_CI_JOBS_API_COUNT;
     ctx->json = ngx_http_ci_jobs_wants_json(r, lcf);
 
     /*
@@ -93,6 +95,8 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
                                        "InvalidArgument", ctx->req.error);
     }
 
+    ctx->api = ctx->req.api;
+
     if (!(lcf->apis & ((ngx_uint_t) 1 << ctx->req.api))) {
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
                                        "NoSuchApi",
@@ -136,6 +140,8 @@ ngx_http_ci_jobs_refuse(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     ctx->error_code.data = (u_char *) code;
     ctx->error_code.len = ngx_strlen(code);
     ctx->error_message = message;
+
+    ngx_http_ci_jobs_count_refusal(&ctx->error_code);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ci_jobs refused: %i %V \"%s\"",

@@ -40,11 +40,22 @@
 typedef struct ngx_http_ci_jobs_target_s  ngx_http_ci_jobs_target_t;
 
 
+/* a cache zone's counts, for ci_jobs_status */
+typedef struct {
+    ngx_uint_t                   results[5];  /* by $ci_jobs_cache_status */
+    ngx_uint_t                   entries;
+    size_t                       bytes;
+    ngx_uint_t                   evictions;
+} ngx_http_ci_jobs_cache_stats_t;
+
+
 typedef struct {
     ngx_int_t                    request_id_index;   /* $request_id */
     size_t                       max_held_size;
     ngx_array_t                  targets;   /* ngx_http_ci_jobs_target_t * */
     ngx_shm_zone_t              *state_zone;
+    ngx_shm_zone_t              *metrics_zone;  /* with ci_jobs_status */
+    ngx_array_t                  locations;  /* gateway loc confs, ?ready */
 } ngx_http_ci_jobs_main_conf_t;
 
 
@@ -62,12 +73,15 @@ typedef struct {
     ngx_uint_t                   failed;      /* already said why */
     time_t                       key_start;   /* sign_key's KeyTime */
     time_t                       key_end;
+    time_t                       expires;     /* ExpiredTime, or 0 */
     ngx_http_ci_jobs_sign_key_t  sign_key;
 } ngx_http_ci_jobs_creds_t;
 
 
 typedef struct {
     ngx_flag_t                   enable;
+    ngx_str_t                    location;     /* its name, for the logs */
+    ngx_uint_t                   index;        /* of the gateway's */
 
     ngx_str_t                    bucket;
     ngx_str_t                    region;
@@ -125,6 +139,10 @@ typedef struct {
     ngx_str_t                    cache_key;
     ngx_uint_t                   cache_status;
 
+    ngx_uint_t                   api;            /* or API_COUNT: none */
+    ngx_msec_t                   upstream_start;
+    ngx_uint_t                   upstream_error; /* a kind, or 0 */
+
     /* the error body that replaces nginx's own error page */
     ngx_chain_t                 *error_out;
 
@@ -160,6 +178,8 @@ ngx_http_ci_jobs_sign_key_t *ngx_http_ci_jobs_sign_key_for(
     time_t *end);
 ngx_int_t ngx_http_ci_jobs_state_zone(ngx_conf_t *cf);
 time_t ngx_http_ci_jobs_clock_offset(void);
+ngx_uint_t ngx_http_ci_jobs_diagnosis_due(ngx_uint_t index, time_t now,
+    time_t period);
 ngx_int_t ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r, time_t date,
     time_t start, time_t end);
 
@@ -170,6 +190,10 @@ ngx_int_t ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 void ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+void ngx_http_ci_jobs_cache_count(ngx_shm_zone_t *zone, ngx_uint_t status);
+ngx_int_t ngx_http_ci_jobs_cache_stats(ngx_shm_zone_t *zone,
+    ngx_http_ci_jobs_cache_stats_t *st);
+void ngx_http_ci_jobs_metrics_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_ci_jobs_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 

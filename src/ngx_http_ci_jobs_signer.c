@@ -8,13 +8,18 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_metrics.h"
 
 
 #define NGX_HTTP_CI_JOBS_MAX_SKEW  86400      /* a Date further off is absurd */
 
+/* locations that share a slot share the diagnosis' once a minute */
+#define NGX_HTTP_CI_JOBS_DIAG_SLOTS  256
+
 
 typedef struct {
     ngx_atomic_t                    offset;   /* CI's clock - ours, seconds */
+    ngx_atomic_t                    diagnosed[NGX_HTTP_CI_JOBS_DIAG_SLOTS];
 } ngx_http_ci_jobs_shared_t;
 
 
@@ -122,6 +127,7 @@ ngx_http_ci_jobs_credentials(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf)
 {
     time_t                     now;
+    ngx_int_t                  rc;
     ngx_file_info_t            fi;
     ngx_http_ci_jobs_creds_t  *creds;
 
@@ -140,7 +146,11 @@ ngx_http_ci_jobs_credentials(ngx_http_request_t *r,
                           "ci_jobs: credentials file \"%V\" cannot be read, "
                           "keeping the last good credentials", &creds->file);
             creds->failed = 1;
+            ngx_http_ci_jobs_count_reload(0);
         }
+
+        /* the file back as it was is read again, and found good */
+        creds->mtime = 0;
 
         return creds;
     }
@@ -151,9 +161,11 @@ ngx_http_ci_jobs_credentials(ngx_http_request_t *r,
         return creds;
     }
 
-    if (ngx_http_ci_jobs_credentials_load(r->connection->log, creds, &fi)
-        != NGX_OK)
-    {
+    rc = ngx_http_ci_jobs_credentials_load(r->connection->log, creds, &fi);
+
+    ngx_http_ci_jobs_count_reload(rc == NGX_OK);
+
+    if (rc != NGX_OK) {
         /* this version of the file is not tried again */
         creds->mtime = ngx_file_mtime(&fi);
         creds->size = ngx_file_size(&fi);
@@ -242,6 +254,7 @@ ngx_http_ci_jobs_credentials_load(ngx_log_t *log,
     creds->size = ngx_file_size(fi);
     creds->failed = 0;
     creds->key_start = 0;
+    creds->expires = parsed.expires;
 
     ngx_log_error(NGX_LOG_INFO, log, 0,
                   "ci_jobs: credentials loaded from \"%V\" (SecretId \"%V\")",
@@ -407,5 +420,34 @@ ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r, time_t date,
 
     ngx_http_ci_jobs_shared->offset = (ngx_atomic_uint_t) offset;
 
+    ngx_http_ci_jobs_count_skew();
+
     return NGX_OK;
+}
+
+
+/*
+ * Whether the signature-mismatch diagnosis of a location is due: the
+ * first worker to swap the time of the last one in wins the minute.
+ */
+
+ngx_uint_t
+ngx_http_ci_jobs_diagnosis_due(ngx_uint_t index, time_t now, time_t period)
+{
+    ngx_atomic_t      *slot;
+    ngx_atomic_uint_t  last;
+
+    if (ngx_http_ci_jobs_shared == NULL) {
+        return 1;
+    }
+
+    slot = &ngx_http_ci_jobs_shared->diagnosed[index
+                                               % NGX_HTTP_CI_JOBS_DIAG_SLOTS];
+    last = *slot;
+
+    if (last != 0 && now - (time_t) last < period) {
+        return 0;
+    }
+
+    return ngx_atomic_cmp_set(slot, last, (ngx_atomic_uint_t) now);
 }
