@@ -157,8 +157,9 @@ unit: $(UNIT_BINS)
 NGX_TEST_ENV = TEST_NGINX_MODULE=$(MODULE) \
                $(if $(NGX_BIN),TEST_NGINX_BINARY=$(NGX_BIN))
 
+# TEST_NGINX_STRICT: a test whose prerequisite is missing fails, not skips
 prove: module $(NGX_BIN)
-	$(NGX_TEST_ENV) prove -r t
+	$(NGX_TEST_ENV) TEST_NGINX_STRICT=1 prove -r t
 
 test: deps module unit prove
 
@@ -178,7 +179,8 @@ test-asan: deps $(NGX_BIN)
 	TEST_NGINX_MODULE=$(BUILD)/asan/ngx_http_ci_jobs_module.so \
 	$(if $(NGX_BIN),TEST_NGINX_BINARY=$(NGX_BIN)) \
 	TEST_NGINX_ASAN="$$($(CC) -print-file-name=libasan.so) \
-	                 $$($(CC) -print-file-name=libubsan.so)" prove -r t
+	                 $$($(CC) -print-file-name=libubsan.so)" \
+	TEST_NGINX_STRICT=1 prove -r t
 
 run: deps module $(NGX_BIN)
 	$(NGX_TEST_ENV) perl t/run.pl

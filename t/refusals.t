@@ -167,9 +167,8 @@ $r = $t->raw("GET http://evil.example.com/ci/jobs/a%0d%0aHost:x HTTP/1.1\r\n"
              . "Host: evil.example.com\r\nConnection: close\r\n\r\n");
 is($r->{status}, 400, 'absolute form with an encoded CRLF: 400');
 
-$r = $t->raw("GET /ci/jobs?queueId=a\x00b&tag=T HTTP/1.1\r\n"
-             . "Host: x\r\nConnection: close\r\n\r\n");
-ok($r->{status} == 400, 'raw NUL in the request line: 400');
+# (a raw NUL never gets this far: nginx's own parser refuses it; the
+# encoded one is above)
 
 my @seen = $t->upstream_requests;
 is(scalar @seen, 0, 'the emulator received none of the refused requests')

@@ -372,11 +372,30 @@ sub start_nginx {
         . slurp("$self->{dir}/nginx.out") . slurp("$self->{dir}/error.log");
 }
 
+# the master's children, workers and cache helpers alike
+sub worker_pids {
+    my ($self) = @_;
+    my $master = $self->{pids}{nginx} // return;
+    my @pids;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        my $line = slurp($stat) or next;
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses
+        my ($pid, $ppid) = $line =~ /\A(\d+) \(.*\) \S+ (\d+) /s or next;
+        push @pids, $pid if $ppid == $master;
+    }
+    return sort { $a <=> $b } @pids;
+}
+
+# nginx -s reload, returning once every old worker has exited and as many
+# new ones run: after it, only the new configuration answers
 sub reload {
     my ($self) = @_;
+    my %old = map { $_ => 1 } $self->worker_pids;
     kill 'HUP', $self->{pids}{nginx};
-    # the old workers are gone when a new generation answers
-    sleep($VALGRIND ? 3 : 0.5);
+    wait_for(sub {
+        my @now = $self->worker_pids;
+        !grep({ $old{$_} } @now) && @now >= $self->{workers};
+    }, $VALGRIND ? 60 : 15) or die "reload: the old workers did not exit";
 }
 
 sub stop_nginx {
@@ -507,6 +526,20 @@ sub forget_upstream_requests {
 }
 
 # --- helpers ----------------------------------------------------------------
+
+# A test that cannot run without something make deps installs: skipped when
+# run by hand, failed under make test (TEST_NGINX_STRICT), where a missing
+# prerequisite must not pass silently.
+sub require_prerequisite {
+    my ($present, $why) = @_;
+    return if $present;
+    if ($ENV{TEST_NGINX_STRICT}) {
+        fail("prerequisite: $why");
+        done_testing;
+        exit 1;
+    }
+    plan skip_all => $why;
+}
 
 sub wait_for {
     my ($cond, $seconds) = @_;
