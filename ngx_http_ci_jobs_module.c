@@ -17,8 +17,8 @@
 #define NGX_HTTP_CI_JOBS_CA_BUNDLE  "/etc/ssl/certs/ca-certificates.crt"
 #define NGX_HTTP_CI_JOBS_ALL_APIS   ((1 << NGX_HTTP_CI_JOBS_API_COUNT) - 1)
 
-/* idle connections to CI kept per worker, for each upstream of our own */
-#define NGX_HTTP_CI_JOBS_KEEPALIVE       16
+/* idle connections to CI a worker keeps for each upstream of its own */
+#define NGX_HTTP_CI_JOBS_KEEPALIVE       64
 
 /* a list page of 100 media jobs is a few hundred KB */
 #define NGX_HTTP_CI_JOBS_MAX_BODY_SIZE   (2 * 1024 * 1024)
@@ -35,6 +35,7 @@ static char *ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t ngx_http_ci_jobs_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ci_jobs_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle);
+static void ngx_http_ci_jobs_exit_process(ngx_cycle_t *cycle);
 
 static char *ngx_http_ci_jobs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_ci_jobs_apis(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -262,7 +263,7 @@ ngx_module_t  ngx_http_ci_jobs_module = {
     ngx_http_ci_jobs_init_process,         /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_ci_jobs_exit_process,         /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -745,4 +746,13 @@ ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle)
     xmlInitParser();
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_ci_jobs_exit_process(ngx_cycle_t *cycle)
+{
+#if (NGX_HTTP_SSL)
+    ngx_http_ci_jobs_targets_exit(cycle);
+#endif
 }

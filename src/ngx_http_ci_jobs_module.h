@@ -142,6 +142,9 @@ typedef struct {
 ngx_int_t ngx_http_ci_jobs_handler(ngx_http_request_t *r);
 char *ngx_http_ci_jobs_set_target(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *conf);
+#if (NGX_HTTP_SSL)
+void ngx_http_ci_jobs_targets_exit(ngx_cycle_t *cycle);
+#endif
 ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_uint_t ngx_http_ci_jobs_worker_full(ngx_http_request_t *r);

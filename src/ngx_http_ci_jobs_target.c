@@ -58,6 +58,7 @@ static ngx_int_t ngx_http_ci_jobs_add_keepalive(ngx_conf_t *cf,
 #if (NGX_HTTP_SSL)
 static ngx_int_t ngx_http_ci_jobs_target_ssl(ngx_conf_t *cf,
     ngx_http_ci_jobs_target_t *target);
+static void ngx_http_ci_jobs_free_sessions(ngx_http_upstream_rr_peers_t *peers);
 #endif
 
 
@@ -616,6 +617,62 @@ ngx_http_ci_jobs_target_ssl(ngx_conf_t *cf, ngx_http_ci_jobs_target_t *target)
     }
 
     return NGX_OK;
+}
+
+
+
+/*
+ * At a worker's exit: the TLS sessions kept for the servers the targets
+ * connect to.  Outside a shared zone, nginx's round robin holds each in
+ * the worker's heap for the worker's life and never frees it; doing it
+ * here keeps the worker's exit clean for leak checkers.
+ */
+
+void
+ngx_http_ci_jobs_targets_exit(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                      i;
+    ngx_http_ci_jobs_target_t     **tp;
+    ngx_http_ci_jobs_main_conf_t   *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ci_jobs_module);
+
+    if (cmcf == NULL) {
+        /* no http {} block */
+        return;
+    }
+
+    tp = cmcf->targets.elts;
+
+    for (i = 0; i < cmcf->targets.nelts; i++) {
+        if (tp[i]->tls && tp[i]->upstream->peer.data != NULL) {
+            ngx_http_ci_jobs_free_sessions(tp[i]->upstream->peer.data);
+        }
+    }
+}
+
+
+static void
+ngx_http_ci_jobs_free_sessions(ngx_http_upstream_rr_peers_t *peers)
+{
+    ngx_http_upstream_rr_peer_t  *peer;
+
+    for ( /* void */ ; peers; peers = peers->next) {
+
+#if (NGX_HTTP_UPSTREAM_ZONE)
+        if (peers->shpool) {
+            /* kept in the zone, serialized */
+            continue;
+        }
+#endif
+
+        for (peer = peers->peer; peer; peer = peer->next) {
+            if (peer->ssl_session != NULL) {
+                ngx_ssl_free_session(peer->ssl_session);
+                peer->ssl_session = NULL;
+            }
+        }
+    }
 }
 
 #endif
