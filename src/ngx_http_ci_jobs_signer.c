@@ -71,7 +71,7 @@ ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_creds_t *creds, time_t offset,
 }
 
 
-/* --- the state zone ---------------------------------------------------------- */
+/* --- the state zone ------------------------------------------------------ */
 
 
 /*
@@ -145,7 +145,7 @@ ngx_http_ci_jobs_state(void)
 }
 
 
-/* --- the clock offset of each bucket host ---------------------------------- */
+/* --- the clock offset of each bucket host -------------------------------- */
 
 
 /*

@@ -449,7 +449,7 @@ ngx_http_ci_jobs_set_local(ngx_http_ci_jobs_creds_t *creds, u_char *buf,
 }
 
 
-/* --- in use ------------------------------------------------------------------ */
+/* --- in use -------------------------------------------------------------- */
 
 
 /*
@@ -610,7 +610,7 @@ ngx_http_ci_jobs_release(ngx_http_ci_jobs_creds_t *creds)
 }
 
 
-/* --- each worker's timer ----------------------------------------------------- */
+/* --- each worker's timer ------------------------------------------------- */
 
 
 ngx_int_t
@@ -795,7 +795,7 @@ ngx_http_ci_jobs_due(ngx_http_ci_jobs_creds_t *creds, time_t now)
 }
 
 
-/* --- the credentials file ---------------------------------------------------- */
+/* --- the credentials file ------------------------------------------------ */
 
 
 /*
@@ -858,7 +858,7 @@ ngx_http_ci_jobs_file_refresh(ngx_http_ci_jobs_creds_t *creds)
 }
 
 
-/* --- the metadata service ----------------------------------------------------- */
+/* --- the metadata service ------------------------------------------------ */
 
 
 /* GET <path>[<role>] HTTP/1.0: the list of roles, or a role's credentials */
