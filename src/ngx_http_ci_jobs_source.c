@@ -560,7 +560,9 @@ ngx_http_ci_jobs_publish(ngx_http_ci_jobs_creds_t *creds,
 
     p = ngx_cpymem(data, parsed->id, parsed->id_len);
     p = ngx_cpymem(p, parsed->key, parsed->key_len);
-    ngx_memcpy(p, parsed->token, token_len);
+    if (token_len) {
+        ngx_memcpy(p, parsed->token, token_len);
+    }
 
     if (sh->data != NULL) {
         ngx_explicit_memzero(sh->data,
@@ -899,7 +901,10 @@ ngx_http_ci_jobs_fetch(ngx_http_ci_jobs_creds_t *creds)
 
     p = ngx_cpymem(creds->out, "GET ", sizeof("GET ") - 1);
     p = ngx_cpymem(p, creds->url_path.data, creds->url_path.len);
-    p = ngx_cpymem(p, role.data, role.len);
+    if (role.len) {
+        p = ngx_cpymem(p, role.data, role.len);
+    }
+
     p = ngx_cpymem(p, " HTTP/1.0" CRLF "Host: ",
                    sizeof(" HTTP/1.0" CRLF "Host: ") - 1);
     p = ngx_cpymem(p, creds->url_host.data, creds->url_host.len);
