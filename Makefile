@@ -67,7 +67,7 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Isrc -It/unit \
                $(shell pkg-config --cflags libxml-2.0 2>/dev/null \
                        || echo -I/usr/include/libxml2)
-FUZZ_TARGETS := xml request credentials cache sign
+FUZZ_TARGETS := xml request credentials cache sign metadata
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
         bench-profile bench-sign bench-xml bench-cache soak test-asan clean
@@ -217,6 +217,8 @@ $(BUILD)/fuzz/request_fuzz: src/ngx_http_ci_jobs_request.c \
         src/ngx_http_ci_jobs_sign.c src/ngx_http_ci_jobs_request.h \
         src/ngx_http_ci_jobs_sign.h
 $(BUILD)/fuzz/credentials_fuzz: src/ngx_http_ci_jobs_credentials.c \
+        src/ngx_http_ci_jobs_credentials.h
+$(BUILD)/fuzz/metadata_fuzz: src/ngx_http_ci_jobs_credentials.c \
         src/ngx_http_ci_jobs_credentials.h
 $(BUILD)/fuzz/cache_fuzz: src/ngx_http_ci_jobs_cache_key.c \
         src/ngx_http_ci_jobs_xml.c src/ngx_http_ci_jobs_request.c \

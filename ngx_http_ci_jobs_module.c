@@ -134,6 +134,20 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       offsetof(ngx_http_ci_jobs_loc_conf_t, credentials_file),
       NULL },
 
+    { ngx_string("ci_jobs_credentials_role"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, credentials_role),
+      NULL },
+
+    { ngx_string("ci_jobs_metadata_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, metadata_url),
+      NULL },
+
     { ngx_string("ci_jobs_sign_expires"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_sec_slot,
@@ -282,6 +296,13 @@ ngx_http_ci_jobs_create_main_conf(ngx_conf_t *cf)
     cmcf->request_id_index = NGX_ERROR;
     cmcf->max_held_size = NGX_CONF_UNSET_SIZE;
 
+    if (ngx_array_init(&cmcf->sources, cf->pool, 4,
+                       sizeof(ngx_http_ci_jobs_creds_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
     return cmcf;
 }
 
@@ -319,7 +340,10 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
      *     conf->secret_key = { 0, NULL };
      *     conf->security_token = { 0, NULL };
      *     conf->credentials_file = { 0, NULL };
+     *     conf->credentials_role = { 0, NULL };
+     *     conf->metadata_url = { 0, NULL };
      *     conf->creds = NULL;
+     *     conf->offset = NULL;
      *     conf->ssl_trusted_certificate = { 0, NULL };
      *     conf->array_names = NULL;
      *     conf->upstream.* = 0 or NULL;
@@ -376,6 +400,10 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->security_token, prev->security_token, "");
     ngx_conf_merge_str_value(conf->credentials_file, prev->credentials_file,
                              "");
+    ngx_conf_merge_str_value(conf->credentials_role, prev->credentials_role,
+                             "");
+    ngx_conf_merge_str_value(conf->metadata_url, prev->metadata_url,
+                             NGX_HTTP_CI_JOBS_METADATA_URL);
     ngx_conf_merge_sec_value(conf->sign_expires, prev->sign_expires, 900);
     ngx_conf_merge_uint_value(conf->apis, prev->apis,
                               NGX_HTTP_CI_JOBS_ALL_APIS);
@@ -745,7 +773,7 @@ ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle)
     /* libxml2's one-time global set-up, before any request parses */
     xmlInitParser();
 
-    return NGX_OK;
+    return ngx_http_ci_jobs_credentials_init_process(cycle);
 }
 
 

@@ -331,7 +331,12 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    id = &ngx_http_ci_jobs_credentials(r, lcf)->id;
+    /*
+     * Role credentials change with every refresh: their entries are the
+     * role's (and the metadata service's), not one SecretId's.
+     */
+    id = (lcf->creds->kind == NGX_HTTP_CI_JOBS_CREDS_ROLE)
+         ? &lcf->creds->name : &lcf->creds->id;
 
     ctx->cache_key.len = ngx_http_ci_jobs_cache_key(NULL, lcf->host.data,
                                                     lcf->host.len, &ctx->req,

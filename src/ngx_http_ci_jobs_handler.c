@@ -99,6 +99,17 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
                                        "this API is not enabled here");
     }
 
+    if (ngx_http_ci_jobs_credentials(r, lcf) == NULL) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ci_jobs: no valid role credentials yet, or any more: "
+                      "request refused");
+
+        return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "CredentialsUnavailable",
+                                       "the gateway has no valid "
+                                       "credentials at the moment");
+    }
+
     status = ngx_http_ci_jobs_cache_lookup(r, ctx, lcf);
 
     if (status == NGX_OK) {

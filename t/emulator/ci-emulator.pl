@@ -9,6 +9,9 @@
 #       [--host examplebucket-1250000000.ci.ap-beijing.myqcloud.com]
 #       --secret AKID...:KEY [--secret ID:KEY ...]   (every pair accepted)
 #       [--require-token TOKEN] [--clock-offset SECONDS]
+#       [--secrets-file FILE]   (ID:KEY:TOKEN:EXPIRES lines, re-read at
+#                                each request: those not expired, with
+#                                their own token, instead of --secret)
 #       [--record FILE] [--pid-file FILE] [--no-tls-resume]
 #
 # --listen HOST:PORT (or [IPv6]:PORT); HTTPS with --tls-cert/--tls-key.
@@ -191,6 +194,7 @@ sub usage {
 
 GetOptions(\%opt, 'listen=s', 'tls-cert=s', 'tls-key=s', 'host=s',
            'secret=s@', 'require-token=s', 'clock-offset=i', 'record=s',
+           'secrets-file=s',
            'pid-file=s', 'no-tls-resume', 'help')
     or usage();
 usage() if $opt{help} || @ARGV || !$opt{listen};
@@ -210,7 +214,24 @@ for (@{ $opt{secret} }) {
         or die "--secret: ID:KEY expected, not \"$_\"\n";
     $SECRETS{$id} = $key;
 }
-die "at least one --secret ID:KEY is needed\n" unless %SECRETS;
+die "at least one --secret ID:KEY is needed\n"
+    unless %SECRETS || $opt{'secrets-file'};
+
+# temporary credentials, each with its token and ExpiredTime
+my %FILE_TOKEN;
+sub read_secrets_file {
+    return unless $opt{'secrets-file'};
+    %SECRETS = ();
+    %FILE_TOKEN = ();
+    open my $fh, '<', $opt{'secrets-file'} or return;
+    while (<$fh>) {
+        chomp;
+        my ($id, $key, $token, $expires) = split /:/;
+        next unless defined $expires && $expires > time;
+        $SECRETS{$id} = $key;
+        $FILE_TOKEN{$id} = $token;
+    }
+}
 
 my $HOST = $opt{host};
 my $OFFSET = $opt{'clock-offset'} // 0;
@@ -786,6 +807,8 @@ sub new_request_id {
 sub answer {
     my ($req, $rid) = @_;
 
+    read_secrets_file();
+
     my $v = CosSignature::verify(method => $req->{method},
                                  target => $req->{target},
                                  headers => $req->{h}, secrets => \%SECRETS,
@@ -817,6 +840,12 @@ sub answer {
     return $error->(403, 'InvalidAccessKeyId', 'token invalid')
         if defined $TOKEN
            && ($req->{h}{'x-ci-security-token'} // '') ne $TOKEN;
+
+    my ($ak) = ($req->{h}{authorization} // '') =~ /q-ak=([^&]+)/;
+    return $error->(403, 'InvalidAccessKeyId', 'token invalid')
+        if $opt{'secrets-file'}
+           && ($req->{h}{'x-ci-security-token'} // '')
+              ne ($FILE_TOKEN{$ak // ''} // "\0");
 
     my ($raw_path, $query) = $req->{target} =~ /\A([^?]*)(?:\?(.*))?\z/s;
     my $path = CosSignature::uri_decode($raw_path);
