@@ -406,7 +406,7 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              NGX_HTTP_CI_JOBS_METADATA_URL);
     ngx_conf_merge_sec_value(conf->sign_expires, prev->sign_expires, 900);
     ngx_conf_merge_uint_value(conf->apis, prev->apis,
-                              NGX_HTTP_CI_JOBS_ALL_APIS);
+                              NGX_HTTP_CI_JOBS_DEFAULT_APIS);
     ngx_conf_merge_uint_value(conf->json, prev->json,
                               NGX_HTTP_CI_JOBS_JSON_OFF);
     ngx_conf_merge_ptr_value(conf->json_array, prev->json_array, NULL);
@@ -642,6 +642,13 @@ ngx_http_ci_jobs_apis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
+        if (value[i].len == 3
+            && ngx_strncmp(value[i].data, "all", 3) == 0)
+        {
+            cjcf->apis |= NGX_HTTP_CI_JOBS_ALL_APIS;
+            continue;
+        }
+
         for (api = 0; api < NGX_HTTP_CI_JOBS_API_COUNT; api++) {
             if (ngx_strlen(ngx_http_ci_jobs_api_names[api]) == value[i].len
                 && ngx_strncmp(ngx_http_ci_jobs_api_names[api], value[i].data,
@@ -654,8 +661,11 @@ ngx_http_ci_jobs_apis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (api == NGX_HTTP_CI_JOBS_API_COUNT) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid value \"%V\" in \"%V\": expected jobs, "
-                               "pic_jobs, ai_jobs, inventorytriggerjob "
-                               "or list", &value[i], &cmd->name);
+                               "pic_jobs, ai_jobs, inventorytriggerjob, "
+                               "list, workflowexecution, "
+                               "workflowexecution_list, pic_jobs_list, "
+                               "ai_jobs_list, inventorytriggerjob_list "
+                               "or all", &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
 
@@ -685,6 +695,14 @@ ngx_http_ci_jobs_json_array(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     value = cf->args->elts;
+
+    /* "off": no name is always an array, the shape of the SDKs' xml2json */
+
+    if (cf->args->nelts == 2
+        && value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0)
+    {
+        return NGX_CONF_OK;
+    }
 
     for (i = 1; i < cf->args->nelts; i++) {
         name = ngx_array_push(cjcf->json_array);

@@ -326,7 +326,7 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ctx->req.api == NGX_HTTP_CI_JOBS_API_LIST) {
+    if (ngx_http_ci_jobs_api_is_list(ctx->req.api)) {
         ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_BYPASS;
         return NGX_DECLINED;
     }

@@ -83,6 +83,16 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     rc = ngx_http_ci_jobs_parse_request(&ctx->req, path.data, path.len,
                                         r->args.data, r->args.len, scratch);
 
+    /* an API left out of ci_jobs_apis is unknown, valid request or not */
+
+    if (ctx->req.api_known
+        && !(lcf->apis & ((ngx_uint_t) 1 << ctx->req.api)))
+    {
+        return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
+                                       "NoSuchApi",
+                                       "this API is not enabled here");
+    }
+
     if (rc == NGX_HTTP_CI_JOBS_REQUEST_NO_SUCH_API) {
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
                                        "NoSuchApi", ctx->req.error);
@@ -91,12 +101,6 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     if (rc != NGX_HTTP_CI_JOBS_REQUEST_OK) {
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
                                        "InvalidArgument", ctx->req.error);
-    }
-
-    if (!(lcf->apis & ((ngx_uint_t) 1 << ctx->req.api))) {
-        return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                       "NoSuchApi",
-                                       "this API is not enabled here");
     }
 
     if (ngx_http_ci_jobs_credentials(r, lcf) == NULL) {
