@@ -70,7 +70,8 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
 FUZZ_TARGETS := xml request credentials cache sign metadata
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
-        bench-profile bench-sign bench-xml bench-cache soak test-asan clean
+        bench-profile bench-sign bench-xml bench-cache bench-memory soak \
+        test-asan clean
 
 all: module
 
@@ -243,6 +244,11 @@ bench-deps:
 # how many answers a 10 MB zone holds
 bench-cache: module
 	perl bench/cache.pl
+
+# the worker's peak RSS for slow readers of large answers, XML and JSON
+# (about 2 minutes); BENCH_MODULE=FILE measures another build
+bench-memory: module
+	perl bench/memory.pl
 
 # nanoseconds per request validation and per signature
 bench-sign: $(CORE_SRCS)
