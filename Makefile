@@ -67,10 +67,11 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Isrc -It/unit \
                $(shell pkg-config --cflags libxml-2.0 2>/dev/null \
                        || echo -I/usr/include/libxml2)
-FUZZ_TARGETS := xml request credentials cache sign
+FUZZ_TARGETS := xml request credentials cache sign metadata
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
-        bench-profile bench-sign bench-xml bench-cache soak test-asan clean
+        bench-profile bench-sign bench-xml bench-cache bench-memory soak \
+        test-asan clean
 
 all: module
 
@@ -157,8 +158,9 @@ unit: $(UNIT_BINS)
 NGX_TEST_ENV = TEST_NGINX_MODULE=$(MODULE) \
                $(if $(NGX_BIN),TEST_NGINX_BINARY=$(NGX_BIN))
 
+# TEST_NGINX_STRICT: a test whose prerequisite is missing fails, not skips
 prove: module $(NGX_BIN)
-	$(NGX_TEST_ENV) prove -r t
+	$(NGX_TEST_ENV) TEST_NGINX_STRICT=1 prove -r t
 
 test: deps module unit prove
 
@@ -178,7 +180,8 @@ test-asan: deps $(NGX_BIN)
 	TEST_NGINX_MODULE=$(BUILD)/asan/ngx_http_ci_jobs_module.so \
 	$(if $(NGX_BIN),TEST_NGINX_BINARY=$(NGX_BIN)) \
 	TEST_NGINX_ASAN="$$($(CC) -print-file-name=libasan.so) \
-	                 $$($(CC) -print-file-name=libubsan.so)" prove -r t
+	                 $$($(CC) -print-file-name=libubsan.so)" \
+	TEST_NGINX_STRICT=1 prove -r t
 
 run: deps module $(NGX_BIN)
 	$(NGX_TEST_ENV) perl t/run.pl
@@ -216,6 +219,8 @@ $(BUILD)/fuzz/request_fuzz: src/ngx_http_ci_jobs_request.c \
         src/ngx_http_ci_jobs_sign.h
 $(BUILD)/fuzz/credentials_fuzz: src/ngx_http_ci_jobs_credentials.c \
         src/ngx_http_ci_jobs_credentials.h
+$(BUILD)/fuzz/metadata_fuzz: src/ngx_http_ci_jobs_credentials.c \
+        src/ngx_http_ci_jobs_credentials.h
 $(BUILD)/fuzz/cache_fuzz: src/ngx_http_ci_jobs_cache_key.c \
         src/ngx_http_ci_jobs_xml.c src/ngx_http_ci_jobs_request.c \
         src/ngx_http_ci_jobs_sign.c src/ngx_http_ci_jobs_cache_key.h \
@@ -239,6 +244,11 @@ bench-deps:
 # how many answers a 10 MB zone holds
 bench-cache: module
 	perl bench/cache.pl
+
+# the worker's peak RSS for slow readers of large answers, XML and JSON
+# (about 2 minutes); BENCH_MODULE=FILE measures another build
+bench-memory: module
+	perl bench/memory.pl
 
 # nanoseconds per request validation and per signature
 bench-sign: $(CORE_SRCS)

@@ -18,8 +18,8 @@
 #define NGX_HTTP_CI_JOBS_CA_BUNDLE  "/etc/ssl/certs/ca-certificates.crt"
 #define NGX_HTTP_CI_JOBS_ALL_APIS   ((1 << NGX_HTTP_CI_JOBS_API_COUNT) - 1)
 
-/* idle connections to CI kept per worker, for each upstream of our own */
-#define NGX_HTTP_CI_JOBS_KEEPALIVE       16
+/* idle connections to CI a worker keeps for each upstream of its own */
+#define NGX_HTTP_CI_JOBS_KEEPALIVE       64
 
 /* a list page of 100 media jobs is a few hundred KB */
 #define NGX_HTTP_CI_JOBS_MAX_BODY_SIZE   (2 * 1024 * 1024)
@@ -36,6 +36,7 @@ static char *ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t ngx_http_ci_jobs_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ci_jobs_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle);
+static void ngx_http_ci_jobs_exit_process(ngx_cycle_t *cycle);
 
 static char *ngx_http_ci_jobs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_ci_jobs_apis(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -134,6 +135,20 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ci_jobs_loc_conf_t, credentials_file),
+      NULL },
+
+    { ngx_string("ci_jobs_credentials_role"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, credentials_role),
+      NULL },
+
+    { ngx_string("ci_jobs_metadata_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, metadata_url),
       NULL },
 
     { ngx_string("ci_jobs_sign_expires"),
@@ -272,7 +287,7 @@ ngx_module_t  ngx_http_ci_jobs_module = {
     ngx_http_ci_jobs_init_process,         /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_ci_jobs_exit_process,         /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -290,6 +305,13 @@ ngx_http_ci_jobs_create_main_conf(ngx_conf_t *cf)
 
     cmcf->request_id_index = NGX_ERROR;
     cmcf->max_held_size = NGX_CONF_UNSET_SIZE;
+
+    if (ngx_array_init(&cmcf->sources, cf->pool, 4,
+                       sizeof(ngx_http_ci_jobs_creds_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
 
     return cmcf;
 }
@@ -328,7 +350,10 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
      *     conf->secret_key = { 0, NULL };
      *     conf->security_token = { 0, NULL };
      *     conf->credentials_file = { 0, NULL };
+     *     conf->credentials_role = { 0, NULL };
+     *     conf->metadata_url = { 0, NULL };
      *     conf->creds = NULL;
+     *     conf->offset = NULL;
      *     conf->ssl_trusted_certificate = { 0, NULL };
      *     conf->array_names = NULL;
      *     conf->upstream.* = 0 or NULL;
@@ -385,9 +410,13 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->security_token, prev->security_token, "");
     ngx_conf_merge_str_value(conf->credentials_file, prev->credentials_file,
                              "");
+    ngx_conf_merge_str_value(conf->credentials_role, prev->credentials_role,
+                             "");
+    ngx_conf_merge_str_value(conf->metadata_url, prev->metadata_url,
+                             NGX_HTTP_CI_JOBS_METADATA_URL);
     ngx_conf_merge_sec_value(conf->sign_expires, prev->sign_expires, 900);
     ngx_conf_merge_uint_value(conf->apis, prev->apis,
-                              NGX_HTTP_CI_JOBS_ALL_APIS);
+                              NGX_HTTP_CI_JOBS_DEFAULT_APIS);
     ngx_conf_merge_uint_value(conf->json, prev->json,
                               NGX_HTTP_CI_JOBS_JSON_OFF);
     ngx_conf_merge_ptr_value(conf->json_array, prev->json_array, NULL);
@@ -658,6 +687,13 @@ ngx_http_ci_jobs_apis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
+        if (value[i].len == 3
+            && ngx_strncmp(value[i].data, "all", 3) == 0)
+        {
+            cjcf->apis |= NGX_HTTP_CI_JOBS_ALL_APIS;
+            continue;
+        }
+
         for (api = 0; api < NGX_HTTP_CI_JOBS_API_COUNT; api++) {
             if (ngx_strlen(ngx_http_ci_jobs_api_names[api]) == value[i].len
                 && ngx_strncmp(ngx_http_ci_jobs_api_names[api], value[i].data,
@@ -670,8 +706,11 @@ ngx_http_ci_jobs_apis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (api == NGX_HTTP_CI_JOBS_API_COUNT) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid value \"%V\" in \"%V\": expected jobs, "
-                               "pic_jobs, ai_jobs, inventorytriggerjob "
-                               "or list", &value[i], &cmd->name);
+                               "pic_jobs, ai_jobs, inventorytriggerjob, "
+                               "list, workflowexecution, "
+                               "workflowexecution_list, pic_jobs_list, "
+                               "ai_jobs_list, inventorytriggerjob_list "
+                               "or all", &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
 
@@ -701,6 +740,14 @@ ngx_http_ci_jobs_json_array(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     value = cf->args->elts;
+
+    /* "off": no name is always an array, the shape of the SDKs' xml2json */
+
+    if (cf->args->nelts == 2
+        && value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0)
+    {
+        return NGX_CONF_OK;
+    }
 
     for (i = 1; i < cf->args->nelts; i++) {
         name = ngx_array_push(cjcf->json_array);
@@ -795,5 +842,14 @@ ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle)
 
     ngx_http_ci_jobs_metrics_process(cycle);
 
-    return NGX_OK;
+    return ngx_http_ci_jobs_credentials_init_process(cycle);
+}
+
+
+static void
+ngx_http_ci_jobs_exit_process(ngx_cycle_t *cycle)
+{
+#if (NGX_HTTP_SSL)
+    ngx_http_ci_jobs_targets_exit(cycle);
+#endif
 }

@@ -535,9 +535,11 @@ for my $conns (@CONNS) {
 }
 write_file("$OUT/results.dat", $data);
 
+# the HTTPS scenarios dashed: gnuplot's colours repeat after eight
 my @plots = map {
-    sprintf "'%s/results.dat' using 1:%d with linespoints title '%s'",
-            $OUT, $_ + 2, $SCENARIOS[$_][0]
+    sprintf "'%s/results.dat' using 1:%d with linespoints%s title '%s'",
+            $OUT, $_ + 2, $SCENARIOS[$_][0] =~ /^https/ ? ' dashtype 2' : '',
+            $SCENARIOS[$_][0]
 } 0 .. $#SCENARIOS;
 
 open my $gp, '|-', 'gnuplot' or die "gnuplot: $!";

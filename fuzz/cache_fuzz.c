@@ -187,11 +187,14 @@ fuzz_check_decision(ngx_http_ci_jobs_api_e api, unsigned status, int rc,
     store = ngx_http_ci_jobs_cache_storable(api, status, res);
 
     must_not = status != 200
-               || api == NGX_HTTP_CI_JOBS_API_LIST
+               || ngx_http_ci_jobs_api_is_list(api)
                || !res->response
-               || res->jobs == 0
                || res->nonexist
-               || res->terminal_jobs != res->jobs;
+               || (api == NGX_HTTP_CI_JOBS_API_WORKFLOW
+                   ? res->runs == 0 || res->terminal_runs != res->runs
+                     || res->jobs != 0
+                   : res->jobs == 0 || res->terminal_jobs != res->jobs
+                     || res->runs != 0);
 
     if (store && must_not) {
         abort();
@@ -200,7 +203,7 @@ fuzz_check_decision(ngx_http_ci_jobs_api_e api, unsigned status, int rc,
     /* the same answer by any other API or status */
 
     for (a = 0; a < NGX_HTTP_CI_JOBS_API_COUNT; a++) {
-        if (a == NGX_HTTP_CI_JOBS_API_LIST
+        if (ngx_http_ci_jobs_api_is_list(a)
             && ngx_http_ci_jobs_cache_storable(a, 200, res))
         {
             abort();

@@ -46,7 +46,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     if (req.api >= NGX_HTTP_CI_JOBS_API_COUNT
-        || (req.api != NGX_HTTP_CI_JOBS_API_LIST
+        || (!ngx_http_ci_jobs_api_is_list(req.api)
             && (req.nids == 0 || req.nids > NGX_HTTP_CI_JOBS_MAX_IDS)))
     {
         abort();

@@ -339,12 +339,17 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ctx->req.api == NGX_HTTP_CI_JOBS_API_LIST) {
+    if (ngx_http_ci_jobs_api_is_list(ctx->req.api)) {
         ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_BYPASS;
         return NGX_DECLINED;
     }
 
-    id = &ngx_http_ci_jobs_credentials(r, lcf)->id;
+    /*
+     * Role credentials change with every refresh: their entries are the
+     * role's (and the metadata service's), not one SecretId's.
+     */
+    id = (lcf->creds->kind == NGX_HTTP_CI_JOBS_CREDS_ROLE)
+         ? &lcf->creds->name : &lcf->creds->id;
 
     ctx->cache_key.len = ngx_http_ci_jobs_cache_key(NULL, lcf->host.data,
                                                     lcf->host.len, &ctx->req,

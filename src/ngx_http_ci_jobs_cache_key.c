@@ -50,10 +50,21 @@ int
 ngx_http_ci_jobs_cache_storable(ngx_http_ci_jobs_api_e api, unsigned status,
     const ngx_http_ci_jobs_xml_result_t *res)
 {
-    return api != NGX_HTTP_CI_JOBS_API_LIST
-           && status == 200
-           && res->response
-           && res->jobs > 0
+    if (ngx_http_ci_jobs_api_is_list(api)
+        || status != 200
+        || !res->response
+        || res->nonexist)
+    {
+        return 0;
+    }
+
+    if (api == NGX_HTTP_CI_JOBS_API_WORKFLOW) {
+        return res->runs > 0
+               && res->terminal_runs == res->runs
+               && res->jobs == 0;
+    }
+
+    return res->jobs > 0
            && res->terminal_jobs == res->jobs
-           && !res->nonexist;
+           && res->runs == 0;
 }

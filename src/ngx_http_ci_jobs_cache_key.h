@@ -26,7 +26,9 @@ size_t ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host,
 /*
  * An answer is stored when it is an id lookup answered 200 whose every
  * JobsDetail is in a terminal state (Success, Failed, Cancel), with at
- * least one job and no NonExistJobIds: such an answer never changes.
+ * least one job and no NonExistJobIds: such an answer never changes.  A
+ * workflow run lookup is stored by the same rule over its
+ * WorkflowExecution (Success, Failed, Cancel).  Lists are never stored.
  */
 int ngx_http_ci_jobs_cache_storable(ngx_http_ci_jobs_api_e api,
     unsigned status, const ngx_http_ci_jobs_xml_result_t *res);

@@ -7,6 +7,7 @@
 
 
 #include <string.h>
+#include <strings.h>
 
 #include "ngx_http_ci_jobs_credentials.h"
 
@@ -23,6 +24,8 @@ static int ngx_http_ci_jobs_credentials_json(
 static int ngx_http_ci_jobs_credentials_check(
     ngx_http_ci_jobs_credentials_t *creds);
 static int ngx_http_ci_jobs_token_ok(const u_char *p, size_t len);
+static const u_char *ngx_http_ci_jobs_header_end(const u_char *p,
+    const u_char *last);
 static const u_char *ngx_http_ci_jobs_skip_space(const u_char *p,
     const u_char *last);
 
@@ -210,6 +213,10 @@ ngx_http_ci_jobs_credentials_json(ngx_http_ci_jobs_credentials_t *creds,
             } else if (ngx_http_ci_jobs_is(name, name_len, "Token")) {
                 creds->token = value;
                 creds->token_len = value_len;
+
+            } else if (ngx_http_ci_jobs_is(name, name_len, "Code")) {
+                creds->code = value;
+                creds->code_len = value_len;
             }
 
         } else if (*p >= '0' && *p <= '9') {
@@ -314,4 +321,228 @@ ngx_http_ci_jobs_skip_space(const u_char *p, const u_char *last)
     }
 
     return p;
+}
+
+
+/* --- the metadata service ------------------------------------------------- */
+
+
+#define NGX_HTTP_CI_JOBS_ROLE_MAX  128
+
+
+int
+ngx_http_ci_jobs_http_answer_parse(ngx_http_ci_jobs_http_answer_t *a,
+    const u_char *data, size_t len)
+{
+    size_t         clen, name_len;
+    const u_char  *p, *last, *eol, *colon, *v, *end;
+    unsigned int   chunked, has_clen;
+
+    memset(a, 0, sizeof(ngx_http_ci_jobs_http_answer_t));
+
+    p = data;
+    last = data + len;
+
+    eol = memchr(p, '\n', len);
+
+    if (eol == NULL || eol - p < 12
+        || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1')
+        || p[8] != ' '
+        || p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9'
+        || p[11] < '0' || p[11] > '9'
+        || (eol - p > 12 && p[12] != ' ' && p[12] != '\r'))
+    {
+        a->error = "no valid HTTP/1.x status line";
+        return -1;
+    }
+
+    a->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+
+    chunked = 0;
+    has_clen = 0;
+    clen = 0;
+
+    for (p = eol + 1; /* void */; p = eol + 1) {
+        if (p >= last) {
+            a->error = "the header is truncated";
+            return -1;
+        }
+
+        eol = memchr(p, '\n', last - p);
+        if (eol == NULL) {
+            a->error = "the header is truncated";
+            return -1;
+        }
+
+        end = ngx_http_ci_jobs_header_end(p, eol);
+
+        if (end == p) {
+            break;
+        }
+
+        colon = memchr(p, ':', end - p);
+        if (colon == NULL || colon == p) {
+            a->error = "a header line is not valid";
+            return -1;
+        }
+
+        name_len = colon - p;
+        v = ngx_http_ci_jobs_skip_space(colon + 1, end);
+
+        if (name_len == sizeof("Content-Length") - 1
+            && strncasecmp((const char *) p, "Content-Length", name_len) == 0)
+        {
+            if (has_clen || v == end) {
+                a->error = "a Content-Length is not valid";
+                return -1;
+            }
+
+            has_clen = 1;
+
+            for ( /* void */ ; v < end; v++) {
+                if (*v < '0' || *v > '9' || clen > 100000000) {
+                    a->error = "a Content-Length is not valid";
+                    return -1;
+                }
+
+                clen = clen * 10 + (*v - '0');
+            }
+
+        } else if (name_len == sizeof("Transfer-Encoding") - 1
+                   && strncasecmp((const char *) p, "Transfer-Encoding",
+                                  name_len) == 0)
+        {
+            chunked = 1;
+        }
+    }
+
+    if (chunked) {
+        a->error = "a chunked answer to an HTTP/1.0 request";
+        return -1;
+    }
+
+    a->body = eol + 1;
+    a->body_len = last - a->body;
+
+    if (has_clen) {
+        if (a->body_len < clen) {
+            a->error = "the body is truncated";
+            return -1;
+        }
+
+        a->body_len = clen;
+    }
+
+    return 0;
+}
+
+
+/* the line's end without its CR and trailing blanks */
+
+static const u_char *
+ngx_http_ci_jobs_header_end(const u_char *p, const u_char *eol)
+{
+    while (eol > p && (eol[-1] == '\r' || eol[-1] == ' ' || eol[-1] == '\t'))
+    {
+        eol--;
+    }
+
+    return eol;
+}
+
+
+int
+ngx_http_ci_jobs_metadata_role(const u_char *data, size_t len,
+    const u_char **role, size_t *role_len, const char **error)
+{
+    const u_char  *p, *last, *end;
+
+    last = data + len;
+    p = ngx_http_ci_jobs_skip_space(data, last);
+
+    if (p == last) {
+        *error = "the role list is empty";
+        return -1;
+    }
+
+    end = memchr(p, '\n', last - p);
+    if (end == NULL) {
+        end = last;
+    }
+
+    end = ngx_http_ci_jobs_header_end(p, end);
+
+    if (!ngx_http_ci_jobs_role_name_ok(p, end - p)) {
+        *error = "the first role name is not valid";
+        return -1;
+    }
+
+    *role = p;
+    *role_len = end - p;
+
+    return 0;
+}
+
+
+int
+ngx_http_ci_jobs_role_name_ok(const u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > NGX_HTTP_CI_JOBS_ROLE_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+            || (p[i] >= '0' && p[i] <= '9')
+            || (p[i] != '\0' && strchr("+=,.@_-", p[i]) != NULL))
+        {
+            continue;
+        }
+
+        return 0;
+    }
+
+    return 1;
+}
+
+
+int
+ngx_http_ci_jobs_metadata_credentials(ngx_http_ci_jobs_credentials_t *creds,
+    const u_char *data, size_t len, time_t now)
+{
+    const u_char  *p;
+
+    p = ngx_http_ci_jobs_skip_space(data, data + len);
+
+    if (p == data + len || *p != '{') {
+        memset(creds, 0, sizeof(ngx_http_ci_jobs_credentials_t));
+        creds->error = "the answer is not a JSON object";
+        return -1;
+    }
+
+    if (ngx_http_ci_jobs_credentials_parse(creds, data, len) != 0) {
+        return -1;
+    }
+
+    if (creds->code == NULL || !ngx_http_ci_jobs_is(creds->code,
+                                                    creds->code_len,
+                                                    "Success"))
+    {
+        creds->error = "its Code is not Success";
+        return -1;
+    }
+
+    if (creds->expires == 0) {
+        creds->error = "no ExpiredTime";
+        return -1;
+    }
+
+    if (creds->expires <= now) {
+        creds->error = "its ExpiredTime is in the past";
+        return -1;
+    }
+
+    return 0;
 }

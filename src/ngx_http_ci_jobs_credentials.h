@@ -23,14 +23,43 @@ typedef struct {
     size_t         key_len;
     const u_char  *token;       /* NULL when there is none */
     size_t         token_len;
+    const u_char  *code;        /* the JSON's Code; NULL when not given */
+    size_t         code_len;
     time_t         expires;     /* ExpiredTime; 0 when not given */
     const char    *error;       /* why the file is unusable */
 } ngx_http_ci_jobs_credentials_t;
 
 
+/* an HTTP/1.x answer of the metadata service, read to the connection's end */
+typedef struct {
+    unsigned int   status;
+    const u_char  *body;        /* points into the answer */
+    size_t         body_len;
+    const char    *error;       /* why the answer is unusable */
+} ngx_http_ci_jobs_http_answer_t;
+
+
 /* 0, or -1 with creds->error set; nothing of the values is in the error */
 int ngx_http_ci_jobs_credentials_parse(ngx_http_ci_jobs_credentials_t *creds,
     const u_char *data, size_t len);
+
+/*
+ * The metadata service (GET <url> lists roles, GET <url><role> answers the
+ * role's JSON): the status line, headers and body of an answer; the first
+ * role of a list; the credentials of a role's JSON, which must say
+ * "Code": "Success" and an ExpiredTime later than now.  0, or -1 with the
+ * error set, never quoting a value.
+ */
+int ngx_http_ci_jobs_http_answer_parse(ngx_http_ci_jobs_http_answer_t *a,
+    const u_char *data, size_t len);
+int ngx_http_ci_jobs_metadata_role(const u_char *data, size_t len,
+    const u_char **role, size_t *role_len, const char **error);
+int ngx_http_ci_jobs_metadata_credentials(
+    ngx_http_ci_jobs_credentials_t *creds, const u_char *data, size_t len,
+    time_t now);
+
+/* a role name: 1-128 of letters, digits and +=,.@_- */
+int ngx_http_ci_jobs_role_name_ok(const u_char *p, size_t len);
 
 
 #endif /* _NGX_HTTP_CI_JOBS_CREDENTIALS_H_INCLUDED_ */

@@ -34,6 +34,10 @@ static ngx_int_t ngx_http_ci_jobs_output(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *out, ngx_uint_t from_filter);
 static ngx_int_t ngx_http_ci_jobs_error_header(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
+static ngx_int_t ngx_http_ci_jobs_request_id_header(ngx_http_request_t *r,
+    ngx_str_t *id);
+static void ngx_http_ci_jobs_request_id(ngx_http_request_t *r,
+    ngx_str_t *id);
 static ngx_buf_t *ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
@@ -463,20 +467,24 @@ static ngx_int_t
 ngx_http_ci_jobs_output(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     ngx_str_t *out, ngx_uint_t from_filter)
 {
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       cl;
-    ngx_table_elt_t  *h;
+    ngx_int_t     rc;
+    ngx_str_t     id;
+    ngx_buf_t    *b;
+    ngx_chain_t   cl;
 
-    if (ctx->ci_request_id.len) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_ERROR;
-        }
+    /*
+     * Upstream's request id; when upstream sent none that could be passed
+     * on, nginx's $request_id, so that every answer carries one.
+     */
 
-        h->hash = 1;
-        ngx_str_set(&h->key, "x-ci-request-id");
-        h->value = ctx->ci_request_id;
+    id = ctx->ci_request_id;
+
+    if (id.len == 0) {
+        ngx_http_ci_jobs_request_id(r, &id);
+    }
+
+    if (ngx_http_ci_jobs_request_id_header(r, &id) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (ngx_http_ci_jobs_set_headers(r, ctx, out->len) != NGX_OK) {
@@ -512,10 +520,19 @@ static ngx_int_t
 ngx_http_ci_jobs_error_header(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status)
 {
+    ngx_str_t   id;
     ngx_buf_t  *b;
 
     b = ngx_http_ci_jobs_error_body(r, ctx, status);
     if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the RequestId of the body, as CI's own errors have it */
+
+    ngx_http_ci_jobs_request_id(r, &id);
+
+    if (ngx_http_ci_jobs_request_id_header(r, &id) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -541,6 +558,50 @@ ngx_http_ci_jobs_error_header(ngx_http_request_t *r,
 }
 
 
+/* nginx's $request_id: 32 hexadecimal digits */
+
+static void
+ngx_http_ci_jobs_request_id(ngx_http_request_t *r, ngx_str_t *id)
+{
+    ngx_http_variable_value_t     *vv;
+    ngx_http_ci_jobs_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_ci_jobs_module);
+
+    vv = ngx_http_get_indexed_variable(r, cmcf->request_id_index);
+
+    if (vv == NULL || vv->not_found) {
+        ngx_str_null(id);
+
+    } else {
+        id->data = vv->data;
+        id->len = vv->len;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_request_id_header(ngx_http_request_t *r, ngx_str_t *id)
+{
+    ngx_table_elt_t  *h;
+
+    if (id->len == 0) {
+        return NGX_OK;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "x-ci-request-id");
+    h->value = *id;
+
+    return NGX_OK;
+}
+
+
 static ngx_buf_t *
 ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status)
@@ -548,9 +609,7 @@ ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
     size_t                          len;
     ngx_str_t                       code, message, request_id;
     ngx_buf_t                      *b;
-    ngx_http_variable_value_t      *vv;
     ngx_http_ci_jobs_error_t       *e;
-    ngx_http_ci_jobs_main_conf_t   *cmcf;
 
     for (e = ngx_http_ci_jobs_errors; e->status; e++) {
         if (e->status == status) {
@@ -574,17 +633,7 @@ ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
 
     message.len = ngx_strlen(message.data);
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_ci_jobs_module);
-
-    vv = ngx_http_get_indexed_variable(r, cmcf->request_id_index);
-
-    if (vv == NULL || vv->not_found) {
-        ngx_str_null(&request_id);
-
-    } else {
-        request_id.data = vv->data;
-        request_id.len = vv->len;
-    }
+    ngx_http_ci_jobs_request_id(r, &request_id);
 
     /* the code and the request id are [A-Za-z0-9]; the message is ours */
 

@@ -85,6 +85,16 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     rc = ngx_http_ci_jobs_parse_request(&ctx->req, path.data, path.len,
                                         r->args.data, r->args.len, scratch);
 
+    /* an API left out of ci_jobs_apis is unknown, valid request or not */
+
+    if (ctx->req.api_known
+        && !(lcf->apis & ((ngx_uint_t) 1 << ctx->req.api)))
+    {
+        return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
+                                       "NoSuchApi",
+                                       "this API is not enabled here");
+    }
+
     if (rc == NGX_HTTP_CI_JOBS_REQUEST_NO_SUCH_API) {
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
                                        "NoSuchApi", ctx->req.error);
@@ -97,10 +107,15 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
 
     ctx->api = ctx->req.api;
 
-    if (!(lcf->apis & ((ngx_uint_t) 1 << ctx->req.api))) {
-        return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                       "NoSuchApi",
-                                       "this API is not enabled here");
+    if (ngx_http_ci_jobs_credentials(r, lcf) == NULL) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "ci_jobs: no valid role credentials yet, or any more: "
+                      "request refused");
+
+        return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "CredentialsUnavailable",
+                                       "the gateway has no valid "
+                                       "credentials at the moment");
     }
 
     status = ngx_http_ci_jobs_cache_lookup(r, ctx, lcf);

@@ -68,6 +68,8 @@ static ngx_int_t ngx_http_ci_jobs_status_expiry(ngx_http_request_t *r,
     ngx_http_ci_jobs_text_t *t);
 static ngx_int_t ngx_http_ci_jobs_status_ready(ngx_http_request_t *r,
     ngx_http_ci_jobs_text_t *t);
+static void ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_creds_t *creds,
+    ngx_str_t *name);
 static ngx_int_t ngx_http_ci_jobs_text_reserve(ngx_http_ci_jobs_text_t *t,
     size_t size);
 static ngx_int_t ngx_http_ci_jobs_text_family(ngx_http_ci_jobs_text_t *t,
@@ -670,8 +672,9 @@ ngx_http_ci_jobs_status_metrics(ngx_http_request_t *r,
 
     if (ngx_http_ci_jobs_text_family(t, "ci_jobs_credentials_reloads_total",
                                      "counter",
-                                     "Changed credentials files read by a "
-                                     "worker, by result.")
+                                     "Loads of a credentials file and "
+                                     "fetches of role credentials, once "
+                                     "for all workers, by result.")
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -784,69 +787,57 @@ ngx_http_ci_jobs_status_caches(ngx_http_request_t *r,
 }
 
 
-/* when the credentials of each file expire, for those that do */
+/*
+ * When the credentials of each source expire: every role source (0 until
+ * its first fetch), and the credentials files that say so.
+ */
 
 static ngx_int_t
 ngx_http_ci_jobs_status_expiry(ngx_http_request_t *r,
     ngx_http_ci_jobs_text_t *t)
 {
-    ngx_uint_t                      i, j;
-    ngx_http_ci_jobs_creds_t       *creds, *other;
-    ngx_http_ci_jobs_loc_conf_t   **lcfs;
+    time_t                          expires;
+    ngx_str_t                       source;
+    ngx_uint_t                      i;
+    ngx_http_ci_jobs_creds_t      **cp;
     ngx_http_ci_jobs_main_conf_t   *cmcf;
 
     if (ngx_http_ci_jobs_text_family(t, "ci_jobs_credentials_expiry_seconds",
                                      "gauge",
-                                     "When the credentials of a credentials "
-                                     "file expire (Unix time), for those "
-                                     "that do.")
+                                     "When the credentials of a source "
+                                     "expire (Unix time): roles, and the "
+                                     "files that say.")
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_ci_jobs_module);
-    lcfs = cmcf->locations.elts;
+    cp = cmcf->sources.elts;
 
-    for (i = 0; i < cmcf->locations.nelts; i++) {
-        creds = ngx_http_ci_jobs_credentials(r, lcfs[i]);
+    for (i = 0; i < cmcf->sources.nelts; i++) {
+        (void) ngx_http_ci_jobs_credentials_health(cp[i], ngx_time(),
+                                                   &expires);
 
-        if (creds->file.len == 0 || creds->expires == 0) {
+        if (cp[i]->kind == NGX_HTTP_CI_JOBS_CREDS_FILE && expires == 0) {
             continue;
         }
 
-        /* a file several locations read is one series */
-
-        for (j = 0; j < i; j++) {
-            other = lcfs[j]->creds;
-
-            if (other->file.len == creds->file.len
-                && other->expires != 0
-                && ngx_strncmp(other->file.data, creds->file.data,
-                               creds->file.len)
-                   == 0)
-            {
-                break;
-            }
-        }
-
-        if (j < i) {
-            continue;
-        }
+        ngx_http_ci_jobs_source_name(cp[i], &source);
 
         if (ngx_http_ci_jobs_text_reserve(t, NGX_HTTP_CI_JOBS_LINE_MAX
-                                             + 2 * creds->file.len)
+                                             + 2 * source.len)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        t->b->last = ngx_cpymem(t->b->last,
-                                "ci_jobs_credentials_expiry_seconds{file=\"",
-                                sizeof("ci_jobs_credentials_expiry_seconds"
-                                       "{file=\"") - 1);
-        t->b->last = ngx_http_ci_jobs_text_label(t->b->last, &creds->file);
-        t->b->last = ngx_sprintf(t->b->last, "\"} %T\n", creds->expires);
+        t->b->last = ngx_sprintf(t->b->last,
+                                 "ci_jobs_credentials_expiry_seconds{%s=\"",
+                                 cp[i]->kind == NGX_HTTP_CI_JOBS_CREDS_FILE
+                                 ? "file" : "role");
+        t->b->last = ngx_http_ci_jobs_text_label(t->b->last, &source);
+        t->b->last = ngx_sprintf(t->b->last, "\"} %T\n", expires);
     }
 
     return NGX_OK;
@@ -855,16 +846,20 @@ ngx_http_ci_jobs_status_expiry(ngx_http_request_t *r,
 
 /*
  * ?ready: 200 when every gateway location has credentials it can sign
- * with and that have not expired; 503 and the reasons otherwise.
+ * with and that have not expired; 503 and the reasons otherwise.  A role
+ * location is ready with unexpired role credentials, a file location
+ * when its file is usable now, as all workers see them.
  */
 
 static ngx_int_t
 ngx_http_ci_jobs_status_ready(ngx_http_request_t *r,
     ngx_http_ci_jobs_text_t *t)
 {
-    time_t                          now;
+    time_t                          now, expires;
     ngx_int_t                       status;
-    ngx_uint_t                      i;
+    ngx_str_t                       source;
+    ngx_uint_t                      i, health;
+    const char                     *what;
     ngx_http_ci_jobs_creds_t       *creds;
     ngx_http_ci_jobs_loc_conf_t   **lcfs;
     ngx_http_ci_jobs_main_conf_t   *cmcf;
@@ -875,36 +870,44 @@ ngx_http_ci_jobs_status_ready(ngx_http_request_t *r,
     status = NGX_HTTP_OK;
 
     for (i = 0; i < cmcf->locations.nelts; i++) {
-        creds = ngx_http_ci_jobs_credentials(r, lcfs[i]);
+        creds = lcfs[i]->creds;
+        health = ngx_http_ci_jobs_credentials_health(creds, now, &expires);
 
-        if (!creds->failed && (creds->expires == 0 || creds->expires > now))
-        {
+        if (health == NGX_HTTP_CI_JOBS_HEALTH_OK) {
             continue;
         }
 
         status = NGX_HTTP_SERVICE_UNAVAILABLE;
 
+        what = (creds->kind == NGX_HTTP_CI_JOBS_CREDS_FILE)
+               ? "credentials file" : "role credentials from";
+        ngx_http_ci_jobs_source_name(creds, &source);
+
         if (ngx_http_ci_jobs_text_reserve(t, NGX_HTTP_CI_JOBS_LINE_MAX
                                              + lcfs[i]->location.len
-                                             + creds->file.len)
+                                             + source.len)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        if (creds->failed) {
-            t->b->last = ngx_sprintf(t->b->last,
-                                     "not ready: location \"%V\": "
-                                     "credentials file \"%V\" is not "
-                                     "usable\n",
-                                     &lcfs[i]->location, &creds->file);
+        t->b->last = ngx_sprintf(t->b->last,
+                                 "not ready: location \"%V\": %s \"%V\" ",
+                                 &lcfs[i]->location, what, &source);
 
-        } else {
-            t->b->last = ngx_sprintf(t->b->last,
-                                     "not ready: location \"%V\": the "
-                                     "credentials in \"%V\" expired at %T\n",
-                                     &lcfs[i]->location, &creds->file,
-                                     creds->expires);
+        switch (health) {
+
+        case NGX_HTTP_CI_JOBS_HEALTH_UNUSABLE:
+            t->b->last = ngx_sprintf(t->b->last, "is not usable\n");
+            break;
+
+        case NGX_HTTP_CI_JOBS_HEALTH_EXPIRED:
+            t->b->last = ngx_sprintf(t->b->last, "expired at %T\n",
+                                     expires);
+            break;
+
+        default:
+            t->b->last = ngx_sprintf(t->b->last, "not fetched yet\n");
         }
     }
 
@@ -920,6 +923,22 @@ ngx_http_ci_jobs_status_ready(ngx_http_request_t *r,
     }
 
     return status;
+}
+
+
+/* a file's path, or a role's metadata URL and role ("auto" when found) */
+
+static void
+ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_creds_t *creds,
+    ngx_str_t *name)
+{
+    if (creds->kind == NGX_HTTP_CI_JOBS_CREDS_FILE) {
+        *name = creds->file;
+        return;
+    }
+
+    name->data = creds->name.data + sizeof("role:") - 1;
+    name->len = creds->name.len - (sizeof("role:") - 1);
 }
 
 
@@ -1087,6 +1106,6 @@ ngx_http_ci_jobs_diagnose(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
                   code, &lcf->location, p, &lcf->host,
                   (size_t) (last - (p + path_len + 1)), p + path_len + 1,
                   ctx->sign_start, ctx->sign_end, now,
-                  ngx_http_ci_jobs_clock_offset(), &creds->id,
+                  ngx_http_ci_jobs_clock_offset(lcf), &creds->id,
                   creds->token.len ? ", with a security token" : "");
 }

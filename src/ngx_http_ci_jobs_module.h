@@ -54,26 +54,80 @@ typedef struct {
     size_t                       max_held_size;
     ngx_array_t                  targets;   /* ngx_http_ci_jobs_target_t * */
     ngx_shm_zone_t              *state_zone;
+    ngx_array_t                  sources;   /* ngx_http_ci_jobs_creds_t * */
     ngx_shm_zone_t              *metrics_zone;  /* with ci_jobs_status */
     ngx_array_t                  locations;  /* gateway loc confs, ?ready */
 } ngx_http_ci_jobs_main_conf_t;
 
 
-/* the credentials a location signs with, and its reusable SignKey */
+#define NGX_HTTP_CI_JOBS_CREDS_INLINE  0
+#define NGX_HTTP_CI_JOBS_CREDS_FILE    1
+#define NGX_HTTP_CI_JOBS_CREDS_ROLE    2
+
+#define NGX_HTTP_CI_JOBS_METADATA_URL                                         \
+    "http://metadata.tencentyun.com/latest/meta-data/cam/security-credentials/"
+
+
+typedef struct ngx_http_ci_jobs_shsource_s  ngx_http_ci_jobs_shsource_t;
+typedef struct ngx_http_ci_jobs_shoffset_s  ngx_http_ci_jobs_shoffset_t;
+
+
+/* locations that share a slot share the diagnosis' once a minute */
+#define NGX_HTTP_CI_JOBS_DIAG_SLOTS  256
+
+
+/* the module's state zone: what all workers share */
 typedef struct {
-    ngx_str_t                    file;        /* empty: configured inline */
+    ngx_http_ci_jobs_shsource_t  *sources;
+    ngx_http_ci_jobs_shoffset_t  *offsets;
+    ngx_atomic_t                  diagnosed[NGX_HTTP_CI_JOBS_DIAG_SLOTS];
+} ngx_http_ci_jobs_shared_t;
+
+
+/* what ngx_http_ci_jobs_credentials_health() finds, for ?ready */
+#define NGX_HTTP_CI_JOBS_HEALTH_OK        0
+#define NGX_HTTP_CI_JOBS_HEALTH_UNUSABLE  1   /* the file, now */
+#define NGX_HTTP_CI_JOBS_HEALTH_EXPIRED   2
+#define NGX_HTTP_CI_JOBS_HEALTH_NONE      3   /* role: none fetched yet */
+
+
+/*
+ * The credentials a location signs with, and its reusable SignKey.  Inline
+ * credentials are the location's own; a file or a role is one source for
+ * every location naming it, refreshed by one worker at a time through the
+ * state zone, each worker holding a copy of the credentials shared there.
+ */
+typedef struct {
+    ngx_uint_t                   kind;
+    ngx_str_t                    name;        /* the source's, in the zone */
+    ngx_str_t                    file;
+    ngx_str_t                    role;        /* empty: "auto" */
+    ngx_str_t                    url;         /* ci_jobs_metadata_url */
+    ngx_str_t                    url_host;    /* its Host header */
+    ngx_str_t                    url_path;    /* ends with "/" */
+    ngx_addr_t                  *addr;
     ngx_str_t                    id;
     ngx_str_t                    key;
     ngx_str_t                    token;
-    u_char                      *buf;         /* the file's contents */
+    u_char                      *buf;         /* this worker's copy */
     size_t                       buf_size;
-    time_t                       checked;     /* last look at the file */
-    time_t                       mtime;
-    off_t                        size;
-    ngx_uint_t                   failed;      /* already said why */
+    time_t                       expires;     /* 0: do not expire */
+    ngx_atomic_uint_t            generation;  /* of the shared copy held */
+    ngx_http_ci_jobs_shsource_t *sh;
+    ngx_event_t                  timer;
+    ngx_log_t                    quiet_log;   /* for the fetch connection */
+    ngx_peer_connection_t        peer;
+    u_char                      *out;         /* the request to the service */
+    size_t                       out_len;
+    size_t                       sent;
+    u_char                      *in;          /* its answer */
+    size_t                       in_len;
+    u_char                       found_role[128];
+    size_t                       found_role_len;
+    unsigned                     fetching:1;  /* this worker's turn */
+    unsigned                     listing:1;   /* asking for the roles */
     time_t                       key_start;   /* sign_key's KeyTime */
     time_t                       key_end;
-    time_t                       expires;     /* ExpiredTime, or 0 */
     ngx_http_ci_jobs_sign_key_t  sign_key;
 } ngx_http_ci_jobs_creds_t;
 
@@ -93,7 +147,10 @@ typedef struct {
     ngx_str_t                    secret_key;
     ngx_str_t                    security_token;
     ngx_str_t                    credentials_file;
+    ngx_str_t                    credentials_role;
+    ngx_str_t                    metadata_url;
     ngx_http_ci_jobs_creds_t    *creds;
+    ngx_http_ci_jobs_shoffset_t *offset;       /* of the host's clock */
     time_t                       sign_expires;
 
     ngx_uint_t                   apis;         /* 1 << api, of enabled */
@@ -160,6 +217,9 @@ typedef struct {
 ngx_int_t ngx_http_ci_jobs_handler(ngx_http_request_t *r);
 char *ngx_http_ci_jobs_set_target(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *conf);
+#if (NGX_HTTP_SSL)
+void ngx_http_ci_jobs_targets_exit(ngx_cycle_t *cycle);
+#endif
 ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_uint_t ngx_http_ci_jobs_worker_full(ngx_http_request_t *r);
@@ -173,15 +233,20 @@ char *ngx_http_ci_jobs_credentials_init(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_http_ci_jobs_creds_t *ngx_http_ci_jobs_credentials(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_int_t ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle);
+ngx_uint_t ngx_http_ci_jobs_credentials_health(
+    ngx_http_ci_jobs_creds_t *creds, time_t now, time_t *expires);
 ngx_http_ci_jobs_sign_key_t *ngx_http_ci_jobs_sign_key_for(
-    ngx_http_ci_jobs_creds_t *creds, time_t expires, time_t *start,
-    time_t *end);
+    ngx_http_ci_jobs_creds_t *creds, time_t offset, time_t expires,
+    time_t *start, time_t *end);
 ngx_int_t ngx_http_ci_jobs_state_zone(ngx_conf_t *cf);
-time_t ngx_http_ci_jobs_clock_offset(void);
+ngx_slab_pool_t *ngx_http_ci_jobs_state_pool(void);
+ngx_http_ci_jobs_shared_t *ngx_http_ci_jobs_state(void);
+time_t ngx_http_ci_jobs_clock_offset(ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_int_t ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf, time_t date, time_t start, time_t end);
 ngx_uint_t ngx_http_ci_jobs_diagnosis_due(ngx_uint_t index, time_t now,
     time_t period);
-ngx_int_t ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r, time_t date,
-    time_t start, time_t end);
 
 char *ngx_http_ci_jobs_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

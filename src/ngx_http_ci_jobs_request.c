@@ -1,12 +1,13 @@
 
 /*
- * Request validation, over plain buffers: only the five CI queries, with
+ * Request validation, over plain buffers: only the ten CI queries, with
  * valid ids and parameters, are accepted.  Anything else is refused
  * before it can be signed, so the gateway never signs what a client made
  * up.
  */
 
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -22,7 +23,9 @@ typedef enum {
     NGX_HTTP_CI_JOBS_VALUE_TEXT,         /* 1-1024 bytes of text */
     NGX_HTTP_CI_JOBS_VALUE_ORDER,        /* Desc, Asc */
     NGX_HTTP_CI_JOBS_VALUE_SIZE,         /* 1-100 */
-    NGX_HTTP_CI_JOBS_VALUE_STATES,       /* a list of states */
+    NGX_HTTP_CI_JOBS_VALUE_STATES,       /* a list of job states */
+    NGX_HTTP_CI_JOBS_VALUE_RUN_STATES,   /* a list of workflow run states */
+    NGX_HTTP_CI_JOBS_VALUE_TYPE,         /* Workflow, Job */
     NGX_HTTP_CI_JOBS_VALUE_TIME          /* YYYY-MM-DDTHH:MM:SS+HHMM */
 } ngx_http_ci_jobs_value_e;
 
@@ -31,7 +34,23 @@ typedef struct {
     const char                *name;
     ngx_http_ci_jobs_value_e   value;
     const char                *error;
+    const char                *missing;  /* required: the refusal if absent */
 } ngx_http_ci_jobs_param_t;
+
+
+typedef struct {
+    const ngx_http_ci_jobs_param_t  *params;
+    size_t                           nparams;
+} ngx_http_ci_jobs_list_t;
+
+
+/* the path segment that names the query, and the two APIs it leads to */
+
+typedef struct {
+    const char              *name;
+    ngx_http_ci_jobs_api_e   id_api;     /* <name>/<ids> */
+    ngx_http_ci_jobs_api_e   list_api;   /* <name>?<parameters> */
+} ngx_http_ci_jobs_base_t;
 
 
 static int ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req,
@@ -43,7 +62,8 @@ static size_t ngx_http_ci_jobs_decode(u_char *dst, const u_char *src,
 static int ngx_http_ci_jobs_check_text(const u_char *p, size_t len);
 static int ngx_http_ci_jobs_check_value(ngx_http_ci_jobs_value_e type,
     const u_char *p, size_t len);
-static int ngx_http_ci_jobs_check_states(const u_char *p, size_t len);
+static int ngx_http_ci_jobs_check_states(const u_char *p, size_t len,
+    const char **states, size_t nstates);
 static int ngx_http_ci_jobs_check_time(const u_char *p, size_t len);
 static int ngx_http_ci_jobs_digits(const u_char *p, size_t n, int min,
     int max);
@@ -52,36 +72,164 @@ static int ngx_http_ci_jobs_refuse(ngx_http_ci_jobs_request_t *req, int rc,
 
 
 const char  *ngx_http_ci_jobs_api_names[NGX_HTTP_CI_JOBS_API_COUNT] = {
-    "jobs", "pic_jobs", "ai_jobs", "inventorytriggerjob", "list"
+    "jobs", "pic_jobs", "ai_jobs", "inventorytriggerjob", "list",
+    "workflowexecution", "workflowexecution_list", "pic_jobs_list",
+    "ai_jobs_list", "inventorytriggerjob_list"
 };
 
 
-static const ngx_http_ci_jobs_param_t  ngx_http_ci_jobs_params[] = {
-    { "queueId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid queueId" },
-    { "tag", NGX_HTTP_CI_JOBS_VALUE_TAG, "invalid tag" },
-    { "workflowId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid workflowId" },
+/* the upstream path of each API, "/" before it and the ids after */
+
+static const char  *ngx_http_ci_jobs_api_paths[NGX_HTTP_CI_JOBS_API_COUNT] = {
+    "jobs", "pic_jobs", "ai_jobs", "inventorytriggerjob", "jobs",
+    "workflowexecution", "workflowexecution", "pic_jobs", "ai_jobs",
+    "inventorytriggerjob"
+};
+
+
+static const ngx_http_ci_jobs_base_t  ngx_http_ci_jobs_bases[] = {
+    { "jobs", NGX_HTTP_CI_JOBS_API_JOBS, NGX_HTTP_CI_JOBS_API_LIST },
+    { "pic_jobs", NGX_HTTP_CI_JOBS_API_PIC_JOBS,
+      NGX_HTTP_CI_JOBS_API_PIC_LIST },
+    { "ai_jobs", NGX_HTTP_CI_JOBS_API_AI_JOBS, NGX_HTTP_CI_JOBS_API_AI_LIST },
+    { "inventorytriggerjob", NGX_HTTP_CI_JOBS_API_INVENTORY,
+      NGX_HTTP_CI_JOBS_API_INVENTORY_LIST },
+    { "workflowexecution", NGX_HTTP_CI_JOBS_API_WORKFLOW,
+      NGX_HTTP_CI_JOBS_API_WORKFLOW_LIST }
+};
+
+#define NGX_HTTP_CI_JOBS_NBASES                                               \
+    (sizeof(ngx_http_ci_jobs_bases) / sizeof(ngx_http_ci_jobs_bases[0]))
+
+
+#define NGX_HTTP_CI_JOBS_ORDER_ERROR  "orderByTime must be Desc or Asc"
+#define NGX_HTTP_CI_JOBS_SIZE_ERROR   "size must be 1 to 100"
+#define NGX_HTTP_CI_JOBS_STATES_ERROR                                         \
+    "states must be a list of All, Submitted, Running, Success, Failed, "     \
+    "Pause, Cancel"
+#define NGX_HTTP_CI_JOBS_START_ERROR                                          \
+    "startCreationTime must be like 2001-01-01T00:00:00+0800"
+#define NGX_HTTP_CI_JOBS_END_ERROR                                            \
+    "endCreationTime must be like 2001-01-01T00:00:00+0800"
+
+
+/* GET /jobs and GET /pic_jobs (the job lists of media and of pictures) */
+
+static const ngx_http_ci_jobs_param_t  ngx_http_ci_jobs_job_params[] = {
+    { "queueId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid queueId",
+      "queueId is required" },
+    { "tag", NGX_HTTP_CI_JOBS_VALUE_TAG, "invalid tag", "tag is required" },
+    { "workflowId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid workflowId", NULL },
     { "inventoryTriggerJobId", NGX_HTTP_CI_JOBS_VALUE_ID,
-      "invalid inventoryTriggerJobId" },
-    { "inputObject", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid inputObject" },
+      "invalid inventoryTriggerJobId", NULL },
+    { "inputObject", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid inputObject",
+      NULL },
     { "orderByTime", NGX_HTTP_CI_JOBS_VALUE_ORDER,
-      "orderByTime must be Desc or Asc" },
-    { "nextToken", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid nextToken" },
-    { "size", NGX_HTTP_CI_JOBS_VALUE_SIZE, "size must be 1 to 100" },
-    { "states", NGX_HTTP_CI_JOBS_VALUE_STATES,
-      "states must be a list of All, Submitted, Running, Success, Failed, "
-      "Pause, Cancel" },
+      NGX_HTTP_CI_JOBS_ORDER_ERROR, NULL },
+    { "nextToken", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid nextToken", NULL },
+    { "size", NGX_HTTP_CI_JOBS_VALUE_SIZE, NGX_HTTP_CI_JOBS_SIZE_ERROR,
+      NULL },
+    { "states", NGX_HTTP_CI_JOBS_VALUE_STATES, NGX_HTTP_CI_JOBS_STATES_ERROR,
+      NULL },
     { "startCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
-      "startCreationTime must be like 2001-01-01T00:00:00+0800" },
+      NGX_HTTP_CI_JOBS_START_ERROR, NULL },
     { "endCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
-      "endCreationTime must be like 2001-01-01T00:00:00+0800" }
+      NGX_HTTP_CI_JOBS_END_ERROR, NULL }
 };
 
-#define NGX_HTTP_CI_JOBS_NPARAMS                                              \
-    (sizeof(ngx_http_ci_jobs_params) / sizeof(ngx_http_ci_jobs_params[0]))
+
+/* GET /ai_jobs */
+
+static const ngx_http_ci_jobs_param_t  ngx_http_ci_jobs_ai_params[] = {
+    { "queueId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid queueId",
+      "queueId is required" },
+    { "tag", NGX_HTTP_CI_JOBS_VALUE_TAG, "invalid tag", "tag is required" },
+    { "orderByTime", NGX_HTTP_CI_JOBS_VALUE_ORDER,
+      NGX_HTTP_CI_JOBS_ORDER_ERROR, NULL },
+    { "nextToken", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid nextToken", NULL },
+    { "size", NGX_HTTP_CI_JOBS_VALUE_SIZE, NGX_HTTP_CI_JOBS_SIZE_ERROR,
+      NULL },
+    { "states", NGX_HTTP_CI_JOBS_VALUE_STATES, NGX_HTTP_CI_JOBS_STATES_ERROR,
+      NULL },
+    { "startCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
+      NGX_HTTP_CI_JOBS_START_ERROR, NULL },
+    { "endCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
+      NGX_HTTP_CI_JOBS_END_ERROR, NULL }
+};
+
+
+/*
+ * GET /workflowexecution: Tencent's pages disagree on whether workflowId
+ * is required (436/80048 says so, 1045/51276 does not): it is optional.
+ */
+
+static const ngx_http_ci_jobs_param_t  ngx_http_ci_jobs_run_params[] = {
+    { "workflowId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid workflowId", NULL },
+    { "name", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid name", NULL },
+    { "orderByTime", NGX_HTTP_CI_JOBS_VALUE_ORDER,
+      NGX_HTTP_CI_JOBS_ORDER_ERROR, NULL },
+    { "size", NGX_HTTP_CI_JOBS_VALUE_SIZE, NGX_HTTP_CI_JOBS_SIZE_ERROR,
+      NULL },
+    { "states", NGX_HTTP_CI_JOBS_VALUE_RUN_STATES,
+      "states must be a list of All, Success, Failed, Running, Cancel",
+      NULL },
+    { "startCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
+      NGX_HTTP_CI_JOBS_START_ERROR, NULL },
+    { "endCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
+      NGX_HTTP_CI_JOBS_END_ERROR, NULL },
+    { "nextToken", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid nextToken", NULL },
+    { "jobId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid jobId", NULL }
+};
+
+
+/* GET /inventorytriggerjob: every parameter optional */
+
+static const ngx_http_ci_jobs_param_t  ngx_http_ci_jobs_inventory_params[] = {
+    { "nextToken", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid nextToken", NULL },
+    { "size", NGX_HTTP_CI_JOBS_VALUE_SIZE, NGX_HTTP_CI_JOBS_SIZE_ERROR,
+      NULL },
+    { "type", NGX_HTTP_CI_JOBS_VALUE_TYPE, "type must be Workflow or Job",
+      NULL },
+    { "orderByTime", NGX_HTTP_CI_JOBS_VALUE_ORDER,
+      NGX_HTTP_CI_JOBS_ORDER_ERROR, NULL },
+    { "states", NGX_HTTP_CI_JOBS_VALUE_STATES, NGX_HTTP_CI_JOBS_STATES_ERROR,
+      NULL },
+    { "startCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
+      NGX_HTTP_CI_JOBS_START_ERROR, NULL },
+    { "endCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
+      NGX_HTTP_CI_JOBS_END_ERROR, NULL },
+    { "workflowId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid workflowId", NULL },
+    { "jobId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid jobId", NULL },
+    { "name", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid name", NULL }
+};
+
+
+#define ngx_http_ci_jobs_list(params)                                         \
+    { params, sizeof(params) / sizeof(params[0]) }
+
+static const ngx_http_ci_jobs_list_t
+    ngx_http_ci_jobs_lists[NGX_HTTP_CI_JOBS_API_COUNT] =
+{
+    [NGX_HTTP_CI_JOBS_API_LIST] =
+        ngx_http_ci_jobs_list(ngx_http_ci_jobs_job_params),
+    [NGX_HTTP_CI_JOBS_API_PIC_LIST] =
+        ngx_http_ci_jobs_list(ngx_http_ci_jobs_job_params),
+    [NGX_HTTP_CI_JOBS_API_AI_LIST] =
+        ngx_http_ci_jobs_list(ngx_http_ci_jobs_ai_params),
+    [NGX_HTTP_CI_JOBS_API_WORKFLOW_LIST] =
+        ngx_http_ci_jobs_list(ngx_http_ci_jobs_run_params),
+    [NGX_HTTP_CI_JOBS_API_INVENTORY_LIST] =
+        ngx_http_ci_jobs_list(ngx_http_ci_jobs_inventory_params)
+};
 
 
 static const char  *ngx_http_ci_jobs_states[] = {
     "All", "Submitted", "Running", "Success", "Failed", "Pause", "Cancel"
+};
+
+
+static const char  *ngx_http_ci_jobs_run_states[] = {
+    "All", "Success", "Failed", "Running", "Cancel"
 };
 
 
@@ -107,20 +255,31 @@ static const u_char  ngx_http_ci_jobs_path_chars[256] = {
     (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                \
      || ((c) >= 'A' && (c) <= 'Z'))
 
+/* "%2C" or "%2c" at p, an encoded comma: SDKs send it between ids */
+#define ngx_http_ci_jobs_is_comma(p, last)                                    \
+    ((last) - (p) >= 3 && (p)[0] == '%' && (p)[1] == '2'                      \
+     && ((p)[2] | 0x20) == 'c')
+
 
 int
 ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
     const u_char *path, size_t path_len, const u_char *query,
     size_t query_len, u_char *scratch)
 {
-    size_t         i, len;
-    const u_char  *p, *last, *slash;
+    size_t                          i, len;
+    const u_char                   *p, *last, *slash;
+    const ngx_http_ci_jobs_base_t  *base;
 
-    memset(req, 0, sizeof(ngx_http_ci_jobs_request_t));
+    memset(req, 0, offsetof(ngx_http_ci_jobs_request_t, ids_buf));
 
     last = path + path_len;
 
     for (p = path; p < last; p++) {
+        if (ngx_http_ci_jobs_is_comma(p, last)) {
+            p += 2;
+            continue;
+        }
+
         if (!ngx_http_ci_jobs_path_chars[*p]) {
             return ngx_http_ci_jobs_refuse(req,
                                            NGX_HTTP_CI_JOBS_REQUEST_INVALID,
@@ -136,36 +295,32 @@ ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
     slash = memchr(path, '/', path_len);
     len = (slash ? slash : last) - path;
 
-    for (i = 0; i < NGX_HTTP_CI_JOBS_API_LIST; i++) {
-        if (strlen(ngx_http_ci_jobs_api_names[i]) == len
-            && memcmp(ngx_http_ci_jobs_api_names[i], path, len) == 0)
+    for (i = 0; i < NGX_HTTP_CI_JOBS_NBASES; i++) {
+        if (strlen(ngx_http_ci_jobs_bases[i].name) == len
+            && memcmp(ngx_http_ci_jobs_bases[i].name, path, len) == 0)
         {
             break;
         }
     }
 
-    if (i == NGX_HTTP_CI_JOBS_API_LIST) {
+    if (i == NGX_HTTP_CI_JOBS_NBASES) {
         return ngx_http_ci_jobs_refuse(req,
                                        NGX_HTTP_CI_JOBS_REQUEST_NO_SUCH_API,
                                        "no such API");
     }
 
+    base = &ngx_http_ci_jobs_bases[i];
+    req->api_known = 1;
+
     if (slash == NULL) {
-
-        if (i != NGX_HTTP_CI_JOBS_API_JOBS) {
-            return ngx_http_ci_jobs_refuse(req,
-                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
-                                           "a job id is required");
-        }
-
-        req->api = NGX_HTTP_CI_JOBS_API_LIST;
+        req->api = base->list_api;
 
         return ngx_http_ci_jobs_parse_query(req, query,
                                             query ? query + query_len : NULL,
                                             scratch);
     }
 
-    req->api = (ngx_http_ci_jobs_api_e) i;
+    req->api = base->id_api;
 
     if (query_len) {
         return ngx_http_ci_jobs_refuse(req, NGX_HTTP_CI_JOBS_REQUEST_INVALID,
@@ -173,19 +328,22 @@ ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
     }
 
     return ngx_http_ci_jobs_parse_ids(req, slash + 1, last,
-                                      i == NGX_HTTP_CI_JOBS_API_JOBS
+                                      req->api == NGX_HTTP_CI_JOBS_API_JOBS
                                       ? NGX_HTTP_CI_JOBS_MAX_IDS : 1);
 }
 
+
+/* the ids, copied to req->ids_buf with "," between them */
 
 static int
 ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req, const u_char *p,
     const u_char *last, size_t max)
 {
-    size_t  len;
+    size_t   len;
+    u_char  *out;
 
-    req->ids = p;
-    req->ids_len = last - p;
+    req->ids = req->ids_buf;
+    out = req->ids_buf;
 
     if (p == last) {
         return ngx_http_ci_jobs_refuse(req, NGX_HTTP_CI_JOBS_REQUEST_INVALID,
@@ -195,8 +353,10 @@ ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req, const u_char *p,
     for ( ;; ) {
         len = 0;
 
-        while (p < last && ngx_http_ci_jobs_is_alnum(*p)) {
-            p++;
+        while (p < last && ngx_http_ci_jobs_is_alnum(*p)
+               && len <= NGX_HTTP_CI_JOBS_MAX_ID_LEN)
+        {
+            *out++ = *p++;
             len++;
         }
 
@@ -214,18 +374,33 @@ ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req, const u_char *p,
                                                     : "at most 10 job ids");
         }
 
+        req->ids_len = out - req->ids_buf;
+
         if (p == last) {
             return NGX_HTTP_CI_JOBS_REQUEST_OK;
         }
 
-        if (*p != ',') {
+        if (*p == ',') {
+            p++;
+
+        } else if (ngx_http_ci_jobs_is_comma(p, last)) {
+            p += 3;
+
+        } else {
             return ngx_http_ci_jobs_refuse(req,
                                            NGX_HTTP_CI_JOBS_REQUEST_INVALID,
                                            "a job id is 1 to 64 letters "
                                            "and digits");
         }
 
-        p++;
+        if (req->nids == max) {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           max == 1 ? "one job id only"
+                                                    : "at most 10 job ids");
+        }
+
+        *out++ = ',';
     }
 }
 
@@ -238,9 +413,11 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
     unsigned                         seen;
     const u_char                    *item, *eq, *end;
     ngx_http_ci_jobs_pair_t         *pair;
+    const ngx_http_ci_jobs_list_t   *list;
     const ngx_http_ci_jobs_param_t  *param;
 
     seen = 0;
+    list = &ngx_http_ci_jobs_lists[req->api];
 
     for (item = p; item < last; item++) {
         if (*item <= 0x20 || *item >= 0x7f || *item == '#') {
@@ -266,15 +443,15 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
 
         len = eq - p;
 
-        for (i = 0; i < NGX_HTTP_CI_JOBS_NPARAMS; i++) {
-            if (strlen(ngx_http_ci_jobs_params[i].name) == len
-                && memcmp(ngx_http_ci_jobs_params[i].name, p, len) == 0)
+        for (i = 0; i < list->nparams; i++) {
+            if (strlen(list->params[i].name) == len
+                && memcmp(list->params[i].name, p, len) == 0)
             {
                 break;
             }
         }
 
-        if (i == NGX_HTTP_CI_JOBS_NPARAMS) {
+        if (i == list->nparams) {
             return ngx_http_ci_jobs_refuse(req,
                                            NGX_HTTP_CI_JOBS_REQUEST_INVALID,
                                            "unknown parameter");
@@ -287,9 +464,14 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
         }
 
         seen |= 1u << i;
-        param = &ngx_http_ci_jobs_params[i];
+        param = &list->params[i];
 
         len = ngx_http_ci_jobs_decode(scratch, eq + 1, end - eq - 1);
+
+        if (len == 0 && param->missing == NULL) {
+            /* an empty optional parameter is as if absent, as in CI */
+            goto next;
+        }
 
         if (len == (size_t) -1
             || ngx_http_ci_jobs_check_text(scratch, len) != 0
@@ -307,6 +489,9 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
         pair->value_len = len;
 
         scratch += len;
+
+    next:
+
         p = end + 1;
 
         if (end == last) {
@@ -320,12 +505,11 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
         }
     }
 
-    for (j = 0; j < 2; j++) {
-        if (!(seen & (1u << j))) {
+    for (j = 0; j < list->nparams; j++) {
+        if (list->params[j].missing && !(seen & (1u << j))) {
             return ngx_http_ci_jobs_refuse(req,
                                            NGX_HTTP_CI_JOBS_REQUEST_INVALID,
-                                           j == 0 ? "queueId is required"
-                                                  : "tag is required");
+                                           list->params[j].missing);
         }
     }
 
@@ -480,7 +664,19 @@ ngx_http_ci_jobs_check_value(ngx_http_ci_jobs_value_e type, const u_char *p,
         return ngx_http_ci_jobs_digits(p, len, 1, 100);
 
     case NGX_HTTP_CI_JOBS_VALUE_STATES:
-        return ngx_http_ci_jobs_check_states(p, len);
+        return ngx_http_ci_jobs_check_states(p, len, ngx_http_ci_jobs_states,
+                                             sizeof(ngx_http_ci_jobs_states)
+                                             / sizeof(char *));
+
+    case NGX_HTTP_CI_JOBS_VALUE_RUN_STATES:
+        return ngx_http_ci_jobs_check_states(p, len,
+                                             ngx_http_ci_jobs_run_states,
+                                             sizeof(ngx_http_ci_jobs_run_states)
+                                             / sizeof(char *));
+
+    case NGX_HTTP_CI_JOBS_VALUE_TYPE:
+        return (len == 8 && memcmp(p, "Workflow", 8) == 0)
+               || (len == 3 && memcmp(p, "Job", 3) == 0) ? 0 : -1;
 
     default: /* NGX_HTTP_CI_JOBS_VALUE_TIME */
         return ngx_http_ci_jobs_check_time(p, len);
@@ -489,7 +685,8 @@ ngx_http_ci_jobs_check_value(ngx_http_ci_jobs_value_e type, const u_char *p,
 
 
 static int
-ngx_http_ci_jobs_check_states(const u_char *p, size_t len)
+ngx_http_ci_jobs_check_states(const u_char *p, size_t len,
+    const char **states, size_t nstates)
 {
     size_t         i, n;
     unsigned       seen;
@@ -502,17 +699,13 @@ ngx_http_ci_jobs_check_states(const u_char *p, size_t len)
         comma = memchr(p, ',', last - p);
         n = (comma ? comma : last) - p;
 
-        for (i = 0; i < sizeof(ngx_http_ci_jobs_states) / sizeof(char *); i++)
-        {
-            if (strlen(ngx_http_ci_jobs_states[i]) == n
-                && memcmp(ngx_http_ci_jobs_states[i], p, n) == 0)
-            {
+        for (i = 0; i < nstates; i++) {
+            if (strlen(states[i]) == n && memcmp(states[i], p, n) == 0) {
                 break;
             }
         }
 
-        if (i == sizeof(ngx_http_ci_jobs_states) / sizeof(char *)
-            || (seen & (1u << i)))
+        if (i == nstates || (seen & (1u << i)))
         {
             return -1;
         }
@@ -586,11 +779,10 @@ ngx_http_ci_jobs_request_path(u_char *buf,
     size_t       len;
     const char  *api;
 
-    api = ngx_http_ci_jobs_api_names[req->api == NGX_HTTP_CI_JOBS_API_LIST
-                                     ? NGX_HTTP_CI_JOBS_API_JOBS : req->api];
+    api = ngx_http_ci_jobs_api_paths[req->api];
     len = strlen(api);
 
-    if (req->api == NGX_HTTP_CI_JOBS_API_LIST) {
+    if (ngx_http_ci_jobs_api_is_list(req->api)) {
         if (buf) {
             buf[0] = '/';
             memcpy(buf + 1, api, len);

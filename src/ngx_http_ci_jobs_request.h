@@ -1,7 +1,7 @@
 
 /*
  * Validation of a gateway request: the raw path below the location prefix
- * and the raw query become one of the five CI queries, or a refusal.
+ * and the raw query become one of the ten CI queries, or a refusal.
  * No nginx types: used by the module, the unit tests and the fuzzers.
  */
 
@@ -23,34 +23,63 @@
 #define NGX_HTTP_CI_JOBS_REQUEST_NO_SUCH_API  404    /* NoSuchApi */
 
 
+/*
+ * The first five are the default of ci_jobs_apis; the id lookups come
+ * before the lists (ngx_http_ci_jobs_api_is_list()).
+ */
+
 typedef enum {
     NGX_HTTP_CI_JOBS_API_JOBS = 0,           /* GET /jobs/<ids> */
     NGX_HTTP_CI_JOBS_API_PIC_JOBS,           /* GET /pic_jobs/<id> */
     NGX_HTTP_CI_JOBS_API_AI_JOBS,            /* GET /ai_jobs/<id> */
     NGX_HTTP_CI_JOBS_API_INVENTORY,          /* GET /inventorytriggerjob/<id> */
     NGX_HTTP_CI_JOBS_API_LIST,               /* GET /jobs?queueId=&tag=... */
+    NGX_HTTP_CI_JOBS_API_WORKFLOW,           /* GET /workflowexecution/<id> */
+    NGX_HTTP_CI_JOBS_API_WORKFLOW_LIST,      /* GET /workflowexecution?... */
+    NGX_HTTP_CI_JOBS_API_PIC_LIST,           /* GET /pic_jobs?queueId=... */
+    NGX_HTTP_CI_JOBS_API_AI_LIST,            /* GET /ai_jobs?queueId=... */
+    NGX_HTTP_CI_JOBS_API_INVENTORY_LIST,     /* GET /inventorytriggerjob?... */
     NGX_HTTP_CI_JOBS_API_COUNT
 } ngx_http_ci_jobs_api_e;
 
 
+/* the five of before the neighbouring APIs came */
+#define NGX_HTTP_CI_JOBS_DEFAULT_APIS                                         \
+    ((1u << NGX_HTTP_CI_JOBS_API_WORKFLOW) - 1)
+
+#define ngx_http_ci_jobs_api_is_list(api)                                     \
+    ((api) == NGX_HTTP_CI_JOBS_API_LIST                                       \
+     || (api) >= NGX_HTTP_CI_JOBS_API_WORKFLOW_LIST)
+
+
 typedef struct {
     ngx_http_ci_jobs_api_e   api;
-    const u_char            *ids;        /* "id1,id2", points into path */
+    unsigned                 api_known:1;  /* api is set, even if refused */
+    const u_char            *ids;        /* "id1,id2", points to ids_buf */
     size_t                   ids_len;
     size_t                   nids;
     ngx_http_ci_jobs_pair_t  params[NGX_HTTP_CI_JOBS_MAX_PARAMS];
     size_t                   nparams;    /* decoded, in request order */
     const char              *error;      /* why it was refused */
+    u_char                   ids_buf[NGX_HTTP_CI_JOBS_MAX_IDS
+                                     * (NGX_HTTP_CI_JOBS_MAX_ID_LEN + 1)];
 } ngx_http_ci_jobs_request_t;
 
 
-/* "jobs", "pic_jobs", "ai_jobs", "inventorytriggerjob", "list" */
+/*
+ * The names of ci_jobs_apis: "jobs", "pic_jobs", "ai_jobs",
+ * "inventorytriggerjob", "list", "workflowexecution",
+ * "workflowexecution_list", "pic_jobs_list", "ai_jobs_list",
+ * "inventorytriggerjob_list"
+ */
 extern const char *ngx_http_ci_jobs_api_names[NGX_HTTP_CI_JOBS_API_COUNT];
 
 /*
  * path: the raw (still percent-encoded) request path below the location
- * prefix, e.g. "jobs/j1,j2"; query: the raw query string without "?"
- * (NULL or empty when there is none).  scratch: query_len bytes at least,
+ * prefix, e.g. "jobs/j1,j2" (or "jobs/j1%2Cj2": an encoded comma is a
+ * separator too); query: the raw query string without "?" (NULL or empty
+ * when there is none).  An optional parameter with an empty value is as
+ * if absent: it is left out of req->params.  scratch: query_len bytes at least,
  * holds the decoded parameters.  Returns NGX_HTTP_CI_JOBS_REQUEST_OK or a
  * refusal code with req->error set to a short message for the client.
  */

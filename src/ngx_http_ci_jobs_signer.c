@@ -1,9 +1,10 @@
 
 /*
- * What each signature is made with: the credentials in use (from the
- * configuration, or from a credentials file re-read when it changes), the
- * clock offset learnt from CI (shared by all workers), and the SignKey,
- * reused for as long as its KeyTime window lasts.
+ * What each signature is made with: the clock offset learnt from CI for
+ * the location's bucket host (shared by all workers), and the SignKey,
+ * reused for as long as its KeyTime window lasts; beside the offsets in
+ * the state zone, when each location last logged a signature-mismatch
+ * diagnosis.  The credentials themselves are src/ngx_http_ci_jobs_source.c's.
  */
 
 
@@ -13,272 +14,25 @@
 
 #define NGX_HTTP_CI_JOBS_MAX_SKEW  86400      /* a Date further off is absurd */
 
-/* locations that share a slot share the diagnosis' once a minute */
-#define NGX_HTTP_CI_JOBS_DIAG_SLOTS  256
 
-
-typedef struct {
+/* one bucket host's clock, in the state zone */
+struct ngx_http_ci_jobs_shoffset_s {
+    ngx_http_ci_jobs_shoffset_t    *next;
     ngx_atomic_t                    offset;   /* CI's clock - ours, seconds */
-    ngx_atomic_t                    diagnosed[NGX_HTTP_CI_JOBS_DIAG_SLOTS];
-} ngx_http_ci_jobs_shared_t;
+    size_t                          len;
+    u_char                          host[1];
+};
 
 
-static ngx_int_t ngx_http_ci_jobs_credentials_load(ngx_log_t *log,
-    ngx_http_ci_jobs_creds_t *creds, ngx_file_info_t *fi);
-static void ngx_http_ci_jobs_credentials_cleanup(void *data);
 static ngx_int_t ngx_http_ci_jobs_state_init(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_http_ci_jobs_shoffset_t *ngx_http_ci_jobs_offset_of(
+    ngx_http_ci_jobs_loc_conf_t *lcf);
 
 
-/* the zone all workers share the clock offset through */
+/* the zone all workers share the clock offsets and credentials through */
 static ngx_http_ci_jobs_shared_t  *ngx_http_ci_jobs_shared;
-
-
-char *
-ngx_http_ci_jobs_credentials_init(ngx_conf_t *cf,
-    ngx_http_ci_jobs_loc_conf_t *lcf)
-{
-    ngx_file_info_t            fi;
-    ngx_pool_cleanup_t        *cln;
-    ngx_http_ci_jobs_creds_t  *creds;
-
-    creds = ngx_pcalloc(cf->pool, sizeof(ngx_http_ci_jobs_creds_t));
-    if (creds == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    lcf->creds = creds;
-
-    if (lcf->credentials_file.len == 0) {
-
-        if (lcf->secret_id.len == 0 || lcf->secret_key.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "no credentials for \"ci_jobs on\": set "
-                               "\"ci_jobs_credentials_file\", or "
-                               "\"ci_jobs_secret_id\" and "
-                               "\"ci_jobs_secret_key\"");
-            return NGX_CONF_ERROR;
-        }
-
-        creds->id = lcf->secret_id;
-        creds->key = lcf->secret_key;
-        creds->token = lcf->security_token;
-
-        return NGX_CONF_OK;
-    }
-
-    if (lcf->secret_id.len || lcf->secret_key.len
-        || lcf->security_token.len)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ci_jobs_credentials_file\" and "
-                           "\"ci_jobs_secret_id\", \"ci_jobs_secret_key\" or "
-                           "\"ci_jobs_security_token\" are set together: "
-                           "use one source of credentials");
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_conf_full_name(cf->cycle, &lcf->credentials_file, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    creds->file = lcf->credentials_file;
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_http_ci_jobs_credentials_cleanup;
-    cln->data = creds;
-
-    if (ngx_file_info(creds->file.data, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"ci_jobs_credentials_file\" \"%V\" cannot be "
-                           "read", &creds->file);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_http_ci_jobs_credentials_load(cf->log, creds, &fi) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ci_jobs_credentials_file\" \"%V\" is not "
-                           "usable", &creds->file);
-        return NGX_CONF_ERROR;
-    }
-
-    if (fi.st_mode & S_IROTH) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "\"ci_jobs_credentials_file\" \"%V\" is "
-                           "world-readable", &creds->file);
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * The credentials to sign with now: a credentials file is looked at, at
- * most once a second, and re-read when its mtime or size changed.  A file
- * that cannot be used keeps the last good credentials, and says why once.
- */
-
-ngx_http_ci_jobs_creds_t *
-ngx_http_ci_jobs_credentials(ngx_http_request_t *r,
-    ngx_http_ci_jobs_loc_conf_t *lcf)
-{
-    time_t                     now;
-    ngx_int_t                  rc;
-    ngx_file_info_t            fi;
-    ngx_http_ci_jobs_creds_t  *creds;
-
-    creds = lcf->creds;
-    now = ngx_time();
-
-    if (creds->file.len == 0 || creds->checked == now) {
-        return creds;
-    }
-
-    creds->checked = now;
-
-    if (ngx_file_info(creds->file.data, &fi) == NGX_FILE_ERROR) {
-        if (!creds->failed) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                          "ci_jobs: credentials file \"%V\" cannot be read, "
-                          "keeping the last good credentials", &creds->file);
-            creds->failed = 1;
-            ngx_http_ci_jobs_count_reload(0);
-        }
-
-        /* the file back as it was is read again, and found good */
-        creds->mtime = 0;
-
-        return creds;
-    }
-
-    if (ngx_file_mtime(&fi) == creds->mtime
-        && ngx_file_size(&fi) == creds->size)
-    {
-        return creds;
-    }
-
-    rc = ngx_http_ci_jobs_credentials_load(r->connection->log, creds, &fi);
-
-    ngx_http_ci_jobs_count_reload(rc == NGX_OK);
-
-    if (rc != NGX_OK) {
-        /* this version of the file is not tried again */
-        creds->mtime = ngx_file_mtime(&fi);
-        creds->size = ngx_file_size(&fi);
-    }
-
-    return creds;
-}
-
-
-static ngx_int_t
-ngx_http_ci_jobs_credentials_load(ngx_log_t *log,
-    ngx_http_ci_jobs_creds_t *creds, ngx_file_info_t *fi)
-{
-    off_t                           size;
-    u_char                         *buf;
-    ssize_t                         n;
-    ngx_fd_t                        fd;
-    ngx_http_ci_jobs_credentials_t  parsed;
-
-    size = ngx_file_size(fi);
-
-    if (size > 65536) {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "ci_jobs: credentials file \"%V\" is too large, "
-                      "keeping the last good credentials", &creds->file);
-        creds->failed = 1;
-        return NGX_ERROR;
-    }
-
-    buf = ngx_alloc(size + 1, log);
-    if (buf == NULL) {
-        return NGX_ERROR;
-    }
-
-    fd = ngx_open_file(creds->file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                      "ci_jobs: credentials file \"%V\" cannot be opened, "
-                      "keeping the last good credentials", &creds->file);
-        ngx_free(buf);
-        creds->failed = 1;
-        return NGX_ERROR;
-    }
-
-    n = ngx_read_fd(fd, buf, size + 1);
-
-    ngx_close_file(fd);
-
-    if (n < 0 || n > size
-        || ngx_http_ci_jobs_credentials_parse(&parsed, buf, n) != 0)
-    {
-        ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "ci_jobs: credentials file \"%V\" is not usable (%s), "
-                      "keeping the last good credentials", &creds->file,
-                      (n < 0 || n > size) ? "it changed while read"
-                                          : parsed.error);
-        ngx_explicit_memzero(buf, size + 1);
-        ngx_free(buf);
-        creds->failed = 1;
-        return NGX_ERROR;
-    }
-
-    if (parsed.expires && parsed.expires < ngx_time()) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "ci_jobs: the credentials in \"%V\" expired at %T",
-                      &creds->file, parsed.expires);
-    }
-
-    if (creds->buf) {
-        ngx_explicit_memzero(creds->buf, creds->buf_size);
-        ngx_free(creds->buf);
-    }
-
-    creds->buf = buf;
-    creds->buf_size = size + 1;
-
-    creds->id.data = (u_char *) parsed.id;
-    creds->id.len = parsed.id_len;
-    creds->key.data = (u_char *) parsed.key;
-    creds->key.len = parsed.key_len;
-    creds->token.data = (u_char *) parsed.token;
-    creds->token.len = parsed.token ? parsed.token_len : 0;
-
-    creds->mtime = ngx_file_mtime(fi);
-    creds->size = ngx_file_size(fi);
-    creds->failed = 0;
-    creds->key_start = 0;
-    creds->expires = parsed.expires;
-
-    ngx_log_error(NGX_LOG_INFO, log, 0,
-                  "ci_jobs: credentials loaded from \"%V\" (SecretId \"%V\")",
-                  &creds->file, &creds->id);
-
-    return NGX_OK;
-}
-
-
-/* the file's contents and the key derived go with the configuration, wiped */
-
-static void
-ngx_http_ci_jobs_credentials_cleanup(void *data)
-{
-    ngx_http_ci_jobs_creds_t  *creds = data;
-
-    ngx_explicit_memzero(&creds->sign_key, sizeof(ngx_http_ci_jobs_sign_key_t));
-
-    if (creds->buf) {
-        ngx_explicit_memzero(creds->buf, creds->buf_size);
-        ngx_free(creds->buf);
-        creds->buf = NULL;
-    }
-}
+static ngx_slab_pool_t            *ngx_http_ci_jobs_shpool;
 
 
 /*
@@ -289,12 +43,12 @@ ngx_http_ci_jobs_credentials_cleanup(void *data)
  */
 
 ngx_http_ci_jobs_sign_key_t *
-ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_creds_t *creds,
+ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_creds_t *creds, time_t offset,
     time_t expires, time_t *start, time_t *end)
 {
     time_t  now, step;
 
-    now = ngx_time() + ngx_http_ci_jobs_clock_offset();
+    now = ngx_time() + offset;
     step = (expires >= 240) ? 60 : 1;
 
     *start = now - now % step - step;
@@ -319,7 +73,7 @@ ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_creds_t *creds,
 }
 
 
-/* --- the clock offset, shared by all workers ------------------------------ */
+/* --- the state zone ------------------------------------------------------ */
 
 
 /*
@@ -341,7 +95,7 @@ ngx_http_ci_jobs_state_zone(ngx_conf_t *cf)
 
     ngx_str_set(&name, NGX_HTTP_CI_JOBS_STATE_ZONE);
 
-    cmcf->state_zone = ngx_shared_memory_add(cf, &name, 8 * ngx_pagesize,
+    cmcf->state_zone = ngx_shared_memory_add(cf, &name, 64 * ngx_pagesize,
                                              &ngx_http_ci_jobs_shared);
     if (cmcf->state_zone == NULL) {
         return NGX_ERROR;
@@ -360,6 +114,7 @@ ngx_http_ci_jobs_state_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_slab_pool_t  *shpool;
 
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    ngx_http_ci_jobs_shpool = shpool;
 
     if (shm_zone->shm.exists || shpool->data) {
         ngx_http_ci_jobs_shared = shpool->data;
@@ -378,47 +133,116 @@ ngx_http_ci_jobs_state_init(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
-time_t
-ngx_http_ci_jobs_clock_offset(void)
+ngx_slab_pool_t *
+ngx_http_ci_jobs_state_pool(void)
 {
-    if (ngx_http_ci_jobs_shared == NULL) {
+    return ngx_http_ci_jobs_shpool;
+}
+
+
+ngx_http_ci_jobs_shared_t *
+ngx_http_ci_jobs_state(void)
+{
+    return ngx_http_ci_jobs_shared;
+}
+
+
+/* --- the clock offset of each bucket host -------------------------------- */
+
+
+/*
+ * The host's entry, made when a location of this worker first signs for
+ * it, and then read without a lock.
+ */
+
+static ngx_http_ci_jobs_shoffset_t *
+ngx_http_ci_jobs_offset_of(ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_http_ci_jobs_shoffset_t  *o;
+
+    if (lcf->offset != NULL || ngx_http_ci_jobs_shared == NULL) {
+        return lcf->offset;
+    }
+
+    ngx_shmtx_lock(&ngx_http_ci_jobs_shpool->mutex);
+
+    for (o = ngx_http_ci_jobs_shared->offsets; o != NULL; o = o->next) {
+        if (o->len == lcf->host.len
+            && ngx_memcmp(o->host, lcf->host.data, o->len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (o == NULL) {
+        o = ngx_slab_alloc_locked(ngx_http_ci_jobs_shpool,
+                                  offsetof(ngx_http_ci_jobs_shoffset_t, host)
+                                  + lcf->host.len);
+        if (o != NULL) {
+            o->offset = 0;
+            o->len = lcf->host.len;
+            ngx_memcpy(o->host, lcf->host.data, lcf->host.len);
+            o->next = ngx_http_ci_jobs_shared->offsets;
+            ngx_http_ci_jobs_shared->offsets = o;
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_http_ci_jobs_shpool->mutex);
+
+    lcf->offset = o;
+
+    return o;
+}
+
+
+time_t
+ngx_http_ci_jobs_clock_offset(ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_http_ci_jobs_shoffset_t  *o;
+
+    o = ngx_http_ci_jobs_offset_of(lcf);
+
+    if (o == NULL) {
         return 0;
     }
 
-    return (time_t) (ngx_atomic_int_t) ngx_http_ci_jobs_shared->offset;
+    return (time_t) (ngx_atomic_int_t) o->offset;
 }
 
 
 /*
  * CI refused a signature whose KeyTime did not hold its clock (its Date):
- * learn the offset.  Returns NGX_OK when it was learnt, NGX_DECLINED when
- * the Date says nothing useful (absent, absurd, or within the window).
+ * learn the offset, for this bucket host only.  Returns NGX_OK when it was
+ * learnt, NGX_DECLINED when the Date says nothing useful (absent, absurd,
+ * or within the window).
  */
 
 ngx_int_t
-ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r, time_t date,
-    time_t start, time_t end)
+ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf, time_t date, time_t start, time_t end)
 {
-    time_t  offset;
+    time_t                        offset;
+    ngx_http_ci_jobs_shoffset_t  *o;
 
     if (date == NGX_ERROR || (date >= start && date <= end)) {
         return NGX_DECLINED;
     }
 
     offset = date - ngx_time();
+    o = ngx_http_ci_jobs_offset_of(lcf);
 
     if (offset > NGX_HTTP_CI_JOBS_MAX_SKEW
         || offset < -NGX_HTTP_CI_JOBS_MAX_SKEW
-        || ngx_http_ci_jobs_shared == NULL)
+        || o == NULL)
     {
         return NGX_DECLINED;
     }
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "ci_jobs: the CI clock is %T seconds off ours, "
-                  "signing with that offset", offset);
+                  "ci_jobs: the CI clock of \"%V\" is %T seconds off ours, "
+                  "signing for it with that offset", &lcf->host, offset);
 
-    ngx_http_ci_jobs_shared->offset = (ngx_atomic_uint_t) offset;
+    o->offset = (ngx_atomic_uint_t) offset;
 
     ngx_http_ci_jobs_count_skew();
 
@@ -427,8 +251,9 @@ ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r, time_t date,
 
 
 /*
- * Whether the signature-mismatch diagnosis of a location is due: the
- * first worker to swap the time of the last one in wins the minute.
+ * Whether the signature-mismatch diagnosis of a location is due, beside
+ * the clock offsets in the state zone: the first worker to swap the time
+ * of the last one in wins the minute.
  */
 
 ngx_uint_t

@@ -55,9 +55,14 @@ static ngx_http_upstream_srv_conf_t *ngx_http_ci_jobs_own_upstream(
     ngx_conf_t *cf, ngx_url_t *u, ngx_uint_t keepalive);
 static ngx_int_t ngx_http_ci_jobs_add_keepalive(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *uscf, ngx_uint_t keepalive);
+#if (nginx_version >= 1029007)
+static ngx_int_t ngx_http_ci_jobs_init_keepalive(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *uscf);
+#endif
 #if (NGX_HTTP_SSL)
 static ngx_int_t ngx_http_ci_jobs_target_ssl(ngx_conf_t *cf,
     ngx_http_ci_jobs_target_t *target);
+static void ngx_http_ci_jobs_free_sessions(ngx_http_upstream_rr_peers_t *peers);
 #endif
 
 
@@ -442,6 +447,12 @@ ngx_http_ci_jobs_own_upstream(ngx_conf_t *cf, ngx_url_t *u,
         return NULL;
     }
 
+#if (nginx_version >= 1029007)
+    if (keepalive && ngx_http_ci_jobs_init_keepalive(cf, uscf) != NGX_OK) {
+        return NULL;
+    }
+#endif
+
     return uscf;
 }
 
@@ -551,6 +562,88 @@ ngx_http_ci_jobs_add_keepalive(ngx_conf_t *cf,
 }
 
 
+#if (nginx_version >= 1029007)
+
+/*
+ * Since nginx 1.29.7 "keepalive N" only sizes the pool: the keepalive
+ * module sets pools up in its init_main_conf, for the upstream module's
+ * list of upstreams.  It is run again here, after round robin's init, on
+ * a list of this upstream alone.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_init_keepalive(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *uscf)
+{
+    void                            **main_conf;
+    ngx_uint_t                        i;
+    ngx_conf_t                        pcf;
+    ngx_module_t                     *m;
+    ngx_http_module_t                *module;
+    ngx_http_conf_ctx_t               ctx;
+    ngx_http_upstream_srv_conf_t    **uscfp;
+    ngx_http_upstream_main_conf_t     umcf;
+
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        m = cf->cycle->modules[i];
+
+        if (m->type == NGX_HTTP_MODULE
+            && ngx_strcmp(m->name, NGX_HTTP_CI_JOBS_KEEPALIVE_MODULE) == 0)
+        {
+            break;
+        }
+    }
+
+    m = cf->cycle->modules[i];
+    module = m ? m->ctx : NULL;
+
+    if (module == NULL || module->init_main_conf == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx = *(ngx_http_conf_ctx_t *) cf->ctx;
+
+    main_conf = ngx_palloc(cf->temp_pool,
+                           sizeof(void *) * ngx_http_max_module);
+    if (main_conf == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(main_conf, ctx.main_conf, sizeof(void *) * ngx_http_max_module);
+
+    umcf = *(ngx_http_upstream_main_conf_t *)
+               main_conf[ngx_http_upstream_module.ctx_index];
+
+    if (ngx_array_init(&umcf.upstreams, cf->temp_pool, 1,
+                       sizeof(ngx_http_upstream_srv_conf_t *))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    uscfp = ngx_array_push(&umcf.upstreams);
+    if (uscfp == NULL) {
+        return NGX_ERROR;
+    }
+
+    *uscfp = uscf;
+
+    main_conf[ngx_http_upstream_module.ctx_index] = &umcf;
+    ctx.main_conf = main_conf;
+
+    pcf = *cf;
+    pcf.ctx = &ctx;
+
+    if (module->init_main_conf(&pcf, NULL) != NGX_CONF_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+#endif
+
+
 #if (NGX_HTTP_SSL)
 
 static ngx_int_t
@@ -616,6 +709,62 @@ ngx_http_ci_jobs_target_ssl(ngx_conf_t *cf, ngx_http_ci_jobs_target_t *target)
     }
 
     return NGX_OK;
+}
+
+
+
+/*
+ * At a worker's exit: the TLS sessions kept for the servers the targets
+ * connect to.  Outside a shared zone, nginx's round robin holds each in
+ * the worker's heap for the worker's life and never frees it; doing it
+ * here keeps the worker's exit clean for leak checkers.
+ */
+
+void
+ngx_http_ci_jobs_targets_exit(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                      i;
+    ngx_http_ci_jobs_target_t     **tp;
+    ngx_http_ci_jobs_main_conf_t   *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ci_jobs_module);
+
+    if (cmcf == NULL) {
+        /* no http {} block */
+        return;
+    }
+
+    tp = cmcf->targets.elts;
+
+    for (i = 0; i < cmcf->targets.nelts; i++) {
+        if (tp[i]->tls && tp[i]->upstream->peer.data != NULL) {
+            ngx_http_ci_jobs_free_sessions(tp[i]->upstream->peer.data);
+        }
+    }
+}
+
+
+static void
+ngx_http_ci_jobs_free_sessions(ngx_http_upstream_rr_peers_t *peers)
+{
+    ngx_http_upstream_rr_peer_t  *peer;
+
+    for ( /* void */ ; peers; peers = peers->next) {
+
+#if (NGX_HTTP_UPSTREAM_ZONE)
+        if (peers->shpool) {
+            /* kept in the zone, serialized */
+            continue;
+        }
+#endif
+
+        for (peer = peers->peer; peer; peer = peer->next) {
+            if (peer->ssl_session != NULL) {
+                ngx_ssl_free_session(peer->ssl_session);
+                peer->ssl_session = NULL;
+            }
+        }
+    }
 }
 
 #endif

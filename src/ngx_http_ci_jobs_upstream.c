@@ -129,10 +129,17 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     path_len = ngx_http_ci_jobs_request_path(NULL, &ctx->req);
     query_len = ngx_http_ci_jobs_request_query(NULL, &ctx->req);
 
+    /* none valid any more (they expired since the handler looked): CI says */
     creds = ngx_http_ci_jobs_credentials(r, lcf);
+    if (creds == NULL) {
+        creds = lcf->creds;
+    }
+
     token = &creds->token;
 
-    sign_key = ngx_http_ci_jobs_sign_key_for(creds, lcf->sign_expires,
+    sign_key = ngx_http_ci_jobs_sign_key_for(creds,
+                                             ngx_http_ci_jobs_clock_offset(lcf),
+                                             lcf->sign_expires,
                                              &ctx->sign_start, &ctx->sign_end);
     if (sign_key == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -405,7 +412,7 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
     }
 
     if (ctx->status.code == NGX_HTTP_FORBIDDEN && !ctx->skew_retried
-        && ngx_http_ci_jobs_learn_offset(r, ctx->date, ctx->sign_start,
+        && ngx_http_ci_jobs_learn_offset(r, lcf, ctx->date, ctx->sign_start,
                                          ctx->sign_end)
            == NGX_OK)
     {

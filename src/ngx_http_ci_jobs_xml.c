@@ -141,7 +141,10 @@ typedef struct {
     size_t                              jobs;
     size_t                              terminal_jobs;
     size_t                              job_states;
+    size_t                              runs;
+    size_t                              terminal_runs;
     unsigned                            nonexist:1;
+    unsigned                            in_run:1;
     unsigned                            response:1;
     unsigned                            in_job:1;
     unsigned                            job_terminal:1;
@@ -387,6 +390,8 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
 
     res->jobs = ctx.jobs;
     res->terminal_jobs = ctx.terminal_jobs;
+    res->runs = ctx.runs;
+    res->terminal_runs = ctx.terminal_runs;
     res->nonexist = ctx.nonexist;
     res->response = ctx.response;
 
@@ -805,7 +810,8 @@ ngx_http_ci_jobs_xml_pull(const u_char *xml, size_t len)
  * root, their direct <State> children (leaves only), and a non-empty
  * <NonExistJobIds> child of the root.  A job counts as terminal when it
  * has a direct State and every direct State it has reads exactly Success,
- * Failed or Cancel.
+ * Failed or Cancel.  <WorkflowExecution> children of the root (a workflow
+ * run) are counted apart, by the same rule.
  */
 
 static void
@@ -819,8 +825,18 @@ ngx_http_ci_jobs_xml_facts_start(ngx_http_ci_jobs_xml_ctx_t *ctx,
         return;
 
     case 2:
-        if (ngx_http_ci_jobs_xml_name_is(name, "JobsDetail")) {
-            ctx->jobs++;
+        if (ngx_http_ci_jobs_xml_name_is(name, "JobsDetail")
+            || ngx_http_ci_jobs_xml_name_is(name, "WorkflowExecution"))
+        {
+            ctx->in_run = (name[0] == 'W');
+
+            if (ctx->in_run) {
+                ctx->runs++;
+
+            } else {
+                ctx->jobs++;
+            }
+
             ctx->in_job = 1;
             ctx->job_states = 0;
             ctx->job_terminal = 1;
@@ -877,10 +893,16 @@ ngx_http_ci_jobs_xml_facts_end(ngx_http_ci_jobs_xml_ctx_t *ctx)
 
         if (ctx->in_job) {
             if (ctx->job_states && ctx->job_terminal) {
-                ctx->terminal_jobs++;
+                if (ctx->in_run) {
+                    ctx->terminal_runs++;
+
+                } else {
+                    ctx->terminal_jobs++;
+                }
             }
 
             ctx->in_job = 0;
+            ctx->in_run = 0;
         }
     }
 }

@@ -50,6 +50,8 @@ typedef struct {
     size_t         json_len;
     size_t         jobs;           /* <JobsDetail> children of the root */
     size_t         terminal_jobs;  /* of those, State Success/Failed/Cancel */
+    size_t         runs;           /* <WorkflowExecution> children of it */
+    size_t         terminal_runs;  /* of those, in a terminal State */
     unsigned       nonexist:1;     /* a non-empty <NonExistJobIds> */
     unsigned       response:1;     /* the root element is <Response> */
     const char    *error;          /* on failure: why, for the error log */

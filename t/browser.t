@@ -15,7 +15,8 @@ use CiJobsTest;
 use Test::More;
 
 my ($chromium) = grep { -x } qw(/usr/bin/chromium /usr/bin/chromium-browser);
-plan skip_all => 'no chromium (make deps installs it)' unless $chromium;
+CiJobsTest::require_prerequisite($chromium,
+    'no chromium (make deps installs it)');
 
 my $page_port = CiJobsTest::free_port();
 my $examples = "$CiJobsTest::ROOT/examples";

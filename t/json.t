@@ -16,8 +16,8 @@ use JSON::PP;
 use Test::More;
 
 my $sdk = "$CiJobsTest::ROOT/t/sdk";
-plan skip_all => 'the SDK reference is not installed (make deps)'
-    unless -d "$sdk/node_modules/cos-nodejs-sdk-v5";
+CiJobsTest::require_prerequisite(-d "$sdk/node_modules/cos-nodejs-sdk-v5",
+    'the SDK reference is not installed (make deps)');
 
 my $t = CiJobsTest->new(http => <<'EOF');
     server {

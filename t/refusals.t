@@ -98,7 +98,8 @@ my @cases = (
       'a repeated parameter' ],
     [ "/ci/jobs?$q&size", 400, 'InvalidArgument', 'a parameter without =' ],
     [ "/ci/jobs?$q&&size=1", 400, 'InvalidArgument', 'an empty parameter' ],
-    [ "/ci/jobs?$q&size=", 400, 'InvalidArgument', 'an empty value' ],
+    [ "/ci/jobs?queueId=&tag=Translation", 400, 'InvalidArgument',
+      'an empty required value' ],
     [ "/ci/jobs?$q&size=0", 400, 'InvalidArgument', 'size 0' ],
     [ "/ci/jobs?$q&size=101", 400, 'InvalidArgument', 'size 101' ],
     [ "/ci/jobs?$q&size=010", 400, 'InvalidArgument', 'size with a zero' ],
@@ -167,9 +168,8 @@ $r = $t->raw("GET http://evil.example.com/ci/jobs/a%0d%0aHost:x HTTP/1.1\r\n"
              . "Host: evil.example.com\r\nConnection: close\r\n\r\n");
 is($r->{status}, 400, 'absolute form with an encoded CRLF: 400');
 
-$r = $t->raw("GET /ci/jobs?queueId=a\x00b&tag=T HTTP/1.1\r\n"
-             . "Host: x\r\nConnection: close\r\n\r\n");
-ok($r->{status} == 400, 'raw NUL in the request line: 400');
+# (a raw NUL never gets this far: nginx's own parser refuses it; the
+# encoded one is above)
 
 my @seen = $t->upstream_requests;
 is(scalar @seen, 0, 'the emulator received none of the refused requests')

@@ -9,6 +9,9 @@
 #       [--host examplebucket-1250000000.ci.ap-beijing.myqcloud.com]
 #       --secret AKID...:KEY [--secret ID:KEY ...]   (every pair accepted)
 #       [--require-token TOKEN] [--clock-offset SECONDS]
+#       [--secrets-file FILE]   (ID:KEY:TOKEN:EXPIRES lines, re-read at
+#                                each request: those not expired, with
+#                                their own token, instead of --secret)
 #       [--record FILE] [--pid-file FILE] [--no-tls-resume]
 #
 # --listen HOST:PORT (or [IPv6]:PORT); HTTPS with --tls-cert/--tls-key.
@@ -191,6 +194,7 @@ sub usage {
 
 GetOptions(\%opt, 'listen=s', 'tls-cert=s', 'tls-key=s', 'host=s',
            'secret=s@', 'require-token=s', 'clock-offset=i', 'record=s',
+           'secrets-file=s',
            'pid-file=s', 'no-tls-resume', 'help')
     or usage();
 usage() if $opt{help} || @ARGV || !$opt{listen};
@@ -210,7 +214,24 @@ for (@{ $opt{secret} }) {
         or die "--secret: ID:KEY expected, not \"$_\"\n";
     $SECRETS{$id} = $key;
 }
-die "at least one --secret ID:KEY is needed\n" unless %SECRETS;
+die "at least one --secret ID:KEY is needed\n"
+    unless %SECRETS || $opt{'secrets-file'};
+
+# temporary credentials, each with its token and ExpiredTime
+my %FILE_TOKEN;
+sub read_secrets_file {
+    return unless $opt{'secrets-file'};
+    %SECRETS = ();
+    %FILE_TOKEN = ();
+    open my $fh, '<', $opt{'secrets-file'} or return;
+    while (<$fh>) {
+        chomp;
+        my ($id, $key, $token, $expires) = split /:/;
+        next unless defined $expires && $expires > time;
+        $SECRETS{$id} = $key;
+        $FILE_TOKEN{$id} = $token;
+    }
+}
 
 my $HOST = $opt{host};
 my $OFFSET = $opt{'clock-offset'} // 0;
@@ -326,6 +347,66 @@ for my $n (1 .. 5) {
             state => $TRANSCODE_STATES[ $n - 1 ], ctime => $EPOCH + $n * 1800,
             queue => $QUEUE, tag => 'Transcode', workflow => 'w1',
             input => "input/video$n.mp4");
+}
+
+# the picture queue: tag PicProcess, 12 jobs picList01..12 in $QUEUE,
+# created $EPOCH + NN hours, states by NN % 6 as the Translation jobs,
+# workflowId w1 (odd) or w2 (even), inventoryTriggerJobId inv1 when NN % 4
+# is 0, inputObject pic/imageNN.jpg
+for my $n (1 .. 12) {
+    my $nn = sprintf '%02d', $n;
+    add_job(api => 'pic_jobs', id => "picList$nn", listed => 1,
+            state => $STATES[ $n % 6 ], ctime => $EPOCH + $n * 3600,
+            queue => $QUEUE, tag => 'PicProcess',
+            workflow => $n % 2 ? 'w1' : 'w2',
+            inventory => $n % 4 == 0 ? 'inv1' : undef,
+            input => "pic/image$nn.jpg");
+}
+
+# the batch jobs list (GET /inventorytriggerjob): the seed b3... and
+# invListNN, NN = 01..14: created $EPOCH + NN hours, states by NN % 6,
+# Type Workflow (odd NN) or Job (even), workflowId w1 for Workflow ones,
+# name batch-even / batch-odd
+my @INVENTORY = ($JOBS{inventorytriggerjob}{b3deffea2f84911ec9cb15254008618d9});
+$INVENTORY[0]{type} = 'Workflow';
+for my $n (1 .. 14) {
+    my $nn = sprintf '%02d', $n;
+    push @INVENTORY, add_job(api => 'inventorytriggerjob', id => "invList$nn",
+                             state => $STATES[ $n % 6 ],
+                             ctime => $EPOCH + $n * 3600,
+                             type => $n % 2 ? 'Workflow' : 'Job',
+                             workflow => $n % 2 ? 'w1' : undef,
+                             name => $n % 2 ? 'batch-odd' : 'batch-even');
+}
+
+# WORKFLOW RUNS (GET /workflowexecution/<runId>, GET /workflowexecution?...)
+#   run<State><N>, State one of Success Failed Running Cancel: made on
+#   request (workflow w9, created 2022-07-17T12:00:00+0800 + N minutes);
+#   runListNN, NN = 01..15: workflow w1 (odd NN) or w2 (even), created
+#   $EPOCH + NN hours, state by NN % 4: 0 Success, 1 Running, 2 Failed,
+#   3 Cancel; Object input/videoNN.mp4; jobId inv1 when NN % 5 == 0.
+#   An unknown run id: <NonExistRunIds>.
+my @RUN_STATES = qw(Success Running Failed Cancel);
+my %IS_RUN_STATE = map { $_ => 1 } @RUN_STATES;
+my (%RUNS, @RUN_LIST);
+for my $n (1 .. 15) {
+    my $nn = sprintf '%02d', $n;
+    my $r = { id => "runList$nn", state => $RUN_STATES[ $n % 4 ],
+              workflow => $n % 2 ? 'w1' : 'w2', ctime => $EPOCH + $n * 3600,
+              object => "input/video$nn.mp4",
+              job => $n % 5 == 0 ? 'inv1' : undef };
+    $RUNS{ $r->{id} } = $r;
+    push @RUN_LIST, $r;
+}
+
+sub find_run {
+    my ($id) = @_;
+    return $RUNS{$id} if $RUNS{$id};
+    my ($state, $n) = $id =~ /\Arun(Success|Failed|Running|Cancel)
+                               ([1-9][0-9]{0,8})\z/x or return;
+    return { id => $id, state => $state, workflow => 'w9',
+             ctime => $EPOCH + 10 * 86400 + $n * 60,
+             object => "input/$id.mp4" };
 }
 
 # jobs made on request: <prefix><State><N>, genSuccess<N>, fault ids
@@ -563,7 +644,7 @@ sub inv_tree {
     my ($code, $message) = code_message($j, undef);
 
     return [
-        Code => $code, Type => 'Workflow', Message => $message,
+        Code => $code, Type => $j->{type} // 'Workflow', Message => $message,
         Name => $j->{name} // 'demo', JobId => $j->{id},
         State => $j->{state}, CreationTime => $created, StartTime => $started,
         EndTime => $ended,
@@ -597,6 +678,49 @@ sub list_xml {
     my ($jobs, $next) = @_;
     my $xml = render(Response => [ (map { (JobsDetail => job_tree($_)) } @$jobs),
                                    NextToken => $next ]);
+    utf8::encode($xml);
+    return $xml;
+}
+
+# seed of 436/53992: one workflow run, its topology and tasks
+sub run_tree {
+    my ($r) = @_;
+    my $done = $r->{state} ne 'Running';
+    return [
+        RunId => $r->{id}, WorkflowId => $r->{workflow},
+        WorkflowName => "workflow-$r->{workflow}", State => $r->{state},
+        CreateTime => ts($r->{ctime}), Object => $r->{object},
+        Topology => [
+            Dependencies => [ Start => 'Snapshot_1581665960536',
+                              Snapshot_1581665960536 => 'End' ],
+            Nodes => [
+                Start => [ Type => 'Start',
+                           Input => [ QueueId => $QUEUE,
+                                      ObjectPrefix => 'input/' ] ],
+                Snapshot_1581665960536 => [
+                    Type => 'Snapshot',
+                    Operation => [ TemplateId => 't1snapshot',
+                                   Output => [ Region => $REGION,
+                                               Bucket => $BUCKET,
+                                               Object => 'snap/${RunId}.jpg' ] ],
+                ],
+            ],
+        ],
+        Tasks => [ Type => 'Start', CreateTime => ts($r->{ctime}),
+                   EndTime => ts($r->{ctime} + 1), State => 'Success',
+                   JobId => '', Name => 'Start' ],
+        Tasks => [ Type => 'Snapshot', CreateTime => ts($r->{ctime} + 1),
+                   EndTime => $done ? ts($r->{ctime} + 30) : '-',
+                   State => $r->{state}, JobId => "j$r->{id}",
+                   Name => 'Snapshot_1581665960536' ],
+    ];
+}
+
+sub run_xml {
+    my ($run, $id, $rid) = @_;
+    my $xml = render(Response => [ RequestId => $rid,
+                                   $run ? (WorkflowExecution => run_tree($run))
+                                        : (NonExistRunIds => $id) ]);
     utf8::encode($xml);
     return $xml;
 }
@@ -772,6 +896,162 @@ sub list_answer {
              body => list_xml([ @jobs[ $offset .. $last - 1 ] ], $next) };
 }
 
+# The neighbouring lists, by one engine.  spec: required (names), states
+# (allowed, All aside), items, match (parameter => item field), rank (sort
+# field), extra (parameter => allowed values), render (items, next token).
+# An empty value is as if absent; repeated parameters are refused.
+sub generic_list {
+    my ($params, $rid, $spec) = @_;
+    my $bad = sub {
+        return { status => 400, code => 'InvalidArgument',
+                 body => error_xml('InvalidArgument', $_[0], $rid) };
+    };
+
+    my %q;
+    for (@$params) {
+        my ($name, $value) = @$_;
+        return $bad->("The parameter $name is repeated.") if exists $q{$name};
+        utf8::decode($value);
+        $q{$name} = $value;
+    }
+    delete @q{ grep { !length $q{$_} } keys %q };
+
+    for (@{ $spec->{required} }) {
+        return $bad->("The parameter $_ is required.") unless defined $q{$_};
+    }
+
+    my $size = $q{size} // 10;
+    return $bad->('The parameter size must be an integer from 1 to 100.')
+        unless $size =~ /\A[1-9][0-9]{0,2}\z/ && $size <= 100;
+
+    my $order = $q{orderByTime} // 'Desc';
+    return $bad->('The parameter orderByTime must be Desc or Asc.')
+        unless $order eq 'Desc' || $order eq 'Asc';
+
+    for my $name (keys %{ $spec->{extra} || {} }) {
+        next unless defined $q{$name};
+        return $bad->("The parameter $name is invalid.")
+            unless grep { $_ eq $q{$name} } @{ $spec->{extra}{$name} };
+    }
+
+    my %states;
+    for (split /,/, $q{states} // 'All', -1) {
+        return $bad->("The parameter states has an invalid state \"$_\".")
+            unless $_ eq 'All' || $spec->{states}{$_};
+        $states{$_} = 1;
+    }
+    %states = () if $states{All};
+
+    my %range;
+    for (qw(startCreationTime endCreationTime)) {
+        next unless defined $q{$_};
+        $range{$_} = parse_ci_time($q{$_})
+            // return $bad->("The parameter $_ must be like "
+                             . '2001-01-01T00:00:00+0800.');
+    }
+
+    my %match = map { defined $q{$_} ? ($_ => $q{$_}) : () }
+                keys %{ $spec->{match} };
+
+    my $fingerprint = join "\0", $spec->{name},
+        (map { "$_=$q{$_}" } grep { $_ ne 'nextToken' && $_ ne 'size' }
+                             sort keys %q);
+
+    my @items = grep {
+        my $j = $_;
+        (!%states || $states{ $j->{state} })
+        && (!defined $range{startCreationTime}
+            || $j->{ctime} >= $range{startCreationTime})
+        && (!defined $range{endCreationTime}
+            || $j->{ctime} <= $range{endCreationTime})
+        && !grep { ($j->{ $spec->{match}{$_} } // '') ne $match{$_} }
+                 keys %match
+    } @{ $spec->{items} };
+
+    @items = sort { $a->{ctime} <=> $b->{ctime} || $a->{id} cmp $b->{id} }
+             @items;
+    @items = reverse @items if $order eq 'Desc';
+
+    my $offset = 0;
+    if (defined $q{nextToken}) {
+        my ($hex) = $q{nextToken} =~ /\A[0-9a-f]{20}([0-9a-f]{1,8})\z/;
+        $offset = defined $hex ? hex $hex : -1;
+        return $bad->('The parameter nextToken is invalid.')
+            if $offset < 1 || $offset > @items
+               || page_token($fingerprint, $offset) ne $q{nextToken};
+    }
+
+    my $last = $offset + $size;
+    $last = @items if $last > @items;
+    my $next = $last < @items ? page_token($fingerprint, $last) : '';
+
+    my $xml = $spec->{render}->([ @items[ $offset .. $last - 1 ] ], $next,
+                                \%q);
+    utf8::encode($xml);
+    return { status => 200, body => $xml };
+}
+
+sub queue_items {
+    my ($kind, $q) = @_;
+    return [ grep { $_->{kind} eq $kind && $_->{tag} eq ($q->{tag} // '') }
+             @{ $QUEUES{ $q->{queueId} // '' } || [] } ];
+}
+
+my %JOB_STATES = map { $_ => 1 } @STATES;
+
+sub list_spec {
+    my ($api, $params, $rid) = @_;
+    my %q = map { @$_ } @$params;
+    my $jobs = sub {
+        my ($items, $next) = @_;
+        return render(Response => [ (map { (JobsDetail => job_tree($_)) }
+                                     @$items), NextToken => $next ]);
+    };
+
+    return { name => 'pic', required => [qw(queueId tag)],
+             states => \%JOB_STATES, items => queue_items('pic', \%q),
+             match => { workflowId => 'workflow',
+                        inventoryTriggerJobId => 'inventory',
+                        inputObject => 'input' },
+             render => $jobs }
+        if $api eq 'pic_jobs';
+
+    return { name => 'ai', required => [qw(queueId tag)],
+             states => \%JOB_STATES, items => queue_items('ai', \%q),
+             match => {}, render => $jobs }
+        if $api eq 'ai_jobs';
+
+    return { name => 'inv', required => [], states => \%JOB_STATES,
+             items => \@INVENTORY,
+             match => { type => 'type', workflowId => 'workflow',
+                        jobId => 'id', name => 'name' },
+             extra => { type => [qw(Workflow Job)] },
+             render => sub {
+                 my ($items, $next) = @_;
+                 return render(Response => [
+                     RequestId => $rid,
+                     (map { (JobsDetail => job_tree($_)) } @$items),
+                     NextToken => $next ]);
+             } }
+        if $api eq 'inventorytriggerjob';
+
+    return { name => 'run', required => [], states => \%IS_RUN_STATE,
+             items => \@RUN_LIST,
+             match => { workflowId => 'workflow', name => 'object',
+                        jobId => 'job' },
+             render => sub {
+                 my ($items, $next) = @_;
+                 return render(Response => [
+                     RequestId => $rid,
+                     (map { (WorkflowExecutionList => [
+                         RunId => $_->{id}, WorkflowId => $_->{workflow},
+                         Object => $_->{object},
+                         CreateTime => ts($_->{ctime}),
+                         State => $_->{state} ]) } @$items),
+                     NextToken => $next ]);
+             } };
+}
+
 # --- one request ---------------------------------------------------------------
 
 my $RID_SEQ = 0;
@@ -785,6 +1065,8 @@ sub new_request_id {
 # -> { status, body, code, signature, fault, headers => [...] }
 sub answer {
     my ($req, $rid) = @_;
+
+    read_secrets_file();
 
     my $v = CosSignature::verify(method => $req->{method},
                                  target => $req->{target},
@@ -818,6 +1100,12 @@ sub answer {
         if defined $TOKEN
            && ($req->{h}{'x-ci-security-token'} // '') ne $TOKEN;
 
+    my ($ak) = ($req->{h}{authorization} // '') =~ /q-ak=([^&]+)/;
+    return $error->(403, 'InvalidAccessKeyId', 'token invalid')
+        if $opt{'secrets-file'}
+           && ($req->{h}{'x-ci-security-token'} // '')
+              ne ($FILE_TOKEN{$ak // ''} // "\0");
+
     my ($raw_path, $query) = $req->{target} =~ /\A([^?]*)(?:\?(.*))?\z/s;
     my $path = CosSignature::uri_decode($raw_path);
 
@@ -827,6 +1115,23 @@ sub answer {
         my $fault = fault_kind($q{queueId} // '') ? $q{queueId} : undef;
         return { %base, %{ fault_answer($fault, 'jobs', $rid, 1)
                            // list_answer(\@params, $rid) }, fault => $fault };
+    }
+
+    if ($path =~ m{\A/(pic_jobs|ai_jobs|inventorytriggerjob|workflowexecution)
+                    \z}x) {
+        my $api = $1;
+        my @params = CosSignature::split_query($query);
+        return { %base, %{ generic_list(\@params, $rid,
+                                        list_spec($api, \@params, $rid)) } };
+    }
+
+    if ($path =~ m{\A/workflowexecution/(.*)\z}s) {
+        my $id = $1;
+        return $error->(400, 'InvalidArgument', 'A run id is 1 to 64 '
+                        . 'letters and digits.')
+            unless $id =~ /\A[A-Za-z0-9]{1,64}\z/;
+        return { %base, status => 200,
+                 body => run_xml(scalar find_run($id), $id, $rid) };
     }
 
     my ($api, $ids) = $path =~ m{\A/(jobs|pic_jobs|ai_jobs|inventorytriggerjob)

@@ -16,6 +16,12 @@ package CiJobsTest;
 #   my $r = $t->get('/ci/jobs/jobsSuccess1');   # { status, headers, body }
 #   my @seen = $t->upstream_requests;            # what the emulator received
 #
+# With metadata => { period => 4, lifetime => 8 }, t/emulator/metadata.pl
+# plays the CVM metadata service (%%META%%: its URL), rotating role
+# credentials; an emulator with secrets_file => 1 accepts only those still
+# valid, each with its token.  Every role key and token is a secret the
+# log check looks for.
+#
 # Placeholders: %%PORT%% (nginx), %%EMU_<name>%% (an emulator's port),
 # %%DIR%% (the test's directory), %%CA%% (the test CA certificate),
 # %%HOST%% (the bucket's host name), %%CREDENTIALS%% (bucket, region and
@@ -55,6 +61,8 @@ our $NGINX = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 our $MODULE = $ENV{TEST_NGINX_MODULE}
     || "$ROOT/build/ngx_http_ci_jobs_module.so";
 our $EMULATOR = "$ROOT/t/emulator/ci-emulator.pl";
+our $METADATA = "$ROOT/t/emulator/metadata.pl";
+our $ROLE = 'ci-gateway';
 
 our $BUCKET = 'examplebucket-1250000000';
 our $REGION = 'ap-beijing';
@@ -86,6 +94,16 @@ sub new {
 
     for my $name (sort keys %{ $self->{emulators} }) {
         $self->{ports}{"emu_$name"} = free_port();
+    }
+
+    if (my $m = $args{metadata}) {
+        $self->{metadata} = { period => 4, lifetime => 8,
+                              seed => sprintf('%06d', int rand 1e6), %$m };
+        $self->{ports}{metadata} = free_port();
+        push @{ $self->{secrets} },
+            map { (role_key($self->{metadata}{seed}, $_),
+                   role_token($self->{metadata}{seed}, $_)) } 0 .. 300;
+        $self->start_metadata;
     }
 
     $self->make_certificates;
@@ -168,6 +186,8 @@ sub start_emulators {
 
         push @cmd, map { ('--secret', $_) } @{ $opt->{secrets} || [] };
         push @cmd, '--require-token', $opt->{token} if $opt->{token};
+        push @cmd, '--secrets-file', "$self->{dir}/role.secrets"
+            if $opt->{secrets_file};
         push @cmd, '--clock-offset', $opt->{clock_offset}
             if $opt->{clock_offset};
 
@@ -205,6 +225,67 @@ sub restart_emulator {
     $self->start_emulators;
 }
 
+# --- the metadata service ---------------------------------------------------
+
+sub role_key   { sprintf 'rolekey%s%020d', @_ }
+sub role_token { sprintf 'roletoken%s%030d', @_ }
+
+sub start_metadata {
+    my ($self) = @_;
+    my $m = $self->{metadata};
+    my $pidfile = "$self->{dir}/metadata.pid";
+    unlink $pidfile;
+    my @cmd = ($^X, $METADATA,
+               '--listen', '127.0.0.1:' . $self->{ports}{metadata},
+               '--role', $ROLE, '--period', $m->{period},
+               '--lifetime', $m->{lifetime}, '--seed', $m->{seed},
+               '--secrets-file', "$self->{dir}/role.secrets",
+               '--record', "$self->{dir}/metadata.jsonl",
+               '--mode-file', "$self->{dir}/metadata.mode",
+               '--pid-file', $pidfile);
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>>', "$self->{dir}/metadata.log";
+        open STDERR, '>&', \*STDOUT;
+        exec @cmd or die "exec: $!";
+    }
+    $self->{pids}{metadata} = $pid;
+    wait_for(sub { -s $pidfile }, 15)
+        or die "metadata service did not start: "
+               . slurp("$self->{dir}/metadata.log");
+}
+
+sub stop_metadata {
+    my ($self) = @_;
+    my $pid = delete $self->{pids}{metadata} or return;
+    kill 'TERM', $pid;
+    waitpid $pid, 0;
+}
+
+# "ok", "500", "timeout", "malformed", "code", "past", "empty", "norole"
+sub metadata_mode {
+    my ($self, $mode) = @_;
+    my $f = "$self->{dir}/metadata.mode";
+    open my $fh, '>', "$f.tmp" or die;
+    print $fh "$mode\n";
+    close $fh;
+    rename "$f.tmp", $f or die;
+}
+
+sub metadata_requests {
+    my ($self) = @_;
+    my $file = "$self->{dir}/metadata.jsonl";
+    return () unless -e $file;
+    open my $fh, '<', $file or die;
+    return map { decode_json($_) } grep { /\S/ } <$fh>;
+}
+
+sub metadata_url {
+    my ($self) = @_;
+    return "http://127.0.0.1:$self->{ports}{metadata}"
+         . '/latest/meta-data/cam/security-credentials/';
+}
+
 sub credentials {
     return "ci_jobs_bucket $BUCKET; ci_jobs_region $REGION; "
          . "ci_jobs_secret_id $SECRET_ID; ci_jobs_secret_key $SECRET_KEY;";
@@ -219,6 +300,7 @@ sub expand {
     $text =~ s/%%CA%%/$self->{ca}/g;
     $text =~ s/%%HOST%%/$HOST/g;
     $text =~ s/%%CREDENTIALS%%/$creds/g;
+    $text =~ s/%%META%%/$self->metadata_url/ge if $self->{metadata};
     return $text;
 }
 
@@ -372,11 +454,30 @@ sub start_nginx {
         . slurp("$self->{dir}/nginx.out") . slurp("$self->{dir}/error.log");
 }
 
+# the master's children, workers and cache helpers alike
+sub worker_pids {
+    my ($self) = @_;
+    my $master = $self->{pids}{nginx} // return;
+    my @pids;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        my $line = slurp($stat) or next;
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses
+        my ($pid, $ppid) = $line =~ /\A(\d+) \(.*\) \S+ (\d+) /s or next;
+        push @pids, $pid if $ppid == $master;
+    }
+    return sort { $a <=> $b } @pids;
+}
+
+# nginx -s reload, returning once every old worker has exited and as many
+# new ones run: after it, only the new configuration answers
 sub reload {
     my ($self) = @_;
+    my %old = map { $_ => 1 } $self->worker_pids;
     kill 'HUP', $self->{pids}{nginx};
-    # the old workers are gone when a new generation answers
-    sleep($VALGRIND ? 3 : 0.5);
+    wait_for(sub {
+        my @now = $self->worker_pids;
+        !grep({ $old{$_} } @now) && @now >= $self->{workers};
+    }, $VALGRIND ? 60 : 15) or die "reload: the old workers did not exit";
 }
 
 sub stop_nginx {
@@ -404,6 +505,7 @@ sub stop_all {
     $self->stop_nginx;
     $self->stop_emulator($_) for map { s/^emu_//r } grep { /^emu_/ }
         keys %{ $self->{pids} };
+    $self->stop_metadata;
 }
 
 sub DESTROY {
@@ -507,6 +609,20 @@ sub forget_upstream_requests {
 }
 
 # --- helpers ----------------------------------------------------------------
+
+# A test that cannot run without something make deps installs: skipped when
+# run by hand, failed under make test (TEST_NGINX_STRICT), where a missing
+# prerequisite must not pass silently.
+sub require_prerequisite {
+    my ($present, $why) = @_;
+    return if $present;
+    if ($ENV{TEST_NGINX_STRICT}) {
+        fail("prerequisite: $why");
+        done_testing;
+        exit 1;
+    }
+    plan skip_all => $why;
+}
 
 sub wait_for {
     my ($cond, $seconds) = @_;

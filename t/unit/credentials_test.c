@@ -5,8 +5,26 @@
  */
 
 
+#include <stdint.h>
+
 #include "tap.h"
 #include "ngx_http_ci_jobs_credentials.h"
+
+
+static int
+answer(ngx_http_ci_jobs_http_answer_t *a, const char *s)
+{
+    return ngx_http_ci_jobs_http_answer_parse(a, (const u_char *) s,
+                                              strlen(s));
+}
+
+
+static int
+role_json(ngx_http_ci_jobs_credentials_t *c, const char *s)
+{
+    return ngx_http_ci_jobs_metadata_credentials(c, (const u_char *) s,
+                                                 strlen(s), 1600000000);
+}
 
 
 static int
@@ -20,8 +38,41 @@ parse(ngx_http_ci_jobs_credentials_t *c, const char *s)
 int
 main(void)
 {
-    size_t                          i;
+    size_t                          i, role_len;
+    const char                     *error;
+    const u_char                   *role;
     ngx_http_ci_jobs_credentials_t  c;
+    ngx_http_ci_jobs_http_answer_t  a;
+
+    static const char  *bad_answers[] = {
+        "",
+        "HTTP/1.1 200 OK\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort",
+        "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n"
+        "\r\nx",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "HTTP/2 200\r\n\r\n",
+        "HTTP/1.1 2000 OK\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+        "SSH-2.0-OpenSSH\r\n\r\n",
+    };
+
+    static const char  *bad_roles[] = {
+        "",
+        "not json",
+        "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k1\","
+        "\"ExpiredTime\":1600007200}",
+        "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k1\","
+        "\"ExpiredTime\":1600007200,\"Code\":\"Failure\"}",
+        "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k1\","
+        "\"Code\":\"Success\"}",
+        "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k1\","
+        "\"ExpiredTime\":1599999999,\"Code\":\"Success\"}",
+        "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k1\","
+        "\"ExpiredTime\":1600007200,\"Code\":\"Success\"",
+        "{\"Code\":\"Success\",\"ExpiredTime\":1600007200}",
+    };
 
     static const char  *bad[] = {
         "",
@@ -62,12 +113,68 @@ main(void)
     tap_is_mem(c.token, c.token_len, "tok3", "JSON: Token");
     tap_ok(c.expires == 1592206680, "JSON: ExpiredTime");
 
+    /* the message is the parser's own text, never a piece of the file */
+
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         tap_ok(parse(&c, bad[i]) == -1 && c.error != NULL
-               && strstr(c.error, "k1") == NULL
-               && strstr(c.error, "AKID1") == NULL,
+               && ((uintptr_t) c.error < (uintptr_t) bad[i]
+                   || (uintptr_t) c.error > (uintptr_t) bad[i]
+                                            + strlen(bad[i])),
                "unusable file %zu: refused (%s)", i, c.error);
     }
+
+    /* the metadata service's answers */
+
+    tap_ok(answer(&a, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                      "Content-Length: 5\r\n\r\nrole1extra") == 0
+           && a.status == 200, "an answer with Content-Length");
+    tap_is_mem(a.body, a.body_len, "role1", "its body, to the length");
+
+    tap_ok(answer(&a, "HTTP/1.0 404 Not Found\r\n\r\nnope") == 0
+           && a.status == 404, "an answer read to the end");
+    tap_is_mem(a.body, a.body_len, "nope", "its body");
+
+    tap_ok(answer(&a, "HTTP/1.1 200\nServer: x\n\n") == 0
+           && a.status == 200 && a.body_len == 0,
+           "bare LF, no reason phrase, empty body");
+
+    for (i = 0; i < sizeof(bad_answers) / sizeof(bad_answers[0]); i++) {
+        tap_ok(answer(&a, bad_answers[i]) == -1 && a.error != NULL,
+               "bad answer %zu: refused (%s)", i, a.error);
+    }
+
+    tap_ok(ngx_http_ci_jobs_metadata_role((const u_char *) "\n ci-gateway\r\n"
+                                          "other\n", 19, &role, &role_len,
+                                          &error) == 0,
+           "the first role of a list");
+    tap_is_mem(role, role_len, "ci-gateway", "its name");
+
+    tap_ok(ngx_http_ci_jobs_metadata_role((const u_char *) " \r\n", 3,
+                                          &role, &role_len, &error) == -1
+           && strcmp(error, "the role list is empty") == 0,
+           "an empty role list");
+
+    tap_ok(ngx_http_ci_jobs_metadata_role((const u_char *) "<html>", 6,
+                                          &role, &role_len, &error) == -1,
+           "a role list that is no list");
+
+    tap_ok(role_json(&c, "{\"TmpSecretId\":\"AKID4\",\"TmpSecretKey\":"
+                         "\"k4\",\"Token\":\"t4\",\"ExpiredTime\":"
+                         "1600007200,\"Expiration\":\"x\",\"Code\":"
+                         "\"Success\"}") == 0
+           && c.expires == 1600007200, "a role's credentials");
+    tap_is_mem(c.token, c.token_len, "t4", "and their token");
+
+    for (i = 0; i < sizeof(bad_roles) / sizeof(bad_roles[0]); i++) {
+        tap_ok(role_json(&c, bad_roles[i]) == -1 && c.error != NULL
+               && strstr(c.error, "k1") == NULL,
+               "bad role answer %zu: refused (%s)", i, c.error);
+    }
+
+    tap_ok(ngx_http_ci_jobs_role_name_ok((const u_char *) "a.b@c_d-e+f=,", 13)
+           && !ngx_http_ci_jobs_role_name_ok((const u_char *) "a/b", 3)
+           && !ngx_http_ci_jobs_role_name_ok((const u_char *) "", 0),
+           "role names");
 
     return tap_done();
 }

@@ -32,7 +32,8 @@ test_table(void)
 {
     size_t                      i;
     int                         rc;
-    char                        long_id[80], many_ids[200], long_value[1100];
+    char                        long_id[80], many_ids[700];
+    char                        long_value[1100];
     ngx_http_ci_jobs_request_t  req;
 
     static struct {
@@ -56,6 +57,74 @@ test_table(void)
         { "jobs", Q "&inputObject=a%20b%2Fc%E8%85%BE", 0 },
         { "jobs", Q "&nextToken=%21%27%28%29%2A%2B", 0 },
         { "jobs", "tag=Speech_Recognition&queueId=q1", 0 },
+
+        /* an encoded comma separates ids; an empty optional value is absent */
+        { "jobs/a%2Cb", NULL, 0 },
+        { "jobs/a%2cb,c", NULL, 0 },
+        { "jobs", Q "&size=", 0 },
+        { "jobs", Q "&nextToken=&workflowId=", 0 },
+
+        /* the neighbouring APIs */
+        { "workflowexecution/i166ee19017b011eda8a5525400c540df", NULL, 0 },
+        { "workflowexecution", NULL, 0 },
+        { "workflowexecution", "", 0 },
+        { "workflowexecution", "workflowId=w1&name=a%20b.mp4&orderByTime=Asc"
+          "&size=100&states=Success,Failed,Running,Cancel"
+          "&startCreationTime=2001-01-01T00:00:00+0800"
+          "&endCreationTime=2001-01-02T00:00:00+0800&nextToken=115716"
+          "&jobId=j1", 0 },
+        { "workflowexecution", "states=All", 0 },
+        { "workflowexecution", "workflowId=&nextToken=", 0 },
+        { "pic_jobs", Q, 0 },
+        { "pic_jobs", Q "&workflowId=w1&inventoryTriggerJobId=i1"
+          "&inputObject=a.jpg&orderByTime=Desc&nextToken=t&size=1"
+          "&states=Pause&startCreationTime=2001-01-01T00:00:00+0800"
+          "&endCreationTime=2001-01-01T00:00:00+0800", 0 },
+        { "ai_jobs", Q, 0 },
+        { "ai_jobs", Q "&orderByTime=Asc&nextToken=t&size=10"
+          "&states=Submitted&startCreationTime=2001-01-01T00:00:00+0800"
+          "&endCreationTime=2001-01-01T00:00:00+0800", 0 },
+        { "inventorytriggerjob", NULL, 0 },
+        { "inventorytriggerjob", "nextToken=t&size=5&type=Workflow"
+          "&orderByTime=Asc&states=Running,Success"
+          "&startCreationTime=2001-01-01T00:00:00+0800"
+          "&endCreationTime=2001-01-01T00:00:00+0800&workflowId=w1"
+          "&jobId=j1&name=batch%201", 0 },
+        { "inventorytriggerjob", "type=Job", 0 },
+
+        { "workflowexecution/a,b", NULL, 400 },
+        { "workflowexecution/a%2Cb", NULL, 400 },
+        { "workflowexecution/", NULL, 400 },
+        { "workflowexecution/a", "size=1", 400 },
+        { "workflowexecution", "states=Submitted", 400 },
+        { "workflowexecution", "states=Pause", 400 },
+        { "workflowexecution", "states=Success,Success", 400 },
+        { "workflowexecution", "queueId=q1", 400 },
+        { "workflowexecution", "size=0", 400 },
+        { "workflowexecution", "size=101", 400 },
+        { "workflowexecution", "size=1&size=2", 400 },
+        { "workflowexecution", "size=&size=2", 400 },
+        { "workflowexecution", "jobId=j-1", 400 },
+        { "workflowexecution", "name=a%0a", 400 },
+        { "workflowexecution", "orderByTime=asc", 400 },
+        { "workflowexecution", "startCreationTime=2001-01-01", 400 },
+        { "pic_jobs", "queueId=q1", 400 },
+        { "pic_jobs", "tag=PicProcess", 400 },
+        { "pic_jobs", Q "&jobId=j1", 400 },
+        { "pic_jobs", Q "&states=Done", 400 },
+        { "ai_jobs", "queueId=q1", 400 },
+        { "ai_jobs", Q "&workflowId=w1", 400 },
+        { "ai_jobs", Q "&inputObject=a", 400 },
+        { "ai_jobs", Q "&size=1000", 400 },
+        { "inventorytriggerjob", "type=job", 400 },
+        { "inventorytriggerjob", "type=Workflow,Job", 400 },
+        { "inventorytriggerjob", "queueId=q1", 400 },
+        { "inventorytriggerjob", "states=Cancel&states=All", 400 },
+        { "inventorytriggerjob", "name=%ff", 400 },
+        { "inventorytriggerjob", "size=-1", 400 },
+        { "workflowexecution_list", NULL, 404 },
+        { "pic_jobs_list", Q, 404 },
+        { "WorkflowExecution/a", NULL, 404 },
 
         /* unknown API */
         { "", NULL, 404 },
@@ -86,6 +155,13 @@ test_table(void)
         { "jobs/,a", NULL, 400 },
         { "jobs/a,", NULL, 400 },
         { "jobs/a_b", NULL, 400 },
+        { "jobs/a%2C", NULL, 400 },
+        { "jobs/%2Ca", NULL, 400 },
+        { "jobs/a%2C%2Cb", NULL, 400 },
+        { "jobs/a%2", NULL, 400 },
+        { "jobs/a%2Db", NULL, 400 },
+        { "jobs/a%252Cb", NULL, 400 },
+        { "jobs%2Ca", NULL, 404 },
         { "pic_jobs/a,b", NULL, 400 },
         { "pic_jobs", NULL, 400 },
         { "ai_jobs/", NULL, 400 },
@@ -104,7 +180,8 @@ test_table(void)
         { "jobs", Q "&", 400 },
         { "jobs", "&" Q, 400 },
         { "jobs", Q "&=1", 400 },
-        { "jobs", Q "&size=", 400 },
+        { "jobs", Q "&queueId=", 400 },
+        { "jobs", "queueId=&tag=Translation", 400 },
         { "jobs", Q "&size=0", 400 },
         { "jobs", Q "&size=101", 400 },
         { "jobs", Q "&size=010", 400 },
@@ -165,6 +242,14 @@ test_table(void)
     }
     tap_ok(parse(&req, many_ids, NULL) == 400, "11 ids");
 
+    strcpy(many_ids, "jobs/");
+    for (i = 1; i <= 10; i++) {
+        memset(many_ids + strlen(many_ids), 'a', 64);
+        strcpy(many_ids + 5 + (i - 1) * 67 + 64, i < 10 ? "%2C" : "");
+    }
+    tap_ok(parse(&req, many_ids, NULL) == 0, "10 ids of 64, %%2C between");
+    tap_ok(req.ids_len == 10 * 65 - 1, "...kept with \",\"");
+
     strcpy(long_value, Q "&inputObject=");
     memset(long_value + strlen(long_value), 'a', 1024);
     long_value[strlen(Q "&inputObject=") + 1024] = '\0';
@@ -192,6 +277,47 @@ test_results(void)
     parse(&req, "inventorytriggerjob/b3", NULL);
     n = ngx_http_ci_jobs_request_path(buf, &req);
     tap_is_mem(buf, n, "/inventorytriggerjob/b3", "inventory path");
+
+    tap_ok(parse(&req, "jobs/a1%2Cb2%2cc3", NULL) == 0, "jobs/a1%%2Cb2%%2cc3");
+    tap_ok(req.nids == 3, "three ids");
+    n = ngx_http_ci_jobs_request_path(buf, &req);
+    tap_is_mem(buf, n, "/jobs/a1,b2,c3", "an encoded comma goes as \",\"");
+
+    tap_ok(parse(&req, "workflowexecution/r1", NULL) == 0, "a workflow run");
+    tap_ok(req.api == NGX_HTTP_CI_JOBS_API_WORKFLOW, "the workflow API");
+    n = ngx_http_ci_jobs_request_path(buf, &req);
+    tap_is_mem(buf, n, "/workflowexecution/r1", "workflow path");
+
+    tap_ok(parse(&req, "workflowexecution", "nextToken=&size=2") == 0
+           && req.api == NGX_HTTP_CI_JOBS_API_WORKFLOW_LIST
+           && req.nparams == 1, "run list: the empty nextToken left out");
+    n = ngx_http_ci_jobs_request_path(buf, &req);
+    tap_is_mem(buf, n, "/workflowexecution", "run list path");
+    n = ngx_http_ci_jobs_request_query(buf, &req);
+    tap_is_mem(buf, n, "size=2", "run list query");
+
+    tap_ok(parse(&req, "pic_jobs", Q) == 0
+           && req.api == NGX_HTTP_CI_JOBS_API_PIC_LIST, "the picture list");
+    n = ngx_http_ci_jobs_request_path(buf, &req);
+    tap_is_mem(buf, n, "/pic_jobs", "picture list path");
+
+    tap_ok(parse(&req, "ai_jobs", Q) == 0
+           && req.api == NGX_HTTP_CI_JOBS_API_AI_LIST, "the AI list");
+    n = ngx_http_ci_jobs_request_path(buf, &req);
+    tap_is_mem(buf, n, "/ai_jobs", "AI list path");
+
+    tap_ok(parse(&req, "inventorytriggerjob", NULL) == 0
+           && req.api == NGX_HTTP_CI_JOBS_API_INVENTORY_LIST
+           && req.nparams == 0, "the batch job list, no parameter");
+    n = ngx_http_ci_jobs_request_path(buf, &req);
+    tap_is_mem(buf, n, "/inventorytriggerjob", "batch list path");
+    tap_ok(ngx_http_ci_jobs_request_query(NULL, &req) == 0, "empty query");
+
+    tap_ok(parse(&req, "ai_jobs", Q "&workflowId=w1") == 400
+           && req.api_known && req.api == NGX_HTTP_CI_JOBS_API_AI_LIST,
+           "a refused request still names its API");
+    tap_ok(parse(&req, "objects", NULL) == 404 && !req.api_known,
+           "an unknown one does not");
 
     tap_ok(parse(&req, "jobs", Q "&inputObject=a%20b%2fc&startCreationTime="
                  "2001-01-01T00:00:00+0800&nextToken=x%2Ay") == 0,

@@ -21,6 +21,7 @@
 
 #include "tap.h"
 #include "ngx_http_ci_jobs_xml.h"
+#include "ngx_http_ci_jobs_cache_key.h"
 
 
 #define PAD  4096
@@ -65,6 +66,7 @@ static void test_refused(void);
 static void test_prefixes(void);
 static void test_limits(void);
 static void test_facts(void);
+static void test_runs(void);
 static void test_nomem(void);
 static void test_handler_kept(void);
 static void diag_error(void *data, xmlErrorPtr error);
@@ -1013,6 +1015,73 @@ test_facts(void)
 }
 
 
+/* workflow runs: counted apart from jobs, cached by the same rule */
+
+static void
+test_runs(void)
+{
+    size_t                         i;
+    ngx_http_ci_jobs_xml_result_t  res;
+
+    static const struct {
+        const char  *xml;
+        size_t       runs;
+        size_t       terminal;
+        size_t       jobs;
+        int          store;      /* as a workflowexecution answer */
+        const char  *what;
+    } cases[] = {
+        { "<Response><WorkflowExecution><RunId>r1</RunId><State>Success"
+          "</State><Tasks><State>Running</State></Tasks>"
+          "</WorkflowExecution></Response>", 1, 1, 0, 1, "a run done" },
+        { "<Response><WorkflowExecution><State>Failed</State>"
+          "</WorkflowExecution></Response>", 1, 1, 0, 1, "a run failed" },
+        { "<Response><WorkflowExecution><State>Cancel</State>"
+          "</WorkflowExecution></Response>", 1, 1, 0, 1, "a run cancelled" },
+        { "<Response><WorkflowExecution><State>Running</State><Tasks>"
+          "<State>Success</State></Tasks></WorkflowExecution></Response>",
+          1, 0, 0, 0, "a run running, its task done" },
+        { "<Response><WorkflowExecution><RunId>r1</RunId>"
+          "</WorkflowExecution></Response>", 1, 0, 0, 0, "a run, no State" },
+        { "<Response><WorkflowExecution><State>Success</State>"
+          "</WorkflowExecution><JobsDetail><State>Success</State>"
+          "</JobsDetail></Response>", 1, 1, 1, 0, "a run and a job" },
+        { "<Response><JobsDetail><State>Success</State></JobsDetail>"
+          "</Response>", 0, 0, 1, 0, "a job, no run" },
+        { "<Response><WorkflowExecution><State>Success</State>"
+          "</WorkflowExecution><NonExistJobIds>r2</NonExistJobIds>"
+          "</Response>", 1, 1, 0, 0, "a run and a missing id" },
+        { "<Response><WorkflowExecutionList><State>Success</State>"
+          "</WorkflowExecutionList></Response>", 0, 0, 0, 0,
+          "a run list item is no run" },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tap_ok(convert(cases[i].xml, strlen(cases[i].xml), 0, NULL, 0, &res)
+               == NGX_HTTP_CI_JOBS_XML_OK
+               && res.runs == cases[i].runs
+               && res.terminal_runs == cases[i].terminal
+               && res.jobs == cases[i].jobs,
+               "%s: %zu runs, %zu terminal, %zu jobs", cases[i].what,
+               res.runs, res.terminal_runs, res.jobs);
+
+        tap_ok(ngx_http_ci_jobs_cache_storable(NGX_HTTP_CI_JOBS_API_WORKFLOW,
+                                               200, &res)
+               == cases[i].store, "%s: stored %d", cases[i].what,
+               cases[i].store);
+
+        tap_ok(!ngx_http_ci_jobs_cache_storable(
+                   NGX_HTTP_CI_JOBS_API_WORKFLOW_LIST, 200, &res),
+               "%s: never stored as a list", cases[i].what);
+
+        tap_ok(res.runs == 0
+               || !ngx_http_ci_jobs_cache_storable(NGX_HTTP_CI_JOBS_API_JOBS,
+                                                   200, &res),
+               "%s: a run is never a job answer", cases[i].what);
+    }
+}
+
+
 /* every allocation in turn fails: NOMEM, nothing half-made, no crash */
 
 static void
@@ -1146,6 +1215,7 @@ main(void)
     test_prefixes();
     test_limits();
     test_facts();
+    test_runs();
     test_nomem();
     test_handler_kept();
 
