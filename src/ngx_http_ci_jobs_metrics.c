@@ -21,7 +21,7 @@
 #define NGX_HTTP_CI_JOBS_STATUS_MIN     100
 #define NGX_HTTP_CI_JOBS_STATUSES       500
 
-#define NGX_HTTP_CI_JOBS_REFUSALS       5
+#define NGX_HTTP_CI_JOBS_REFUSALS       6
 #define NGX_HTTP_CI_JOBS_ERROR_KINDS    8      /* 1..7 */
 #define NGX_HTTP_CI_JOBS_BUCKETS        12     /* and +Inf */
 
@@ -85,7 +85,8 @@ static ngx_str_t  ngx_http_ci_jobs_refusal_codes[] = {
     ngx_string("NoSuchApi"),
     ngx_string("MethodNotAllowed"),
     ngx_string("AccessDenied"),
-    ngx_string("ServiceUnavailable")
+    ngx_string("ServiceUnavailable"),
+    ngx_string("CredentialsUnavailable")
 };
 
 

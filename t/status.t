@@ -161,6 +161,7 @@ my %want = (
     'ci_jobs_refusals_total{code="MethodNotAllowed"}' => 1,
     'ci_jobs_refusals_total{code="AccessDenied"}' => 0,
     'ci_jobs_refusals_total{code="ServiceUnavailable"}' => 0,
+    'ci_jobs_refusals_total{code="CredentialsUnavailable"}' => 0,
     'ci_jobs_cache_requests_total{zone="st",result="MISS"}' => 2,
     'ci_jobs_cache_requests_total{zone="st",result="HIT"}' => 2,
     'ci_jobs_cache_requests_total{zone="st",result="BYPASS"}' => 1,
