@@ -379,6 +379,11 @@ ngx_http_ci_jobs_send_answer(ngx_http_request_t *r,
         ngx_http_ci_jobs_cache_store(r, ctx, lcf);
     }
 
+    if (ctx->json) {
+        /* what is held from here on is the rendering, not the body */
+        ngx_http_ci_jobs_body_done(r, ctx, out.len);
+    }
+
     return ngx_http_ci_jobs_output(r, ctx, &out, 1);
 }
 

@@ -194,6 +194,8 @@ void ngx_http_ci_jobs_targets_exit(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_uint_t ngx_http_ci_jobs_worker_full(ngx_http_request_t *r);
+void ngx_http_ci_jobs_body_done(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, size_t rendering);
 ngx_int_t ngx_http_ci_jobs_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ci_jobs_wants_json(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);

@@ -970,6 +970,27 @@ ngx_http_ci_jobs_release_held(void *data)
 
 
 /*
+ * A JSON answer is sent from its rendering: the body goes back to the
+ * pool, and the rendering counts in its place in what the worker holds.
+ */
+
+void
+ngx_http_ci_jobs_body_done(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
+    size_t rendering)
+{
+    size_t  size;
+
+    size = ctx->body->end - ctx->body->start;
+
+    ngx_http_ci_jobs_held = ngx_http_ci_jobs_held - size + rendering;
+    ctx->held = ctx->held - size + rendering;
+
+    ngx_pfree(r->pool, ctx->body->start);
+    ctx->body = NULL;
+}
+
+
+/*
  * The content handler's check: no request is sent while the worker could
  * not take even a small answer.
  */
