@@ -18,8 +18,8 @@
  * them can hold a "\n"), so that locations with other buckets or other
  * credentials never share an entry; a list page's parameters follow,
  * sorted by name and percent-encoded ("\nqueueId=...&tag=..."), so that
- * the same query in another order is the same page.  Returns the length; with buf NULL
- * only computes it.
+ * the same query in another order is the same page.  Returns the length;
+ * with buf NULL only computes it.
  */
 size_t ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host,
     size_t host_len, const ngx_http_ci_jobs_request_t *req,
