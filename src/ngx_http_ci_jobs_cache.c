@@ -46,6 +46,7 @@ typedef struct {
     u_short                          key_len;
     u_short                          request_id_len;
     uint32_t                         lock;        /* its holder, 0: none */
+    uint32_t                         stored_by;   /* the lock it ended */
     ngx_queue_t                      queue;
     ngx_msec_t                       expires;     /* 0: no answer yet */
     ngx_msec_t                       lock_until;
@@ -390,7 +391,14 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
     node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
     cn = node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
 
-    if (cn != NULL && cn->expires && (ngx_msec_int_t) (cn->expires - now) > 0)
+    /*
+     * A fresh entry; or, for a request that waited, the entry stored by
+     * the request it waited for, however long that one took upstream.
+     */
+
+    if (cn != NULL && cn->expires
+        && ((ngx_msec_int_t) (cn->expires - now) > 0
+            || (ctx->cache_waited && cn->stored_by == ctx->cache_waited)))
     {
         rc = ngx_http_ci_jobs_cache_copy(r, ctx, cn);
 
@@ -810,8 +818,6 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
         ngx_http_ci_jobs_cache_delete(cache, old);
     }
 
-    /* the lock, if any, went with the old node */
-    ctx->cache_lock = 0;
 
     node = ngx_http_ci_jobs_cache_alloc(cache, size);
     if (node == NULL) {
@@ -826,8 +832,13 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     cn->key_len = (u_short) ctx->cache_key.len;
     cn->request_id_len = (u_short) ctx->ci_request_id.len;
     cn->pending = pending ? 1 : 0;
-    cn->expires = now + (pending ? lcf->cache_valid_pending
-                                 : (ngx_msec_t) lcf->cache_valid * 1000);
+    cn->stored_by = ctx->cache_lock;
+
+    /* counted from the request upstream: no older than upstream's state */
+
+    cn->expires = (ctx->cache_fetched ? ctx->cache_fetched : now)
+                  + (pending ? lcf->cache_valid_pending
+                             : (ngx_msec_t) lcf->cache_valid * 1000);
     cn->xml_len = left;
     cn->xml = NULL;
 
@@ -874,11 +885,16 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
+    /* the lock, if any, went with the old node */
+    ctx->cache_lock = 0;
+
     return;
 
 failed:
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ctx->cache_lock = 0;
 
 too_large:
 

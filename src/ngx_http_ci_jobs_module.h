@@ -140,6 +140,7 @@ typedef struct {
     uint32_t                     cache_lock;     /* the lock held, or 0 */
     uint32_t                     cache_waited;   /* the lock waited for */
     ngx_msec_t                   cache_wait_end;
+    ngx_msec_t                   cache_fetched;  /* went upstream */
     ngx_event_t                  cache_wait;
     ngx_pool_cleanup_t          *cache_cleanup;
 

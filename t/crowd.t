@@ -215,6 +215,7 @@ for my $p (0 .. $procs - 1) {
                 job => $jobs[ ($p * $per + $c) % @jobs ] };
         }
         while (time < $start + $seconds) {
+            my $sent = time;
             for (@conns) {
                 my $s = $_->{sock};
                 print $s "GET /ci/jobs/$_->{job} HTTP/1.1\r\n"
@@ -233,9 +234,10 @@ for my $p (0 .. $procs - 1) {
                 }
                 my $r = CiJobsTest::parse_response($raw);
                 my ($state) = $r->{body} =~ m{<State>(\w+)</State>};
-                printf $out "%.4f %s %s %s %s %d\n", time, $_->{job},
+                printf $out "%.4f %s %s %s %s %d %.4f\n", time, $_->{job},
                        $state // '-', cache_of($r),
-                       $r->{headers}{'x-ci-request-id'} // '-', $r->{status};
+                       $r->{headers}{'x-ci-request-id'} // '-', $r->{status},
+                       $sent;
             }
         }
         close $out;
@@ -257,15 +259,20 @@ ok(@answers > 1000, scalar(@answers) . ' answers in ' . $seconds . ' s');
 is(scalar(grep { $_->[5] != 200 } @answers), 0, 'every answer 200');
 ok(@up <= 16 * 11, scalar(@up) . ' upstream requests, at most 16 x 11');
 
-# a terminal answer is served for ci_jobs_cache_valid: a pending one
-my $oldest = 0;
+# A terminal answer is served for ci_jobs_cache_valid, a pending one at
+# most 1 s after its upstream request: checked as of the client's request
+# (the gateway answered after it was sent); as of the answer's arrival the
+# client's own delays count too, reported only.
+my ($oldest, $oldest_read) = (0, 0);
 for (@answers) {
     next if $_->[2] =~ /\A(?:Success|Failed|Cancel)\z/;
     my $t0 = $up_time{ $_->[4] } // next;
-    $oldest = $_->[0] - $t0 if $_->[0] - $t0 > $oldest;
+    $oldest = $_->[6] - $t0 if $_->[6] - $t0 > $oldest;
+    $oldest_read = $_->[0] - $t0 if $_->[0] - $t0 > $oldest_read;
 }
-ok($oldest <= 1.25, sprintf 'every pending answer at most 1 s older than '
-                            . 'upstream\'s (oldest %.3f s)', $oldest);
+ok($oldest <= 1.1, sprintf 'every pending answer at most 1 s older than '
+                            . 'upstream\'s (oldest %.3f s; %.3f s by the time '
+                            . 'it was read)', $oldest, $oldest_read);
 
 my ($done) = sort { $a <=> $b }
              map { $_->{time} }
