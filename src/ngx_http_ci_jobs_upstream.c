@@ -57,7 +57,8 @@ ngx_int_t
 ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf)
 {
-    ngx_http_upstream_t  *u;
+    ngx_http_upstream_t     *u;
+    ngx_http_ci_jobs_ctx_t  *ctx;
 
     if (ngx_http_upstream_create(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -88,6 +89,9 @@ ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     u->input_filter_init = ngx_http_ci_jobs_input_filter_init;
     u->input_filter = ngx_http_ci_jobs_input_filter;
     u->input_filter_ctx = r;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    ctx->cache_fetched = ngx_current_msec;
 
     r->main->count++;
 
