@@ -256,7 +256,7 @@ bench-cache: module
 	perl bench/cache.pl
 
 # the worker's peak RSS for slow readers of large answers, XML and JSON
-# (about 2 minutes); BENCH_MODULE=FILE measures another build
+# (about 1.5 minutes); BENCH_MODULE=FILE measures another build
 bench-memory: module
 	perl bench/memory.pl
 

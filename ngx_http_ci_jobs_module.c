@@ -72,6 +72,14 @@ static ngx_conf_enum_t  ngx_http_ci_jobs_json_modes[] = {
 };
 
 
+static ngx_conf_bitmask_t  ngx_http_ci_jobs_use_stale[] = {
+    { ngx_string("off"), NGX_HTTP_CI_JOBS_STALE_OFF },
+    { ngx_string("error"), NGX_HTTP_CI_JOBS_STALE_ERROR },
+    { ngx_string("timeout"), NGX_HTTP_CI_JOBS_STALE_TIMEOUT },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_command_t  ngx_http_ci_jobs_commands[] = {
 
     { ngx_string("ci_jobs"),
@@ -213,6 +221,27 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ci_jobs_loc_conf_t, cache_valid),
       NULL },
+
+    { ngx_string("ci_jobs_cache_valid_pending"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, cache_valid_pending),
+      NULL },
+
+    { ngx_string("ci_jobs_cache_lock_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, cache_lock_timeout),
+      NULL },
+
+    { ngx_string("ci_jobs_cache_use_stale"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_bitmask_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, cache_use_stale),
+      &ngx_http_ci_jobs_use_stale },
 
     { ngx_string("ci_jobs_connect_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -368,6 +397,8 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
     conf->max_body_size = NGX_CONF_UNSET_SIZE;
     conf->cache_zone = NGX_CONF_UNSET_PTR;
     conf->cache_valid = NGX_CONF_UNSET;
+    conf->cache_valid_pending = NGX_CONF_UNSET_MSEC;
+    conf->cache_lock_timeout = NGX_CONF_UNSET_MSEC;
     conf->ssl_verify = NGX_CONF_UNSET;
 
     conf->upstream.connect_timeout = NGX_CONF_UNSET_MSEC;
@@ -424,6 +455,19 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HTTP_CI_JOBS_MAX_BODY_SIZE);
     ngx_conf_merge_ptr_value(conf->cache_zone, prev->cache_zone, NULL);
     ngx_conf_merge_sec_value(conf->cache_valid, prev->cache_valid, 3600);
+    ngx_conf_merge_msec_value(conf->cache_valid_pending,
+                              prev->cache_valid_pending, 0);
+    ngx_conf_merge_msec_value(conf->cache_lock_timeout,
+                              prev->cache_lock_timeout, 5000);
+    ngx_conf_merge_bitmask_value(conf->cache_use_stale,
+                                 prev->cache_use_stale,
+                                 NGX_CONF_BITMASK_SET
+                                 |NGX_HTTP_CI_JOBS_STALE_OFF);
+
+    if (conf->cache_use_stale & NGX_HTTP_CI_JOBS_STALE_OFF) {
+        conf->cache_use_stale = NGX_CONF_BITMASK_SET
+                                |NGX_HTTP_CI_JOBS_STALE_OFF;
+    }
     ngx_conf_merge_value(conf->ssl_verify, prev->ssl_verify, 1);
     ngx_conf_merge_str_value(conf->ssl_trusted_certificate,
                              prev->ssl_trusted_certificate,

@@ -27,6 +27,7 @@ die "the sample job is not finished\n" unless $job =~ m{<State>Success<};
 my %bodies = (full => "<Response>\n$job</Response>\n");
 (my $small = $job) =~ s{\n *<MediaInfo>.*</MediaInfo>}{}s;
 $bodies{small} = "<Response>\n$small</Response>\n";
+my ($sample_id) = $job =~ m{<JobId>([^<]+)</JobId>} or die "seed: no JobId";
 ($bodies{mid} = $bodies{small})
     =~ s{<UserData>}{'<UserData>' . ('x' x (3072 - length $bodies{small}))}e;
 
@@ -39,7 +40,13 @@ my $t = CiJobsTest->new(emulators => {}, start => 0, http => <<"CONF");
     server {
         listen 127.0.0.1:$upstream;
         default_type application/xml;
-        location ~ ^/jobs/(small|mid|full)\\d+\$ { alias %%DIR%%/\$1.xml; }
+        # the answer names the job asked for (the cache stores no other):
+        # ids as long as the sample's, so that the sizes stay its own
+        location ~ ^/jobs/(?<kind>small|mid|full)(?<num>\\d+)\$ {
+            alias %%DIR%%/\$kind.xml;
+            sub_filter_types application/xml;
+            sub_filter $sample_id \$kind\$num;
+        }
     }
 
     upstream ci {
@@ -71,15 +78,19 @@ $t->start_nginx;
 for my $name (qw(small mid full)) {
     my $n = int(14 * 1024 * 1024 / length $bodies{$name});
 
+    my $id = sub { sprintf '%s%0*d', $name, length($sample_id) - length $name,
+                           $_[0] };
+
     for my $i (1 .. $n) {
-        my $r = $t->get("/ci/jobs/$name$i");
-        die "$name$i: $r->{status}\n" unless $r->{status} == 200;
+        my $r = $t->get('/ci/jobs/' . $id->($i));
+        die "$name$i: $r->{status}\n" unless $r->{status} == 200
+                                           && $r->{body} =~ /$name\d+</;
     }
 
     my $held = 0;
     for (my $i = $n; $i >= 1; $i--) {
-        last unless ($t->get("/ci/jobs/$name$i")->{headers}{'x-cache'} // '')
-                    eq 'HIT';
+        last unless ($t->get('/ci/jobs/' . $id->($i))->{headers}{'x-cache'}
+                     // '') eq 'HIT';
         $held++;
     }
 

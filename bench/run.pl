@@ -30,6 +30,16 @@
 #   wan gw no pool  the same with ci_jobs_keepalive 0: a new connection per
 #                   request, its TLS session resumed
 #
+# and a polling crowd: BENCH_CROWD_CONNS (256) connections polling
+# BENCH_CROWD_JOBS (32) running jobs, each answer a job still Running:
+#
+#   crowd proxy_pass   plain proxy_pass, the static Authorization header
+#   crowd proxy_cache  the same behind proxy_cache, proxy_cache_lock on,
+#                      proxy_cache_valid 200 1s
+#   crowd gateway      ci_jobs_cache with ci_jobs_cache_valid_pending 1s
+#
+# with the number of requests each let through to the upstream.
+#
 # The proxies run in one nginx (worker_processes 1), the upstream they share
 # in another (worker_processes 1, the seed answer from memory, plain and
 # TLS, keepalive), wrk with one thread.  Each figure is the median of
@@ -69,8 +79,11 @@ my @WAN_CONNS = split /,/, ($ENV{BENCH_WAN_CONNS} || '16');
 my $NJS = '/usr/lib/nginx/modules/ngx_http_js_module.so';
 my $OUT = "$CiJobsTest::ROOT/build/bench";
 my $PROFILE = ($ARGV[0] // '') eq 'profile';
+my $CROWD_CONNS = $ENV{BENCH_CROWD_CONNS} || 256;
+my $CROWD_JOBS = $ENV{BENCH_CROWD_JOBS} || 32;
 
-my $ID = 'j8d121820f5e411ec926ef19d53ba9c6f';
+# the job the answer below names: the cache stores no answer for another
+my $ID = 'j9c0a4726f6ac11ec96aaa9b64ab18d00';
 
 # The seed's media job without its MediaInfo: 2.2 KB, a finished job, and
 # short enough for a "return" directive.
@@ -79,6 +92,20 @@ my ($job) = $seed =~ m{(    <JobsDetail>.*?</JobsDetail>\n)}s or die "seed";
 $job =~ s{\n *<MediaInfo>.*</MediaInfo>}{}s;
 my $body = "<Response>\n$job</Response>\n";
 (my $quoted = $body) =~ s/(["\\\$])/\\$1/g;
+
+# the same job still Running, its JobId the one asked for (nginx's $1)
+(my $running = $body) =~ s{<JobId>[^<]*</JobId>}{<JobId>CROWDID</JobId>};
+$running =~ s{^(        )<State>Success</State>}{$1<State>Running</State>}m
+    or die "seed: no State";
+(my $running_quoted = $running) =~ s/(["\\\$])/\\$1/g;
+$running_quoted =~ s/CROWDID/\$1/;
+
+# name, location prefix
+my @CROWD = (
+    [ 'crowd proxy_pass',  '/crowd-base/' ],
+    [ 'crowd proxy_cache', '/crowd-pc/' ],
+    [ 'crowd gateway',     '/crowd-ci/' ],
+);
 
 # name, target, the scenario its ratio is taken against
 my @SCENARIOS = (
@@ -135,6 +162,10 @@ start_nginx('up', 0, <<"EOF");
             add_header x-ci-request-id NjQyNjY2MjZfMzE0NDY;
             return 200 "$quoted";
         }
+        location ~ ^/jobs/(crowd[0-9]+)\$ {
+            add_header x-ci-request-id NjQyNjY2MjZfMzE0NDY;
+            return 200 "$running_quoted";
+        }
         # the connections accepted, plain and TLS: how many each run opened
         location = /bench-status {
             stub_status;
@@ -176,6 +207,7 @@ start_nginx('proxy', 1, <<"EOF");
     js_import cos from cos_sign.js;
     js_set \$cos_authorization cos.authorization;
     ci_jobs_cache_zone bench:10m;
+    proxy_cache_path $dir/proxy_cache levels=1:2 keys_zone=crowd:10m;
 
     upstream up {
         server 127.0.0.1:$port{up};
@@ -254,6 +286,33 @@ start_nginx('proxy', 1, <<"EOF");
             ci_jobs on;
             $creds
             ci_jobs_cache bench;
+            ci_jobs_pass http://up;
+            add_header X-Cache \$ci_jobs_cache_status;
+        }
+
+        # the polling crowd
+
+        location /crowd-base/ {
+            $proxy_headers
+            proxy_set_header Authorization "$static_auth";
+            proxy_pass http://up/;
+        }
+
+        location /crowd-pc/ {
+            $proxy_headers
+            proxy_set_header Authorization "$static_auth";
+            proxy_cache crowd;
+            proxy_cache_lock on;
+            proxy_cache_valid 200 1s;
+            proxy_pass http://up/;
+            add_header X-Cache \$upstream_cache_status;
+        }
+
+        location /crowd-ci/ {
+            ci_jobs on;
+            $creds
+            ci_jobs_cache bench;
+            ci_jobs_cache_valid_pending 1s;
             ci_jobs_pass http://up;
             add_header X-Cache \$ci_jobs_cache_status;
         }
@@ -418,6 +477,30 @@ die "the counted gateway did not count\n" unless $PROFILE
 die "no cache HIT\n"
     unless (get("/cached/jobs/$ID")->{headers}{'x-cache'} // '') eq 'HIT';
 
+# every crowd scenario answers the running job; the two caches keep it
+for my $s (@CROWD) {
+    my ($name, $prefix) = @$s;
+    my @r = map { get("${prefix}jobs/crowd1") } 1, 2;
+    for (@r) {
+        die "$name: $_->{status}\n" unless $_->{status} == 200;
+        die "$name: not the running job\n"
+            unless $_->{body} =~ m{<JobId>crowd1</JobId>}
+                   && $_->{body} =~ m{^        <State>Running</State>}m;
+    }
+    die "$name: the second answer is not a HIT\n"
+        if $prefix ne '/crowd-base/'
+           && ($r[1]{headers}{'x-cache'} // '') ne 'HIT';
+}
+
+write_file("$dir/crowd.lua", <<"LUA");
+local n = 0
+local prefix = os.getenv("CROWD_PREFIX")
+request = function()
+    n = n + 1
+    return wrk.format("GET", prefix .. "jobs/crowd" .. (n % $CROWD_JOBS + 1))
+end
+LUA
+
 if ($PROFILE) {
     profile();
     stop_all();
@@ -434,6 +517,10 @@ for my $run (1 .. $RUNS) {
             my ($name, $target, undef, $where) = @$s;
             push @{ $runs{"$name $conns"} }, wrk($target, $conns, $where);
         }
+    }
+    for my $s (@CROWD) {
+        my ($name, $prefix) = @$s;
+        push @{ $runs{"$name $CROWD_CONNS"} }, crowd($prefix);
     }
     # each with its pool filled first: pools idle out (60 s) between turns,
     # and wrk ends with requests in flight, whose upstream connections
@@ -497,6 +584,24 @@ if (@WAN) {
             $table .= row($name, $conns, $m, $ratio);
         }
     }
+}
+
+$table .= sprintf "\npolling crowd: %d connections polling %d running "
+                  . "jobs (upstream: the requests it received;\n"
+                  . "both caches keep a running job 1 s):\n",
+                  $CROWD_CONNS, $CROWD_JOBS;
+$table .= sprintf "%-18s %10s %9s %9s %9s  %s\n",
+                  qw(scenario req/s p50_ms p99_ms upstream ratio);
+for my $s (@CROWD) {
+    my ($name) = @$s;
+    my $m = $median{"$name $CROWD_CONNS"};
+    my $ratio = $name eq 'crowd proxy_pass' ? '' : sprintf "%.2fx proxy_pass",
+        $m->{rps} / ($median{"crowd proxy_pass $CROWD_CONNS"}{rps} || 1);
+    $ratio .= sprintf ", %.2fx proxy_cache",
+        $m->{rps} / ($median{"crowd proxy_cache $CROWD_CONNS"}{rps} || 1)
+        if $name eq 'crowd gateway';
+    $table .= sprintf "%-18s %10.0f %9.3f %9.3f %9d  %s\n", $name, $m->{rps},
+                      $m->{p50}, $m->{p99}, $m->{upstream}, $ratio;
 }
 
 my $openssl = (`openssl version 2>&1` =~ /^(OpenSSL \S+)/)[0] // 'OpenSSL';
@@ -671,6 +776,31 @@ sub wrk {
     my %p = $out =~ /^\s+(50|99)%\s+([\d.]+\w+)/mg;
     return { rps => $rps, p50 => ms($p{50}), p99 => ms($p{99}),
              fresh => 1000 * $fresh / ($n || 1) };
+}
+
+# one polling crowd run: wrk's figures and the requests the upstream saw
+sub crowd {
+    my ($prefix) = @_;
+    my $before = upstream_served();
+    local $ENV{CROWD_PREFIX} = $prefix;
+    my $out = `wrk -t1 -c$CROWD_CONNS -d${SECONDS}s --latency -s $dir/crowd.lua http://127.0.0.1:$port{proxy}/ 2>&1`;
+    die "wrk $prefix -c$CROWD_CONNS:\n$out"
+        if $? || $out =~ /Non-2xx|Socket errors/;
+    # less the status request itself
+    my $upstream = upstream_served() - $before - 1;
+
+    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/ or die $out;
+    my %p = $out =~ /^\s+(50|99)%\s+([\d.]+\w+)/mg;
+    return { rps => $rps, p50 => ms($p{50}), p99 => ms($p{99}),
+             upstream => $upstream };
+}
+
+# the requests the upstream nginx has served so far
+sub upstream_served {
+    my $r = get('/bench-status', 'up');
+    my ($n) = $r->{body} =~ /^\s*\d+ \d+ (\d+)\s*$/m
+        or die "stub_status: $r->{raw}\n";
+    return $n;
 }
 
 # CONNS requests at once, each answered whole: as many upstream connections

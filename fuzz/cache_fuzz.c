@@ -10,18 +10,25 @@
  * length), byte 3 the host's (low nibble) and ids' (high nibble) lengths;
  * the rest is the answer, whose first bytes are the key's parts too.
  *
+ * The ids asked for are the first 1 + (byte 0 / 5) % 3 of "j1,j2,j3".
+ *
  * Invariants, each checked with abort():
- * - nothing is stored that is not a 200, an id lookup (not the list API),
- *   an answer the XML pass accepts, with a <Response> root, at least one
- *   job, every job terminal and no NonExistJobIds; whatever the facts,
- *   the list API and statuses other than 200 (1xx to 5xx, and values
- *   that 200 would be if truncated) never store;
+ * - nothing is stored that is not a 200 the XML pass accepts with a
+ *   <Response> root; an id lookup only when exact (every id asked for a
+ *   JobId or in NonExistJobIds, one leaf JobId per JobsDetail, no other
+ *   id); terminal only for an id lookup with at least one job, every job
+ *   terminal and no NonExistJobIds; the list is at most pending; whatever
+ *   the facts, statuses other than 200 (1xx to 5xx, and values that 200
+ *   would be if truncated) never store, nor does an id lookup read
+ *   without its ids;
  * - the facts are those of an independent reading of the document with
  *   libxml2's tree parser: the qualified name of the root; the
  *   <JobsDetail> children of the root; a job is terminal when it has a
  *   direct <State> and every direct <State> is a leaf whose text is
  *   exactly Success, Failed or Cancel; a <NonExistJobIds> child of the
- *   root with any text or element in it;
+ *   root with any text or element in it; which ids asked for are named,
+ *   and whether another is, as above (ids split at commas and white
+ *   space);
  * - the key's length is the one announced for a NULL buffer, host + API
  *   name + ids + SecretId + 3 separators, and it is written within that
  *   length (the buffer is exactly as long: AddressSanitizer);
@@ -61,6 +68,9 @@ typedef struct {
     size_t                       terminal_jobs;
     unsigned                     nonexist:1;
     unsigned                     response:1;
+    unsigned                     foreign:1;
+    unsigned                     long_text:1;  /* past the pass's buffer */
+    uint32_t                     ids_seen;
 } fuzz_facts_t;
 
 
@@ -71,8 +81,11 @@ static int fuzz_name_is(xmlNodePtr node, const char *name);
 static int fuzz_job_terminal(xmlNodePtr job);
 static int fuzz_state_terminal(xmlNodePtr state);
 static int fuzz_not_empty(xmlNodePtr node);
-static void fuzz_check_decision(ngx_http_ci_jobs_api_e api, unsigned status,
-    int rc, const ngx_http_ci_jobs_xml_result_t *res);
+static void fuzz_job_id(xmlNodePtr job, fuzz_facts_t *facts);
+static void fuzz_ids_text(xmlNodePtr node, int split, fuzz_facts_t *facts);
+static void fuzz_check_decision(ngx_http_ci_jobs_api_e api, size_t nids,
+    unsigned status, int rc, const ngx_http_ci_jobs_xml_result_t *res,
+    const fuzz_facts_t *tree);
 static void fuzz_keys(const u_char *data, size_t size, const u_char *head);
 static void fuzz_key_parts(fuzz_key_t *k, const u_char *p, size_t size,
     ngx_http_ci_jobs_api_e api, size_t host_len, size_t ids_len,
@@ -83,6 +96,10 @@ static int fuzz_key_parts_equal(const fuzz_key_t *a, const fuzz_key_t *b);
 static void fuzz_key_parts_free(fuzz_key_t *k);
 
 
+static const char  *fuzz_ids[] = { "j1", "j2", "j3" };
+static size_t       fuzz_nids;
+
+
 static const ngx_http_ci_jobs_name_t  jobs_detail[] = {
     { (const u_char *) "JobsDetail", 10 }
 };
@@ -91,8 +108,8 @@ static const ngx_http_ci_jobs_name_t  jobs_detail[] = {
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                            rc;
-    size_t                         len;
+    int                            rc, have_tree;
+    size_t                         len, nids;
     unsigned                       status;
     const u_char                  *body;
     fuzz_facts_t                   tree;
@@ -118,6 +135,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     body = data + FUZZ_HEAD;
     len = size - FUZZ_HEAD;
 
+    nids = ngx_http_ci_jobs_api_is_list(api) ? 0 : 1 + (data[0] / 5) % 3;
+    fuzz_nids = nids;
+
     /* the module's call (ngx_http_ci_jobs_render()) */
 
     memset(&conf, 0, sizeof(conf));
@@ -125,6 +145,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     conf.narray_names = 1;
     conf.json = data[2] & 1;
     conf.alloc = pool_alloc;
+    conf.ids = (const u_char *) "j1,j2,j3";
+    conf.ids_len = nids ? 3 * nids - 1 : 0;
 
     memset(&res, 0xa5, sizeof(res));
 
@@ -134,16 +156,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    fuzz_check_decision(api, status, rc, &res);
+    have_tree = (rc == NGX_HTTP_CI_JOBS_XML_OK
+                 && fuzz_tree_facts(body, len, &tree));
+
+    fuzz_check_decision(api, nids, status, rc, &res,
+                        have_tree ? &tree : NULL);
 
     pool_free();
 
     /* the facts are those of the document */
 
-    if (rc == NGX_HTTP_CI_JOBS_XML_OK && fuzz_tree_facts(body, len, &tree)) {
+    if (have_tree) {
         if (tree.jobs != res.jobs || tree.terminal_jobs != res.terminal_jobs
             || tree.nonexist != res.nonexist
             || tree.response != res.response)
+        {
+            abort();
+        }
+
+        if (nids && !tree.long_text
+            && (tree.ids_seen != res.ids_seen || tree.foreign != res.foreign))
         {
             abort();
         }
@@ -155,12 +187,114 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 
+/* one direct JobId, a leaf naming an id asked for */
+
 static void
-fuzz_check_decision(ngx_http_ci_jobs_api_e api, unsigned status, int rc,
-    const ngx_http_ci_jobs_xml_result_t *res)
+fuzz_job_id(xmlNodePtr job, fuzz_facts_t *facts)
 {
-    int                     store, must_not;
+    size_t      n;
+    xmlNodePtr  child;
+
+    n = 0;
+
+    for (child = job->children; child != NULL; child = child->next) {
+        if (child->type == XML_ELEMENT_NODE && fuzz_name_is(child, "JobId")) {
+            fuzz_ids_text(child, 0, facts);
+            n++;
+        }
+    }
+
+    if (n != 1) {
+        facts->foreign = 1;
+    }
+}
+
+
+/* the text of a leaf: one id, or ids split at commas and white space */
+
+static void
+fuzz_ids_text(xmlNodePtr node, int split, fuzz_facts_t *facts)
+{
+    int         found;
+    size_t      i, len;
+    xmlChar    *text;
+    const char *p, *start;
+    xmlNodePtr  child;
+
+    for (child = node->children; child != NULL; child = child->next) {
+        if (child->type == XML_ELEMENT_NODE) {
+            facts->foreign = 1;
+            return;
+        }
+    }
+
+    text = xmlNodeGetContent(node);
+    if (text == NULL) {
+        text = xmlStrdup((const xmlChar *) "");
+        if (text == NULL) {
+            abort();
+        }
+    }
+
+    if (strlen((const char *) text) > 1024) {
+        facts->long_text = 1;
+        xmlFree(text);
+        return;
+    }
+
+    p = (const char *) text;
+
+    for ( ;; ) {
+        if (split) {
+            p += strspn(p, ", \t\n\r");
+            len = strcspn(p, ", \t\n\r");
+
+        } else {
+            len = strlen(p);
+        }
+
+        if (len == 0) {
+            if (!split) {
+                facts->foreign = 1;
+            }
+
+            break;
+        }
+
+        start = p;
+        p += len;
+        found = 0;
+
+        for (i = 0; i < fuzz_nids; i++) {
+            if (strlen(fuzz_ids[i]) == len
+                && memcmp(fuzz_ids[i], start, len) == 0)
+            {
+                facts->ids_seen |= (uint32_t) 1 << i;
+                found = 1;
+            }
+        }
+
+        if (!found) {
+            facts->foreign = 1;
+        }
+
+        if (!split) {
+            break;
+        }
+    }
+
+    xmlFree(text);
+}
+
+
+static void
+fuzz_check_decision(ngx_http_ci_jobs_api_e api, size_t nids, unsigned status,
+    int rc, const ngx_http_ci_jobs_xml_result_t *res,
+    const fuzz_facts_t *tree)
+{
+    int                     store;
     size_t                  i;
+    uint32_t                all;
     ngx_http_ci_jobs_api_e  a;
 
     static const unsigned  statuses[] = {
@@ -171,10 +305,12 @@ fuzz_check_decision(ngx_http_ci_jobs_api_e api, unsigned status, int rc,
     if (rc != NGX_HTTP_CI_JOBS_XML_OK) {
         /* not asked by the module; what a refusal leaves must not store */
 
-        if (ngx_http_ci_jobs_cache_storable(NGX_HTTP_CI_JOBS_API_JOBS, 200,
-                                            res))
-        {
-            abort();
+        for (i = 0; i <= NGX_HTTP_CI_JOBS_XML_MAX_IDS + 1; i++) {
+            if (ngx_http_ci_jobs_cache_storable(NGX_HTTP_CI_JOBS_API_JOBS, i,
+                                                200, res))
+            {
+                abort();
+            }
         }
 
         return;
@@ -184,33 +320,65 @@ fuzz_check_decision(ngx_http_ci_jobs_api_e api, unsigned status, int rc,
         abort();
     }
 
-    store = ngx_http_ci_jobs_cache_storable(api, status, res);
+    store = ngx_http_ci_jobs_cache_storable(api, nids, status, res);
 
-    must_not = status != 200
-               || ngx_http_ci_jobs_api_is_list(api)
-               || !res->response
-               || res->nonexist
-               || (api == NGX_HTTP_CI_JOBS_API_WORKFLOW
-                   ? res->runs == 0 || res->terminal_runs != res->runs
-                     || res->jobs != 0
-                   : res->jobs == 0 || res->terminal_jobs != res->jobs
-                     || res->runs != 0);
-
-    if (store && must_not) {
+    if (store != NGX_HTTP_CI_JOBS_STORE_NONE
+        && store != NGX_HTTP_CI_JOBS_STORE_TERMINAL
+        && store != NGX_HTTP_CI_JOBS_STORE_PENDING)
+    {
         abort();
     }
 
-    /* the same answer by any other API or status */
+    if (store && (status != 200 || !res->response)) {
+        abort();
+    }
+
+    all = ((uint32_t) 1 << nids) - 1;
+
+    if (store && !ngx_http_ci_jobs_api_is_list(api)
+        && (nids == 0 || res->foreign || res->ids_seen != all))
+    {
+        abort();
+    }
+
+    /* an exact answer by the document itself */
+
+    if (store && !ngx_http_ci_jobs_api_is_list(api) && tree != NULL
+        && !tree->long_text && (tree->foreign || tree->ids_seen != all))
+    {
+        abort();
+    }
+
+    if (store == NGX_HTTP_CI_JOBS_STORE_TERMINAL
+        && (ngx_http_ci_jobs_api_is_list(api)
+            || res->nonexist
+            || (api == NGX_HTTP_CI_JOBS_API_WORKFLOW
+                ? res->runs == 0 || res->terminal_runs != res->runs
+                  || res->jobs != 0
+                : res->jobs == 0 || res->terminal_jobs != res->jobs
+                  || res->runs != 0)))
+    {
+        abort();
+    }
+
+    /* the same answer by any other API or status, or without its ids */
 
     for (a = 0; a < NGX_HTTP_CI_JOBS_API_COUNT; a++) {
         if (ngx_http_ci_jobs_api_is_list(a)
-            && ngx_http_ci_jobs_cache_storable(a, 200, res))
+            && ngx_http_ci_jobs_cache_storable(a, 0, 200, res)
+               == NGX_HTTP_CI_JOBS_STORE_TERMINAL)
+        {
+            abort();
+        }
+
+        if (!ngx_http_ci_jobs_api_is_list(a)
+            && ngx_http_ci_jobs_cache_storable(a, 0, 200, res))
         {
             abort();
         }
 
         for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
-            if (ngx_http_ci_jobs_cache_storable(a, statuses[i], res)) {
+            if (ngx_http_ci_jobs_cache_storable(a, nids, statuses[i], res)) {
                 abort();
             }
         }
@@ -259,11 +427,14 @@ fuzz_tree_facts(const u_char *data, size_t size, fuzz_facts_t *facts)
         if (fuzz_name_is(child, "JobsDetail")) {
             facts->jobs++;
             facts->terminal_jobs += fuzz_job_terminal(child);
+            fuzz_job_id(child, facts);
 
-        } else if (fuzz_name_is(child, "NonExistJobIds")
-                   && fuzz_not_empty(child))
-        {
-            facts->nonexist = 1;
+        } else if (fuzz_name_is(child, "NonExistJobIds")) {
+            if (fuzz_not_empty(child)) {
+                facts->nonexist = 1;
+            }
+
+            fuzz_ids_text(child, 1, facts);
         }
     }
 

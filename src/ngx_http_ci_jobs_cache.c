@@ -1,8 +1,17 @@
 
 /*
- * The terminal-state cache: id lookups whose jobs are all finished are
- * kept in a shared-memory zone, so that polling a finished job costs the
- * upstream nothing.
+ * The cache: id lookups whose jobs are all finished are kept in a
+ * shared-memory zone for ci_jobs_cache_valid, so that polling a finished
+ * job costs the upstream nothing; with ci_jobs_cache_valid_pending, other
+ * exact answers and list pages for that short time too.
+ *
+ * A request that finds no fresh entry takes the entry's lock (a node with
+ * no answer yet, or the expired entry) and goes upstream; others for the
+ * same key, in any worker, wait for it, looking again every few
+ * milliseconds, up to ci_jobs_cache_lock_timeout.  A lock is an id drawn
+ * from the zone's counter with a deadline, so that neither a worker that
+ * dies nor a request that is lost holds it longer; a holder that stores
+ * nothing releases it, and its waiters then go upstream each.
  *
  * A zone holds an rbtree keyed by a MurmurHash2 of the key (the whole key
  * compared on collision) and an LRU queue, under the zone's mutex.  An
@@ -33,11 +42,14 @@ struct ngx_http_ci_jobs_cache_piece_s {
 
 typedef struct {
     u_char                           color;
-    u_char                           dummy;
+    u_char                           pending;     /* a pending answer */
     u_short                          key_len;
     u_short                          request_id_len;
+    uint32_t                         lock;        /* its holder, 0: none */
+    uint32_t                         stored_by;   /* the lock it ended */
     ngx_queue_t                      queue;
-    time_t                           expires;
+    ngx_msec_t                       expires;     /* 0: no answer yet */
+    ngx_msec_t                       lock_until;
     size_t                           xml_len;
     ngx_http_ci_jobs_cache_piece_t  *xml;
     u_char                           data[1];     /* key, request id */
@@ -48,10 +60,11 @@ typedef struct {
     ngx_rbtree_t                     rbtree;
     ngx_rbtree_node_t                sentinel;
     ngx_queue_t                      queue;       /* most recent first */
+    uint32_t                         locks;       /* the last lock id */
     ngx_uint_t                       entries;
     size_t                           bytes;       /* of answers held */
     ngx_uint_t                       evictions;
-    ngx_atomic_t                     results[5];  /* lookups, by status */
+    ngx_atomic_t                     results[NGX_HTTP_CI_JOBS_CACHE_STATUSES];
 } ngx_http_ci_jobs_cache_sh_t;
 
 
@@ -75,6 +88,12 @@ static void ngx_http_ci_jobs_cache_delete(ngx_http_ci_jobs_cache_t *cache,
 static void *ngx_http_ci_jobs_cache_alloc(ngx_http_ci_jobs_cache_t *cache,
     size_t size);
 static size_t ngx_http_ci_jobs_cache_piece_size(size_t left);
+static ngx_int_t ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_node_t *cn);
+static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_lock_node(
+    ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash);
+static void ngx_http_ci_jobs_cache_cleanup(void *data);
+static void ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev);
 
 
 static ngx_str_t  ngx_http_ci_jobs_cache_statuses[] = {
@@ -82,7 +101,9 @@ static ngx_str_t  ngx_http_ci_jobs_cache_statuses[] = {
     ngx_string("MISS"),
     ngx_string("BYPASS"),
     ngx_string("EXPIRED"),
-    ngx_string("HIT")
+    ngx_string("HIT"),
+    ngx_string("COLLAPSED"),
+    ngx_string("STALE")
 };
 
 
@@ -318,78 +339,188 @@ ngx_http_ci_jobs_cache_rbtree_insert_value(ngx_rbtree_node_t *temp,
 
 /*
  * Looks the request up.  On a hit the XML answer and its request id are
- * copied into the request's pool (the entry may go as soon as the lock is
- * released) and NGX_OK is returned.
+ * copied into the request's pool (the entry may go as soon as the mutex
+ * is released) and NGX_OK is returned.  NGX_AGAIN: another request is
+ * fetching it, wait (ngx_http_ci_jobs_cache_wait()).  NGX_DECLINED: go
+ * upstream, with the entry's lock when ctx->cache_lock is set.
  */
 
 ngx_int_t
 ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
 {
-    u_char                          *p;
-    uint32_t                         hash;
-    ngx_str_t                       *id;
-    ngx_buf_t                       *b;
-    ngx_rbtree_node_t               *node;
-    ngx_http_ci_jobs_cache_t        *cache;
-    ngx_http_ci_jobs_cache_node_t   *cn;
-    ngx_http_ci_jobs_cache_piece_t  *piece;
+    uint32_t                        hash;
+    ngx_int_t                       rc;
+    ngx_str_t                      *id;
+    ngx_msec_t                      now;
+    ngx_rbtree_node_t              *node;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_ci_jobs_cache_t       *cache;
+    ngx_http_ci_jobs_cache_node_t  *cn;
 
     if (lcf->cache_zone == NULL) {
         return NGX_DECLINED;
     }
 
-    if (ngx_http_ci_jobs_api_is_list(ctx->req.api)) {
+    if (ngx_http_ci_jobs_api_is_list(ctx->req.api)
+        && lcf->cache_valid_pending == 0)
+    {
         ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_BYPASS;
         return NGX_DECLINED;
     }
 
-    /*
-     * Role credentials change with every refresh: their entries are the
-     * role's (and the metadata service's), not one SecretId's.
-     */
-    id = (lcf->creds->kind == NGX_HTTP_CI_JOBS_CREDS_ROLE)
-         ? &lcf->creds->name : &lcf->creds->id;
-
-    ctx->cache_key.len = ngx_http_ci_jobs_cache_key(NULL, lcf->host.data,
-                                                    lcf->host.len, &ctx->req,
-                                                    id->data, id->len);
-
-    ctx->cache_key.data = ngx_pnalloc(r->pool, ctx->cache_key.len);
     if (ctx->cache_key.data == NULL) {
-        return NGX_ERROR;
-    }
+        /*
+         * Role credentials change with every refresh: their entries are
+         * the role's (and the metadata service's), not one SecretId's.
+         */
+        id = (lcf->creds->kind == NGX_HTTP_CI_JOBS_CREDS_ROLE)
+             ? &lcf->creds->name : &lcf->creds->id;
 
-    ngx_http_ci_jobs_cache_key(ctx->cache_key.data, lcf->host.data,
-                               lcf->host.len, &ctx->req, id->data, id->len);
+        ctx->cache_key.len = ngx_http_ci_jobs_cache_key(NULL, lcf->host.data,
+                                                        lcf->host.len,
+                                                        &ctx->req, id->data,
+                                                        id->len);
+
+        ctx->cache_key.data = ngx_pnalloc(r->pool, ctx->cache_key.len);
+        if (ctx->cache_key.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_ci_jobs_cache_key(ctx->cache_key.data, lcf->host.data,
+                                   lcf->host.len, &ctx->req, id->data,
+                                   id->len);
+
+        if (ctx->cache_key.len > 0xffff) {
+            ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_BYPASS;
+            ctx->cache_key.len = 0;
+            return NGX_DECLINED;
+        }
+
+        ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_MISS;
+    }
 
     cache = lcf->cache_zone->data;
     hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
-
-    ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_MISS;
+    now = ngx_current_msec;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
     node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
+    cn = node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
 
-    if (node == NULL) {
+    /*
+     * A fresh entry; or, for a request that waited, the entry stored by
+     * the request it waited for, however long that one took upstream.
+     */
+
+    if (cn != NULL && cn->expires
+        && ((ngx_msec_int_t) (cn->expires - now) > 0
+            || (ctx->cache_waited && cn->stored_by == ctx->cache_waited)))
+    {
+        rc = ngx_http_ci_jobs_cache_copy(r, ctx, cn);
+
+        ngx_queue_remove(&cn->queue);
+        ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+
         ngx_shmtx_unlock(&cache->shpool->mutex);
-        return NGX_DECLINED;
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ctx->cache_status = ctx->cache_waited
+                            ? NGX_HTTP_CI_JOBS_CACHE_COLLAPSED
+                            : NGX_HTTP_CI_JOBS_CACHE_HIT;
+        return NGX_OK;
     }
 
-    cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
-
-    if (cn->expires <= ngx_time()) {
-        ngx_http_ci_jobs_cache_delete(cache, node);
-        ngx_shmtx_unlock(&cache->shpool->mutex);
-
+    if (cn != NULL && cn->expires && !ctx->cache_waited) {
         ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_EXPIRED;
+    }
+
+    if (cn != NULL && cn->lock
+        && (ngx_msec_int_t) (cn->lock_until - now) > 0)
+    {
+        /* another request is on its way upstream */
+
+        if (ctx->cache_waited == 0) {
+            ctx->cache_waited = cn->lock;
+            ctx->cache_wait_end = now + lcf->cache_lock_timeout;
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return NGX_AGAIN;
+        }
+
+        if (ctx->cache_waited == cn->lock
+            && (ngx_msec_int_t) (ctx->cache_wait_end - now) > 0)
+        {
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return NGX_AGAIN;
+        }
+    }
+
+    if (ctx->cache_waited) {
+        /*
+         * The lock waited for is gone without an answer stored, or taken
+         * by another, or the wait is over: upstream, without a lock.
+         */
+
+        ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_DECLINED;
     }
+
+    /* the lock */
+
+    if (cn == NULL) {
+        node = ngx_http_ci_jobs_cache_lock_node(cache, &ctx->cache_key, hash);
+
+        if (node == NULL) {
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return NGX_DECLINED;
+        }
+
+        cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
+    }
+
+    if (++cache->sh->locks == 0) {
+        cache->sh->locks = 1;
+    }
+
+    cn->lock = cache->sh->locks;
+    cn->lock_until = now + lcf->cache_lock_timeout;
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ctx->cache_lock = cn->lock;
+
+    if (ctx->cache_cleanup == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            ngx_http_ci_jobs_cache_unlock(ctx, lcf);
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_ci_jobs_cache_cleanup;
+        cln->data = r;
+        ctx->cache_cleanup = cln;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* under the mutex: the answer and its request id into the request's pool */
+
+static ngx_int_t
+ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_node_t *cn)
+{
+    u_char                          *p;
+    ngx_buf_t                       *b;
+    ngx_http_ci_jobs_cache_piece_t  *piece;
 
     b = ngx_create_temp_buf(r->pool, cn->xml_len + cn->request_id_len);
     if (b == NULL) {
-        ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_ERROR;
     }
 
@@ -399,42 +530,265 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
 
     p = ngx_cpymem(b->last, cn->data + cn->key_len, cn->request_id_len);
 
-    ngx_queue_remove(&cn->queue);
-    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
-
     ctx->ci_request_id.data = b->last;
     ctx->ci_request_id.len = p - b->last;
-
-    ngx_shmtx_unlock(&cache->shpool->mutex);
-
     ctx->body = b;
-    ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_HIT;
 
     return NGX_OK;
 }
 
 
-/* stores ctx->body, a storable answer, under ctx->cache_key */
+/* under the mutex: a node that holds only a lock, for now */
+
+static ngx_rbtree_node_t *
+ngx_http_ci_jobs_cache_lock_node(ngx_http_ci_jobs_cache_t *cache,
+    ngx_str_t *key, uint32_t hash)
+{
+    size_t                          size;
+    ngx_rbtree_node_t              *node;
+    ngx_http_ci_jobs_cache_node_t  *cn;
+
+    size = offsetof(ngx_rbtree_node_t, color)
+           + offsetof(ngx_http_ci_jobs_cache_node_t, data) + key->len;
+
+    node = ngx_http_ci_jobs_cache_alloc(cache, size);
+    if (node == NULL) {
+        return NULL;
+    }
+
+    cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
+
+    ngx_memzero(cn, offsetof(ngx_http_ci_jobs_cache_node_t, data));
+
+    node->key = hash;
+    cn->key_len = (u_short) key->len;
+    ngx_memcpy(cn->data, key->data, key->len);
+
+    ngx_rbtree_insert(&cache->sh->rbtree, node);
+    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+
+    return node;
+}
+
+
+/* releases the entry's lock if this request still holds it */
+
+void
+ngx_http_ci_jobs_cache_unlock(ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    uint32_t                        hash;
+    ngx_rbtree_node_t              *node;
+    ngx_http_ci_jobs_cache_t       *cache;
+    ngx_http_ci_jobs_cache_node_t  *cn;
+
+    if (ctx->cache_lock == 0 || lcf->cache_zone == NULL) {
+        return;
+    }
+
+    cache = lcf->cache_zone->data;
+    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
+
+    if (node != NULL) {
+        cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
+
+        if (cn->lock == ctx->cache_lock) {
+            cn->lock = 0;
+
+            if (cn->expires == 0) {
+                /* nothing was ever stored: the lock's node goes */
+                ngx_http_ci_jobs_cache_delete(cache, node);
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ctx->cache_lock = 0;
+}
+
+
+static void
+ngx_http_ci_jobs_cache_cleanup(void *data)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_http_ci_jobs_ctx_t       *ctx;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    if (ctx == NULL) {
+        return;
+    }
+
+    if (ctx->cache_wait.timer_set) {
+        ngx_del_timer(&ctx->cache_wait);
+    }
+
+    ngx_http_ci_jobs_cache_unlock(ctx, lcf);
+}
+
+
+/* from the content handler: waits for the request holding the lock */
+
+ngx_int_t
+ngx_http_ci_jobs_cache_wait(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (ctx->cache_cleanup == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_ci_jobs_cache_cleanup;
+        cln->data = r;
+        ctx->cache_cleanup = cln;
+    }
+
+    ctx->cache_wait.handler = ngx_http_ci_jobs_cache_wait_handler;
+    ctx->cache_wait.data = r;
+    ctx->cache_wait.log = r->connection->log;
+    ctx->cache_wait.cancelable = 1;
+
+    ngx_add_timer(&ctx->cache_wait, NGX_HTTP_CI_JOBS_CACHE_WAIT);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev)
+{
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_http_request_t           *r;
+    ngx_http_ci_jobs_ctx_t       *ctx;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    r = ev->data;
+    c = r->connection;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (c->error) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        goto done;
+    }
+
+    rc = ngx_http_ci_jobs_cache_lookup(r, ctx, lcf);
+
+    if (rc == NGX_AGAIN) {
+        ngx_add_timer(&ctx->cache_wait, NGX_HTTP_CI_JOBS_CACHE_WAIT);
+        return;
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_ci_jobs_send_cached(r, ctx);
+
+    } else if (rc == NGX_ERROR) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else {
+        rc = ngx_http_ci_jobs_upstream_init(r, lcf);
+    }
+
+    ngx_http_finalize_request(r, rc);
+
+done:
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * Upstream failed: an expired answer, if the zone still has one, replaces
+ * the error.  NGX_OK with ctx->body set, or NGX_DECLINED.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    uint32_t                        hash;
+    ngx_int_t                       rc;
+    ngx_rbtree_node_t              *node;
+    ngx_http_ci_jobs_cache_t       *cache;
+    ngx_http_ci_jobs_cache_node_t  *cn;
+
+    if (lcf->cache_zone == NULL || ctx->cache_key.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    cache = lcf->cache_zone->data;
+    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
+    cn = node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
+
+    if (cn == NULL || cn->expires == 0) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_ci_jobs_cache_copy(r, ctx, cn);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_STALE;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Stores ctx->body, a storable answer, under ctx->cache_key: terminal, or
+ * pending.  A pending answer never replaces a fresh terminal one (an
+ * answer that left upstream before the job finished may arrive after).
+ */
 
 void
 ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_uint_t pending)
 {
     u_char                           *data;
-    size_t                            size, len, left;
+    size_t                            size, len, left, need;
     uint32_t                          hash;
+    ngx_msec_t                        now;
     ngx_rbtree_node_t                *node, *old;
     ngx_http_ci_jobs_cache_t         *cache;
-    ngx_http_ci_jobs_cache_node_t    *cn;
+    ngx_http_ci_jobs_cache_node_t    *cn, *ocn;
     ngx_http_ci_jobs_cache_piece_t   *piece, **last;
 
     cache = lcf->cache_zone->data;
     hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    now = ngx_current_msec;
 
     data = ctx->body->pos;
     left = ctx->body->last - ctx->body->pos;
 
     if (ctx->cache_key.len > 0xffff || ctx->ci_request_id.len > 0xffff) {
+        ngx_http_ci_jobs_cache_unlock(ctx, lcf);
         return;
     }
 
@@ -442,14 +796,46 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
            + offsetof(ngx_http_ci_jobs_cache_node_t, data)
            + ctx->cache_key.len + ctx->ci_request_id.len;
 
+    /*
+     * What it would take at best (the pieces' headers and the node): an
+     * answer larger than half the zone's pages is not stored, and evicts
+     * nothing for a room it would not find.
+     */
+
+    need = size + left + (left / (NGX_HTTP_CI_JOBS_CACHE_PIECE_MAX
+                                  - offsetof(ngx_http_ci_jobs_cache_piece_t,
+                                             data)) + 1)
+                         * offsetof(ngx_http_ci_jobs_cache_piece_t, data);
+
+    if (need > (size_t) (cache->shpool->end - cache->shpool->start) / 2) {
+        ngx_http_ci_jobs_cache_unlock(ctx, lcf);
+        goto too_large;
+    }
+
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    /* a concurrent request may have stored the same answer already */
-
     old = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
+
     if (old != NULL) {
+        ocn = (ngx_http_ci_jobs_cache_node_t *) &old->color;
+
+        if (pending && ocn->expires && !ocn->pending
+            && (ngx_msec_int_t) (ocn->expires - now) > 0)
+        {
+            /* a fresh terminal answer stays */
+
+            if (ocn->lock == ctx->cache_lock) {
+                ocn->lock = 0;
+            }
+
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            ctx->cache_lock = 0;
+            return;
+        }
+
         ngx_http_ci_jobs_cache_delete(cache, old);
     }
+
 
     node = ngx_http_ci_jobs_cache_alloc(cache, size);
     if (node == NULL) {
@@ -458,12 +844,25 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
 
     cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
 
+    ngx_memzero(cn, offsetof(ngx_http_ci_jobs_cache_node_t, data));
+
     node->key = hash;
     cn->key_len = (u_short) ctx->cache_key.len;
     cn->request_id_len = (u_short) ctx->ci_request_id.len;
-    cn->expires = ngx_time() + lcf->cache_valid;
+    cn->pending = pending ? 1 : 0;
+    cn->stored_by = ctx->cache_lock;
+
+    /* counted from the request upstream: no older than upstream's state */
+
+    cn->expires = (ctx->cache_fetched ? ctx->cache_fetched : now)
+                  + (pending ? lcf->cache_valid_pending
+                             : (ngx_msec_t) lcf->cache_valid * 1000);
     cn->xml_len = left;
     cn->xml = NULL;
+
+    if (cn->expires == 0) {
+        cn->expires = 1;
+    }
 
     ngx_memcpy(cn->data, ctx->cache_key.data, ctx->cache_key.len);
     ngx_memcpy(cn->data + cn->key_len, ctx->ci_request_id.data,
@@ -507,11 +906,18 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
+    /* the lock, if any, went with the old node */
+    ctx->cache_lock = 0;
+
     return;
 
 failed:
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ctx->cache_lock = 0;
+
+too_large:
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "ci_jobs: an answer of %uz bytes does not fit in "
@@ -573,8 +979,11 @@ ngx_http_ci_jobs_cache_delete(ngx_http_ci_jobs_cache_t *cache,
     ngx_queue_remove(&cn->queue);
     ngx_rbtree_delete(&cache->sh->rbtree, node);
 
-    cache->sh->entries--;
-    cache->sh->bytes -= cn->xml_len;
+    /* a node that holds only a lock is no answer held */
+    if (cn->expires != 0) {
+        cache->sh->entries--;
+        cache->sh->bytes -= cn->xml_len;
+    }
 
     for (piece = cn->xml; piece; piece = next) {
         next = piece->next;
@@ -675,7 +1084,7 @@ ngx_http_ci_jobs_cache_count(ngx_shm_zone_t *zone, ngx_uint_t status)
 {
     ngx_http_ci_jobs_cache_t  *cache;
 
-    if (zone == NULL || status >= 5) {
+    if (zone == NULL || status >= NGX_HTTP_CI_JOBS_CACHE_STATUSES) {
         return;
     }
 
@@ -702,7 +1111,7 @@ ngx_http_ci_jobs_cache_stats(ngx_shm_zone_t *zone,
 
     cache = zone->data;
 
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < NGX_HTTP_CI_JOBS_CACHE_STATUSES; i++) {
         st->results[i] = cache->sh->results[i];
     }
 

@@ -9,20 +9,54 @@
 #include "ngx_http_ci_jobs_cache_key.h"
 
 
+static int ngx_http_ci_jobs_cache_name_cmp(const ngx_http_ci_jobs_pair_t *a,
+    const ngx_http_ci_jobs_pair_t *b);
+
+
 size_t
 ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host, size_t host_len,
     const ngx_http_ci_jobs_request_t *req, const u_char *secret_id,
     size_t secret_id_len)
 {
-    size_t       api_len;
-    u_char      *p;
-    const char  *api;
+    size_t                          api_len, i, j, n;
+    size_t                          order[NGX_HTTP_CI_JOBS_MAX_PARAMS];
+    u_char                         *p;
+    const char                     *api;
+    const ngx_http_ci_jobs_pair_t  *a, *b;
 
     api = ngx_http_ci_jobs_api_names[req->api];
     api_len = strlen(api);
 
+    /* a list page's parameters, by name (each comes once at most) */
+
+    n = req->nparams < NGX_HTTP_CI_JOBS_MAX_PARAMS
+        ? req->nparams : NGX_HTTP_CI_JOBS_MAX_PARAMS;
+
+    for (i = 0; i < n; i++) {
+        for (j = i; j > 0; j--) {
+            a = &req->params[order[j - 1]];
+            b = &req->params[i];
+
+            if (ngx_http_ci_jobs_cache_name_cmp(a, b) <= 0) {
+                break;
+            }
+
+            order[j] = order[j - 1];
+        }
+
+        order[j] = i;
+    }
+
     if (buf == NULL) {
-        return host_len + 1 + api_len + 1 + req->ids_len + 1 + secret_id_len;
+        i = host_len + 1 + api_len + 1 + req->ids_len + 1 + secret_id_len;
+
+        for (j = 0; j < n; j++) {
+            a = &req->params[j];
+            i += 1 + a->name_len + 1
+                 + ngx_http_ci_jobs_uri_encode(NULL, a->value, a->value_len);
+        }
+
+        return i;
     }
 
     p = buf;
@@ -42,29 +76,81 @@ ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host, size_t host_len,
     memcpy(p, secret_id, secret_id_len);
     p += secret_id_len;
 
+    for (j = 0; j < n; j++) {
+        a = &req->params[order[j]];
+
+        *p++ = j ? '&' : '\n';
+        memcpy(p, a->name, a->name_len);
+        p += a->name_len;
+        *p++ = '=';
+        p += ngx_http_ci_jobs_uri_encode(p, a->value, a->value_len);
+    }
+
     return p - buf;
 }
 
 
-int
-ngx_http_ci_jobs_cache_storable(ngx_http_ci_jobs_api_e api, unsigned status,
-    const ngx_http_ci_jobs_xml_result_t *res)
+static int
+ngx_http_ci_jobs_cache_name_cmp(const ngx_http_ci_jobs_pair_t *a,
+    const ngx_http_ci_jobs_pair_t *b)
 {
-    if (ngx_http_ci_jobs_api_is_list(api)
-        || status != 200
-        || !res->response
-        || res->nonexist)
-    {
-        return 0;
+    int     rc;
+    size_t  n;
+
+    n = a->name_len < b->name_len ? a->name_len : b->name_len;
+
+    rc = memcmp(a->name, b->name, n);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (a->name_len > b->name_len) - (a->name_len < b->name_len);
+}
+
+
+int
+ngx_http_ci_jobs_cache_storable(ngx_http_ci_jobs_api_e api, size_t nids,
+    unsigned status, const ngx_http_ci_jobs_xml_result_t *res)
+{
+    uint32_t  all;
+
+    if (status != 200 || !res->response) {
+        return NGX_HTTP_CI_JOBS_STORE_NONE;
+    }
+
+    if (ngx_http_ci_jobs_api_is_list(api)) {
+        return NGX_HTTP_CI_JOBS_STORE_PENDING;
+    }
+
+    if (nids == 0 || nids > NGX_HTTP_CI_JOBS_XML_MAX_IDS) {
+        return NGX_HTTP_CI_JOBS_STORE_NONE;
+    }
+
+    all = ((uint32_t) 1 << nids) - 1;
+
+    if (res->foreign || res->ids_seen != all) {
+        return NGX_HTTP_CI_JOBS_STORE_NONE;
     }
 
     if (api == NGX_HTTP_CI_JOBS_API_WORKFLOW) {
-        return res->runs > 0
-               && res->terminal_runs == res->runs
-               && res->jobs == 0;
+        if (res->jobs != 0) {
+            return NGX_HTTP_CI_JOBS_STORE_NONE;
+        }
+
+        return (res->runs > 0 && res->terminal_runs == res->runs
+                && !res->nonexist)
+               ? NGX_HTTP_CI_JOBS_STORE_TERMINAL
+               : NGX_HTTP_CI_JOBS_STORE_PENDING;
     }
 
-    return res->jobs > 0
-           && res->terminal_jobs == res->jobs
-           && res->runs == 0;
+    if (res->runs != 0) {
+        return NGX_HTTP_CI_JOBS_STORE_NONE;
+    }
+
+    if (res->jobs > 0 && res->terminal_jobs == res->jobs && !res->nonexist) {
+        return NGX_HTTP_CI_JOBS_STORE_TERMINAL;
+    }
+
+    return NGX_HTTP_CI_JOBS_STORE_PENDING;
 }

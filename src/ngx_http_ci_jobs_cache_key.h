@@ -16,21 +16,30 @@
 /*
  * The key: upstream host, API, ids and SecretId, "\n"-separated (none of
  * them can hold a "\n"), so that locations with other buckets or other
- * credentials never share an entry.  Returns the length; with buf NULL
- * only computes it.
+ * credentials never share an entry; a list page's parameters follow,
+ * sorted by name and percent-encoded ("\nqueueId=...&tag=..."), so that
+ * the same query in another order is the same page.  Returns the length;
+ * with buf NULL only computes it.
  */
 size_t ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host,
     size_t host_len, const ngx_http_ci_jobs_request_t *req,
     const u_char *secret_id, size_t secret_id_len);
 
+/* what ngx_http_ci_jobs_cache_storable() decides */
+#define NGX_HTTP_CI_JOBS_STORE_NONE      0
+#define NGX_HTTP_CI_JOBS_STORE_TERMINAL  1    /* ci_jobs_cache_valid */
+#define NGX_HTTP_CI_JOBS_STORE_PENDING   2    /* ci_jobs_cache_valid_pending */
+
 /*
- * An answer is stored when it is an id lookup answered 200 whose every
- * JobsDetail is in a terminal state (Success, Failed, Cancel), with at
- * least one job and no NonExistJobIds: such an answer never changes.  A
- * workflow run lookup is stored by the same rule over its
- * WorkflowExecution (Success, Failed, Cancel).  Lists are never stored.
+ * Only a 200 whose root is <Response> is stored.  An id lookup's answer
+ * must name exactly the ids asked for (res from a pass given them): each
+ * is a JobId (a workflow run's RunId) or in NonExistJobIds, and no other
+ * id is there.  It is then terminal when it holds at least one job (one
+ * workflow run), every one in Success, Failed or Cancel, and no
+ * NonExistJobIds: such an answer never changes.  Any other exact answer,
+ * and a list page, is pending.
  */
-int ngx_http_ci_jobs_cache_storable(ngx_http_ci_jobs_api_e api,
+int ngx_http_ci_jobs_cache_storable(ngx_http_ci_jobs_api_e api, size_t nids,
     unsigned status, const ngx_http_ci_jobs_xml_result_t *res);
 
 

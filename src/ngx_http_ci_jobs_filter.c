@@ -27,9 +27,12 @@ static ngx_int_t ngx_http_ci_jobs_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_ci_jobs_send_answer(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx);
+static ngx_int_t ngx_http_ci_jobs_send_stale(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_uint_t status);
 static int ngx_http_ci_jobs_render(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_xml_result_t *res,
-    ngx_str_t *out);
+    ngx_str_t *out, ngx_uint_t ids);
 static ngx_int_t ngx_http_ci_jobs_output(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *out, ngx_uint_t from_filter);
 static ngx_int_t ngx_http_ci_jobs_error_header(ngx_http_request_t *r,
@@ -242,6 +245,7 @@ ngx_http_ci_jobs_qvalue(u_char *p, u_char *last)
 static ngx_int_t
 ngx_http_ci_jobs_header_filter(ngx_http_request_t *r)
 {
+    ngx_int_t                     rc;
     ngx_uint_t                    status;
     ngx_http_ci_jobs_ctx_t       *ctx;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
@@ -278,7 +282,108 @@ ngx_http_ci_jobs_header_filter(ngx_http_request_t *r)
         ngx_http_set_ctx(r, ctx, ngx_http_ci_jobs_module);
     }
 
+    if (ctx->cache_lock || ctx->cache_key.len) {
+        rc = ngx_http_ci_jobs_send_stale(r, ctx, lcf, status);
+
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
     return ngx_http_ci_jobs_error_header(r, ctx, status);
+}
+
+
+/*
+ * nginx's 502 (upstream failed) or 504 (timed out) of a cached request:
+ * with ci_jobs_cache_use_stale, the expired entry, if the zone still has
+ * it, is the answer.  The lock, held or not, is released either way.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_send_stale(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_uint_t status)
+{
+    int                             rc;
+    ngx_uint_t                      use;
+    ngx_str_t                       out;
+    ngx_buf_t                      *b;
+    ngx_table_elt_t                *h;
+    ngx_http_ci_jobs_xml_result_t   res;
+
+    ngx_http_ci_jobs_cache_unlock(ctx, lcf);
+
+    use = (status == NGX_HTTP_BAD_GATEWAY) ? NGX_HTTP_CI_JOBS_STALE_ERROR
+          : (status == NGX_HTTP_GATEWAY_TIME_OUT)
+            ? NGX_HTTP_CI_JOBS_STALE_TIMEOUT : 0;
+
+    if (!(lcf->cache_use_stale & use)
+        || ngx_http_ci_jobs_cache_stale(r, ctx, lcf) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->json) {
+        rc = ngx_http_ci_jobs_render(r, ctx, &res, &out, 0);
+
+        if (rc != NGX_HTTP_CI_JOBS_XML_OK) {
+            return NGX_DECLINED;
+        }
+
+    } else {
+        out.data = ctx->body->pos;
+        out.len = ctx->body->last - ctx->body->pos;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "ci_jobs: upstream failed (%ui), a stale answer is served",
+                  status);
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = out.data;
+    b->last = out.data + out.len;
+    b->memory = (out.len != 0);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    ctx->error_out = ngx_alloc_chain_link(r->pool);
+    if (ctx->error_out == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->error_out->buf = b;
+    ctx->error_out->next = NULL;
+    ctx->replace_body = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.status_line.len = 0;
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
+
+    if (ctx->ci_request_id.len) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "x-ci-request-id");
+        h->value = ctx->ci_request_id;
+    }
+
+    if (ngx_http_ci_jobs_set_headers(r, ctx, out.len) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
 }
 
 
@@ -332,7 +437,7 @@ static ngx_int_t
 ngx_http_ci_jobs_send_answer(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx)
 {
-    int                             rc;
+    int                             rc, store;
     ngx_int_t                       hrc;
     ngx_str_t                       out;
     ngx_http_ci_jobs_loc_conf_t    *lcf;
@@ -342,9 +447,10 @@ ngx_http_ci_jobs_send_answer(ngx_http_request_t *r,
 
     ngx_http_ci_jobs_diagnose(r, ctx, lcf);
 
-    rc = ngx_http_ci_jobs_render(r, ctx, &res, &out);
+    rc = ngx_http_ci_jobs_render(r, ctx, &res, &out, 1);
 
     if (rc == NGX_HTTP_CI_JOBS_XML_NOMEM) {
+        ngx_http_ci_jobs_cache_unlock(ctx, lcf);
         return NGX_ERROR;
     }
 
@@ -366,6 +472,8 @@ ngx_http_ci_jobs_send_answer(ngx_http_request_t *r,
         r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
         r->headers_out.status_line.len = 0;
 
+        ngx_http_ci_jobs_cache_unlock(ctx, lcf);
+
         hrc = ngx_http_ci_jobs_error_header(r, ctx, NGX_HTTP_BAD_GATEWAY);
 
         ctx->replace_body = 0;
@@ -377,11 +485,26 @@ ngx_http_ci_jobs_send_answer(ngx_http_request_t *r,
         return ngx_http_next_body_filter(r, ctx->error_out);
     }
 
-    if (ctx->cache_key.len
-        && ngx_http_ci_jobs_cache_storable(ctx->req.api,
-                                           r->headers_out.status, &res))
-    {
-        ngx_http_ci_jobs_cache_store(r, ctx, lcf);
+    if (ctx->cache_key.len) {
+        store = ngx_http_ci_jobs_cache_storable(ctx->req.api, ctx->req.nids,
+                                                r->headers_out.status, &res);
+
+        if (store == NGX_HTTP_CI_JOBS_STORE_TERMINAL
+            || (store == NGX_HTTP_CI_JOBS_STORE_PENDING
+                && lcf->cache_valid_pending))
+        {
+            ngx_http_ci_jobs_cache_store(r, ctx, lcf,
+                                         store
+                                         == NGX_HTTP_CI_JOBS_STORE_PENDING);
+
+        } else {
+            ngx_http_ci_jobs_cache_unlock(ctx, lcf);
+        }
+    }
+
+    if (ctx->json) {
+        /* what is held from here on is the rendering, not the body */
+        ngx_http_ci_jobs_body_done(r, ctx, out.len);
     }
 
     return ngx_http_ci_jobs_output(r, ctx, &out, 1);
@@ -401,7 +524,7 @@ ngx_http_ci_jobs_send_cached(ngx_http_request_t *r,
     r->headers_out.status = NGX_HTTP_OK;
 
     if (ctx->json) {
-        rc = ngx_http_ci_jobs_render(r, ctx, &res, &out);
+        rc = ngx_http_ci_jobs_render(r, ctx, &res, &out, 0);
 
         if (rc != NGX_HTTP_CI_JOBS_XML_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -417,13 +540,14 @@ ngx_http_ci_jobs_send_cached(ngx_http_request_t *r,
 
 
 /*
- * One pass over ctx->body: checks it, reads the job states, and writes the
- * JSON rendering when the answer is to be JSON.
+ * One pass over ctx->body: checks it, reads the job states (and with ids,
+ * which of the ids asked for it names), and writes the JSON rendering when
+ * the answer is to be JSON.
  */
 
 static int
 ngx_http_ci_jobs_render(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
-    ngx_http_ci_jobs_xml_result_t *res, ngx_str_t *out)
+    ngx_http_ci_jobs_xml_result_t *res, ngx_str_t *out, ngx_uint_t ids)
 {
     int                           rc;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
@@ -440,6 +564,11 @@ ngx_http_ci_jobs_render(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     xc.alloc = ngx_http_ci_jobs_palloc;
     xc.free = ngx_http_ci_jobs_pfree;
     xc.alloc_data = r->pool;
+
+    if (ids && ctx->req.api != NGX_HTTP_CI_JOBS_API_LIST) {
+        xc.ids = ctx->req.ids;
+        xc.ids_len = ctx->req.ids_len;
+    }
 
     rc = ngx_http_ci_jobs_xml_parse(ctx->body->pos,
                                     ctx->body->last - ctx->body->pos,

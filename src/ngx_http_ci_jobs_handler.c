@@ -124,6 +124,10 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
         return ngx_http_ci_jobs_send_cached(r, ctx);
     }
 
+    if (status == NGX_AGAIN) {
+        return ngx_http_ci_jobs_cache_wait(r, ctx);
+    }
+
     if (status == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -97,7 +97,7 @@ static const char  *ngx_http_ci_jobs_error_kinds[] = {
 
 
 static const char  *ngx_http_ci_jobs_cache_results[] = {
-    NULL, "MISS", "BYPASS", "EXPIRED", "HIT"
+    NULL, "MISS", "BYPASS", "EXPIRED", "HIT", "COLLAPSED", "STALE"
 };
 
 
@@ -743,7 +743,10 @@ ngx_http_ci_jobs_status_caches(ngx_http_request_t *r,
 
             n = zone[i].shm.name.len * 2;
 
-            for (res = 1; res <= (f == 0 ? 4 : 1); res++) {
+            for (res = 1;
+                 res < (f == 0 ? NGX_HTTP_CI_JOBS_CACHE_STATUSES : 2);
+                 res++)
+            {
 
                 if (ngx_http_ci_jobs_text_reserve(t,
                                                   NGX_HTTP_CI_JOBS_LINE_MAX + n)

@@ -35,6 +35,17 @@
 #define NGX_HTTP_CI_JOBS_CACHE_BYPASS   2
 #define NGX_HTTP_CI_JOBS_CACHE_EXPIRED  3
 #define NGX_HTTP_CI_JOBS_CACHE_HIT      4
+#define NGX_HTTP_CI_JOBS_CACHE_COLLAPSED  5
+#define NGX_HTTP_CI_JOBS_CACHE_STALE    6
+#define NGX_HTTP_CI_JOBS_CACHE_STATUSES   7   /* and 0: none */
+
+/* ci_jobs_cache_use_stale */
+#define NGX_HTTP_CI_JOBS_STALE_OFF      0x0002
+#define NGX_HTTP_CI_JOBS_STALE_ERROR    0x0004
+#define NGX_HTTP_CI_JOBS_STALE_TIMEOUT  0x0008
+
+/* a waiting request looks at the entry this often */
+#define NGX_HTTP_CI_JOBS_CACHE_WAIT     10
 
 
 typedef struct ngx_http_ci_jobs_target_s  ngx_http_ci_jobs_target_t;
@@ -42,7 +53,7 @@ typedef struct ngx_http_ci_jobs_target_s  ngx_http_ci_jobs_target_t;
 
 /* a cache zone's counts, for ci_jobs_status */
 typedef struct {
-    ngx_uint_t                   results[5];  /* by $ci_jobs_cache_status */
+    ngx_uint_t                   results[NGX_HTTP_CI_JOBS_CACHE_STATUSES];
     ngx_uint_t                   entries;
     size_t                       bytes;
     ngx_uint_t                   evictions;
@@ -163,6 +174,9 @@ typedef struct {
 
     ngx_shm_zone_t              *cache_zone;
     time_t                       cache_valid;
+    ngx_msec_t                   cache_valid_pending;
+    ngx_msec_t                   cache_lock_timeout;
+    ngx_uint_t                   cache_use_stale;
 
     ngx_flag_t                   ssl_verify;
     ngx_str_t                    ssl_trusted_certificate;
@@ -195,6 +209,12 @@ typedef struct {
 
     ngx_str_t                    cache_key;
     ngx_uint_t                   cache_status;
+    uint32_t                     cache_lock;     /* the lock held, or 0 */
+    uint32_t                     cache_waited;   /* the lock waited for */
+    ngx_msec_t                   cache_wait_end;
+    ngx_msec_t                   cache_fetched;  /* went upstream */
+    ngx_event_t                  cache_wait;
+    ngx_pool_cleanup_t          *cache_cleanup;
 
     ngx_uint_t                   api;            /* or API_COUNT: none */
     ngx_msec_t                   upstream_start;
@@ -223,6 +243,8 @@ void ngx_http_ci_jobs_targets_exit(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_uint_t ngx_http_ci_jobs_worker_full(ngx_http_request_t *r);
+void ngx_http_ci_jobs_body_done(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, size_t rendering);
 ngx_int_t ngx_http_ci_jobs_filter_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ci_jobs_wants_json(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
@@ -253,7 +275,14 @@ char *ngx_http_ci_jobs_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_ci_jobs_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_int_t ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_int_t ngx_http_ci_jobs_cache_wait(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx);
 void ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_uint_t pending);
+void ngx_http_ci_jobs_cache_unlock(ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_int_t ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 void ngx_http_ci_jobs_cache_count(ngx_shm_zone_t *zone, ngx_uint_t status);
 ngx_int_t ngx_http_ci_jobs_cache_stats(ngx_shm_zone_t *zone,

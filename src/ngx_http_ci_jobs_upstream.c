@@ -92,6 +92,7 @@ ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     u->input_filter_ctx = r;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    ctx->cache_fetched = ngx_current_msec;
     ctx->upstream_start = ngx_current_msec;
 
     r->main->count++;
@@ -978,6 +979,27 @@ ngx_http_ci_jobs_release_held(void *data)
 
     ngx_http_ci_jobs_held -= ctx->held;
     ctx->held = 0;
+}
+
+
+/*
+ * A JSON answer is sent from its rendering: the body goes back to the
+ * pool, and the rendering counts in its place in what the worker holds.
+ */
+
+void
+ngx_http_ci_jobs_body_done(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
+    size_t rendering)
+{
+    size_t  size;
+
+    size = ctx->body->end - ctx->body->start;
+
+    ngx_http_ci_jobs_held = ngx_http_ci_jobs_held - size + rendering;
+    ctx->held = ctx->held - size + rendering;
+
+    ngx_pfree(r->pool, ctx->body->start);
+    ctx->body = NULL;
 }
 
 

@@ -85,6 +85,10 @@
 #define NGX_HTTP_CI_JOBS_XML_NONE         0
 #define NGX_HTTP_CI_JOBS_XML_STATE        1
 #define NGX_HTTP_CI_JOBS_XML_NONEXIST     2
+#define NGX_HTTP_CI_JOBS_XML_JOBID        3
+
+/* a JobId, or a NonExistJobIds of ten ids with commas and spaces */
+#define NGX_HTTP_CI_JOBS_XML_IDS_TEXT     1024
 
 
 typedef struct {
@@ -153,6 +157,17 @@ typedef struct {
     size_t                              text_len;
     u_char                              text[8];
 
+    /* the ids asked for, and what the answer says of them */
+    size_t                              nids;
+    const u_char                       *id[NGX_HTTP_CI_JOBS_XML_MAX_IDS];
+    size_t                              id_len[NGX_HTTP_CI_JOBS_XML_MAX_IDS];
+    uint32_t                            ids_seen;
+    size_t                              job_ids;     /* JobIds of the job */
+    unsigned                            foreign:1;
+    unsigned                            ids_over:1;  /* ids_text overflown */
+    size_t                              ids_text_len;
+    u_char                              ids_text[NGX_HTTP_CI_JOBS_XML_IDS_TEXT];
+
     /* JSON */
     u_char                             *out;
     size_t                              len;
@@ -203,6 +218,12 @@ static int ngx_http_ci_jobs_xml_pull(const u_char *xml, size_t len);
 static void ngx_http_ci_jobs_xml_facts_start(ngx_http_ci_jobs_xml_ctx_t *ctx,
     const xmlChar *name);
 static void ngx_http_ci_jobs_xml_facts_end(ngx_http_ci_jobs_xml_ctx_t *ctx);
+static void ngx_http_ci_jobs_xml_ids_init(ngx_http_ci_jobs_xml_ctx_t *ctx,
+    const u_char *ids, size_t len);
+static int ngx_http_ci_jobs_xml_id_seen(ngx_http_ci_jobs_xml_ctx_t *ctx,
+    const u_char *id, size_t len);
+static void ngx_http_ci_jobs_xml_nonexist_ids(
+    ngx_http_ci_jobs_xml_ctx_t *ctx);
 static int ngx_http_ci_jobs_json_start(ngx_http_ci_jobs_xml_ctx_t *ctx,
     const xmlChar *name);
 static int ngx_http_ci_jobs_json_end(ngx_http_ci_jobs_xml_ctx_t *ctx);
@@ -288,6 +309,10 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
 
     memset(&ctx, 0, sizeof(ngx_http_ci_jobs_xml_ctx_t));
     ctx.conf = conf;
+
+    if (conf->ids_len) {
+        ngx_http_ci_jobs_xml_ids_init(&ctx, conf->ids, conf->ids_len);
+    }
 
     /*
      * The JSON of an answer is shorter than its XML (about half for CI's
@@ -394,6 +419,8 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     res->terminal_runs = ctx.terminal_runs;
     res->nonexist = ctx.nonexist;
     res->response = ctx.response;
+    res->ids_seen = ctx.ids_seen;
+    res->foreign = ctx.foreign;
 
     if (conf->json) {
         res->json = ctx.out;
@@ -499,8 +526,28 @@ ngx_http_ci_jobs_xml_text(void *data, const xmlChar *ch, int len)
             ctx->text_len += n;
         }
 
-    } else if (ctx->capture == NGX_HTTP_CI_JOBS_XML_NONEXIST) {
-        ctx->nonexist = 1;
+    } else if (ctx->capture == NGX_HTTP_CI_JOBS_XML_NONEXIST
+               || ctx->capture == NGX_HTTP_CI_JOBS_XML_JOBID)
+    {
+        if (ctx->capture == NGX_HTTP_CI_JOBS_XML_NONEXIST) {
+            ctx->nonexist = 1;
+        }
+
+        if (ctx->nids && ctx->depth == 2 + (ctx->capture
+                                            == NGX_HTTP_CI_JOBS_XML_JOBID))
+        {
+            n = sizeof(ctx->ids_text) - ctx->ids_text_len;
+
+            if ((size_t) len > n) {
+                ctx->ids_over = 1;
+                n = 0;
+            }
+
+            n = ((size_t) len < n) ? (size_t) len : n;
+
+            memcpy(ctx->ids_text + ctx->ids_text_len, ch, n);
+            ctx->ids_text_len += n;
+        }
     }
 
     if (!ctx->conf->json || ctx->levels[ctx->nlevels - 1].object) {
@@ -811,7 +858,10 @@ ngx_http_ci_jobs_xml_pull(const u_char *xml, size_t len)
  * <NonExistJobIds> child of the root.  A job counts as terminal when it
  * has a direct State and every direct State it has reads exactly Success,
  * Failed or Cancel.  <WorkflowExecution> children of the root (a workflow
- * run) are counted apart, by the same rule.
+ * run) are counted apart, by the same rule.  With ids asked for, also
+ * which of them the answer names: each JobsDetail's direct JobId (a
+ * WorkflowExecution's RunId; a leaf, exactly one), and the ids of each
+ * NonExistJobIds (a leaf: ids separated by commas or spaces).
  */
 
 static void
@@ -839,10 +889,14 @@ ngx_http_ci_jobs_xml_facts_start(ngx_http_ci_jobs_xml_ctx_t *ctx,
 
             ctx->in_job = 1;
             ctx->job_states = 0;
+            ctx->job_ids = 0;
             ctx->job_terminal = 1;
 
         } else if (ngx_http_ci_jobs_xml_name_is(name, "NonExistJobIds")) {
             ctx->capture = NGX_HTTP_CI_JOBS_XML_NONEXIST;
+            ctx->ids_text_len = 0;
+            ctx->ids_over = 0;
+            ctx->text_child = 0;
         }
 
         return;
@@ -855,17 +909,31 @@ ngx_http_ci_jobs_xml_facts_start(ngx_http_ci_jobs_xml_ctx_t *ctx,
             return;
         }
 
+        if (ctx->in_job && ctx->nids
+            && ngx_http_ci_jobs_xml_name_is(name, ctx->in_run ? "RunId"
+                                                              : "JobId"))
+        {
+            ctx->capture = NGX_HTTP_CI_JOBS_XML_JOBID;
+            ctx->ids_text_len = 0;
+            ctx->ids_over = 0;
+            ctx->text_child = 0;
+            return;
+        }
+
         break;
 
     default:
         break;
     }
 
-    if (ctx->capture == NGX_HTTP_CI_JOBS_XML_STATE) {
+    if (ctx->capture == NGX_HTTP_CI_JOBS_XML_STATE
+        || ctx->capture == NGX_HTTP_CI_JOBS_XML_JOBID)
+    {
         ctx->text_child = 1;
 
     } else if (ctx->capture == NGX_HTTP_CI_JOBS_XML_NONEXIST) {
         ctx->nonexist = 1;
+        ctx->text_child = 1;
     }
 }
 
@@ -888,7 +956,24 @@ ngx_http_ci_jobs_xml_facts_end(ngx_http_ci_jobs_xml_ctx_t *ctx)
         ctx->job_terminal &= terminal;
         ctx->capture = NGX_HTTP_CI_JOBS_XML_NONE;
 
+    } else if (ctx->depth == 3 && ctx->capture == NGX_HTTP_CI_JOBS_XML_JOBID)
+    {
+        if (ctx->text_child || ctx->ids_over
+            || !ngx_http_ci_jobs_xml_id_seen(ctx, ctx->ids_text,
+                                             ctx->ids_text_len))
+        {
+            ctx->foreign = 1;
+        }
+
+        ctx->job_ids++;
+        ctx->capture = NGX_HTTP_CI_JOBS_XML_NONE;
+
     } else if (ctx->depth == 2) {
+
+        if (ctx->capture == NGX_HTTP_CI_JOBS_XML_NONEXIST && ctx->nids) {
+            ngx_http_ci_jobs_xml_nonexist_ids(ctx);
+        }
+
         ctx->capture = NGX_HTTP_CI_JOBS_XML_NONE;
 
         if (ctx->in_job) {
@@ -901,8 +986,99 @@ ngx_http_ci_jobs_xml_facts_end(ngx_http_ci_jobs_xml_ctx_t *ctx)
                 }
             }
 
+            if (ctx->nids && ctx->job_ids != 1) {
+                ctx->foreign = 1;
+            }
+
             ctx->in_job = 0;
             ctx->in_run = 0;
+        }
+    }
+}
+
+
+/* "id1,id2": the ids asked for (no more than a bit each) */
+
+static void
+ngx_http_ci_jobs_xml_ids_init(ngx_http_ci_jobs_xml_ctx_t *ctx,
+    const u_char *ids, size_t len)
+{
+    const u_char  *p, *last, *comma;
+
+    p = ids;
+    last = ids + len;
+
+    while (p < last && ctx->nids < NGX_HTTP_CI_JOBS_XML_MAX_IDS) {
+        comma = memchr(p, ',', last - p);
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        ctx->id[ctx->nids] = p;
+        ctx->id_len[ctx->nids] = comma - p;
+        ctx->nids++;
+
+        p = comma + 1;
+    }
+}
+
+
+/* marks every id asked for that is this one; 0 when none is */
+
+static int
+ngx_http_ci_jobs_xml_id_seen(ngx_http_ci_jobs_xml_ctx_t *ctx,
+    const u_char *id, size_t len)
+{
+    int     found;
+    size_t  i;
+
+    found = 0;
+
+    for (i = 0; i < ctx->nids; i++) {
+        if (ctx->id_len[i] == len && len
+            && memcmp(ctx->id[i], id, len) == 0)
+        {
+            ctx->ids_seen |= (uint32_t) 1 << i;
+            found = 1;
+        }
+    }
+
+    return found;
+}
+
+
+static void
+ngx_http_ci_jobs_xml_nonexist_ids(ngx_http_ci_jobs_xml_ctx_t *ctx)
+{
+    u_char  *p, *last, *start;
+
+    if (ctx->text_child || ctx->ids_over) {
+        ctx->foreign = 1;
+        return;
+    }
+
+    p = ctx->ids_text;
+    last = p + ctx->ids_text_len;
+
+    while (p < last) {
+
+        while (p < last && (*p == ',' || *p == ' ' || *p == '\t'
+                            || *p == '\n' || *p == '\r'))
+        {
+            p++;
+        }
+
+        start = p;
+
+        while (p < last && *p != ',' && *p != ' ' && *p != '\t'
+               && *p != '\n' && *p != '\r')
+        {
+            p++;
+        }
+
+        if (p > start && !ngx_http_ci_jobs_xml_id_seen(ctx, start, p - start))
+        {
+            ctx->foreign = 1;
         }
     }
 }

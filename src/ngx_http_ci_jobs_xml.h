@@ -12,12 +12,16 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 
 #define NGX_HTTP_CI_JOBS_XML_OK     0
 #define NGX_HTTP_CI_JOBS_XML_ERROR  -1    /* not well-formed, not UTF-8 ... */
 #define NGX_HTTP_CI_JOBS_XML_NOMEM  -2
+
+/* the most ids conf->ids may name */
+#define NGX_HTTP_CI_JOBS_XML_MAX_IDS  10
 
 
 /*
@@ -42,6 +46,8 @@ typedef struct {
     ngx_http_ci_jobs_alloc_pt       alloc;
     ngx_http_ci_jobs_free_pt        free;         /* or NULL */
     void                           *alloc_data;
+    const u_char                   *ids;          /* "id1,id2" asked for */
+    size_t                          ids_len;      /* 0: not an id lookup */
 } ngx_http_ci_jobs_xml_conf_t;
 
 
@@ -54,6 +60,14 @@ typedef struct {
     size_t         terminal_runs;  /* of those, in a terminal State */
     unsigned       nonexist:1;     /* a non-empty <NonExistJobIds> */
     unsigned       response:1;     /* the root element is <Response> */
+    /*
+     * With conf->ids: bit i is set when the i-th id asked for is a JobId
+     * of a JobsDetail or is named in a NonExistJobIds; foreign when a
+     * JobsDetail has no JobId (or several, or one with markup) or names
+     * an id not asked for, or a NonExistJobIds does.
+     */
+    uint32_t       ids_seen;
+    unsigned       foreign:1;
     const char    *error;          /* on failure: why, for the error log */
 } ngx_http_ci_jobs_xml_result_t;
 

@@ -166,6 +166,8 @@ my %want = (
     'ci_jobs_cache_requests_total{zone="st",result="HIT"}' => 2,
     'ci_jobs_cache_requests_total{zone="st",result="BYPASS"}' => 1,
     'ci_jobs_cache_requests_total{zone="st",result="EXPIRED"}' => 0,
+    'ci_jobs_cache_requests_total{zone="st",result="COLLAPSED"}' => 0,
+    'ci_jobs_cache_requests_total{zone="st",result="STALE"}' => 0,
     'ci_jobs_cache_entries{zone="st"}' => 1,
     'ci_jobs_cache_bytes{zone="st"}' => $stored,
     'ci_jobs_cache_evictions_total{zone="st"}' => 0,

@@ -92,6 +92,9 @@
 #   Every id API: faultstate answers Submitted, then Running, then Success
 #   from the third request on (one counter per API, reset when the emulator
 #   starts; kept in <record>.faultstate, or /tmp/ci-emulator-<port>.faultstate).
+#   timed<S>x<N> (S 2..999, any id API): Submitted for a second from the
+#   first request for it (per API; kept with faultstate's counters), then
+#   Running, then Success from S seconds after that first request on.
 #   Unknown ids come back as one <NonExistJobIds> per id, in request order.
 #   Media Success jobs carry MediaInfo/MediaResult; every media job has an
 #   Operation/DigitalWatermark/State of Running (as in the seed) whatever its
@@ -133,6 +136,11 @@
 # MISBEHAVIOUR ON DEMAND: the first fault id among the job ids (any id API),
 # or the list's queueId, after authentication succeeded:
 #   faultslow<N>      sleeps N seconds, then 200 with the job (Success)
+#   faultslowms<N>    sleeps N milliseconds, then 200 with the job (Success)
+#   faultmissing      200 without a JobsDetail (nor a NonExistJobIds) for
+#                     the fault id; the other ids as usual
+#   faultwrongid      200 with a Success JobsDetail whose JobId is
+#                     jobsSuccess999999 in place of the fault id's
 #   faultslowbody<N>  the head and half the body, N seconds, then the rest
 #   faultreset        TCP RST (SO_LINGER 0) right after reading the request
 #   faultresetbody    the head and half the body, then RST
@@ -422,6 +430,8 @@ sub generated_job {
         ($state, $n) = ('Success', $1);
     } elsif ($id eq 'faultstate') {
         ($state, $n) = (next_fault_state($api), 1);
+    } elsif ($id =~ /\Atimed([2-9]|[1-9][0-9]{1,2})x([1-9][0-9]{0,8})\z/) {
+        ($state, $n) = (timed_state($api, $id, $1), $2);
     } elsif (fault_kind($id)) {
         ($state, $n) = ('Success', 1);
     } else {
@@ -757,7 +767,8 @@ sub big_xml {
 
 sub fault_kind {
     my ($id) = @_;
-    return $id =~ /\Afault(slow[0-9]{1,3}|slowbody[0-9]{1,3}|reset|resetbody
+    return $id =~ /\Afault(slow[0-9]{1,3}|slowms[0-9]{1,5}|slowbody[0-9]{1,3}
+                           |missing|wrongid|reset|resetbody
                            |500|503|truncated|malformed|huge|big|chunked|gzip
                            |close|nolength|contenttype|status[0-9]{3}
                            |reason|requestid)\z/x ? $1 : undef;
@@ -777,6 +788,31 @@ sub next_fault_state {
     syswrite $fh, join '', map { "$_ $count{$_}\n" } sort keys %count;
     close $fh;
     return ('Submitted', 'Running')[$n] // 'Success';
+}
+
+# the state of a timed job: by the time since its first request
+sub timed_state {
+    my ($api, $id, $secs) = @_;
+    my $now = Time::HiRes::time();
+    my $first = $now;
+    if (sysopen my $fh, $STATE_FILE, O_RDWR | O_CREAT, 0644) {
+        flock $fh, LOCK_EX;
+        my $data = '';
+        1 while sysread $fh, $data, 4096, length $data;
+        my %count = map { split / /, $_, 2 } grep { / / } split /\n/, $data;
+        my $key = "timed:$api:$id";
+        if (defined $count{$key}) {
+            $first = $count{$key};
+        } else {
+            $count{$key} = $now;
+            sysseek $fh, 0, 0;
+            truncate $fh, 0;
+            syswrite $fh, join '', map { "$_ $count{$_}\n" } sort keys %count;
+        }
+        close $fh;
+    }
+    my $age = $now - $first;
+    return $age < 1 ? 'Submitted' : $age < $secs ? 'Running' : 'Success';
 }
 
 # --- the list ----------------------------------------------------------------
@@ -1157,7 +1193,9 @@ sub answer {
 
     my (@found, @missing);
     for (@ids) {
+        next if $_ eq 'faultmissing';
         my $j = find_job($api, $_);
+        $j = { %$j, id => 'jobsSuccess999999' } if $_ eq 'faultwrongid';
         push @{ $j ? \@found : \@missing }, $j // $_;
     }
 
@@ -1447,6 +1485,7 @@ sub deliver {
     rst_exit($sock) if $fault eq 'reset';
     close_exit($sock) if $fault eq 'close';
     nap($1) if $fault =~ /\Aslow([0-9]+)\z/;
+    nap($1 / 1000) if $fault =~ /\Aslowms([0-9]+)\z/;
 
     if ($fault eq 'chunked' && $req->{version} eq 'HTTP/1.1') {
         my $q = int(length($body) / 4);

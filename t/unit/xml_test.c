@@ -66,6 +66,7 @@ static void test_refused(void);
 static void test_prefixes(void);
 static void test_limits(void);
 static void test_facts(void);
+static int parse_runs(const char *xml, ngx_http_ci_jobs_xml_result_t *res);
 static void test_runs(void);
 static void test_nomem(void);
 static void test_handler_kept(void);
@@ -1015,6 +1016,45 @@ test_facts(void)
 }
 
 
+/*
+ * A workflow run lookup of r1: each <WorkflowExecution> of xml given the
+ * RunId r1 first (a second RunId, as in one case, makes it inexact).
+ */
+
+static int
+parse_runs(const char *xml, ngx_http_ci_jobs_xml_result_t *res)
+{
+    char                         buf[1024], *p;
+    const char                  *q, *tag;
+    ngx_http_ci_jobs_xml_conf_t  conf;
+
+    tag = "<WorkflowExecution>";
+    p = buf;
+
+    for (q = xml; *q; ) {
+        if (strncmp(q, tag, strlen(tag)) == 0) {
+            p += sprintf(p, "%s<RunId>r1</RunId>", tag);
+            q += strlen(tag);
+            continue;
+        }
+
+        *p++ = *q++;
+    }
+
+    *p = '\0';
+
+    memset(&conf, 0, sizeof(conf));
+    conf.alloc = arena_alloc;
+    conf.ids = (const u_char *) "r1";
+    conf.ids_len = 2;
+
+    arena_free();
+
+    return ngx_http_ci_jobs_xml_parse((const u_char *) buf, p - buf, &conf,
+                                      res);
+}
+
+
 /* workflow runs: counted apart from jobs, cached by the same rule */
 
 static void
@@ -1031,7 +1071,7 @@ test_runs(void)
         int          store;      /* as a workflowexecution answer */
         const char  *what;
     } cases[] = {
-        { "<Response><WorkflowExecution><RunId>r1</RunId><State>Success"
+        { "<Response><WorkflowExecution><State>Success"
           "</State><Tasks><State>Running</State></Tasks>"
           "</WorkflowExecution></Response>", 1, 1, 0, 1, "a run done" },
         { "<Response><WorkflowExecution><State>Failed</State>"
@@ -1065,18 +1105,24 @@ test_runs(void)
                "%s: %zu runs, %zu terminal, %zu jobs", cases[i].what,
                res.runs, res.terminal_runs, res.jobs);
 
-        tap_ok(ngx_http_ci_jobs_cache_storable(NGX_HTTP_CI_JOBS_API_WORKFLOW,
-                                               200, &res)
-               == cases[i].store, "%s: stored %d", cases[i].what,
-               cases[i].store);
+        /* the run asked for, r1, named by each run's RunId */
 
-        tap_ok(!ngx_http_ci_jobs_cache_storable(
-                   NGX_HTTP_CI_JOBS_API_WORKFLOW_LIST, 200, &res),
-               "%s: never stored as a list", cases[i].what);
+        tap_ok(parse_runs(cases[i].xml, &res) == NGX_HTTP_CI_JOBS_XML_OK
+               && (ngx_http_ci_jobs_cache_storable(
+                       NGX_HTTP_CI_JOBS_API_WORKFLOW, 1, 200, &res)
+                   == NGX_HTTP_CI_JOBS_STORE_TERMINAL)
+                  == cases[i].store,
+               "%s: stored as terminal %d", cases[i].what, cases[i].store);
+
+        tap_ok(ngx_http_ci_jobs_cache_storable(
+                   NGX_HTTP_CI_JOBS_API_WORKFLOW_LIST, 0, 200, &res)
+               != NGX_HTTP_CI_JOBS_STORE_TERMINAL,
+               "%s: never terminal as a list", cases[i].what);
 
         tap_ok(res.runs == 0
-               || !ngx_http_ci_jobs_cache_storable(NGX_HTTP_CI_JOBS_API_JOBS,
-                                                   200, &res),
+               || ngx_http_ci_jobs_cache_storable(NGX_HTTP_CI_JOBS_API_JOBS,
+                                                  1, 200, &res)
+                  == NGX_HTTP_CI_JOBS_STORE_NONE,
                "%s: a run is never a job answer", cases[i].what);
     }
 }
