@@ -273,6 +273,9 @@ bench-xml: $(CORE_SRCS)
 	$(CC) -O2 $(UNIT_CFLAGS) -o $(BUILD)/xml_bench bench/xml_bench.c \
 	    src/ngx_http_ci_jobs_xml.c -lxml2
 	$(BUILD)/xml_bench
+	@command -v valgrind >/dev/null \
+	    && perl bench/xml_count.pl $(BUILD)/xml_bench \
+	    || echo "valgrind missing: no instruction counts (make bench-deps)"
 
 # about 2.5 minutes of load through nginx's two workers in front of the
 # emulator: steady (RSS growth), 10 reloads, an emulator outage

@@ -893,6 +893,8 @@ ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_ci_jobs_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_ci_jobs_xml_cleanup();
+
 #if (NGX_HTTP_SSL)
     ngx_http_ci_jobs_targets_exit(cycle);
 #endif

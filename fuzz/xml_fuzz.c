@@ -59,6 +59,10 @@ static void fuzz_structured_error(void *data, xmlErrorPtr error);
 static int fuzz_parse(const u_char *data, size_t size, int json,
     ngx_http_ci_jobs_xml_result_t *res);
 static int fuzz_same_encoding_padded(const u_char *data, size_t size);
+static void fuzz_check_sequence(const u_char *data, size_t size);
+static void fuzz_check_same(int rc, ngx_http_ci_jobs_xml_result_t *res,
+    int alone_rc, ngx_http_ci_jobs_xml_result_t *alone, const u_char *json,
+    size_t json_len);
 static void fuzz_check_ok(ngx_http_ci_jobs_xml_result_t *res, int json);
 static void fuzz_check_refused(ngx_http_ci_jobs_xml_result_t *res);
 static int json_text(const u_char *p, size_t len);
@@ -205,7 +209,102 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_free();
     free(copy);
 
+    fuzz_check_sequence(data, size);
+
     return 0;
+}
+
+
+/* A then B with the kept parser, against B with a new one */
+
+static void
+fuzz_check_sequence(const u_char *data, size_t size)
+{
+    int                            rc, alone_rc, json, a_json;
+    u_char                        *copy;
+    size_t                         a_len, b_len;
+    const u_char                  *nul, *b;
+    ngx_http_ci_jobs_xml_result_t  res, alone;
+
+    nul = memchr(data, '\0', size);
+
+    if (nul != NULL) {
+        a_len = nul - data;
+        b = nul + 1;
+        b_len = size - a_len - 1;
+
+    } else {
+        a_len = size;
+        b = data;
+        b_len = size;
+    }
+
+    for (json = 0; json <= 1; json++) {
+        ngx_http_ci_jobs_xml_cleanup();
+
+        alone_rc = fuzz_parse(b, b_len, json, &alone);
+
+        copy = NULL;
+
+        if (alone_rc == NGX_HTTP_CI_JOBS_XML_OK && json) {
+            copy = malloc(alone.json_len + 1);
+            memcpy(copy, alone.json, alone.json_len);
+        }
+
+        fuzz_free();
+
+        for (a_json = 0; a_json <= 1; a_json++) {
+            ngx_http_ci_jobs_xml_cleanup();
+
+            (void) fuzz_parse(data, a_len, a_json, &res);
+            fuzz_free();
+
+            rc = fuzz_parse(b, b_len, json, &res);
+            fuzz_check_same(rc, &res, alone_rc, &alone, copy, alone.json_len);
+            fuzz_free();
+        }
+
+        free(copy);
+    }
+}
+
+
+static void
+fuzz_check_same(int rc, ngx_http_ci_jobs_xml_result_t *res, int alone_rc,
+    ngx_http_ci_jobs_xml_result_t *alone, const u_char *json,
+    size_t json_len)
+{
+    if (rc != alone_rc) {
+        abort();
+    }
+
+    if (rc != NGX_HTTP_CI_JOBS_XML_OK) {
+        if (res->error == NULL || alone->error == NULL
+            || strcmp(res->error, alone->error) != 0)
+        {
+            abort();
+        }
+
+        return;
+    }
+
+    if (res->jobs != alone->jobs
+        || res->terminal_jobs != alone->terminal_jobs
+        || res->runs != alone->runs
+        || res->terminal_runs != alone->terminal_runs
+        || res->nonexist != alone->nonexist
+        || res->response != alone->response
+        || res->ids_seen != alone->ids_seen
+        || res->foreign != alone->foreign)
+    {
+        abort();
+    }
+
+    if (json != NULL
+        && (res->json_len != json_len || memcmp(res->json, json, json_len)))
+    {
+        abort();
+    }
 }
 
 

@@ -69,7 +69,8 @@ ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host, size_t host_len,
     p += api_len;
     *p++ = '\n';
 
-    /* a list page has no ids, and no pointer to them */
+    /* a list has no ids (and no pointer to them) */
+
     if (req->ids_len) {
         memcpy(p, req->ids, req->ids_len);
         p += req->ids_len;

@@ -53,6 +53,7 @@ static ngx_http_upstream_srv_conf_t *ngx_http_ci_jobs_upstream_block(
     ngx_conf_t *cf, ngx_url_t *u, ngx_str_t *url);
 static ngx_http_upstream_srv_conf_t *ngx_http_ci_jobs_own_upstream(
     ngx_conf_t *cf, ngx_url_t *u, ngx_uint_t keepalive);
+static ngx_module_t *ngx_http_ci_jobs_keepalive_module(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ci_jobs_add_keepalive(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *uscf, ngx_uint_t keepalive);
 #if (nginx_version >= 1029007)
@@ -457,11 +458,32 @@ ngx_http_ci_jobs_own_upstream(ngx_conf_t *cf, ngx_url_t *u,
 }
 
 
+/* nginx can be built without the keepalive module: it is found by name */
+
+static ngx_module_t *
+ngx_http_ci_jobs_keepalive_module(ngx_conf_t *cf)
+{
+    ngx_uint_t     i;
+    ngx_module_t  *m;
+
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        m = cf->cycle->modules[i];
+
+        if (m->type == NGX_HTTP_MODULE
+            && ngx_strcmp(m->name, NGX_HTTP_CI_JOBS_KEEPALIVE_MODULE) == 0)
+        {
+            return m;
+        }
+    }
+
+    return NULL;
+}
+
+
 /*
  * nginx's keepalive module does the pooling: its "keepalive N" directive
  * is applied to the upstream through the module's own command table, with
- * the upstream as the block being parsed.  The module is looked up by
- * name, since nginx can be built without it.
+ * the upstream as the block being parsed.
  */
 
 static ngx_int_t
@@ -470,7 +492,6 @@ ngx_http_ci_jobs_add_keepalive(ngx_conf_t *cf,
 {
     char                 *rv;
     ngx_str_t            *arg;
-    ngx_uint_t            i;
     ngx_conf_t            pcf;
     ngx_array_t           args;
     ngx_module_t         *m;
@@ -478,17 +499,7 @@ ngx_http_ci_jobs_add_keepalive(ngx_conf_t *cf,
     ngx_http_module_t    *module;
     ngx_http_conf_ctx_t   ctx;
 
-    for (i = 0; cf->cycle->modules[i]; i++) {
-        m = cf->cycle->modules[i];
-
-        if (m->type == NGX_HTTP_MODULE
-            && ngx_strcmp(m->name, NGX_HTTP_CI_JOBS_KEEPALIVE_MODULE) == 0)
-        {
-            break;
-        }
-    }
-
-    m = cf->cycle->modules[i];
+    m = ngx_http_ci_jobs_keepalive_module(cf);
     cmd = NULL;
 
     if (m != NULL) {
@@ -576,7 +587,6 @@ ngx_http_ci_jobs_init_keepalive(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *uscf)
 {
     void                            **main_conf;
-    ngx_uint_t                        i;
     ngx_conf_t                        pcf;
     ngx_module_t                     *m;
     ngx_http_module_t                *module;
@@ -584,17 +594,7 @@ ngx_http_ci_jobs_init_keepalive(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t    **uscfp;
     ngx_http_upstream_main_conf_t     umcf;
 
-    for (i = 0; cf->cycle->modules[i]; i++) {
-        m = cf->cycle->modules[i];
-
-        if (m->type == NGX_HTTP_MODULE
-            && ngx_strcmp(m->name, NGX_HTTP_CI_JOBS_KEEPALIVE_MODULE) == 0)
-        {
-            break;
-        }
-    }
-
-    m = cf->cycle->modules[i];
+    m = ngx_http_ci_jobs_keepalive_module(cf);
     module = m ? m->ctx : NULL;
 
     if (module == NULL || module->init_main_conf == NULL) {

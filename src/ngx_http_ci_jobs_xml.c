@@ -82,6 +82,10 @@
 #define NGX_HTTP_CI_JOBS_XML_PULL_MIN     4096
 #endif
 
+/* past these, the kept push parser is freed after the answer */
+#define NGX_HTTP_CI_JOBS_XML_KEEP_NAMES   4096
+#define NGX_HTTP_CI_JOBS_XML_KEEP_ATTS    256
+
 #define NGX_HTTP_CI_JOBS_XML_NONE         0
 #define NGX_HTTP_CI_JOBS_XML_STATE        1
 #define NGX_HTTP_CI_JOBS_XML_NONEXIST     2
@@ -197,6 +201,9 @@ typedef struct {
 } ngx_http_ci_jobs_xml_ctx_t;
 
 
+static xmlParserCtxtPtr ngx_http_ci_jobs_xml_push_ctxt(void);
+static void ngx_http_ci_jobs_xml_keep(xmlParserCtxtPtr ctxt, int nomem);
+static void ngx_http_ci_jobs_xml_sax(xmlSAXHandler *sax);
 static void ngx_http_ci_jobs_xml_start(void *data, const xmlChar *localname,
     const xmlChar *prefix, const xmlChar *uri, int nb_namespaces,
     const xmlChar **namespaces, int nb_attributes, int nb_defaulted,
@@ -284,6 +291,14 @@ static const u_char  ngx_http_ci_jobs_json_esc[256] = {
 };
 
 
+/*
+ * The push parser kept between answers, one per thread: an nginx worker
+ * has one; the unit tests and the fuzzers too.
+ */
+
+static __thread xmlParserCtxtPtr  ngx_http_ci_jobs_xml_ctxt;
+
+
 int
 ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     const ngx_http_ci_jobs_xml_conf_t *conf,
@@ -291,7 +306,6 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
 {
     int                          rc, pull, well_formed;
     void                        *old_data;
-    xmlSAXHandler                sax;
     xmlStructuredErrorFunc       old_handler;
     ngx_http_ci_jobs_xml_ctx_t   ctx;
 
@@ -321,17 +335,6 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
 
     ctx.hint = len + 64;
 
-    memset(&sax, 0, sizeof(xmlSAXHandler));
-
-    sax.initialized = XML_SAX2_MAGIC;
-    sax.startElementNs = ngx_http_ci_jobs_xml_start;
-    sax.endElementNs = ngx_http_ci_jobs_xml_end;
-    sax.characters = ngx_http_ci_jobs_xml_text;
-    sax.ignorableWhitespace = ngx_http_ci_jobs_xml_text;
-    sax.cdataBlock = ngx_http_ci_jobs_xml_cdata;
-    sax.internalSubset = ngx_http_ci_jobs_xml_doctype;
-    sax.serror = ngx_http_ci_jobs_xml_error;
-
     xmlInitParser();
 
     /*
@@ -349,14 +352,15 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     pull = ngx_http_ci_jobs_xml_pull(xml, len);
 
     if (!pull) {
-        ctx.ctxt = xmlCreatePushParserCtxt(&sax, &ctx, NULL, 0, NULL);
+        ctx.ctxt = ngx_http_ci_jobs_xml_push_ctxt();
 
     } else {
         ctx.ctxt = xmlCreateMemoryParserCtxt((const char *) xml, (int) len);
 
         if (ctx.ctxt != NULL) {
-            memcpy(ctx.ctxt->sax, &sax, sizeof(xmlSAXHandler));
-            ctx.ctxt->userData = &ctx;
+            ngx_http_ci_jobs_xml_sax(ctx.ctxt->sax);
+            xmlCtxtUseOptions(ctx.ctxt,
+                              XML_PARSE_NONET | XML_PARSE_NOWARNING);
         }
     }
 
@@ -366,7 +370,7 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
         return NGX_HTTP_CI_JOBS_XML_NOMEM;
     }
 
-    xmlCtxtUseOptions(ctx.ctxt, XML_PARSE_NONET | XML_PARSE_NOWARNING);
+    ctx.ctxt->userData = &ctx;
 
     if (!pull) {
         rc = xmlParseChunk(ctx.ctxt, (const char *) xml, (int) len, 1);
@@ -393,7 +397,13 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
         ctx.ctxt->myDoc = NULL;
     }
 
-    xmlFreeParserCtxt(ctx.ctxt);
+    if (pull) {
+        xmlFreeParserCtxt(ctx.ctxt);
+
+    } else {
+        ctx.ctxt->userData = NULL;
+        ngx_http_ci_jobs_xml_keep(ctx.ctxt, ctx.nomem);
+    }
 
     xmlSetStructuredErrorFunc(old_data, old_handler);
 
@@ -428,6 +438,97 @@ ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     }
 
     return NGX_HTTP_CI_JOBS_XML_OK;
+}
+
+
+void
+ngx_http_ci_jobs_xml_cleanup(void)
+{
+    if (ngx_http_ci_jobs_xml_ctxt != NULL) {
+        xmlFreeParserCtxt(ngx_http_ci_jobs_xml_ctxt);
+        ngx_http_ci_jobs_xml_ctxt = NULL;
+    }
+}
+
+
+/*
+ * The thread's push parser, reset for a new answer: created once, its
+ * dictionary and its stacks kept from one answer to the next.
+ */
+
+static xmlParserCtxtPtr
+ngx_http_ci_jobs_xml_push_ctxt(void)
+{
+    xmlSAXHandler     sax;
+    xmlParserCtxtPtr  ctxt;
+
+    ctxt = ngx_http_ci_jobs_xml_ctxt;
+
+    if (ctxt != NULL) {
+        ngx_http_ci_jobs_xml_ctxt = NULL;
+
+        if (xmlCtxtResetPush(ctxt, NULL, 0, NULL, NULL) != 0) {
+            xmlFreeParserCtxt(ctxt);
+            return NULL;
+        }
+
+        /*
+         * As xmlCreatePushParserCtxt() leaves it without a first chunk:
+         * the encoding is detected from the first bytes (a BOM, UTF-16),
+         * where the reset would take UTF-8 for granted.
+         */
+
+        ctxt->charset = XML_CHAR_ENCODING_NONE;
+
+    } else {
+        ngx_http_ci_jobs_xml_sax(&sax);
+
+        ctxt = xmlCreatePushParserCtxt(&sax, NULL, NULL, 0, NULL);
+        if (ctxt == NULL) {
+            return NULL;
+        }
+    }
+
+    xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOWARNING);
+
+    return ctxt;
+}
+
+
+/*
+ * The push parser is kept for the next answer unless it ran out of memory
+ * or has grown past what CI's answers need: a dictionary of names from
+ * many different answers, room for many attributes.
+ */
+
+static void
+ngx_http_ci_jobs_xml_keep(xmlParserCtxtPtr ctxt, int nomem)
+{
+    if (nomem
+        || xmlDictSize(ctxt->dict) > NGX_HTTP_CI_JOBS_XML_KEEP_NAMES
+        || ctxt->maxatts > NGX_HTTP_CI_JOBS_XML_KEEP_ATTS)
+    {
+        xmlFreeParserCtxt(ctxt);
+        return;
+    }
+
+    ngx_http_ci_jobs_xml_ctxt = ctxt;
+}
+
+
+static void
+ngx_http_ci_jobs_xml_sax(xmlSAXHandler *sax)
+{
+    memset(sax, 0, sizeof(xmlSAXHandler));
+
+    sax->initialized = XML_SAX2_MAGIC;
+    sax->startElementNs = ngx_http_ci_jobs_xml_start;
+    sax->endElementNs = ngx_http_ci_jobs_xml_end;
+    sax->characters = ngx_http_ci_jobs_xml_text;
+    sax->ignorableWhitespace = ngx_http_ci_jobs_xml_text;
+    sax->cdataBlock = ngx_http_ci_jobs_xml_cdata;
+    sax->internalSubset = ngx_http_ci_jobs_xml_doctype;
+    sax->serror = ngx_http_ci_jobs_xml_error;
 }
 
 

@@ -76,5 +76,8 @@ int ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     const ngx_http_ci_jobs_xml_conf_t *conf,
     ngx_http_ci_jobs_xml_result_t *res);
 
+/* frees the calling thread's parser, kept from one answer to the next */
+void ngx_http_ci_jobs_xml_cleanup(void);
+
 
 #endif /* _NGX_HTTP_CI_JOBS_XML_H_INCLUDED_ */

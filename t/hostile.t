@@ -52,35 +52,10 @@ my $t = CiJobsTest->new(http => <<'EOF');
     }
 EOF
 
-# GETs over one client connection: the answers, in order
-sub get_keepalive {
-    my (@paths) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port,
-                                  Timeout => 10) or die "connect: $!";
-    my @answers;
-    for my $path (@paths) {
-        print $s "GET $path HTTP/1.1\r\nHost: localhost\r\n\r\n";
-        my $head = '';
-        while ($head !~ /\r\n\r\n/) {
-            sysread($s, $head, 4096, length $head) or last;
-        }
-        my ($h, $body) = split /\r\n\r\n/, $head, 2;
-        my ($len) = ($h // '') =~ /^Content-Length: (\d+)/mi;
-        $body //= '';
-        while (defined $len && length $body < $len) {
-            sysread($s, $body, $len - length $body, length $body) or last;
-        }
-        push @answers, CiJobsTest::parse_response("$h\r\n\r\n$body");
-        last unless defined $len;
-    }
-    close $s;
-    return @answers;
-}
-
 # statuses CI does not answer with: a 502, and the connection goes on
 for my $status (204, 205, 304, 302, 999) {
-    my ($bad, $next) = get_keepalive("/ci/jobs/faultstatus$status",
-                                     '/ci/jobs/jobsSuccess1');
+    my ($bad, $next) = $t->get_keepalive([ "/ci/jobs/faultstatus$status",
+                                           '/ci/jobs/jobsSuccess1' ]);
     is($bad->{status}, 502, "upstream $status: 502");
     is(CiJobsTest::error_code($bad), 'BadGateway',
        "upstream $status: BadGateway in CI's error shape");

@@ -14,7 +14,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use CiJobsTest;
-use IO::Socket::INET;
 use Test::More;
 
 my $t = CiJobsTest->new(
@@ -81,32 +80,6 @@ EOF
 
 my $ID = 'jobsSuccess1';
 
-# n GETs of path, one after the other, over one client connection, up to
-# the first that fails
-sub get_keepalive {
-    my ($path, $n) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port,
-                                  Timeout => 10) or die "connect: $!";
-    my @answers;
-    for my $i (1 .. $n) {
-        print $s "GET $path HTTP/1.1\r\nHost: localhost\r\n\r\n";
-        my $head = '';
-        while ($head !~ /\r\n\r\n/) {
-            sysread($s, $head, 4096, length $head) or last;
-        }
-        my ($h, $body) = split /\r\n\r\n/, $head, 2;
-        my ($len) = ($h // '') =~ /^Content-Length: (\d+)/mi;
-        $body //= '';
-        while (defined $len && length $body < $len) {
-            sysread($s, $body, $len - length $body, length $body) or last;
-        }
-        push @answers, CiJobsTest::parse_response("$h\r\n\r\n$body");
-        last unless defined $len && $answers[-1]{status} == 200;
-    }
-    close $s;
-    return @answers;
-}
-
 sub connections {
     my %pid = map { $_->{pid} => 1 } @_;
     return scalar keys %pid;
@@ -116,7 +89,8 @@ for my $case ([own => 'an address: the module\'s own pool'],
               [block => 'an upstream {} block with keepalive'])
 {
     my ($name, $what) = @$case;
-    my @answers = get_keepalive("/$name/jobs/$ID", 200);
+    my @answers = $t->get_keepalive([ ("/$name/jobs/$ID") x 200 ],
+                                    sub { $_[0]{status} != 200 });
     my @ok = grep { $_->{status} == 200 && $_->{body} =~ /<JobId>$ID</ }
              @answers;
     is(scalar @ok, 200, "$what: 200 requests over one client connection, "

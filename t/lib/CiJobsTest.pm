@@ -549,6 +549,33 @@ sub request {
     return $self->raw("$req\r\n");
 }
 
+# GETs of each of @$paths in turn over one client connection: the answers
+# in order, up to one that ends the connection or that $stop (if given)
+# says is the last
+sub get_keepalive {
+    my ($self, $paths, $stop) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $self->port,
+                                  Timeout => 10) or die "connect: $!";
+    my @answers;
+    for my $path (@$paths) {
+        print $s "GET $path HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        my $head = '';
+        while ($head !~ /\r\n\r\n/) {
+            sysread($s, $head, 4096, length $head) or last;
+        }
+        my ($h, $body) = split /\r\n\r\n/, $head, 2;
+        my ($len) = ($h // '') =~ /^Content-Length: (\d+)/mi;
+        $body //= '';
+        while (defined $len && length $body < $len) {
+            sysread($s, $body, $len - length $body, length $body) or last;
+        }
+        push @answers, parse_response("$h\r\n\r\n$body");
+        last if !defined $len || ($stop && $stop->($answers[-1]));
+    }
+    close $s;
+    return @answers;
+}
+
 # sends bytes as they are; returns { status, headers => { lc name => value },
 # header_lines => [ [name, value] ... ], body, raw }
 sub raw {

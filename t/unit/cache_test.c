@@ -157,8 +157,10 @@ test_list_key(void)
     memset(&r1, 0, sizeof(r1));
     memset(&r2, 0, sizeof(r2));
 
+    /* as the request parser leaves a list: no ids, and no pointer */
+
     r1.api = NGX_HTTP_CI_JOBS_API_LIST;
-    r1.ids = (const u_char *) "";
+    r1.ids = NULL;
     memcpy(r1.params, p1, sizeof(p1));
     r1.nparams = 3;
 
