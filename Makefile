@@ -5,6 +5,9 @@
 #   make test     deps, module, C unit tests and the t/ suite
 #   make test-asan  the same with the module and the unit tests built with
 #                 ASan and UBSan (in build/asan/)
+#   make deb      build/libnginx-mod-http-ci-jobs_<version>_<arch>.deb for
+#                 Debian's nginx (pkg/deb.sh; t/deb.t installs it into a
+#                 throwaway root)
 #   make run      nginx on 127.0.0.1:8080 in front of the CI emulator
 #                 (or of the real CI with CI_BUCKET, CI_REGION,
 #                 CI_SECRET_ID, CI_SECRET_KEY set)
@@ -59,7 +62,7 @@ UNIT_LIBS   := -lcrypto -lxml2
 
 DEB_PKGS    := build-essential nginx-core nginx-dev libssl-dev libxml2-dev \
                libpcre2-dev zlib1g-dev openssl perl libio-socket-ssl-perl \
-               pkg-config curl chromium
+               pkg-config curl chromium dpkg-dev
 
 FUZZ_TIME   ?= 60
 FUZZ_CC     ?= clang
@@ -71,7 +74,7 @@ FUZZ_TARGETS := xml request credentials cache sign metadata
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
         bench-profile bench-sign bench-xml bench-cache bench-memory soak \
-        test-asan clean
+        test-asan deb clean
 
 all: module
 
@@ -182,6 +185,13 @@ test-asan: deps $(NGX_BIN)
 	TEST_NGINX_ASAN="$$($(CC) -print-file-name=libasan.so) \
 	                 $$($(CC) -print-file-name=libubsan.so)" \
 	TEST_NGINX_STRICT=1 prove -r t
+
+# the Debian package, for Debian's nginx only (its ABI is the package's
+# dependency): the module as make builds it, stripped
+deb: module
+	@[ -z "$(NGX_BIN)" ] || \
+	    { echo "make deb: for Debian's nginx, not NGX_SRC=$(NGX_SRC)"; exit 1; }
+	pkg/deb.sh $(MODULE) $(BUILD)
 
 run: deps module $(NGX_BIN)
 	$(NGX_TEST_ENV) perl t/run.pl

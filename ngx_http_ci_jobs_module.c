@@ -10,6 +10,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_metrics.h"
 
 #include <libxml/parser.h>
 
@@ -43,6 +44,8 @@ static char *ngx_http_ci_jobs_apis(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_ci_jobs_json_array(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
+    ngx_http_ci_jobs_loc_conf_t *conf);
+static ngx_int_t ngx_http_ci_jobs_remember(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *conf);
 static ngx_int_t ngx_http_ci_jobs_check_token(ngx_str_t *value,
     const char *allowed_punct);
@@ -268,6 +271,13 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       offsetof(ngx_http_ci_jobs_loc_conf_t, ssl_trusted_certificate),
       NULL },
 
+    { ngx_string("ci_jobs_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ci_jobs_status,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -486,6 +496,10 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_ci_jobs_remember(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return ngx_http_ci_jobs_set_target(cf, conf);
 }
 
@@ -570,6 +584,36 @@ ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
                 &conf->bucket, &conf->region);
 
     return NGX_CONF_OK;
+}
+
+
+/* the gateway locations, for ci_jobs_status?ready */
+
+static ngx_int_t
+ngx_http_ci_jobs_remember(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *conf)
+{
+    ngx_http_ci_jobs_loc_conf_t   **lcfp;
+    ngx_http_ci_jobs_main_conf_t   *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ci_jobs_module);
+
+    if (cmcf->locations.elts == NULL
+        && ngx_array_init(&cmcf->locations, cf->pool, 4,
+                          sizeof(ngx_http_ci_jobs_loc_conf_t *))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    lcfp = ngx_array_push(&cmcf->locations);
+    if (lcfp == NULL) {
+        return NGX_ERROR;
+    }
+
+    *lcfp = conf;
+    conf->index = cmcf->locations.nelts - 1;
+
+    return NGX_OK;
 }
 
 
@@ -664,6 +708,7 @@ ngx_http_ci_jobs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = ngx_http_ci_jobs_handler;
+    cjcf->location = clcf->name;
 
     return NGX_CONF_OK;
 }
@@ -825,6 +870,10 @@ ngx_http_ci_jobs_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_ci_jobs_metrics_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_ci_jobs_filter_init(cf);
 }
 
@@ -834,6 +883,8 @@ ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle)
 {
     /* libxml2's one-time global set-up, before any request parses */
     xmlInitParser();
+
+    ngx_http_ci_jobs_metrics_process(cycle);
 
     return ngx_http_ci_jobs_credentials_init_process(cycle);
 }

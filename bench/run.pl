@@ -113,6 +113,9 @@ my @SCENARIOS = (
     [ 'njs peer',     "/njs/jobs/$ID",    'baseline' ],
     [ 'gateway XML',  "/ci/jobs/$ID",     'baseline' ],
     [ 'gateway JSON', "/json/jobs/$ID",   'gateway XML' ],
+    # the same gateway location in a second nginx whose configuration has
+    # a ci_jobs_status location: every request counted
+    [ 'gw counted',   "/ci/jobs/$ID",     'gateway XML', 'counted' ],
     [ 'return 200',   '/static' ],
     [ 'cache HIT',    "/cached/jobs/$ID", 'return 200' ],
     [ 'https baseline', "/tls-base/jobs/$ID" ],
@@ -140,7 +143,7 @@ my $emu = CiJobsTest->new(emulators => { plain => {},
 my $dir = $emu->dir;
 my $ca = "$dir/tls/ca.crt";
 my %port = map { $_ => CiJobsTest::free_port() }
-           qw(proxy up tls wan_base wan_ci wan_ka0);
+           qw(proxy counted up tls wan_base wan_ci wan_ka0);
 my %nginx;
 my %relay;      # name => pid
 
@@ -386,6 +389,31 @@ unless ($PROFILE) {
     start_relay($_->[2]) for @WAN;
 }
 
+# the counted gateway: the same location, and the counters' location
+start_nginx('counted', 0, <<"EOF") unless $PROFILE;
+    upstream up {
+        server 127.0.0.1:$port{up};
+        keepalive 64;
+    }
+
+    server {
+        listen 127.0.0.1:$port{counted} backlog=4096;
+        keepalive_requests 1000000;
+
+        location /ci/ {
+            ci_jobs on;
+            $creds
+            ci_jobs_pass http://up;
+        }
+
+        location = /status {
+            ci_jobs_status;
+            allow 127.0.0.1;
+            deny all;
+        }
+    }
+EOF
+
 # --- what each scenario answers, before any load ---------------------------
 
 my $check = get('/njs-check/jobs/jobsSuccess1');
@@ -425,9 +453,12 @@ for my $s (@SIGNED) {
 
 get("/cached/jobs/$ID");
 
+# profiling looks at the proxies' nginx alone
+@SCENARIOS = grep { !defined $_->[3] } @SCENARIOS if $PROFILE;
+
 for my $s (@SCENARIOS, $PROFILE ? () : @WAN) {
-    my ($name, $target) = @$s;
-    my $r = get($target);
+    my ($name, $target, undef, $where) = @$s;
+    my $r = get($target, $where);
     die "$name: $r->{status}\n" unless $r->{status} == 200;
 
     if ($name eq 'gateway JSON') {
@@ -437,6 +468,11 @@ for my $s (@SCENARIOS, $PROFILE ? () : @WAN) {
             unless $r->{body} eq $body;
     }
 }
+
+# the counted gateway counts: its answer is in the counters
+die "the counted gateway did not count\n" unless $PROFILE
+    || get('/status', 'counted')->{body}
+       =~ /^ci_jobs_requests_total\{api="jobs",status="200"\} [1-9]/m;
 
 die "no cache HIT\n"
     unless (get("/cached/jobs/$ID")->{headers}{'x-cache'} // '') eq 'HIT';
@@ -478,8 +514,8 @@ my %runs;       # "$name $conns" => [ { rps, p50, p99, fresh } ... ]
 for my $run (1 .. $RUNS) {
     for my $conns (@CONNS) {
         for my $s (@SCENARIOS) {
-            my ($name, $target) = @$s;
-            push @{ $runs{"$name $conns"} }, wrk($target, $conns);
+            my ($name, $target, undef, $where) = @$s;
+            push @{ $runs{"$name $conns"} }, wrk($target, $conns, $where);
         }
     }
     for my $s (@CROWD) {
@@ -728,9 +764,9 @@ sub get {
 # upstream accepted per 1,000 requests) }; any error or non-2xx answer stops
 # the benchmark
 sub wrk {
-    my ($target, $conns) = @_;
+    my ($target, $conns, $where) = @_;
     my $before = accepted();
-    my $out = `wrk -t1 -c$conns -d${SECONDS}s --latency http://127.0.0.1:$port{proxy}$target 2>&1`;
+    my $out = `wrk -t1 -c$conns -d${SECONDS}s --latency http://127.0.0.1:$port{ $where // 'proxy' }$target 2>&1`;
     die "wrk $target -c$conns:\n$out" if $? || $out =~ /Non-2xx|Socket errors/;
     # less the status request's own connection
     my $fresh = accepted() - $before - 1;

@@ -61,6 +61,10 @@ typedef struct {
     ngx_rbtree_node_t                sentinel;
     ngx_queue_t                      queue;       /* most recent first */
     uint32_t                         locks;       /* the last lock id */
+    ngx_uint_t                       entries;
+    size_t                           bytes;       /* of answers held */
+    ngx_uint_t                       evictions;
+    ngx_atomic_t                     results[NGX_HTTP_CI_JOBS_CACHE_STATUSES];
 } ngx_http_ci_jobs_cache_sh_t;
 
 
@@ -225,6 +229,15 @@ ngx_http_ci_jobs_cache_check_name(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_ERROR;
     }
 
+    if (name->len == sizeof("ci_jobs_metrics") - 1
+        && ngx_strncmp(name->data, "ci_jobs_metrics", name->len) == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone name \"%V\" in \"%V\" is reserved for the "
+                           "module's counters", name, &cmd->name);
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
 
@@ -254,8 +267,8 @@ ngx_http_ci_jobs_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    cache->sh = ngx_slab_alloc(cache->shpool,
-                               sizeof(ngx_http_ci_jobs_cache_sh_t));
+    cache->sh = ngx_slab_calloc(cache->shpool,
+                                sizeof(ngx_http_ci_jobs_cache_sh_t));
     if (cache->sh == NULL) {
         return NGX_ERROR;
     }
@@ -888,6 +901,9 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     ngx_rbtree_insert(&cache->sh->rbtree, node);
     ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
 
+    cache->sh->entries++;
+    cache->sh->bytes += cn->xml_len;
+
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
     /* the lock, if any, went with the old node */
@@ -963,6 +979,12 @@ ngx_http_ci_jobs_cache_delete(ngx_http_ci_jobs_cache_t *cache,
     ngx_queue_remove(&cn->queue);
     ngx_rbtree_delete(&cache->sh->rbtree, node);
 
+    /* a node that holds only a lock is no answer held */
+    if (cn->expires != 0) {
+        cache->sh->entries--;
+        cache->sh->bytes -= cn->xml_len;
+    }
+
     for (piece = cn->xml; piece; piece = next) {
         next = piece->next;
         ngx_slab_free_locked(cache->shpool, piece);
@@ -1023,6 +1045,8 @@ ngx_http_ci_jobs_cache_alloc(ngx_http_ci_jobs_cache_t *cache, size_t size)
         q = ngx_queue_last(&cache->sh->queue);
         cn = ngx_queue_data(q, ngx_http_ci_jobs_cache_node_t, queue);
 
+        cache->sh->evictions++;
+
         ngx_http_ci_jobs_cache_delete(cache, (ngx_rbtree_node_t *)
                                       ((u_char *) cn
                                        - offsetof(ngx_rbtree_node_t, color)));
@@ -1048,6 +1072,56 @@ ngx_http_ci_jobs_cache_status_variable(ngx_http_request_t *r,
     v->no_cacheable = 0;
     v->not_found = 0;
     v->data = ngx_http_ci_jobs_cache_statuses[ctx->cache_status].data;
+
+    return NGX_OK;
+}
+
+
+/* a lookup's outcome, counted from the log phase: an atomic add, no lock */
+
+void
+ngx_http_ci_jobs_cache_count(ngx_shm_zone_t *zone, ngx_uint_t status)
+{
+    ngx_http_ci_jobs_cache_t  *cache;
+
+    if (zone == NULL || status >= NGX_HTTP_CI_JOBS_CACHE_STATUSES) {
+        return;
+    }
+
+    cache = zone->data;
+
+    (void) ngx_atomic_fetch_add(&cache->sh->results[status], 1);
+}
+
+
+/* NGX_DECLINED for a zone that is not a cache zone */
+
+ngx_int_t
+ngx_http_ci_jobs_cache_stats(ngx_shm_zone_t *zone,
+    ngx_http_ci_jobs_cache_stats_t *st)
+{
+    ngx_uint_t                 i;
+    ngx_http_ci_jobs_cache_t  *cache;
+
+    if (zone->tag != &ngx_http_ci_jobs_module
+        || zone->init != ngx_http_ci_jobs_cache_init_zone)
+    {
+        return NGX_DECLINED;
+    }
+
+    cache = zone->data;
+
+    for (i = 0; i < NGX_HTTP_CI_JOBS_CACHE_STATUSES; i++) {
+        st->results[i] = cache->sh->results[i];
+    }
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    st->entries = cache->sh->entries;
+    st->bytes = cache->sh->bytes;
+    st->evictions = cache->sh->evictions;
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
 
     return NGX_OK;
 }

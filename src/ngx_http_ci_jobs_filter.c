@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_metrics.h"
 
 
 typedef struct {
@@ -444,6 +445,8 @@ ngx_http_ci_jobs_send_answer(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
+    ngx_http_ci_jobs_diagnose(r, ctx, lcf);
+
     rc = ngx_http_ci_jobs_render(r, ctx, &res, &out, 1);
 
     if (rc == NGX_HTTP_CI_JOBS_XML_NOMEM) {
@@ -463,6 +466,8 @@ ngx_http_ci_jobs_send_answer(ngx_http_request_t *r,
                       "%uz bytes): %s", r->headers_out.status,
                       (size_t) (ctx->body->last - ctx->body->pos),
                       res.error ? res.error : "not XML");
+
+        ctx->upstream_error = NGX_HTTP_CI_JOBS_UPSTREAM_MALFORMED;
 
         r->headers_out.status = NGX_HTTP_BAD_GATEWAY;
         r->headers_out.status_line.len = 0;

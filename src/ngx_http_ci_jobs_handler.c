@@ -6,6 +6,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_metrics.h"
 
 
 static ngx_int_t ngx_http_ci_jobs_refuse(ngx_http_request_t *r,
@@ -36,6 +37,7 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_http_ci_jobs_module);
 
     ctx->date = NGX_ERROR;
+    ctx->api = NGX_HTTP_CI_JOBS_API_COUNT;
     ctx->json = ngx_http_ci_jobs_wants_json(r, lcf);
 
     /*
@@ -103,6 +105,8 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
                                        "InvalidArgument", ctx->req.error);
     }
 
+    ctx->api = ctx->req.api;
+
     if (ngx_http_ci_jobs_credentials(r, lcf) == NULL) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "ci_jobs: no valid role credentials yet, or any more: "
@@ -155,6 +159,8 @@ ngx_http_ci_jobs_refuse(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     ctx->error_code.data = (u_char *) code;
     ctx->error_code.len = ngx_strlen(code);
     ctx->error_message = message;
+
+    ngx_http_ci_jobs_count_refusal(&ctx->error_code);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ci_jobs refused: %i %V \"%s\"",

@@ -37,6 +37,7 @@
 #define NGX_HTTP_CI_JOBS_CACHE_HIT      4
 #define NGX_HTTP_CI_JOBS_CACHE_COLLAPSED  5
 #define NGX_HTTP_CI_JOBS_CACHE_STALE    6
+#define NGX_HTTP_CI_JOBS_CACHE_STATUSES   7   /* and 0: none */
 
 /* ci_jobs_cache_use_stale */
 #define NGX_HTTP_CI_JOBS_STALE_OFF      0x0002
@@ -50,12 +51,23 @@
 typedef struct ngx_http_ci_jobs_target_s  ngx_http_ci_jobs_target_t;
 
 
+/* a cache zone's counts, for ci_jobs_status */
+typedef struct {
+    ngx_uint_t                   results[NGX_HTTP_CI_JOBS_CACHE_STATUSES];
+    ngx_uint_t                   entries;
+    size_t                       bytes;
+    ngx_uint_t                   evictions;
+} ngx_http_ci_jobs_cache_stats_t;
+
+
 typedef struct {
     ngx_int_t                    request_id_index;   /* $request_id */
     size_t                       max_held_size;
     ngx_array_t                  targets;   /* ngx_http_ci_jobs_target_t * */
     ngx_shm_zone_t              *state_zone;
     ngx_array_t                  sources;   /* ngx_http_ci_jobs_creds_t * */
+    ngx_shm_zone_t              *metrics_zone;  /* with ci_jobs_status */
+    ngx_array_t                  locations;  /* gateway loc confs, ?ready */
 } ngx_http_ci_jobs_main_conf_t;
 
 
@@ -71,11 +83,23 @@ typedef struct ngx_http_ci_jobs_shsource_s  ngx_http_ci_jobs_shsource_t;
 typedef struct ngx_http_ci_jobs_shoffset_s  ngx_http_ci_jobs_shoffset_t;
 
 
+/* locations that share a slot share the diagnosis' once a minute */
+#define NGX_HTTP_CI_JOBS_DIAG_SLOTS  256
+
+
 /* the module's state zone: what all workers share */
 typedef struct {
     ngx_http_ci_jobs_shsource_t  *sources;
     ngx_http_ci_jobs_shoffset_t  *offsets;
+    ngx_atomic_t                  diagnosed[NGX_HTTP_CI_JOBS_DIAG_SLOTS];
 } ngx_http_ci_jobs_shared_t;
+
+
+/* what ngx_http_ci_jobs_credentials_health() finds, for ?ready */
+#define NGX_HTTP_CI_JOBS_HEALTH_OK        0
+#define NGX_HTTP_CI_JOBS_HEALTH_UNUSABLE  1   /* the file, now */
+#define NGX_HTTP_CI_JOBS_HEALTH_EXPIRED   2
+#define NGX_HTTP_CI_JOBS_HEALTH_NONE      3   /* role: none fetched yet */
 
 
 /*
@@ -121,6 +145,8 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                   enable;
+    ngx_str_t                    location;     /* its name, for the logs */
+    ngx_uint_t                   index;        /* of the gateway's */
 
     ngx_str_t                    bucket;
     ngx_str_t                    region;
@@ -190,6 +216,10 @@ typedef struct {
     ngx_event_t                  cache_wait;
     ngx_pool_cleanup_t          *cache_cleanup;
 
+    ngx_uint_t                   api;            /* or API_COUNT: none */
+    ngx_msec_t                   upstream_start;
+    ngx_uint_t                   upstream_error; /* a kind, or 0 */
+
     /* the error body that replaces nginx's own error page */
     ngx_chain_t                 *error_out;
 
@@ -226,6 +256,8 @@ char *ngx_http_ci_jobs_credentials_init(ngx_conf_t *cf,
 ngx_http_ci_jobs_creds_t *ngx_http_ci_jobs_credentials(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_int_t ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle);
+ngx_uint_t ngx_http_ci_jobs_credentials_health(
+    ngx_http_ci_jobs_creds_t *creds, time_t now, time_t *expires);
 ngx_http_ci_jobs_sign_key_t *ngx_http_ci_jobs_sign_key_for(
     ngx_http_ci_jobs_creds_t *creds, time_t offset, time_t expires,
     time_t *start, time_t *end);
@@ -235,6 +267,8 @@ ngx_http_ci_jobs_shared_t *ngx_http_ci_jobs_state(void);
 time_t ngx_http_ci_jobs_clock_offset(ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_int_t ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf, time_t date, time_t start, time_t end);
+ngx_uint_t ngx_http_ci_jobs_diagnosis_due(ngx_uint_t index, time_t now,
+    time_t period);
 
 char *ngx_http_ci_jobs_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -250,6 +284,10 @@ void ngx_http_ci_jobs_cache_unlock(ngx_http_ci_jobs_ctx_t *ctx,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_int_t ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+void ngx_http_ci_jobs_cache_count(ngx_shm_zone_t *zone, ngx_uint_t status);
+ngx_int_t ngx_http_ci_jobs_cache_stats(ngx_shm_zone_t *zone,
+    ngx_http_ci_jobs_cache_stats_t *st);
+void ngx_http_ci_jobs_metrics_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_ci_jobs_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 

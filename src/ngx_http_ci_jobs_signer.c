@@ -2,12 +2,14 @@
 /*
  * What each signature is made with: the clock offset learnt from CI for
  * the location's bucket host (shared by all workers), and the SignKey,
- * reused for as long as its KeyTime window lasts.  The credentials
- * themselves are src/ngx_http_ci_jobs_source.c's.
+ * reused for as long as its KeyTime window lasts; beside the offsets in
+ * the state zone, when each location last logged a signature-mismatch
+ * diagnosis.  The credentials themselves are src/ngx_http_ci_jobs_source.c's.
  */
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_metrics.h"
 
 
 #define NGX_HTTP_CI_JOBS_MAX_SKEW  86400      /* a Date further off is absurd */
@@ -242,5 +244,35 @@ ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r,
 
     o->offset = (ngx_atomic_uint_t) offset;
 
+    ngx_http_ci_jobs_count_skew();
+
     return NGX_OK;
+}
+
+
+/*
+ * Whether the signature-mismatch diagnosis of a location is due, beside
+ * the clock offsets in the state zone: the first worker to swap the time
+ * of the last one in wins the minute.
+ */
+
+ngx_uint_t
+ngx_http_ci_jobs_diagnosis_due(ngx_uint_t index, time_t now, time_t period)
+{
+    ngx_atomic_t      *slot;
+    ngx_atomic_uint_t  last;
+
+    if (ngx_http_ci_jobs_shared == NULL) {
+        return 1;
+    }
+
+    slot = &ngx_http_ci_jobs_shared->diagnosed[index
+                                               % NGX_HTTP_CI_JOBS_DIAG_SLOTS];
+    last = *slot;
+
+    if (last != 0 && now - (time_t) last < period) {
+        return 0;
+    }
+
+    return ngx_atomic_cmp_set(slot, last, (ngx_atomic_uint_t) now);
 }

@@ -17,6 +17,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_metrics.h"
 
 
 #define NGX_HTTP_CI_JOBS_TICK          1000    /* ms between two looks */
@@ -528,6 +529,66 @@ ngx_http_ci_jobs_sync(ngx_http_ci_jobs_creds_t *creds)
 }
 
 
+/*
+ * For ?ready: whether the source can be signed with now, as all workers
+ * see it in the state zone.  A role has unexpired credentials; a file is
+ * usable as it is now (the last good credentials it keeps do not make it
+ * so), and not expired.  *expires: when its credentials expire, or 0.
+ */
+
+ngx_uint_t
+ngx_http_ci_jobs_credentials_health(ngx_http_ci_jobs_creds_t *creds,
+    time_t now, time_t *expires)
+{
+    ngx_uint_t                    failed, held;
+    ngx_slab_pool_t              *shpool;
+    ngx_http_ci_jobs_shsource_t  *sh;
+
+    sh = creds->sh;
+    shpool = ngx_http_ci_jobs_state_pool();
+
+    if (creds->kind == NGX_HTTP_CI_JOBS_CREDS_INLINE) {
+        *expires = 0;
+        return NGX_HTTP_CI_JOBS_HEALTH_OK;
+    }
+
+    if (sh == NULL || shpool == NULL) {
+        /* no worker's timer yet: this worker's copy */
+        failed = 0;
+        held = (creds->id.len != 0);
+        *expires = creds->expires;
+
+    } else {
+        ngx_shmtx_lock(&shpool->mutex);
+
+        failed = sh->failures;
+        held = (sh->data != NULL);
+        *expires = held ? sh->expires : creds->expires;
+
+        if (!held && creds->kind == NGX_HTTP_CI_JOBS_CREDS_FILE) {
+            /* read at start, not published yet */
+            held = (creds->id.len != 0);
+        }
+
+        ngx_shmtx_unlock(&shpool->mutex);
+    }
+
+    if (creds->kind == NGX_HTTP_CI_JOBS_CREDS_FILE && failed) {
+        return NGX_HTTP_CI_JOBS_HEALTH_UNUSABLE;
+    }
+
+    if (!held) {
+        return NGX_HTTP_CI_JOBS_HEALTH_NONE;
+    }
+
+    if (*expires != 0 && *expires <= now) {
+        return NGX_HTTP_CI_JOBS_HEALTH_EXPIRED;
+    }
+
+    return NGX_HTTP_CI_JOBS_HEALTH_OK;
+}
+
+
 /* new credentials into the zone, for every worker; the refresh is over */
 
 static ngx_int_t
@@ -582,6 +643,8 @@ ngx_http_ci_jobs_publish(ngx_http_ci_jobs_creds_t *creds,
     sh->busy = 0;
 
     ngx_shmtx_unlock(&shpool->mutex);
+
+    ngx_http_ci_jobs_count_reload(1);
 
     creds->fetching = 0;
 
@@ -822,7 +885,11 @@ ngx_http_ci_jobs_file_refresh(ngx_http_ci_jobs_creds_t *creds)
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, ngx_errno,
                           "ci_jobs: credentials file \"%V\" cannot be read, "
                           "keeping the last good credentials", &creds->file);
+            ngx_http_ci_jobs_count_reload(0);
         }
+
+        /* the file back as it was is read again, and found good */
+        sh->mtime = 0;
 
         ngx_http_ci_jobs_release(creds);
         return;
@@ -842,6 +909,7 @@ ngx_http_ci_jobs_file_refresh(ngx_http_ci_jobs_creds_t *creds)
         != NGX_OK)
     {
         sh->failures++;
+        ngx_http_ci_jobs_count_reload(0);
         ngx_http_ci_jobs_release(creds);
         return;
     }
@@ -852,6 +920,7 @@ ngx_http_ci_jobs_file_refresh(ngx_http_ci_jobs_creds_t *creds)
                       "(SecretId \"%V\")", &creds->file, &creds->id);
 
     } else {
+        ngx_http_ci_jobs_count_reload(0);
         ngx_http_ci_jobs_release(creds);
     }
 
@@ -1204,6 +1273,7 @@ ngx_http_ci_jobs_fetch_failed(ngx_http_ci_jobs_creds_t *creds,
     ngx_http_ci_jobs_shsource_t  *sh;
 
     ngx_http_ci_jobs_fetch_close(creds);
+    ngx_http_ci_jobs_count_reload(0);
 
     sh = creds->sh;
     shpool = ngx_http_ci_jobs_state_pool();

@@ -11,6 +11,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_metrics.h"
 
 
 #define NGX_HTTP_CI_JOBS_MAX_REQUEST_ID  128
@@ -92,6 +93,7 @@ ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
     ctx->cache_fetched = ngx_current_msec;
+    ctx->upstream_start = ngx_current_msec;
 
     r->main->count++;
 
@@ -213,6 +215,8 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
 
     b->last += auth_len;
     *b->last++ = CR; *b->last++ = LF;
+
+    ngx_http_ci_jobs_count_signature();
 
     if (token->len) {
         b->last = ngx_cpymem(b->last, "x-ci-security-token: ",
@@ -404,6 +408,7 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
                       "ci_jobs: upstream body of %O bytes is larger than "
                       "ci_jobs_max_body_size %uz",
                       u->headers_in.content_length_n, lcf->max_body_size);
+        ctx->upstream_error = NGX_HTTP_CI_JOBS_UPSTREAM_OVERSIZE;
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
     }
 
@@ -684,6 +689,8 @@ ngx_http_ci_jobs_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
 
+    ngx_http_ci_jobs_count_upstream(r, ctx, rc);
+
     if (ctx != NULL && ctx->header_held && rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         ctx->header_held = 0;
         r->upstream->header_sent = 0;
@@ -857,6 +864,7 @@ ngx_http_ci_jobs_chunked_filter(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ci_jobs: upstream sent invalid chunked response");
 
+        ctx->upstream_error = NGX_HTTP_CI_JOBS_UPSTREAM_MALFORMED;
         u->error = 1;
         buf->pos = buf->last;
 
@@ -884,6 +892,7 @@ ngx_http_ci_jobs_append(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "ci_jobs: upstream body is larger than "
                           "ci_jobs_max_body_size %uz", lcf->max_body_size);
+            ctx->upstream_error = NGX_HTTP_CI_JOBS_UPSTREAM_OVERSIZE;
             r->upstream->error = 1;
             return NGX_OK;
         }

@@ -66,6 +66,10 @@ my $t = CiJobsTest->new(workers => 2, http => <<"EOF");
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
             ci_jobs_cache small;
         }
+
+        location = /status {
+            ci_jobs_status;
+        }
     }
 EOF
 
@@ -116,6 +120,7 @@ is($by{MISS}, 1, 'one MISS');
 is(($by{COLLAPSED} // 0) + ($by{HIT} // 0), 199, 'the rest COLLAPSED or HIT')
     or diag explain \%by;
 ok($by{COLLAPSED}, 'some waited: COLLAPSED');
+my $collapsed = $by{COLLAPSED} // 0;
 
 # an answer that is not storable: each waiter goes upstream itself
 $t->forget_upstream_requests;
@@ -290,6 +295,18 @@ is(scalar(grep { $_->[3] ne 'HIT' } @after), 0, 'and a terminal HIT');
 is(scalar(grep { ($_->{target} // '') =~ /timed5x1/
                  && $_->{time} > $done + 0.5 } @up), 0,
    'not asked upstream again');
+
+# ci_jobs_status counts COLLAPSED and STALE; entries that only held a lock
+# are no answers held, before or after they go
+my %m = $t->get('/status')->{body} =~ /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/mg;
+ok(($m{'ci_jobs_cache_requests_total{zone="ci_jobs",result="COLLAPSED"}'}
+    // 0) >= $collapsed, "COLLAPSED counted (at least $collapsed)");
+ok(($m{'ci_jobs_cache_requests_total{zone="ci_jobs",result="STALE"}'} // 0)
+   >= 1, 'STALE counted');
+for my $zone (qw(ci_jobs small)) {
+    my $n = $m{qq(ci_jobs_cache_entries{zone="$zone"})} // -1;
+    ok($n >= 0 && $n < 10000, "$zone: $n entries, a count that adds up");
+}
 
 $t->done;
 done_testing;

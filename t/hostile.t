@@ -45,6 +45,10 @@ my $t = CiJobsTest->new(http => <<'EOF');
             mirror /ci/jobs/jobsSuccess2;
             return 200 'mirrored';
         }
+
+        location = /status {
+            ci_jobs_status;
+        }
     }
 EOF
 
@@ -120,6 +124,9 @@ is(CiJobsTest::error_code($r), 'ServiceUnavailable',
    'ServiceUnavailable in CI\'s error shape');
 is(scalar(grep { $_->{target} eq '/jobs/jobsSuccess4' }
           $t->upstream_requests), 0, 'nothing sent upstream for it');
+like($t->get('/status')->{body},
+     qr/^ci_jobs_refusals_total\{code="ServiceUnavailable"\} 1$/m,
+     'counted in ci_jobs_refusals_total');
 
 my $slow_answer = CiJobsTest::parse_response(do { local $/; <$slow> } // '');
 close $slow;
