@@ -41,8 +41,7 @@ package CiJobsTest;
 # names), and each nginx process writes ASan's and LSan's reports to
 # asan.<pid> in the test's directory, UBSan's to nginx's stderr; any report
 # fails the test ($t->done, and nginx_test for nginx -t).  Leak detection
-# stays on; t/lsan.supp (nginx -t) and t/lsan-serving.supp (the serving
-# nginx) name nginx's own leaks.
+# stays on; t/lsan.supp, for nginx -t only, names nginx's own leaks.
 
 use strict;
 use warnings;
@@ -400,10 +399,6 @@ sub sanitizer_env {
     # unwinder
     $ENV{ASAN_OPTIONS} = "log_path=$self->{dir}/asan:detect_leaks=1"
                        . ':fast_unwind_on_malloc=0';
-    # nginx's own per-worker arrays (t/lsan-serving.supp); nginx_test
-    # replaces this with t/lsan.supp for nginx -t
-    $ENV{LSAN_OPTIONS} = "suppressions=$ROOT/t/lsan-serving.supp"
-                       . ':print_suppressions=0';
     # read by libubsan at its first report, from the environment block that
     # nginx's master and workers overwrite with their titles: only nginx -t
     # gets stacks; elsewhere the report is the file:line one (and UB stops
