@@ -49,6 +49,7 @@ MODULE      := $(BUILD)/ngx_http_ci_jobs_module.so
 CORE_SRCS   := src/ngx_http_ci_jobs_sign.c \
                src/ngx_http_ci_jobs_request.c \
                src/ngx_http_ci_jobs_xml.c \
+               src/ngx_http_ci_jobs_text.c \
                src/ngx_http_ci_jobs_cache_key.c \
                src/ngx_http_ci_jobs_credentials.c
 MODULE_SRCS := config ngx_http_ci_jobs_module.c $(wildcard src/*.[ch])
@@ -218,26 +219,11 @@ fuzz-deps:
 	        apt-get install -y -qq --no-install-recommends clang \
 	            libclang-rt-14-dev)
 
-# each target with the sources it fuzzes
-$(BUILD)/fuzz/%_fuzz: fuzz/%_fuzz.c
+# each target links the whole pure core: it uses what it fuzzes
+$(BUILD)/fuzz/%_fuzz: fuzz/%_fuzz.c $(CORE_SRCS) $(wildcard src/*.h) \
+        t/unit/pool.h
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lcrypto -lxml2
-
-$(BUILD)/fuzz/xml_fuzz: src/ngx_http_ci_jobs_xml.c src/ngx_http_ci_jobs_xml.h
-$(BUILD)/fuzz/request_fuzz: src/ngx_http_ci_jobs_request.c \
-        src/ngx_http_ci_jobs_sign.c src/ngx_http_ci_jobs_request.h \
-        src/ngx_http_ci_jobs_sign.h
-$(BUILD)/fuzz/credentials_fuzz: src/ngx_http_ci_jobs_credentials.c \
-        src/ngx_http_ci_jobs_credentials.h
-$(BUILD)/fuzz/metadata_fuzz: src/ngx_http_ci_jobs_credentials.c \
-        src/ngx_http_ci_jobs_credentials.h
-$(BUILD)/fuzz/cache_fuzz: src/ngx_http_ci_jobs_cache_key.c \
-        src/ngx_http_ci_jobs_xml.c src/ngx_http_ci_jobs_request.c \
-        src/ngx_http_ci_jobs_sign.c src/ngx_http_ci_jobs_cache_key.h \
-        src/ngx_http_ci_jobs_xml.h src/ngx_http_ci_jobs_request.h \
-        src/ngx_http_ci_jobs_sign.h t/unit/pool.h
-$(BUILD)/fuzz/sign_fuzz: src/ngx_http_ci_jobs_sign.c \
-        src/ngx_http_ci_jobs_sign.h
 
 # the gateway next to plain nginx and an njs signer, the micro-benchmarks
 # and the cache's capacity; the table and a plot land in build/bench/
@@ -263,15 +249,15 @@ bench-memory: module
 # nanoseconds per request validation and per signature
 bench-sign: $(CORE_SRCS)
 	@mkdir -p $(BUILD)
-	$(CC) -O2 -Isrc -o $(BUILD)/sign_bench bench/sign_bench.c \
-	    src/ngx_http_ci_jobs_sign.c src/ngx_http_ci_jobs_request.c -lcrypto
+	$(CC) -O2 $(UNIT_CFLAGS) -o $(BUILD)/sign_bench bench/sign_bench.c \
+	    $(CORE_SRCS) -lcrypto -lxml2
 	$(BUILD)/sign_bench
 
 # the XML pass on a 4 MB list answer, next to libxml2 parsing alone
 bench-xml: $(CORE_SRCS)
 	@mkdir -p $(BUILD)
 	$(CC) -O2 $(UNIT_CFLAGS) -o $(BUILD)/xml_bench bench/xml_bench.c \
-	    src/ngx_http_ci_jobs_xml.c -lxml2
+	    $(CORE_SRCS) -lcrypto -lxml2
 	$(BUILD)/xml_bench
 	@command -v valgrind >/dev/null \
 	    && perl bench/xml_count.pl $(BUILD)/xml_bench \

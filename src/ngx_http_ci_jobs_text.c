@@ -1,0 +1,56 @@
+
+/*
+ * Small checks over bytes that several parts of the pure core share.
+ */
+
+
+#include "ngx_http_ci_jobs_text.h"
+
+
+uint32_t
+ngx_http_ci_jobs_utf8_next(const u_char **p, const u_char *last)
+{
+    size_t         n;
+    uint32_t       cp, min;
+    const u_char  *s;
+
+    s = *p;
+
+    if (*s < 0x80) {
+        *p = s + 1;
+        return *s;
+    }
+
+    if ((*s & 0xe0) == 0xc0) {
+        n = 1; cp = *s & 0x1f; min = 0x80;
+
+    } else if ((*s & 0xf0) == 0xe0) {
+        n = 2; cp = *s & 0x0f; min = 0x800;
+
+    } else if ((*s & 0xf8) == 0xf0) {
+        n = 3; cp = *s & 0x07; min = 0x10000;
+
+    } else {
+        return NGX_HTTP_CI_JOBS_UTF8_BAD;
+    }
+
+    if ((size_t) (last - s) <= n) {
+        return NGX_HTTP_CI_JOBS_UTF8_BAD;
+    }
+
+    for (s++; n; n--, s++) {
+        if ((*s & 0xc0) != 0x80) {
+            return NGX_HTTP_CI_JOBS_UTF8_BAD;
+        }
+
+        cp = cp << 6 | (*s & 0x3f);
+    }
+
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return NGX_HTTP_CI_JOBS_UTF8_BAD;
+    }
+
+    *p = s;
+
+    return cp;
+}
