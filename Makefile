@@ -49,6 +49,10 @@ MODULE      := $(BUILD)/ngx_http_ci_jobs_module.so
 CORE_SRCS   := src/ngx_http_ci_jobs_sign.c \
                src/ngx_http_ci_jobs_request.c \
                src/ngx_http_ci_jobs_xml.c \
+               src/ngx_http_ci_jobs_xml_scan.c \
+               src/ngx_http_ci_jobs_xml_libxml.c \
+               src/ngx_http_ci_jobs_xml_facts.c \
+               src/ngx_http_ci_jobs_json.c \
                src/ngx_http_ci_jobs_text.c \
                src/ngx_http_ci_jobs_cache_key.c \
                src/ngx_http_ci_jobs_credentials.c

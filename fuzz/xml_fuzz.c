@@ -1,23 +1,24 @@
 
 /*
- * libFuzzer target of the XML pass (src/ngx_http_ci_jobs_xml.c).
+ * libFuzzer target of the XML pass (src/ngx_http_ci_jobs_xml*.c,
+ * src/ngx_http_ci_jobs_json.c): make build/fuzz/xml_fuzz, then
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
- *       -I/usr/include/libxml2 -o /tmp/xml_fuzz fuzz/xml_fuzz.c \
- *       src/ngx_http_ci_jobs_xml.c -lxml2
  *   mkdir -p /tmp/xml_corpus
- *   /tmp/xml_fuzz -dict=fuzz/xml.dict -max_total_time=300 \
+ *   build/fuzz/xml_fuzz -dict=fuzz/xml.dict -max_total_time=300 \
  *       /tmp/xml_corpus fuzz/corpus/xml
  *
  * Invariants, each checked with abort():
+ * - the scanner and libxml2 agree: the same verdict, message, facts (ids
+ *   asked for included) and JSON whether the scanner reads the body or
+ *   libxml2 does (conf.libxml_only);
  * - an accepted body with JSON yields one strict JSON text (a validator is
  *   written here): an object with one key, strings of valid UTF-8 without
  *   raw control characters, no key twice in an object;
  * - jobs >= terminal_jobs, and the facts are the same with and without
  *   JSON;
  * - a refused body yields nothing but a message, with and without JSON;
- * - the same body followed by 4 KB of spaces (which takes libxml2's pull
- *   parser instead of the push parser) gives the same answer;
+ * - the same body followed by 4 KB of spaces, read by libxml2 (its pull
+ *   parser instead of the push parser), gives the same answer;
  * - when an allocation fails, the answer is NOMEM with nothing else, or
  *   the normal answer;
  * - nothing reaches libxml2's generic error handler (stderr), and the
@@ -60,6 +61,7 @@ static int fuzz_parse(const u_char *data, size_t size, int json,
     ngx_http_ci_jobs_xml_result_t *res);
 static int fuzz_same_encoding_padded(const u_char *data, size_t size);
 static void fuzz_check_sequence(const u_char *data, size_t size);
+static void fuzz_check_readers(const u_char *data, size_t size);
 static void fuzz_check_same(int rc, ngx_http_ci_jobs_xml_result_t *res,
     int alone_rc, ngx_http_ci_jobs_xml_result_t *alone, const u_char *json,
     size_t json_len);
@@ -77,6 +79,11 @@ static int json_literal(json_t *j, const char *lit);
 
 static block_t  *blocks;
 static long      alloc_left = -1;
+
+/* what fuzz_parse() asks for besides the body */
+static int            libxml_only;
+static const u_char  *ids;
+static size_t         ids_len;
 
 static const ngx_http_ci_jobs_name_t  jobs_detail[] = {
     { (const u_char *) "JobsDetail", 10 }
@@ -146,7 +153,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_free();
 
+    fuzz_check_readers(data, size);
+
     /* through the other libxml2 parser */
+
+    libxml_only = 1;
 
     if (fuzz_same_encoding_padded(data, size)) {
         padded = malloc(size + PAD);
@@ -176,6 +187,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         free(padded);
     }
+
+    libxml_only = 0;
 
     /* one allocation fails, chosen by the input */
 
@@ -212,6 +225,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check_sequence(data, size);
 
     return 0;
+}
+
+
+/* the scanner against libxml2, with and without JSON, with ids asked for */
+
+static void
+fuzz_check_readers(const u_char *data, size_t size)
+{
+    int                            rc, lrc, json;
+    ngx_http_ci_jobs_xml_result_t  res, lres;
+
+    ids = (const u_char *) "a,b";
+    ids_len = 3;
+
+    for (json = 0; json <= 1; json++) {
+        rc = fuzz_parse(data, size, json, &res);
+
+        libxml_only = 1;
+        lrc = fuzz_parse(data, size, json, &lres);
+        libxml_only = 0;
+
+        fuzz_check_same(rc, &res, lrc, &lres, json ? lres.json : NULL,
+                        lres.json_len);
+        fuzz_free();
+    }
+
+    ids = NULL;
+    ids_len = 0;
 }
 
 
@@ -383,6 +424,9 @@ fuzz_parse(const u_char *data, size_t size, int json,
     conf.array_names = jobs_detail;
     conf.narray_names = 1;
     conf.json = json;
+    conf.libxml_only = libxml_only;
+    conf.ids = ids;
+    conf.ids_len = ids_len;
     conf.alloc = fuzz_alloc;
 
     memset(res, 0xa5, sizeof(ngx_http_ci_jobs_xml_result_t));

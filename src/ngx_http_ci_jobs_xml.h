@@ -3,7 +3,7 @@
  * One pass over an upstream XML answer: checks that it is well-formed,
  * reads what the cache needs (the job states), and optionally writes the
  * JSON rendering.  No nginx types: used by the module, the unit tests and
- * the fuzzers.
+ * the fuzzers.  The pass's own parts: ngx_http_ci_jobs_xml_pass.h.
  */
 
 
@@ -43,6 +43,8 @@ typedef struct {
     const ngx_http_ci_jobs_name_t  *array_names;  /* always JSON arrays */
     size_t                          narray_names;
     unsigned                        json:1;       /* write JSON too */
+    /* libxml2 reads every answer: the fuzzers compare it with the scanner */
+    unsigned                        libxml_only:1;
     ngx_http_ci_jobs_alloc_pt       alloc;
     ngx_http_ci_jobs_free_pt        free;         /* or NULL */
     void                           *alloc_data;

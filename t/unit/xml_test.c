@@ -6,8 +6,9 @@
  * nothing printed), out of memory, limits, and the facts the cache
  * decides on.  Run from the repository root.
  *
- * Each document is converted twice: as it is (short ones go through
- * libxml2's push parser) and followed by 4 KB of spaces (pull parser).
+ * Each document is converted twice: as it is (by the pass's scanner when
+ * in its subset, else by libxml2's push parser) and, by libxml2 alone,
+ * followed by 4 KB of spaces (its pull parser).
  */
 
 
@@ -41,6 +42,7 @@ static block_t  *blocks;
 static size_t    allocated;
 static long      alloc_left = -1;    /* allocations until NULL; -1: no end */
 static u_char   *copy;               /* the padded conversion's JSON */
+static int       libxml_only;        /* convert(): skip the scanner */
 
 
 static void *arena_alloc(void *data, size_t size);
@@ -132,6 +134,7 @@ convert(const char *xml, size_t len, int json,
     conf.array_names = names;
     conf.narray_names = n;
     conf.json = json;
+    conf.libxml_only = libxml_only;
     conf.alloc = arena_alloc;
     conf.alloc_data = NULL;
 
@@ -142,9 +145,10 @@ convert(const char *xml, size_t len, int json,
 
 
 /*
- * Converts xml as it is into res and, with pad, followed by PAD spaces
- * into pres (a copy of the JSON is kept there); returns 1 when both give
- * the same code, 0 otherwise.  res is left as the first conversion's.
+ * Converts xml as it is into res and, by libxml2 alone, with pad followed
+ * by PAD spaces, into pres (a copy of the JSON is kept there); returns 1
+ * when both give the same code, 0 otherwise.  res is left as the first
+ * conversion's.
  */
 
 static int
@@ -158,7 +162,9 @@ convert_both(const char *xml, size_t len, int json, int pad,
     memcpy(padded, xml, len);
     memset(padded + len, ' ', PAD);
 
+    libxml_only = 1;
     prc = convert(padded, len + (pad ? PAD : 0), json, jobs_detail, 1, pres);
+    libxml_only = 0;
 
     free(copy);
     copy = NULL;

@@ -1,0 +1,594 @@
+
+/*
+ * The XML pass's own reader.  CI writes plain XML: a declaration,
+ * elements without attributes, text with a few entities.  For that subset
+ * a scanner checks well-formedness completely, at a fraction of the cost
+ * of libxml2, whose setup and generality dominate on answers of a few
+ * kilobytes.  Whatever is outside the subset, or not well-formed, is
+ * declined before any verdict, and libxml2 reads the answer from the
+ * start: the scanner never refuses a document, nor accepts one that
+ * libxml2 would refuse.
+ *
+ * The subset:
+ * - an optional XML declaration: version "1.0", then perhaps encoding
+ *   "UTF-8" (any case) and standalone "yes" or "no"; no byte order mark;
+ * - element names of ASCII letters, digits, '_', '-' and '.', starting
+ *   with a letter or '_', of NGX_HTTP_CI_JOBS_SCAN_NAME_MAX bytes at the
+ *   most (no prefix: namespaces are left to libxml2);
+ * - tags without attributes; white space before '>' or "/>";
+ * - text of UTF-8 XML characters but carriage returns (line ends would
+ *   need normalizing) and "]]>"; the five predefined entities and
+ *   character references to XML characters;
+ * - outside the root, white space only: no comment, processing
+ *   instruction, CDATA section or DOCTYPE anywhere;
+ * - fewer than NGX_HTTP_CI_JOBS_XML_MAX_DEPTH levels.
+ */
+
+
+#include <string.h>
+
+#if (__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "ngx_http_ci_jobs_xml_pass.h"
+
+
+#define NGX_HTTP_CI_JOBS_SCAN_NAME_MAX   1000
+
+/* digits of a character reference: past these, libxml2 decides */
+#define NGX_HTTP_CI_JOBS_SCAN_REF_MAX    8
+
+/* ngx_http_ci_jobs_scan_name[] */
+#define NGX_HTTP_CI_JOBS_SCAN_NAME       1
+#define NGX_HTTP_CI_JOBS_SCAN_FIRST      2
+
+
+typedef struct {
+    const u_char  *name;
+    size_t         len;
+} ngx_http_ci_jobs_scan_tag_t;
+
+
+static const u_char *ngx_http_ci_jobs_scan_decl(const u_char *p,
+    const u_char *last);
+static const u_char *ngx_http_ci_jobs_scan_pseudo(const u_char *p,
+    const u_char *last, const char *name, const u_char **value,
+    size_t *len);
+static const u_char *ngx_http_ci_jobs_scan_space(const u_char *p,
+    const u_char *last);
+static const u_char *ngx_http_ci_jobs_scan_plain_run(const u_char *p,
+    const u_char *last);
+static const u_char *ngx_http_ci_jobs_scan_ref(const u_char *p,
+    const u_char *last, u_char *buf, size_t *len);
+static int ngx_http_ci_jobs_scan_failed(ngx_http_ci_jobs_xml_pass_t *pass);
+
+
+#define ngx_http_ci_jobs_scan_is_space(c)                                     \
+    ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+
+/* an XML character, past the ASCII ones (surrogates are not UTF-8) */
+#define ngx_http_ci_jobs_scan_is_char(cp)                                     \
+    ((cp) != 0xfffe && (cp) != 0xffff)
+
+
+/* text bytes that need no second look: ASCII but '<', '&', ']', controls */
+
+static const u_char  ngx_http_ci_jobs_scan_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+
+static const u_char  ngx_http_ci_jobs_scan_name[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 3,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0,
+};
+
+
+int
+ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
+    const u_char *xml, size_t len)
+{
+    size_t                       n, depth;
+    uint32_t                     cp;
+    const u_char                *p, *last, *name, *text;
+    u_char                       ref[4];
+    ngx_http_ci_jobs_scan_tag_t  open[NGX_HTTP_CI_JOBS_XML_MAX_DEPTH];
+
+    last = xml + len;
+
+    p = ngx_http_ci_jobs_scan_decl(xml, last);
+    if (p == NULL) {
+        return NGX_HTTP_CI_JOBS_XML_DECLINED;
+    }
+
+    p = ngx_http_ci_jobs_scan_space(p, last);
+
+    if (p == last || *p != '<') {
+        return NGX_HTTP_CI_JOBS_XML_DECLINED;
+    }
+
+    depth = 0;
+
+    for ( ;; ) {
+
+        /* a tag: p is at its '<' */
+
+        if (++p == last) {
+            return NGX_HTTP_CI_JOBS_XML_DECLINED;
+        }
+
+        if (*p == '/') {
+            if (depth == 0) {
+                return NGX_HTTP_CI_JOBS_XML_DECLINED;
+            }
+
+            /* the name of the element open, and no more of a name */
+
+            p++;
+            n = open[depth - 1].len;
+
+            if ((size_t) (last - p) <= n
+                || memcmp(p, open[depth - 1].name, n) != 0
+                || ngx_http_ci_jobs_scan_name[p[n]])
+            {
+                return NGX_HTTP_CI_JOBS_XML_DECLINED;
+            }
+
+            p = ngx_http_ci_jobs_scan_space(p + n, last);
+
+            if (p == last || *p != '>') {
+                return NGX_HTTP_CI_JOBS_XML_DECLINED;
+            }
+
+            p++;
+
+            if (ngx_http_ci_jobs_xml_end(pass) != 0) {
+                return ngx_http_ci_jobs_scan_failed(pass);
+            }
+
+            if (--depth == 0) {
+                break;
+            }
+
+        } else {
+            if (!(ngx_http_ci_jobs_scan_name[*p] & NGX_HTTP_CI_JOBS_SCAN_FIRST)
+                || depth == NGX_HTTP_CI_JOBS_XML_MAX_DEPTH)
+            {
+                /* a comment, a PI, CDATA, a DOCTYPE, a prefix, too deep */
+                return NGX_HTTP_CI_JOBS_XML_DECLINED;
+            }
+
+            name = p++;
+
+            while (p < last && ngx_http_ci_jobs_scan_name[*p]) {
+                p++;
+            }
+
+            n = p - name;
+
+            if (n > NGX_HTTP_CI_JOBS_SCAN_NAME_MAX) {
+                return NGX_HTTP_CI_JOBS_XML_DECLINED;
+            }
+
+            p = ngx_http_ci_jobs_scan_space(p, last);
+
+            if (p == last) {
+                return NGX_HTTP_CI_JOBS_XML_DECLINED;
+            }
+
+            if (ngx_http_ci_jobs_xml_start(pass, name, n) != 0) {
+                return ngx_http_ci_jobs_scan_failed(pass);
+            }
+
+            if (*p == '>') {
+                open[depth].name = name;
+                open[depth].len = n;
+                depth++;
+                p++;
+
+            } else if (*p == '/' && last - p > 1 && p[1] == '>') {
+                p += 2;
+
+                if (ngx_http_ci_jobs_xml_end(pass) != 0) {
+                    return ngx_http_ci_jobs_scan_failed(pass);
+                }
+
+                if (depth == 0) {
+                    break;
+                }
+
+            } else {
+                /* an attribute, or not well-formed */
+                return NGX_HTTP_CI_JOBS_XML_DECLINED;
+            }
+        }
+
+        /* the content up to the next tag */
+
+        text = p;
+
+        for ( ;; ) {
+            p = ngx_http_ci_jobs_scan_plain_run(p, last);
+
+            if (p == last) {
+                return NGX_HTTP_CI_JOBS_XML_DECLINED;
+            }
+
+            if (*p == '<' || *p == '&') {
+                if (p > text && ngx_http_ci_jobs_xml_text(pass, text, p - text)
+                                != 0)
+                {
+                    return ngx_http_ci_jobs_scan_failed(pass);
+                }
+
+                if (*p == '<') {
+                    break;
+                }
+
+                p = ngx_http_ci_jobs_scan_ref(p, last, ref, &n);
+                if (p == NULL) {
+                    return NGX_HTTP_CI_JOBS_XML_DECLINED;
+                }
+
+                if (ngx_http_ci_jobs_xml_text(pass, ref, n) != 0) {
+                    return ngx_http_ci_jobs_scan_failed(pass);
+                }
+
+                text = p;
+                continue;
+            }
+
+            if (*p == ']') {
+                if (last - p > 2 && p[1] == ']' && p[2] == '>') {
+                    return NGX_HTTP_CI_JOBS_XML_DECLINED;
+                }
+
+                p++;
+                continue;
+            }
+
+            if (*p < 0x80) {
+                /* a carriage return or another control character */
+                return NGX_HTTP_CI_JOBS_XML_DECLINED;
+            }
+
+            cp = ngx_http_ci_jobs_utf8_next(&p, last);
+
+            if (cp == NGX_HTTP_CI_JOBS_UTF8_BAD
+                || !ngx_http_ci_jobs_scan_is_char(cp))
+            {
+                return NGX_HTTP_CI_JOBS_XML_DECLINED;
+            }
+        }
+    }
+
+    /* after the root: white space only */
+
+    if (ngx_http_ci_jobs_scan_space(p, last) != last) {
+        return NGX_HTTP_CI_JOBS_XML_DECLINED;
+    }
+
+    if (ngx_http_ci_jobs_xml_done(pass) != 0) {
+        return ngx_http_ci_jobs_scan_failed(pass);
+    }
+
+    return NGX_HTTP_CI_JOBS_XML_OK;
+}
+
+
+/* past the XML declaration, if any; NULL: one outside the subset */
+
+static const u_char *
+ngx_http_ci_jobs_scan_decl(const u_char *p, const u_char *last)
+{
+    size_t         len;
+    const u_char  *value, *next;
+
+    if (last - p < 6 || memcmp(p, "<?xml", 5) != 0) {
+        /* "<?" of another processing instruction is declined later */
+        return p;
+    }
+
+    p = ngx_http_ci_jobs_scan_pseudo(p + 5, last, "version", &value, &len);
+
+    if (p == NULL || !ngx_http_ci_jobs_str_is(value, len, "1.0")) {
+        return NULL;
+    }
+
+    next = ngx_http_ci_jobs_scan_pseudo(p, last, "encoding", &value, &len);
+
+    if (next != NULL) {
+        if (len != 5
+            || (value[0] | 0x20) != 'u' || (value[1] | 0x20) != 't'
+            || (value[2] | 0x20) != 'f' || value[3] != '-' || value[4] != '8')
+        {
+            return NULL;
+        }
+
+        p = next;
+    }
+
+    next = ngx_http_ci_jobs_scan_pseudo(p, last, "standalone", &value, &len);
+
+    if (next != NULL) {
+        if (!ngx_http_ci_jobs_str_is(value, len, "yes")
+            && !ngx_http_ci_jobs_str_is(value, len, "no"))
+        {
+            return NULL;
+        }
+
+        p = next;
+    }
+
+    p = ngx_http_ci_jobs_scan_space(p, last);
+
+    if (last - p < 2 || p[0] != '?' || p[1] != '>') {
+        return NULL;
+    }
+
+    return p + 2;
+}
+
+
+/*
+ * S name S? '=' S? quoted value, as in the XML declaration: past the
+ * value's closing quote, or NULL.
+ */
+
+static const u_char *
+ngx_http_ci_jobs_scan_pseudo(const u_char *p, const u_char *last,
+    const char *name, const u_char **value, size_t *len)
+{
+    u_char         quote;
+    size_t         n;
+    const u_char  *start, *end;
+
+    start = p;
+    p = ngx_http_ci_jobs_scan_space(p, last);
+
+    n = strlen(name);
+
+    if (p == start || (size_t) (last - p) < n || memcmp(p, name, n) != 0) {
+        return NULL;
+    }
+
+    p = ngx_http_ci_jobs_scan_space(p + n, last);
+
+    if (p == last || *p != '=') {
+        return NULL;
+    }
+
+    p = ngx_http_ci_jobs_scan_space(p + 1, last);
+
+    if (p == last || (*p != '"' && *p != '\'')) {
+        return NULL;
+    }
+
+    quote = *p++;
+
+    end = memchr(p, quote, last - p);
+    if (end == NULL) {
+        return NULL;
+    }
+
+    *value = p;
+    *len = end - p;
+
+    return end + 1;
+}
+
+
+static const u_char *
+ngx_http_ci_jobs_scan_space(const u_char *p, const u_char *last)
+{
+    while (p < last && ngx_http_ci_jobs_scan_is_space(*p)) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/*
+ * Past the plain text bytes from p: sixteen at a time where SSE2 is there
+ * (a signed compare with 0x20 finds the controls and the non-ASCII bytes
+ * at once).
+ */
+
+static const u_char *
+ngx_http_ci_jobs_scan_plain_run(const u_char *p, const u_char *last)
+{
+#if (__SSE2__)
+    int      mask;
+    __m128i  v, special;
+
+    for ( ;; ) {
+        while (last - p >= 16) {
+            v = _mm_loadu_si128((const __m128i *) p);
+
+            special = _mm_or_si128(
+                          _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                       _mm_cmpeq_epi8(v, _mm_set1_epi8('<'))),
+                          _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('&')),
+                                       _mm_cmpeq_epi8(v, _mm_set1_epi8(']'))));
+
+            mask = _mm_movemask_epi8(special);
+
+            if (mask != 0) {
+                p += __builtin_ctz(mask);
+                break;
+            }
+
+            p += 16;
+        }
+
+        /* a tab or a line feed: plain, as the bytes after it may be */
+
+        if (p == last || !ngx_http_ci_jobs_scan_plain[*p]) {
+            break;
+        }
+
+        if (last - p < 16) {
+            while (p < last && ngx_http_ci_jobs_scan_plain[*p]) {
+                p++;
+            }
+
+            break;
+        }
+
+        p++;
+    }
+
+#else
+
+    while (p < last && ngx_http_ci_jobs_scan_plain[*p]) {
+        p++;
+    }
+
+#endif
+
+    return p;
+}
+
+
+/*
+ * An entity or character reference at p ('&'): its text, UTF-8, in buf;
+ * past its ';', or NULL when it is none libxml2 would take without a
+ * second look.
+ */
+
+static const u_char *
+ngx_http_ci_jobs_scan_ref(const u_char *p, const u_char *last, u_char *buf,
+    size_t *len)
+{
+    size_t         n;
+    uint32_t       cp, digit;
+    const u_char  *end;
+
+    static const struct {
+        const char  *name;
+        u_char       c;
+    } predefined[] = {
+        { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' },
+        { "&quot;", '"' }, { "&apos;", '\'' }
+    };
+
+    end = (last - p > NGX_HTTP_CI_JOBS_SCAN_REF_MAX + 4)
+          ? p + NGX_HTTP_CI_JOBS_SCAN_REF_MAX + 4 : last;
+
+    if (end - p < 3 || p[1] != '#') {
+
+        for (n = 0; n < sizeof(predefined) / sizeof(predefined[0]); n++) {
+            if ((size_t) (end - p) >= strlen(predefined[n].name)
+                && memcmp(p, predefined[n].name, strlen(predefined[n].name))
+                   == 0)
+            {
+                buf[0] = predefined[n].c;
+                *len = 1;
+
+                return p + strlen(predefined[n].name);
+            }
+        }
+
+        return NULL;
+    }
+
+    /* "&#N;" or "&#xH;" */
+
+    p += 2;
+    cp = 0;
+    n = 0;
+
+    if (*p == 'x') {
+        for (p++; p < end && *p != ';'; p++, n++) {
+            if (*p >= '0' && *p <= '9') {
+                digit = *p - '0';
+
+            } else if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f') {
+                digit = (*p | 0x20) - 'a' + 10;
+
+            } else {
+                return NULL;
+            }
+
+            cp = cp * 16 + digit;
+        }
+
+    } else {
+        for ( /* void */ ; p < end && *p != ';'; p++, n++) {
+            if (*p < '0' || *p > '9') {
+                return NULL;
+            }
+
+            cp = cp * 10 + (*p - '0');
+        }
+    }
+
+    if (p == end || n == 0 || n > NGX_HTTP_CI_JOBS_SCAN_REF_MAX) {
+        return NULL;
+    }
+
+    /* the XML characters, in UTF-8 */
+
+    if (cp < 0x80) {
+        if (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') {
+            return NULL;
+        }
+
+        buf[0] = (u_char) cp;
+        *len = 1;
+
+    } else if (cp < 0x800) {
+        buf[0] = (u_char) (0xc0 | (cp >> 6));
+        buf[1] = (u_char) (0x80 | (cp & 0x3f));
+        *len = 2;
+
+    } else if (cp < 0x10000) {
+        if ((cp >= 0xd800 && cp <= 0xdfff)
+            || !ngx_http_ci_jobs_scan_is_char(cp))
+        {
+            return NULL;
+        }
+
+        buf[0] = (u_char) (0xe0 | (cp >> 12));
+        buf[1] = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+        buf[2] = (u_char) (0x80 | (cp & 0x3f));
+        *len = 3;
+
+    } else if (cp <= 0x10ffff) {
+        buf[0] = (u_char) (0xf0 | (cp >> 18));
+        buf[1] = (u_char) (0x80 | ((cp >> 12) & 0x3f));
+        buf[2] = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+        buf[3] = (u_char) (0x80 | (cp & 0x3f));
+        *len = 4;
+
+    } else {
+        return NULL;
+    }
+
+    return p + 1;
+}
+
+
+/* an event failed: the pass ran out of memory (nothing else can fail) */
+
+static int
+ngx_http_ci_jobs_scan_failed(ngx_http_ci_jobs_xml_pass_t *pass)
+{
+    return pass->nomem ? NGX_HTTP_CI_JOBS_XML_NOMEM
+                       : NGX_HTTP_CI_JOBS_XML_ERROR;
+}
