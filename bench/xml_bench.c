@@ -6,8 +6,10 @@
  *
  * With "seed N": the pass on the gateway benchmark's answer (the seed's
  * media job without its MediaInfo, 2.2 KB, as bench/run.pl serves it),
- * N times in XML mode then N times with JSON; make bench-xml runs that
- * under callgrind for the instructions per byte of each.
+ * N times in each mode: XML with the cache's facts, XML without the cache,
+ * JSON, and XML read by libxml2 instead of the scanner (as an answer
+ * outside the scanner's subset is); make bench-xml runs that under
+ * callgrind for the instructions per byte of each.
  *
  *   make bench-xml
  */
@@ -54,6 +56,40 @@ seed_pass(const u_char *xml, size_t len, ngx_http_ci_jobs_xml_conf_t *conf,
 
 
 __attribute__((noinline)) static int
+seed_pass_bare(const u_char *xml, size_t len,
+    ngx_http_ci_jobs_xml_conf_t *conf, ngx_http_ci_jobs_xml_result_t *res)
+{
+    int  rc;
+
+    conf->json = 0;
+    conf->no_facts = 1;
+
+    rc = ngx_http_ci_jobs_xml_parse(xml, len, conf, res);
+
+    conf->no_facts = 0;
+
+    return rc;
+}
+
+
+__attribute__((noinline)) static int
+seed_pass_libxml(const u_char *xml, size_t len,
+    ngx_http_ci_jobs_xml_conf_t *conf, ngx_http_ci_jobs_xml_result_t *res)
+{
+    int  rc;
+
+    conf->json = 0;
+    conf->libxml_only = 1;
+
+    rc = ngx_http_ci_jobs_xml_parse(xml, len, conf, res);
+
+    conf->libxml_only = 0;
+
+    return rc;
+}
+
+
+__attribute__((noinline)) static int
 seed_pass_json(const u_char *xml, size_t len,
     ngx_http_ci_jobs_xml_conf_t *conf, ngx_http_ci_jobs_xml_result_t *res)
 {
@@ -88,6 +124,7 @@ static int
 seed(char *job, long job_len, int runs)
 {
     int                            i;
+    size_t                         m;
     char                          *p, *q, *xml;
     size_t                         len;
     xmlSAXHandler                  sax;
@@ -97,6 +134,12 @@ seed(char *job, long job_len, int runs)
 
     static ngx_http_ci_jobs_name_t  names[] = {
         { (u_char *) "JobsDetail", 10 }
+    };
+
+    static int  (*modes[])(const u_char *, size_t,
+                           ngx_http_ci_jobs_xml_conf_t *,
+                           ngx_http_ci_jobs_xml_result_t *) = {
+        seed_pass, seed_pass_bare, seed_pass_json, seed_pass_libxml
     };
 
     /* "<Response>\n", the first job without its MediaInfo, "</Response>" */
@@ -134,26 +177,17 @@ seed(char *job, long job_len, int runs)
     conf.narray_names = 1;
     conf.alloc = pool_alloc;
 
-    for (i = 0; i < runs; i++) {
-        if (seed_pass((u_char *) xml, len, &conf, &res)
-            != NGX_HTTP_CI_JOBS_XML_OK)
-        {
-            fprintf(stderr, "refused: %s\n", res.error);
-            return 1;
+    for (m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+        for (i = 0; i < runs; i++) {
+            if (modes[m]((u_char *) xml, len, &conf, &res)
+                != NGX_HTTP_CI_JOBS_XML_OK)
+            {
+                fprintf(stderr, "refused: %s\n", res.error);
+                return 1;
+            }
+
+            pool_free();
         }
-
-        pool_free();
-    }
-
-    for (i = 0; i < runs; i++) {
-        if (seed_pass_json((u_char *) xml, len, &conf, &res)
-            != NGX_HTTP_CI_JOBS_XML_OK)
-        {
-            fprintf(stderr, "refused: %s\n", res.error);
-            return 1;
-        }
-
-        pool_free();
     }
 
     memset(&sax, 0, sizeof(sax));

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # Instructions per byte of the XML pass on the gateway benchmark's seed
-# answer, XML mode and JSON mode, counted by callgrind (stable on a busy
+# answer, in each of bench/xml_bench.c's modes, counted by callgrind (stable on a busy
 # machine, unlike times):
 #
 #   perl bench/xml_count.pl build/xml_bench [RUNS]
@@ -20,7 +20,9 @@ my ($len) = $log =~ /seed answer: (\d+) bytes/ or die $log;
 
 my $annotate = `callgrind_annotate --inclusive=yes $out 2>/dev/null`;
 
-for my $f ([ 'seed_pass', 'XML' ], [ 'seed_pass_json', 'JSON' ],
+for my $f ([ 'seed_pass', 'XML' ], [ 'seed_pass_bare', 'XML, no cache' ],
+           [ 'seed_pass_json', 'JSON' ],
+           [ 'seed_pass_libxml', 'XML, read by libxml2' ],
            [ 'seed_libxml2', 'libxml2 alone, empty SAX2 handler' ])
 {
     my ($ir) = $annotate =~ /^\s*([\d,]+)\s+\([\d.\s]+%\)\s+\S*:$f->[0]\b/m

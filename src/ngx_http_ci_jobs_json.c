@@ -112,6 +112,12 @@ static u_char *ngx_http_ci_jobs_json_escape(u_char *p, const u_char *s,
     size_t len);
 
 
+/* room for n more bytes of output, the common case without a call */
+#define ngx_http_ci_jobs_json_room(json, n)                                   \
+    ((json)->cap - (json)->len >= (n)                                         \
+     ? 0 : ngx_http_ci_jobs_json_reserve(json, n))
+
+
 /* the name table's first size: twice the distinct names of CI's answers */
 #define NGX_HTTP_CI_JOBS_JSON_SLOTS  128
 
@@ -198,7 +204,7 @@ ngx_http_ci_jobs_json_start(ngx_http_ci_jobs_json_t *json,
 
     /* '{' or ']', ',', '"', the name, '"', ':', '[', '"' */
 
-    if (ngx_http_ci_jobs_json_reserve(json, nm->len + 8) != 0) {
+    if (ngx_http_ci_jobs_json_room(json, nm->len + 8) != 0) {
         return -1;
     }
 
@@ -352,7 +358,7 @@ ngx_http_ci_jobs_json_end(ngx_http_ci_jobs_json_t *json)
 
     /* '"', or ']' and '}'; the root's ']' and '}' */
 
-    if (ngx_http_ci_jobs_json_reserve(json, 4) != 0) {
+    if (ngx_http_ci_jobs_json_room(json, 4) != 0) {
         return -1;
     }
 
@@ -411,7 +417,7 @@ ngx_http_ci_jobs_json_text(ngx_http_ci_jobs_json_t *json,
     while (len > 0) {
         n = (len < 4096) ? len : 4096;
 
-        if (ngx_http_ci_jobs_json_reserve(json, 6 * n) != 0) {
+        if (ngx_http_ci_jobs_json_room(json, 6 * n) != 0) {
             return -1;
         }
 
@@ -646,7 +652,11 @@ ngx_http_ci_jobs_json_hash(const u_char *name, size_t len)
     h = (uint32_t) len << 24 | (uint32_t) name[0] << 16
         | (uint32_t) name[len / 2] << 8 | name[len - 1];
 
-    return h * 0x9e3779b1u;
+    /* the table takes the low bits: fold the product's high ones in */
+
+    h *= 0x9e3779b1u;
+
+    return h ^ (h >> 16);
 }
 
 
@@ -768,17 +778,13 @@ ngx_http_ci_jobs_json_rehash(ngx_http_ci_jobs_json_t *json)
 }
 
 
-/* room for n more bytes of output */
+/* the output moved to a buffer with room for n more bytes */
 
 static int
 ngx_http_ci_jobs_json_reserve(ngx_http_ci_jobs_json_t *json, size_t n)
 {
     u_char  *out;
     size_t   cap;
-
-    if (json->cap - json->len >= n) {
-        return 0;
-    }
 
     cap = json->cap ? 2 * json->cap : json->hint;
 

@@ -146,7 +146,10 @@ ngx_http_ci_jobs_xml_start(ngx_http_ci_jobs_xml_pass_t *pass,
     pass->depth++;
     pass->root = 1;
 
-    ngx_http_ci_jobs_xml_facts_start(&pass->facts, pass->depth, name, len);
+    if (!pass->conf->no_facts) {
+        ngx_http_ci_jobs_xml_facts_start(&pass->facts, pass->depth, name,
+                                         len);
+    }
 
     if (pass->conf->json
         && ngx_http_ci_jobs_json_start(&pass->json, name, len) != 0)
@@ -163,7 +166,9 @@ ngx_http_ci_jobs_xml_start(ngx_http_ci_jobs_xml_pass_t *pass,
 int
 ngx_http_ci_jobs_xml_end(ngx_http_ci_jobs_xml_pass_t *pass)
 {
-    ngx_http_ci_jobs_xml_facts_end(&pass->facts, pass->depth);
+    if (!pass->conf->no_facts) {
+        ngx_http_ci_jobs_xml_facts_end(&pass->facts, pass->depth);
+    }
 
     if (pass->conf->json && ngx_http_ci_jobs_json_end(&pass->json) != 0) {
         pass->nomem = 1;
@@ -183,7 +188,9 @@ int
 ngx_http_ci_jobs_xml_text(ngx_http_ci_jobs_xml_pass_t *pass,
     const u_char *text, size_t len)
 {
-    ngx_http_ci_jobs_xml_facts_text(&pass->facts, pass->depth, text, len);
+    if (!pass->conf->no_facts) {
+        ngx_http_ci_jobs_xml_facts_text(&pass->facts, pass->depth, text, len);
+    }
 
     if (pass->conf->json
         && ngx_http_ci_jobs_json_text(&pass->json, text, len) != 0)

@@ -43,6 +43,7 @@ typedef struct {
     const ngx_http_ci_jobs_name_t  *array_names;  /* always JSON arrays */
     size_t                          narray_names;
     unsigned                        json:1;       /* write JSON too */
+    unsigned                        no_facts:1;   /* no cache: no facts */
     /* libxml2 reads every answer: the fuzzers compare it with the scanner */
     unsigned                        libxml_only:1;
     ngx_http_ci_jobs_alloc_pt       alloc;

@@ -127,6 +127,14 @@ int ngx_http_ci_jobs_xml_end(ngx_http_ci_jobs_xml_pass_t *pass);
 int ngx_http_ci_jobs_xml_text(ngx_http_ci_jobs_xml_pass_t *pass,
     const u_char *text, size_t len);
 int ngx_http_ci_jobs_xml_done(ngx_http_ci_jobs_xml_pass_t *pass);
+
+/*
+ * Whether text here is read at all: always for JSON, else only inside an
+ * element the cache's facts capture.  A reader may leave the rest out.
+ */
+#define ngx_http_ci_jobs_xml_wants_text(pass)                                 \
+    ((pass)->conf->json || (pass)->facts.capture)
+
 void ngx_http_ci_jobs_xml_fail(ngx_http_ci_jobs_xml_pass_t *pass,
     const char *error);
 

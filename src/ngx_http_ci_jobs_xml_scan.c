@@ -229,8 +229,8 @@ ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
             }
 
             if (*p == '<' || *p == '&') {
-                if (p > text && ngx_http_ci_jobs_xml_text(pass, text, p - text)
-                                != 0)
+                if (p > text && ngx_http_ci_jobs_xml_wants_text(pass)
+                    && ngx_http_ci_jobs_xml_text(pass, text, p - text) != 0)
                 {
                     return ngx_http_ci_jobs_scan_failed(pass);
                 }
@@ -406,7 +406,7 @@ ngx_http_ci_jobs_scan_space(const u_char *p, const u_char *last)
 /*
  * Past the plain text bytes from p: sixteen at a time where SSE2 is there
  * (a signed compare with 0x20 finds the controls and the non-ASCII bytes
- * at once).
+ * at once; tabs and line feeds, which indent CI's answers, are plain).
  */
 
 static const u_char *
@@ -414,52 +414,36 @@ ngx_http_ci_jobs_scan_plain_run(const u_char *p, const u_char *last)
 {
 #if (__SSE2__)
     int      mask;
-    __m128i  v, special;
+    __m128i  v, special, spacing;
 
-    for ( ;; ) {
-        while (last - p >= 16) {
-            v = _mm_loadu_si128((const __m128i *) p);
+    while (last - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
 
-            special = _mm_or_si128(
-                          _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                                       _mm_cmpeq_epi8(v, _mm_set1_epi8('<'))),
+        spacing = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')),
+                               _mm_cmpeq_epi8(v, _mm_set1_epi8('\t')));
+
+        special = _mm_or_si128(
+                      _mm_andnot_si128(spacing,
+                                       _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))),
+                      _mm_or_si128(
+                          _mm_cmpeq_epi8(v, _mm_set1_epi8('<')),
                           _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('&')),
-                                       _mm_cmpeq_epi8(v, _mm_set1_epi8(']'))));
+                                       _mm_cmpeq_epi8(v, _mm_set1_epi8(']')))));
 
-            mask = _mm_movemask_epi8(special);
+        mask = _mm_movemask_epi8(special);
 
-            if (mask != 0) {
-                p += __builtin_ctz(mask);
-                break;
-            }
-
-            p += 16;
+        if (mask != 0) {
+            return p + __builtin_ctz(mask);
         }
 
-        /* a tab or a line feed: plain, as the bytes after it may be */
-
-        if (p == last || !ngx_http_ci_jobs_scan_plain[*p]) {
-            break;
-        }
-
-        if (last - p < 16) {
-            while (p < last && ngx_http_ci_jobs_scan_plain[*p]) {
-                p++;
-            }
-
-            break;
-        }
-
-        p++;
+        p += 16;
     }
 
-#else
+#endif
 
     while (p < last && ngx_http_ci_jobs_scan_plain[*p]) {
         p++;
     }
-
-#endif
 
     return p;
 }
