@@ -10,7 +10,8 @@
  * Invariants, each checked with abort():
  * - the scanner and libxml2 agree: the same verdict, message, facts (ids
  *   asked for included) and JSON whether the scanner reads the body or
- *   libxml2 does (conf.libxml_only);
+ *   libxml2 does (conf.libxml_only); without the facts (conf.no_facts)
+ *   the verdict, message and JSON stay, the facts are all zero;
  * - an accepted body with JSON yields one strict JSON text (a validator is
  *   written here): an object with one key, strings of valid UTF-8 without
  *   raw control characters, no key twice in an object;
@@ -82,6 +83,7 @@ static long      alloc_left = -1;
 
 /* what fuzz_parse() asks for besides the body */
 static int            libxml_only;
+static int            no_facts;
 static const u_char  *ids;
 static size_t         ids_len;
 
@@ -248,6 +250,24 @@ fuzz_check_readers(const u_char *data, size_t size)
 
         fuzz_check_same(rc, &res, lrc, &lres, json ? lres.json : NULL,
                         lres.json_len);
+
+        no_facts = 1;
+        lrc = fuzz_parse(data, size, json, &lres);
+        no_facts = 0;
+
+        if (lrc != rc
+            || (rc != NGX_HTTP_CI_JOBS_XML_OK
+                && strcmp(lres.error, res.error) != 0)
+            || (rc == NGX_HTTP_CI_JOBS_XML_OK
+                && (lres.jobs || lres.terminal_jobs || lres.runs
+                    || lres.terminal_runs || lres.nonexist || lres.response
+                    || lres.ids_seen || lres.foreign
+                    || lres.json_len != res.json_len
+                    || (json && memcmp(lres.json, res.json, res.json_len)))))
+        {
+            abort();
+        }
+
         fuzz_free();
     }
 
@@ -425,6 +445,7 @@ fuzz_parse(const u_char *data, size_t size, int json,
     conf.narray_names = 1;
     conf.json = json;
     conf.libxml_only = libxml_only;
+    conf.no_facts = no_facts;
     conf.ids = ids;
     conf.ids_len = ids_len;
     conf.alloc = fuzz_alloc;

@@ -57,6 +57,7 @@ typedef struct {
 typedef struct {
     u_char        *json;           /* with conf->json: the rendering */
     size_t         json_len;
+    /* the cache's facts, all zero with conf->no_facts */
     size_t         jobs;           /* <JobsDetail> children of the root */
     size_t         terminal_jobs;  /* of those, State Success/Failed/Cancel */
     size_t         runs;           /* <WorkflowExecution> children of it */
