@@ -18,8 +18,8 @@
  * - jobs >= terminal_jobs, and the facts are the same with and without
  *   JSON;
  * - a refused body yields nothing but a message, with and without JSON;
- * - the same body followed by 4 KB of spaces, read by libxml2 (its pull
- *   parser instead of the push parser), gives the same answer;
+ * - the same body followed by 4 KB of spaces, read by libxml2, gives the
+ *   same answer;
  * - when an allocation fails, the answer is NOMEM with nothing else, or
  *   the normal answer;
  * - nothing reaches libxml2's generic error handler (stderr), and the
@@ -157,7 +157,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fuzz_check_readers(data, size);
 
-    /* through the other libxml2 parser */
+    /* padded, through libxml2 */
 
     libxml_only = 1;
 

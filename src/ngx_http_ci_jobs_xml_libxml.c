@@ -1,8 +1,11 @@
 
 /*
- * The XML pass's libxml2 reader: a SAX2 parser turning any answer the
- * scanner declines into the pass's events, with libxml2's verdict on its
- * well-formedness.
+ * The XML pass's libxml2 reader: a SAX2 push parser, kept from one answer
+ * to the next, turns any answer the scanner declines into the pass's
+ * events, with libxml2's verdict on its well-formedness.  Only answers
+ * outside CI's plain XML come here, so one parser does: the pull parser
+ * would run a large body about 20% faster, but takes a NUL byte for the
+ * end of the input.
  */
 
 
@@ -15,27 +18,9 @@
 #include "ngx_http_ci_jobs_xml_pass.h"
 
 
-/*
- * libxml2's push parser starts faster, its pull parser runs faster: on
- * this project's machines push wins below about 3 KB (1 KB: 2.9 us against
- * 3.8 us), pull above (16 KB: 30 us against 36 us; 4 MB: 7.9 ms against
- * 9.8 ms).  Both are driven by the same SAX handler and options.  But the
- * pull parser of libxml2 2.9 takes a NUL character for the end of the
- * input: "<a/>\0garbage" would pass, and so would a NUL made by a
- * declared encoding (UTF-7 "+AAA-").  So it gets only bodies without a NUL
- * byte that are UTF-8 as they are; the push parser checks every byte.
- */
-
-#ifndef NGX_HTTP_CI_JOBS_XML_PULL_MIN
-#define NGX_HTTP_CI_JOBS_XML_PULL_MIN     4096
-#endif
-
 /* past these, the kept push parser is freed after the answer */
 #define NGX_HTTP_CI_JOBS_XML_KEEP_NAMES   4096
 #define NGX_HTTP_CI_JOBS_XML_KEEP_ATTS    256
-
-/* how far into the XML declaration its encoding is looked for */
-#define NGX_HTTP_CI_JOBS_XML_DECL_MAX     256
 
 
 typedef struct {
@@ -65,7 +50,6 @@ static void ngx_http_ci_jobs_libxml_doctype(void *data, const xmlChar *name,
 static void ngx_http_ci_jobs_libxml_error(void *data, xmlErrorPtr error);
 static void ngx_http_ci_jobs_libxml_stop(ngx_http_ci_jobs_libxml_t *lx);
 static const char *ngx_http_ci_jobs_libxml_why(ngx_http_ci_jobs_libxml_t *lx);
-static int ngx_http_ci_jobs_libxml_pull(const u_char *xml, size_t len);
 
 
 /*
@@ -80,7 +64,7 @@ int
 ngx_http_ci_jobs_xml_libxml(ngx_http_ci_jobs_xml_pass_t *pass,
     const u_char *xml, size_t len)
 {
-    int                         rc, pull, well_formed;
+    int                         rc, well_formed;
     void                       *old_data;
     xmlStructuredErrorFunc      old_handler;
     ngx_http_ci_jobs_libxml_t   lx;
@@ -102,19 +86,7 @@ ngx_http_ci_jobs_xml_libxml(ngx_http_ci_jobs_xml_pass_t *pass,
     old_data = xmlStructuredErrorContext;
     xmlSetStructuredErrorFunc(&lx, ngx_http_ci_jobs_libxml_error);
 
-    pull = ngx_http_ci_jobs_libxml_pull(xml, len);
-
-    if (!pull) {
-        lx.ctxt = ngx_http_ci_jobs_libxml_push_ctxt();
-
-    } else {
-        lx.ctxt = xmlCreateMemoryParserCtxt((const char *) xml, (int) len);
-
-        if (lx.ctxt != NULL) {
-            ngx_http_ci_jobs_libxml_sax(lx.ctxt->sax);
-            xmlCtxtUseOptions(lx.ctxt, XML_PARSE_NONET | XML_PARSE_NOWARNING);
-        }
-    }
+    lx.ctxt = ngx_http_ci_jobs_libxml_push_ctxt();
 
     if (lx.ctxt == NULL) {
         xmlSetStructuredErrorFunc(old_data, old_handler);
@@ -123,12 +95,9 @@ ngx_http_ci_jobs_xml_libxml(ngx_http_ci_jobs_xml_pass_t *pass,
 
     lx.ctxt->userData = &lx;
 
-    if (!pull) {
-        rc = xmlParseChunk(lx.ctxt, (const char *) xml, (int) len, 1);
+    /* one chunk: the push parser checks every byte, NULs included */
 
-    } else {
-        rc = xmlParseDocument(lx.ctxt);
-    }
+    rc = xmlParseChunk(lx.ctxt, (const char *) xml, (int) len, 1);
 
     well_formed = (rc == 0 && lx.ctxt->wellFormed && !pass->failed
                    && !lx.encoding && pass->closed);
@@ -147,13 +116,8 @@ ngx_http_ci_jobs_xml_libxml(ngx_http_ci_jobs_xml_pass_t *pass,
         lx.ctxt->myDoc = NULL;
     }
 
-    if (pull) {
-        xmlFreeParserCtxt(lx.ctxt);
-
-    } else {
-        lx.ctxt->userData = NULL;
-        ngx_http_ci_jobs_libxml_keep(lx.ctxt, pass->nomem);
-    }
+    lx.ctxt->userData = NULL;
+    ngx_http_ci_jobs_libxml_keep(lx.ctxt, pass->nomem);
 
     xmlSetStructuredErrorFunc(old_data, old_handler);
 
@@ -340,9 +304,9 @@ ngx_http_ci_jobs_libxml_text(void *data, const xmlChar *ch, int len)
 
 
 /*
- * libxml2 2.9's push parser passes CDATA on with its carriage returns,
- * the pull parser with line ends normalized, as XML wants: normalize here,
- * so that both give the same text ("\r\n" and "\r" become "\n").
+ * libxml2 2.9's push parser passes CDATA on with its carriage returns:
+ * line ends are normalized here, as XML wants ("\r\n" and "\r" become
+ * "\n").
  */
 
 static void
@@ -509,75 +473,4 @@ ngx_http_ci_jobs_libxml_why(ngx_http_ci_jobs_libxml_t *lx)
     }
 
     return "not well-formed XML";
-}
-
-
-/*
- * Whether the pull parser may read the body: long enough to be worth it,
- * no NUL byte, and UTF-8 as it is (an optional BOM, no encoding declared
- * but UTF-8, not another encoding detected from the first bytes).
- */
-
-static int
-ngx_http_ci_jobs_libxml_pull(const u_char *xml, size_t len)
-{
-    u_char         q;
-    const u_char  *p, *last, *end;
-
-    if (len < NGX_HTTP_CI_JOBS_XML_PULL_MIN || memchr(xml, '\0', len)) {
-        return 0;
-    }
-
-    p = xml;
-    last = xml + len;
-
-    if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
-        p += 3;
-    }
-
-    if (*p != '<' && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-        return 0;
-    }
-
-    if (memcmp(p, "<?xml", 5) != 0) {
-        return 1;
-    }
-
-    /* the declaration: version, then perhaps encoding, standalone */
-
-    end = (last - p > NGX_HTTP_CI_JOBS_XML_DECL_MAX)
-          ? p + NGX_HTTP_CI_JOBS_XML_DECL_MAX : last;
-
-    for (p += 5; p + 1 < end; p++) {
-        if (p[0] == '?' && p[1] == '>') {
-            return 1;
-        }
-
-        if (end - p > 8 && memcmp(p, "encoding", 8) == 0) {
-            break;
-        }
-    }
-
-    if (p + 1 >= end) {
-        return 0;
-    }
-
-    for (p += 8; p < end && (*p == ' ' || *p == '='); p++) {
-        /* void */
-    }
-
-    if (p == end || (*p != '"' && *p != '\'')) {
-        return 0;
-    }
-
-    q = *p++;
-
-    if (end - p > 6
-        && (p[0] | 0x20) == 'u' && (p[1] | 0x20) == 't'
-        && (p[2] | 0x20) == 'f' && p[3] == '-' && p[4] == '8' && p[5] == q)
-    {
-        return 1;
-    }
-
-    return 0;
 }

@@ -7,8 +7,8 @@
  * decides on.  Run from the repository root.
  *
  * Each document is converted twice: as it is (by the pass's scanner when
- * in its subset, else by libxml2's push parser) and, by libxml2 alone,
- * followed by 4 KB of spaces (its pull parser).
+ * in its subset, else by libxml2) and, by libxml2 alone, followed by 4 KB
+ * of spaces.
  */
 
 
@@ -231,7 +231,7 @@ check_json(const char *xml, size_t len, int pad, const char *json,
 
     if (pad) {
         tap_ok(same_json(&pres, json, strlen(json)),
-               "%s: the same through the pull parser", what);
+               "%s: the same by libxml2, padded", what);
     }
 
     tap_ok(convert(xml, len, 0, jobs_detail, 1, &facts)
