@@ -18,6 +18,9 @@
 #include "ngx_http_ci_jobs_xml_pass.h"
 
 
+/* what the push parser is given at a time */
+#define NGX_HTTP_CI_JOBS_XML_CHUNK        (1024 * 1024)
+
 /* past these, the kept push parser is freed after the answer */
 #define NGX_HTTP_CI_JOBS_XML_KEEP_NAMES   4096
 #define NGX_HTTP_CI_JOBS_XML_KEEP_ATTS    256
@@ -65,6 +68,7 @@ ngx_http_ci_jobs_xml_libxml(ngx_http_ci_jobs_xml_pass_t *pass,
     const u_char *xml, size_t len)
 {
     int                         rc, well_formed;
+    size_t                      n;
     void                       *old_data;
     xmlStructuredErrorFunc      old_handler;
     ngx_http_ci_jobs_libxml_t   lx;
@@ -95,9 +99,20 @@ ngx_http_ci_jobs_xml_libxml(ngx_http_ci_jobs_xml_pass_t *pass,
 
     lx.ctxt->userData = &lx;
 
-    /* one chunk: the push parser checks every byte, NULs included */
+    /*
+     * In chunks: given more than 10 MB at once, libxml2 refuses the
+     * document ("huge input lookup") where the same bytes in chunks pass.
+     */
 
-    rc = xmlParseChunk(lx.ctxt, (const char *) xml, (int) len, 1);
+    do {
+        n = (len > NGX_HTTP_CI_JOBS_XML_CHUNK) ? NGX_HTTP_CI_JOBS_XML_CHUNK
+                                                : len;
+        len -= n;
+
+        rc = xmlParseChunk(lx.ctxt, (const char *) xml, (int) n, len == 0);
+        xml += n;
+
+    } while (rc == 0 && len && !pass->failed);
 
     well_formed = (rc == 0 && lx.ctxt->wellFormed && !pass->failed
                    && !lx.encoding && pass->closed);

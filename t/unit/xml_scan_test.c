@@ -30,6 +30,7 @@ static void test_subset(void);
 static void test_outside(void);
 static void test_seeds(void);
 static void test_depth(void);
+static void test_large(void);
 
 
 static const ngx_http_ci_jobs_name_t  jobs_detail[] = {
@@ -291,6 +292,44 @@ test_depth(void)
 }
 
 
+/* past libxml2's 10 MB at a time: a long text, a long list */
+
+static void
+test_large(void)
+{
+    char    *xml;
+    size_t   len, size;
+
+    size = 12 * 1024 * 1024;
+
+    xml = malloc(size + 64);
+    if (xml == NULL) {
+        tap_ok(0, "12 MB allocated");
+        return;
+    }
+
+    len = sprintf(xml, "<a>");
+    memset(xml + len, 'x', size);
+    len += size;
+    len += sprintf(xml + len, "</a>");
+
+    check_scanned(xml, len, "a 12 MB text");
+
+    len = sprintf(xml, "<Response>");
+
+    while (len < size) {
+        len += sprintf(xml + len, "<JobsDetail><JobId>j1</JobId>"
+                                  "<State>Success</State></JobsDetail>\n");
+    }
+
+    len += sprintf(xml + len, "</Response>");
+
+    check_scanned(xml, len, "a 12 MB list");
+
+    free(xml);
+}
+
+
 static char *
 slurp(const char *path, size_t *len)
 {
@@ -331,6 +370,7 @@ main(void)
     test_outside();
     test_seeds();
     test_depth();
+    test_large();
 
     pool_free();
     ngx_http_ci_jobs_xml_cleanup();
