@@ -268,8 +268,7 @@ ngx_http_ci_jobs_reinit_request(ngx_http_request_t *r)
 
     ctx->chunked_body = 0;
     ctx->xml_content_type = 0;
-    ctx->upstream_header = 0;
-    ctx->header_held = 0;
+    ctx->hold = NGX_HTTP_CI_JOBS_HOLD_NONE;
 
     if (ctx->body) {
         ctx->body->last = ctx->body->pos;
@@ -420,7 +419,8 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
         return ngx_http_ci_jobs_retry(r, ctx);
     }
 
-    ctx->upstream_header = 1;
+    /* held by the header filter (ngx_http_ci_jobs_filter.c) from here on */
+    ctx->hold = NGX_HTTP_CI_JOBS_HOLD_ANSWER;
 
     return NGX_OK;
 }
@@ -674,9 +674,14 @@ ngx_http_ci_jobs_abort_request(ngx_http_request_t *r)
 
 /*
  * Called before nginx finishes the request.  When the answer failed after
- * its header was read, the client has still seen nothing (the header
- * filter holds it): let nginx answer with the error status instead, which
- * the header filter then writes in CI's error shape.
+ * its header was read, the client has still seen nothing: the header
+ * filter (ngx_http_ci_jobs_filter.c) holds it.  The hold is let go, and
+ * u->header_sent cleared, so that nginx answers with the error status
+ * instead, which the header filter then writes in CI's error shape.  This
+ * leans on the order of ngx_http_upstream_finalize_request(): it calls
+ * this handler before it looks at header_sent, which, set, would end the
+ * request with nothing sent.  The upstream module has no call for "the
+ * header was not sent after all".
  */
 
 static void
@@ -691,8 +696,10 @@ ngx_http_ci_jobs_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
 
     ngx_http_ci_jobs_count_upstream(r, ctx, rc);
 
-    if (ctx != NULL && ctx->header_held && rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        ctx->header_held = 0;
+    if (ctx != NULL && ctx->hold == NGX_HTTP_CI_JOBS_HOLD_ANSWER
+        && rc >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        ctx->hold = NGX_HTTP_CI_JOBS_HOLD_NONE;
         r->upstream->header_sent = 0;
     }
 }
