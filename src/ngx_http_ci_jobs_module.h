@@ -80,6 +80,7 @@ typedef struct {
     ngx_array_t                  sources;   /* ngx_http_ci_jobs_creds_t * */
     ngx_shm_zone_t              *metrics_zone;  /* with ci_jobs_status */
     ngx_array_t                  locations;  /* gateway loc confs, ?ready */
+    ngx_hash_t                   upstream_headers;  /* the headers read */
 } ngx_http_ci_jobs_main_conf_t;
 
 
@@ -249,6 +250,7 @@ char *ngx_http_ci_jobs_set_target(ngx_conf_t *cf,
 #if (NGX_HTTP_SSL)
 void ngx_http_ci_jobs_targets_exit(ngx_cycle_t *cycle);
 #endif
+ngx_int_t ngx_http_ci_jobs_upstream_headers_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_uint_t ngx_http_ci_jobs_worker_full(ngx_http_request_t *r);
