@@ -525,9 +525,19 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
 
 /*
  * One more try, signed with the corrected clock, through the upstream
- * module's own "next upstream" path: a 403 is made retryable for this
- * request only, and the balancer is left one more try, even with a single
- * server.  reinit_request then signs anew.
+ * module's own "next upstream" path, the only way to a retry a module
+ * has (ngx_http_upstream_next() is static, reached through the status
+ * process_header leaves and next_upstream).  So:
+ *
+ * - a 403 is made retryable in a copy of u->conf for this request only,
+ *   the location's conf being every request's;
+ * - the balancer is left one more try and no other: the tries are raised
+ *   to 2 for the upstream module's test, and set to 1 after the
+ *   balancer's free (ngx_http_ci_jobs_free_peer()), which round robin
+ *   ends with tries at 0 for a single server.  That free is the one call
+ *   between the test and the next try's connect.
+ *
+ * reinit_request then signs anew.
  */
 
 static ngx_int_t
@@ -560,6 +570,8 @@ ngx_http_ci_jobs_retry(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx)
     return NGX_OK;
 }
 
+
+/* the balancer's own free, then the clock skew's one try */
 
 static void
 ngx_http_ci_jobs_free_peer(ngx_peer_connection_t *pc, void *data,
