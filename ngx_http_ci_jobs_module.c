@@ -878,6 +878,10 @@ ngx_http_ci_jobs_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
+    if (ngx_http_ci_jobs_upstream_headers_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_ci_jobs_filter_init(cf);
 }
 

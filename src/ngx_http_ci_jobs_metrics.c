@@ -366,7 +366,9 @@ ngx_http_ci_jobs_count_upstream(ngx_http_request_t *r,
     (void) ngx_atomic_fetch_add(&m->buckets[i], 1);
     (void) ngx_atomic_fetch_add(&m->response_msec, ms);
 
-    if (ctx->upstream_header
+    /* CI's status, when its header was read: the hold is let go after */
+
+    if (ctx->hold == NGX_HTTP_CI_JOBS_HOLD_ANSWER
         && ctx->status.code >= NGX_HTTP_CI_JOBS_STATUS_MIN
         && ctx->status.code < NGX_HTTP_CI_JOBS_STATUS_MIN
                               + NGX_HTTP_CI_JOBS_STATUSES)
@@ -1042,7 +1044,8 @@ ngx_http_ci_jobs_diagnose(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     ngx_uint_t                 i;
     ngx_http_ci_jobs_creds_t  *creds;
 
-    if (!ctx->upstream_header || ctx->status.code != NGX_HTTP_FORBIDDEN
+    if (ctx->hold != NGX_HTTP_CI_JOBS_HOLD_ANSWER
+        || ctx->status.code != NGX_HTTP_FORBIDDEN
         || ctx->body == NULL)
     {
         return;

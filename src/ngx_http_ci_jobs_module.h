@@ -48,6 +48,18 @@
 #define NGX_HTTP_CI_JOBS_CACHE_WAIT     10
 
 
+/*
+ * What the filters hold of a request's answer (ctx->hold): nothing; the
+ * answer of upstream, whose header the header filter holds while
+ * ngx_http_ci_jobs_upstream.c reads its body; or a body of the module's
+ * own (an error in CI's shape, a stale entry) that the body filter sends
+ * in place of nginx's own error page.
+ */
+#define NGX_HTTP_CI_JOBS_HOLD_NONE         0
+#define NGX_HTTP_CI_JOBS_HOLD_ANSWER       1
+#define NGX_HTTP_CI_JOBS_HOLD_REPLACEMENT  2
+
+
 typedef struct ngx_http_ci_jobs_target_s  ngx_http_ci_jobs_target_t;
 
 
@@ -68,6 +80,7 @@ typedef struct {
     ngx_array_t                  sources;   /* ngx_http_ci_jobs_creds_t * */
     ngx_shm_zone_t              *metrics_zone;  /* with ci_jobs_status */
     ngx_array_t                  locations;  /* gateway loc confs, ?ready */
+    ngx_hash_t                   upstream_headers;  /* the headers read */
 } ngx_http_ci_jobs_main_conf_t;
 
 
@@ -220,15 +233,12 @@ typedef struct {
     ngx_msec_t                   upstream_start;
     ngx_uint_t                   upstream_error; /* a kind, or 0 */
 
-    /* the error body that replaces nginx's own error page */
-    ngx_chain_t                 *error_out;
+    ngx_uint_t                   hold;           /* NGX_HTTP_CI_JOBS_HOLD_ */
+    ngx_chain_t                 *replacement;    /* of nginx's error page */
 
     unsigned                     json:1;           /* answer in JSON */
     unsigned                     chunked_body:1;
     unsigned                     xml_content_type:1;
-    unsigned                     upstream_header:1;  /* header is read */
-    unsigned                     header_held:1;    /* until the body is in */
-    unsigned                     replace_body:1;
     unsigned                     skew_retried:1;
     unsigned                     held_counted:1;
 } ngx_http_ci_jobs_ctx_t;
@@ -240,16 +250,29 @@ char *ngx_http_ci_jobs_set_target(ngx_conf_t *cf,
 #if (NGX_HTTP_SSL)
 void ngx_http_ci_jobs_targets_exit(ngx_cycle_t *cycle);
 #endif
+ngx_int_t ngx_http_ci_jobs_upstream_headers_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_uint_t ngx_http_ci_jobs_worker_full(ngx_http_request_t *r);
 void ngx_http_ci_jobs_body_done(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t rendering);
 ngx_int_t ngx_http_ci_jobs_filter_init(ngx_conf_t *cf);
+
 ngx_int_t ngx_http_ci_jobs_wants_json(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
+int ngx_http_ci_jobs_render(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_xml_result_t *res,
+    ngx_str_t *out, ngx_uint_t ids);
+ngx_int_t ngx_http_ci_jobs_cached_answer(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *out);
 ngx_int_t ngx_http_ci_jobs_send_cached(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx);
+ngx_int_t ngx_http_ci_jobs_answer_headers(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, size_t len);
+ngx_chain_t *ngx_http_ci_jobs_answer_body(ngx_http_request_t *r,
+    ngx_str_t *out);
+ngx_chain_t *ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
 
 char *ngx_http_ci_jobs_credentials_init(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *lcf);

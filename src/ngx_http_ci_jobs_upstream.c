@@ -25,8 +25,20 @@ static ngx_int_t ngx_http_ci_jobs_reinit_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_process_status_line(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ci_jobs_is_ci_status(ngx_uint_t status);
 static ngx_int_t ngx_http_ci_jobs_process_header(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ci_jobs_header_line(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value);
+static ngx_int_t ngx_http_ci_jobs_content_length(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value);
+static ngx_int_t ngx_http_ci_jobs_transfer_encoding(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value);
+static ngx_int_t ngx_http_ci_jobs_content_encoding(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value);
+static ngx_int_t ngx_http_ci_jobs_connection(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value);
+static ngx_int_t ngx_http_ci_jobs_content_type(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value);
+static ngx_int_t ngx_http_ci_jobs_date(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value);
+static ngx_int_t ngx_http_ci_jobs_ci_request_id(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value);
 static ngx_uint_t ngx_http_ci_jobs_is_request_id(ngx_str_t *value);
 static ngx_uint_t ngx_http_ci_jobs_is_xml_type(ngx_str_t *value);
 static ngx_int_t ngx_http_ci_jobs_retry(ngx_http_request_t *r,
@@ -47,11 +59,80 @@ static ngx_int_t ngx_http_ci_jobs_body_buf(ngx_http_request_t *r,
 static void ngx_http_ci_jobs_release_held(void *data);
 
 
+typedef ngx_int_t (*ngx_http_ci_jobs_header_pt)(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value);
+
+
+typedef struct {
+    ngx_str_t                    name;
+    ngx_http_ci_jobs_header_pt   handler;
+} ngx_http_ci_jobs_header_t;
+
+
+/*
+ * The upstream headers read, in a hash built at configuration time
+ * (ngx_http_ci_jobs_upstream_headers_init()), as the upstream module's
+ * own.  They are read, never copied: only x-ci-request-id goes back to the
+ * client, added when the answer is sent.  Any other header is dropped.
+ */
+
+static ngx_http_ci_jobs_header_t  ngx_http_ci_jobs_upstream_headers[] = {
+    { ngx_string("Content-Length"), ngx_http_ci_jobs_content_length },
+    { ngx_string("Transfer-Encoding"), ngx_http_ci_jobs_transfer_encoding },
+    { ngx_string("Content-Encoding"), ngx_http_ci_jobs_content_encoding },
+    { ngx_string("Connection"), ngx_http_ci_jobs_connection },
+    { ngx_string("Content-Type"), ngx_http_ci_jobs_content_type },
+    { ngx_string("Date"), ngx_http_ci_jobs_date },
+    { ngx_string("x-ci-request-id"), ngx_http_ci_jobs_ci_request_id },
+    { ngx_null_string, NULL }
+};
+
+
 /*
  * The bytes of answer bodies this worker holds: read, being checked, or
  * waiting for a slow client, until their requests end.
  */
 static size_t  ngx_http_ci_jobs_held;
+
+
+ngx_int_t
+ngx_http_ci_jobs_upstream_headers_init(ngx_conf_t *cf)
+{
+    ngx_array_t                    names;
+    ngx_hash_key_t                *hk;
+    ngx_hash_init_t                hash;
+    ngx_http_ci_jobs_header_t     *h;
+    ngx_http_ci_jobs_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ci_jobs_module);
+
+    if (ngx_array_init(&names, cf->temp_pool, 8, sizeof(ngx_hash_key_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (h = ngx_http_ci_jobs_upstream_headers; h->name.len; h++) {
+        hk = ngx_array_push(&names);
+        if (hk == NULL) {
+            return NGX_ERROR;
+        }
+
+        hk->key = h->name;
+        hk->key_hash = ngx_hash_key_lc(h->name.data, h->name.len);
+        hk->value = h;
+    }
+
+    hash.hash = &cmcf->upstream_headers;
+    hash.key = ngx_hash_key_lc;
+    hash.max_size = 512;
+    hash.bucket_size = ngx_align(64, ngx_cacheline_size);
+    hash.name = "ci_jobs_upstream_headers_hash";
+    hash.pool = cf->pool;
+    hash.temp_pool = NULL;
+
+    return ngx_hash_init(&hash, names.elts, names.nelts);
+}
 
 
 ngx_int_t
@@ -268,8 +349,7 @@ ngx_http_ci_jobs_reinit_request(ngx_http_request_t *r)
 
     ctx->chunked_body = 0;
     ctx->xml_content_type = 0;
-    ctx->upstream_header = 0;
-    ctx->header_held = 0;
+    ctx->hold = NGX_HTTP_CI_JOBS_HOLD_NONE;
 
     if (ctx->body) {
         ctx->body->last = ctx->body->pos;
@@ -346,22 +426,21 @@ ngx_http_ci_jobs_is_ci_status(ngx_uint_t status)
 }
 
 
-/*
- * Upstream headers are read, never copied: only x-ci-request-id goes back
- * to the client, added when the answer is sent.
- */
-
 static ngx_int_t
 ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
 {
-    ngx_int_t                     rc;
-    ngx_str_t                     name, value;
-    ngx_http_upstream_t          *u;
-    ngx_http_ci_jobs_ctx_t       *ctx;
-    ngx_http_ci_jobs_loc_conf_t  *lcf;
+    size_t                         len;
+    ngx_int_t                      rc;
+    ngx_str_t                      value;
+    ngx_http_upstream_t           *u;
+    ngx_http_ci_jobs_ctx_t        *ctx;
+    ngx_http_ci_jobs_header_t     *h;
+    ngx_http_ci_jobs_loc_conf_t   *lcf;
+    ngx_http_ci_jobs_main_conf_t  *cmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_ci_jobs_module);
     u = r->upstream;
 
     for ( ;; ) {
@@ -369,12 +448,29 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
         rc = ngx_http_parse_header_line(r, &u->buffer, 1);
 
         if (rc == NGX_OK) {
-            name.data = r->header_name_start;
-            name.len = r->header_name_end - r->header_name_start;
+
+            /*
+             * r->lowcase_header is the name lowercased when it is shorter
+             * than NGX_HTTP_LC_HEADER_LEN and all of it counted in
+             * r->header_hash, as every name of the table is
+             */
+
+            len = r->header_name_end - r->header_name_start;
+
+            if (len != r->lowcase_index) {
+                continue;
+            }
+
+            h = ngx_hash_find(&cmcf->upstream_headers, r->header_hash,
+                              r->lowcase_header, len);
+            if (h == NULL) {
+                continue;
+            }
+
             value.data = r->header_start;
             value.len = r->header_end - r->header_start;
 
-            rc = ngx_http_ci_jobs_header_line(r, ctx, &name, &value);
+            rc = h->handler(r, ctx, &value);
             if (rc != NGX_OK) {
                 return rc;
             }
@@ -420,7 +516,8 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
         return ngx_http_ci_jobs_retry(r, ctx);
     }
 
-    ctx->upstream_header = 1;
+    /* held by the header filter (ngx_http_ci_jobs_filter.c) from here on */
+    ctx->hold = NGX_HTTP_CI_JOBS_HOLD_ANSWER;
 
     return NGX_OK;
 }
@@ -428,9 +525,19 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
 
 /*
  * One more try, signed with the corrected clock, through the upstream
- * module's own "next upstream" path: a 403 is made retryable for this
- * request only, and the balancer is left one more try, even with a single
- * server.  reinit_request then signs anew.
+ * module's own "next upstream" path, the only way to a retry a module
+ * has (ngx_http_upstream_next() is static, reached through the status
+ * process_header leaves and next_upstream).  So:
+ *
+ * - a 403 is made retryable in a copy of u->conf for this request only,
+ *   the location's conf being every request's;
+ * - the balancer is left one more try and no other: the tries are raised
+ *   to 2 for the upstream module's test, and set to 1 after the
+ *   balancer's free (ngx_http_ci_jobs_free_peer()), which round robin
+ *   ends with tries at 0 for a single server.  That free is the one call
+ *   between the test and the next try's connect.
+ *
+ * reinit_request then signs anew.
  */
 
 static ngx_int_t
@@ -464,6 +571,8 @@ ngx_http_ci_jobs_retry(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx)
 }
 
 
+/* the balancer's own free, then the clock skew's one try */
+
 static void
 ngx_http_ci_jobs_free_peer(ngx_peer_connection_t *pc, void *data,
     ngx_uint_t state)
@@ -484,121 +593,126 @@ ngx_http_ci_jobs_free_peer(ngx_peer_connection_t *pc, void *data,
 
 
 static ngx_int_t
-ngx_http_ci_jobs_header_line(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value)
+ngx_http_ci_jobs_content_length(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value)
 {
     off_t                 n;
     ngx_http_upstream_t  *u;
 
     u = r->upstream;
 
-    if (name->len == sizeof("Content-Length") - 1
-        && ngx_strncasecmp(name->data, (u_char *) "Content-Length",
-                           name->len) == 0)
+    n = ngx_atoof(value->data, value->len);
+
+    if (n == NGX_ERROR
+        || (u->headers_in.content_length_n != -1
+            && u->headers_in.content_length_n != n))
     {
-        n = ngx_atoof(value->data, value->len);
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: upstream sent invalid "
+                      "\"Content-Length\" header");
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
 
-        if (n == NGX_ERROR
-            || (u->headers_in.content_length_n != -1
-                && u->headers_in.content_length_n != n))
-        {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "ci_jobs: upstream sent invalid "
-                          "\"Content-Length\" header");
-            return NGX_HTTP_UPSTREAM_INVALID_HEADER;
-        }
+    u->headers_in.content_length_n = n;
 
-        u->headers_in.content_length_n = n;
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_transfer_encoding(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value)
+{
+    if (value->len != sizeof("chunked") - 1
+        || ngx_strncasecmp(value->data, (u_char *) "chunked", value->len)
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: upstream sent unknown "
+                      "\"Transfer-Encoding\" \"%V\"", value);
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    ctx->chunked_body = 1;
+
+    return NGX_OK;
+}
+
+
+/* no Accept-Encoding is sent: anything but identity is an error */
+
+static ngx_int_t
+ngx_http_ci_jobs_content_encoding(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value)
+{
+    if (value->len != sizeof("identity") - 1
+        || ngx_strncasecmp(value->data, (u_char *) "identity", value->len)
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: upstream sent an encoded body \"%V\"",
+                      value);
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_connection(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value)
+{
+    if (ngx_strlcasestrn(value->data, value->data + value->len,
+                         (u_char *) "close", sizeof("close") - 2)
+        != NULL)
+    {
+        r->upstream->headers_in.connection_close = 1;
+    }
+
+    return NGX_OK;
+}
+
+
+/* application/xml, text/xml, or any +xml type, with parameters */
+
+static ngx_int_t
+ngx_http_ci_jobs_content_type(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value)
+{
+    ctx->xml_content_type = ngx_http_ci_jobs_is_xml_type(value);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_date(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_str_t *value)
+{
+    ctx->date = ngx_parse_http_time(value->data, value->len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_ci_request_id(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value)
+{
+    if (!ngx_http_ci_jobs_is_request_id(value)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ci_jobs: upstream sent an \"x-ci-request-id\" "
+                      "that is not a token, not passed on");
         return NGX_OK;
     }
 
-    if (name->len == sizeof("Transfer-Encoding") - 1
-        && ngx_strncasecmp(name->data, (u_char *) "Transfer-Encoding",
-                           name->len) == 0)
-    {
-        if (value->len != sizeof("chunked") - 1
-            || ngx_strncasecmp(value->data, (u_char *) "chunked",
-                               value->len) != 0)
-        {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "ci_jobs: upstream sent unknown "
-                          "\"Transfer-Encoding\" \"%V\"", value);
-            return NGX_HTTP_UPSTREAM_INVALID_HEADER;
-        }
-
-        ctx->chunked_body = 1;
-        return NGX_OK;
+    ctx->ci_request_id.data = ngx_pstrdup(r->pool, value);
+    if (ctx->ci_request_id.data == NULL) {
+        return NGX_ERROR;
     }
 
-    /* no Accept-Encoding is sent: anything but identity is an error */
-
-    if (name->len == sizeof("Content-Encoding") - 1
-        && ngx_strncasecmp(name->data, (u_char *) "Content-Encoding",
-                           name->len) == 0)
-    {
-        if (value->len != sizeof("identity") - 1
-            || ngx_strncasecmp(value->data, (u_char *) "identity",
-                               value->len) != 0)
-        {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "ci_jobs: upstream sent an encoded body \"%V\"",
-                          value);
-            return NGX_HTTP_UPSTREAM_INVALID_HEADER;
-        }
-
-        return NGX_OK;
-    }
-
-    if (name->len == sizeof("Connection") - 1
-        && ngx_strncasecmp(name->data, (u_char *) "Connection",
-                           name->len) == 0)
-    {
-        if (ngx_strlcasestrn(value->data, value->data + value->len,
-                             (u_char *) "close", sizeof("close") - 2)
-            != NULL)
-        {
-            u->headers_in.connection_close = 1;
-        }
-
-        return NGX_OK;
-    }
-
-    /* application/xml, text/xml, or any +xml type, with parameters */
-
-    if (name->len == sizeof("Content-Type") - 1
-        && ngx_strncasecmp(name->data, (u_char *) "Content-Type",
-                           name->len) == 0)
-    {
-        ctx->xml_content_type = ngx_http_ci_jobs_is_xml_type(value);
-        return NGX_OK;
-    }
-
-    if (name->len == sizeof("Date") - 1
-        && ngx_strncasecmp(name->data, (u_char *) "Date", name->len) == 0)
-    {
-        ctx->date = ngx_parse_http_time(value->data, value->len);
-        return NGX_OK;
-    }
-
-    if (name->len == sizeof("x-ci-request-id") - 1
-        && ngx_strncasecmp(name->data, (u_char *) "x-ci-request-id",
-                           name->len) == 0)
-    {
-        if (!ngx_http_ci_jobs_is_request_id(value)) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "ci_jobs: upstream sent an \"x-ci-request-id\" "
-                          "that is not a token, not passed on");
-            return NGX_OK;
-        }
-
-        ctx->ci_request_id.data = ngx_pstrdup(r->pool, value);
-        if (ctx->ci_request_id.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ctx->ci_request_id.len = value->len;
-        return NGX_OK;
-    }
+    ctx->ci_request_id.len = value->len;
 
     return NGX_OK;
 }
@@ -674,9 +788,14 @@ ngx_http_ci_jobs_abort_request(ngx_http_request_t *r)
 
 /*
  * Called before nginx finishes the request.  When the answer failed after
- * its header was read, the client has still seen nothing (the header
- * filter holds it): let nginx answer with the error status instead, which
- * the header filter then writes in CI's error shape.
+ * its header was read, the client has still seen nothing: the header
+ * filter (ngx_http_ci_jobs_filter.c) holds it.  The hold is let go, and
+ * u->header_sent cleared, so that nginx answers with the error status
+ * instead, which the header filter then writes in CI's error shape.  This
+ * leans on the order of ngx_http_upstream_finalize_request(): it calls
+ * this handler before it looks at header_sent, which, set, would end the
+ * request with nothing sent.  The upstream module has no call for "the
+ * header was not sent after all".
  */
 
 static void
@@ -691,8 +810,10 @@ ngx_http_ci_jobs_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
 
     ngx_http_ci_jobs_count_upstream(r, ctx, rc);
 
-    if (ctx != NULL && ctx->header_held && rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        ctx->header_held = 0;
+    if (ctx != NULL && ctx->hold == NGX_HTTP_CI_JOBS_HOLD_ANSWER
+        && rc >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        ctx->hold = NGX_HTTP_CI_JOBS_HOLD_NONE;
         r->upstream->header_sent = 0;
     }
 }
