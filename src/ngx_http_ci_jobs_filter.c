@@ -234,7 +234,10 @@ ngx_http_ci_jobs_send_answer(ngx_http_request_t *r,
 
     ctx->hold = NGX_HTTP_CI_JOBS_HOLD_NONE;
 
-    parsed = ngx_http_ci_jobs_render(r, ctx, &res, &out, 1);
+    /* the cache's facts only for the cache */
+
+    parsed = ngx_http_ci_jobs_render(r, ctx, &res, &out,
+                                     ctx->cache_key.len != 0);
 
     if (parsed == NGX_HTTP_CI_JOBS_XML_NOMEM) {
         ngx_http_ci_jobs_cache_unlock(ctx, lcf);

@@ -212,14 +212,14 @@ ngx_http_ci_jobs_qvalue(u_char *p, u_char *last)
 
 
 /*
- * One pass over ctx->body: checks it, reads the job states (and with ids,
- * which of the ids asked for it names), and writes the JSON rendering when
- * the answer is to be JSON.
+ * One pass over ctx->body: checks it, writes the JSON rendering when the
+ * answer is to be JSON, and with facts, reads what the cache decides on
+ * (the job states, which of the ids asked for the answer names).
  */
 
 int
 ngx_http_ci_jobs_render(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
-    ngx_http_ci_jobs_xml_result_t *res, ngx_str_t *out, ngx_uint_t ids)
+    ngx_http_ci_jobs_xml_result_t *res, ngx_str_t *out, ngx_uint_t facts)
 {
     int                           rc;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
@@ -237,7 +237,10 @@ ngx_http_ci_jobs_render(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     xc.free = ngx_http_ci_jobs_pfree;
     xc.alloc_data = r->pool;
 
-    if (ids && ctx->req.api != NGX_HTTP_CI_JOBS_API_LIST) {
+    if (!facts) {
+        xc.no_facts = 1;
+
+    } else if (ctx->req.api != NGX_HTTP_CI_JOBS_API_LIST) {
         xc.ids = ctx->req.ids;
         xc.ids_len = ctx->req.ids_len;
     }
