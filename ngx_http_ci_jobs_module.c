@@ -11,6 +11,7 @@
 
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_metrics.h"
+#include "ngx_http_ci_jobs_text.h"
 
 #include <libxml/parser.h>
 
@@ -806,23 +807,22 @@ ngx_http_ci_jobs_json_array(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* credentials go into a header line: printable ASCII, no spaces */
+/*
+ * Inline credentials, checked as those of a file or a role are; nginx's
+ * own parser already refuses a parameter longer than its 4 KB buffer.
+ */
 
 static char *
 ngx_http_ci_jobs_check_token_post(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_str_t  *value = data;
 
-    u_char  *p;
-
     if (value->len == 0) {
         return "must not be empty";
     }
 
-    for (p = value->data; p < value->data + value->len; p++) {
-        if (*p <= 0x20 || *p >= 0x7f) {
-            return "must be printable ASCII without spaces";
-        }
+    if (!ngx_http_ci_jobs_token_ok(value->data, value->len)) {
+        return "must be printable ASCII without spaces";
     }
 
     return NGX_CONF_OK;
