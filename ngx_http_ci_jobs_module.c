@@ -23,6 +23,16 @@
 #define NGX_HTTP_CI_JOBS_CA_BUNDLE  "/etc/ssl/certs/ca-certificates.crt"
 #define NGX_HTTP_CI_JOBS_ALL_APIS   ((1 << NGX_HTTP_CI_JOBS_API_COUNT) - 1)
 
+/* a bucket's name and a region are each one label of the CI host name */
+#define NGX_HTTP_CI_JOBS_MAX_LABEL_LEN   63
+
+/* the buffer CI's status line and headers are read into */
+#define NGX_HTTP_CI_JOBS_HEADER_BUFFER   8192
+
+/* ci_jobs_sign_expires */
+#define NGX_HTTP_CI_JOBS_SIGN_EXPIRES_MIN  10
+#define NGX_HTTP_CI_JOBS_SIGN_EXPIRES_MAX  86400
+
 /* idle connections to CI a worker keeps for each upstream of its own */
 #define NGX_HTTP_CI_JOBS_KEEPALIVE       64
 
@@ -415,7 +425,7 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
     conf->upstream.intercept_errors = 0;
     conf->upstream.pass_request_headers = 0;
     conf->upstream.pass_request_body = 0;
-    conf->upstream.buffer_size = 8192;
+    conf->upstream.buffer_size = NGX_HTTP_CI_JOBS_HEADER_BUFFER;
     conf->upstream.next_upstream = NGX_HTTP_UPSTREAM_FT_ERROR
                                    |NGX_HTTP_UPSTREAM_FT_TIMEOUT;
     conf->upstream.next_upstream_tries = 0;
@@ -526,13 +536,16 @@ ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    /* NAME-APPID: lower-case letters, digits, dashes, then -<digits> */
+    /*
+     * NAME-APPID, lower case: letters, digits and dashes, a dash inside;
+     * that what follows the dash is an APPID (digits) is not checked.
+     */
     p = ngx_strlchr(conf->bucket.data, conf->bucket.data + conf->bucket.len,
                     '-');
 
     if (ngx_http_ci_jobs_check_token(&conf->bucket, "-") != NGX_OK
         || p == NULL
-        || conf->bucket.len > 63
+        || conf->bucket.len > NGX_HTTP_CI_JOBS_MAX_LABEL_LEN
         || conf->bucket.data[conf->bucket.len - 1] == '-'
         || conf->bucket.data[0] == '-')
     {
@@ -559,7 +572,7 @@ ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
     }
 
     if (ngx_http_ci_jobs_check_token(&conf->region, "-") != NGX_OK
-        || conf->region.len > 63)
+        || conf->region.len > NGX_HTTP_CI_JOBS_MAX_LABEL_LEN)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid \"ci_jobs_region\" \"%V\"", &conf->region);
@@ -834,7 +847,9 @@ ngx_http_ci_jobs_check_sign_expires(ngx_conf_t *cf, void *post, void *data)
 {
     time_t  *sp = data;
 
-    if (*sp < 10 || *sp > 86400) {
+    if (*sp < NGX_HTTP_CI_JOBS_SIGN_EXPIRES_MIN
+        || *sp > NGX_HTTP_CI_JOBS_SIGN_EXPIRES_MAX)
+    {
         return "must be between 10s and 1d";
     }
 
