@@ -23,6 +23,10 @@
 #define NGX_HTTP_CI_JOBS_CA_BUNDLE  "/etc/ssl/certs/ca-certificates.crt"
 #define NGX_HTTP_CI_JOBS_ALL_APIS   ((1 << NGX_HTTP_CI_JOBS_API_COUNT) - 1)
 
+/* ci_jobs_apis' "all": a bit of its own, past those of the APIs */
+#define NGX_HTTP_CI_JOBS_APIS_ALL                                             \
+    ((ngx_uint_t) 1 << NGX_HTTP_CI_JOBS_API_COUNT)
+
 /* a bucket's name and a region are each one label of the CI host name */
 #define NGX_HTTP_CI_JOBS_MAX_LABEL_LEN   63
 
@@ -71,6 +75,10 @@ static char *ngx_http_ci_jobs_check_token_post(ngx_conf_t *cf, void *post,
 static char *ngx_http_ci_jobs_check_sign_expires(ngx_conf_t *cf, void *post,
     void *data);
 
+
+/* ci_jobs_apis: the names of ngx_http_ci_jobs_api_names[], and "all" */
+static ngx_conf_bitmask_t  ngx_http_ci_jobs_api_masks[
+                               NGX_HTTP_CI_JOBS_API_COUNT + 2];
 
 static ngx_conf_post_t  ngx_http_ci_jobs_token_post =
     { ngx_http_ci_jobs_check_token_post };
@@ -186,7 +194,7 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       ngx_http_ci_jobs_apis,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ci_jobs_loc_conf_t, apis),
-      NULL },
+      &ngx_http_ci_jobs_api_masks },
 
     { ngx_string("ci_jobs_json"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -396,6 +404,7 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
      *     conf->credentials_file = { 0, NULL };
      *     conf->credentials_role = { 0, NULL };
      *     conf->metadata_url = { 0, NULL };
+     *     conf->apis = 0;
      *     conf->creds = NULL;
      *     conf->offset = NULL;
      *     conf->ssl_trusted_certificate = { 0, NULL };
@@ -406,7 +415,6 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
     conf->enable = NGX_CONF_UNSET;
     conf->keepalive = NGX_CONF_UNSET;
     conf->sign_expires = NGX_CONF_UNSET;
-    conf->apis = NGX_CONF_UNSET_UINT;
     conf->json = NGX_CONF_UNSET_UINT;
     conf->json_array = NGX_CONF_UNSET_PTR;
     conf->max_body_size = NGX_CONF_UNSET_SIZE;
@@ -461,8 +469,8 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->metadata_url, prev->metadata_url,
                              NGX_HTTP_CI_JOBS_METADATA_URL);
     ngx_conf_merge_sec_value(conf->sign_expires, prev->sign_expires, 900);
-    ngx_conf_merge_uint_value(conf->apis, prev->apis,
-                              NGX_HTTP_CI_JOBS_DEFAULT_APIS);
+    ngx_conf_merge_bitmask_value(conf->apis, prev->apis,
+                                 NGX_HTTP_CI_JOBS_DEFAULT_APIS);
     ngx_conf_merge_uint_value(conf->json, prev->json,
                               NGX_HTTP_CI_JOBS_JSON_OFF);
     ngx_conf_merge_ptr_value(conf->json_array, prev->json_array, NULL);
@@ -732,54 +740,67 @@ ngx_http_ci_jobs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * ngx_conf_set_bitmask_slot() over ngx_http_ci_jobs_api_masks, filled here
+ * from request.c's names.  "all" sets a bit of its own, then all the APIs:
+ * as the mask of them all it would not be set once one of them is.  An
+ * unknown name is refused first, with the directive named, which nginx's
+ * own message does not.
+ */
+
 static char *
 ngx_http_ci_jobs_apis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ci_jobs_loc_conf_t *cjcf = conf;
 
-    ngx_str_t   *value;
-    ngx_uint_t   i, api;
+    char                *rv;
+    ngx_str_t           *value;
+    ngx_uint_t           i, api;
+    ngx_conf_bitmask_t  *m;
 
-    if (cjcf->apis != NGX_CONF_UNSET_UINT) {
+    if (cjcf->apis != 0) {
         return "is duplicate";
     }
 
-    cjcf->apis = 0;
+    m = ngx_http_ci_jobs_api_masks;
+
+    for (api = 0; api < NGX_HTTP_CI_JOBS_API_COUNT; api++) {
+        m[api].name.data = (u_char *) ngx_http_ci_jobs_api_names[api];
+        m[api].name.len = ngx_strlen(ngx_http_ci_jobs_api_names[api]);
+        m[api].mask = (ngx_uint_t) 1 << api;
+    }
+
+    ngx_str_set(&m[api].name, "all");
+    m[api].mask = NGX_HTTP_CI_JOBS_APIS_ALL;
+
     value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
-
-        if (value[i].len == 3
-            && ngx_strncmp(value[i].data, "all", 3) == 0)
-        {
-            cjcf->apis |= NGX_HTTP_CI_JOBS_ALL_APIS;
-            continue;
-        }
-
-        for (api = 0; api < NGX_HTTP_CI_JOBS_API_COUNT; api++) {
-            if (ngx_strlen(ngx_http_ci_jobs_api_names[api]) == value[i].len
-                && ngx_strncmp(ngx_http_ci_jobs_api_names[api], value[i].data,
-                               value[i].len) == 0)
+        for (m = ngx_http_ci_jobs_api_masks; m->name.len; m++) {
+            if (m->name.len == value[i].len
+                && ngx_strncasecmp(m->name.data, value[i].data,
+                                   value[i].len)
+                   == 0)
             {
                 break;
             }
         }
 
-        if (api == NGX_HTTP_CI_JOBS_API_COUNT) {
+        if (m->name.len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\" in \"%V\": expected jobs, "
-                               "pic_jobs, ai_jobs, inventorytriggerjob, "
-                               "list, workflowexecution, "
-                               "workflowexecution_list, pic_jobs_list, "
-                               "ai_jobs_list, inventorytriggerjob_list "
-                               "or all", &value[i], &cmd->name);
+                               "invalid value \"%V\" in \"%V\"",
+                               &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
-
-        cjcf->apis |= (ngx_uint_t) 1 << api;
     }
 
-    return NGX_CONF_OK;
+    rv = ngx_conf_set_bitmask_slot(cf, cmd, conf);
+
+    if (cjcf->apis & NGX_HTTP_CI_JOBS_APIS_ALL) {
+        cjcf->apis = NGX_HTTP_CI_JOBS_ALL_APIS;
+    }
+
+    return rv;
 }
 
 
