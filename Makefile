@@ -46,16 +46,15 @@ endif
 NGX_BUILD   := $(BUILD)/nginx
 MODULE      := $(BUILD)/ngx_http_ci_jobs_module.so
 
-CORE_SRCS   := src/ngx_http_ci_jobs_sign.c \
-               src/ngx_http_ci_jobs_request.c \
-               src/ngx_http_ci_jobs_xml.c \
-               src/ngx_http_ci_jobs_xml_scan.c \
-               src/ngx_http_ci_jobs_xml_libxml.c \
-               src/ngx_http_ci_jobs_xml_facts.c \
-               src/ngx_http_ci_jobs_json.c \
-               src/ngx_http_ci_jobs_text.c \
-               src/ngx_http_ci_jobs_cache_key.c \
-               src/ngx_http_ci_jobs_credentials.c
+# the pure core, as config lists it (CI_JOBS_CORE_SRCS), for the unit tests,
+# fuzz targets and micro-benchmarks
+CORE_SRCS   := $(patsubst ./%,%,$(shell ngx_addon_dir=.; \
+                   eval "$$(awk '/^CI_JOBS_CORE_SRCS=/ { f = 1 } \
+                                 f { print; if (/"$$/) exit }' config)"; \
+                   echo $$CI_JOBS_CORE_SRCS))
+ifeq ($(CORE_SRCS),)
+$(error no CI_JOBS_CORE_SRCS in config)
+endif
 MODULE_SRCS := config ngx_http_ci_jobs_module.c $(wildcard src/*.[ch])
 
 UNIT_SRCS   := $(wildcard t/unit/*_test.c)

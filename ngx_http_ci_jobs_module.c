@@ -11,8 +11,8 @@
 
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_metrics.h"
+#include "ngx_http_ci_jobs_text.h"
 
-#include <libxml/parser.h>
 
 #if (defined __SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
@@ -21,6 +21,20 @@
 
 #define NGX_HTTP_CI_JOBS_CA_BUNDLE  "/etc/ssl/certs/ca-certificates.crt"
 #define NGX_HTTP_CI_JOBS_ALL_APIS   ((1 << NGX_HTTP_CI_JOBS_API_COUNT) - 1)
+
+/* ci_jobs_apis' "all": a bit of its own, past those of the APIs */
+#define NGX_HTTP_CI_JOBS_APIS_ALL                                             \
+    ((ngx_uint_t) 1 << NGX_HTTP_CI_JOBS_API_COUNT)
+
+/* a bucket's name and a region are each one label of the CI host name */
+#define NGX_HTTP_CI_JOBS_MAX_LABEL_LEN   63
+
+/* the buffer CI's status line and headers are read into */
+#define NGX_HTTP_CI_JOBS_HEADER_BUFFER   8192
+
+/* ci_jobs_sign_expires */
+#define NGX_HTTP_CI_JOBS_SIGN_EXPIRES_MIN  10
+#define NGX_HTTP_CI_JOBS_SIGN_EXPIRES_MAX  86400
 
 /* idle connections to CI a worker keeps for each upstream of its own */
 #define NGX_HTTP_CI_JOBS_KEEPALIVE       64
@@ -60,6 +74,10 @@ static char *ngx_http_ci_jobs_check_token_post(ngx_conf_t *cf, void *post,
 static char *ngx_http_ci_jobs_check_sign_expires(ngx_conf_t *cf, void *post,
     void *data);
 
+
+/* ci_jobs_apis: the names of ngx_http_ci_jobs_api_names[], and "all" */
+static ngx_conf_bitmask_t  ngx_http_ci_jobs_api_masks[
+                               NGX_HTTP_CI_JOBS_API_COUNT + 2];
 
 static ngx_conf_post_t  ngx_http_ci_jobs_token_post =
     { ngx_http_ci_jobs_check_token_post };
@@ -175,7 +193,7 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       ngx_http_ci_jobs_apis,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ci_jobs_loc_conf_t, apis),
-      NULL },
+      &ngx_http_ci_jobs_api_masks },
 
     { ngx_string("ci_jobs_json"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -385,6 +403,7 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
      *     conf->credentials_file = { 0, NULL };
      *     conf->credentials_role = { 0, NULL };
      *     conf->metadata_url = { 0, NULL };
+     *     conf->apis = 0;
      *     conf->creds = NULL;
      *     conf->offset = NULL;
      *     conf->ssl_trusted_certificate = { 0, NULL };
@@ -395,7 +414,6 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
     conf->enable = NGX_CONF_UNSET;
     conf->keepalive = NGX_CONF_UNSET;
     conf->sign_expires = NGX_CONF_UNSET;
-    conf->apis = NGX_CONF_UNSET_UINT;
     conf->json = NGX_CONF_UNSET_UINT;
     conf->json_array = NGX_CONF_UNSET_PTR;
     conf->max_body_size = NGX_CONF_UNSET_SIZE;
@@ -414,7 +432,7 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
     conf->upstream.intercept_errors = 0;
     conf->upstream.pass_request_headers = 0;
     conf->upstream.pass_request_body = 0;
-    conf->upstream.buffer_size = 8192;
+    conf->upstream.buffer_size = NGX_HTTP_CI_JOBS_HEADER_BUFFER;
     conf->upstream.next_upstream = NGX_HTTP_UPSTREAM_FT_ERROR
                                    |NGX_HTTP_UPSTREAM_FT_TIMEOUT;
     conf->upstream.next_upstream_tries = 0;
@@ -450,8 +468,8 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->metadata_url, prev->metadata_url,
                              NGX_HTTP_CI_JOBS_METADATA_URL);
     ngx_conf_merge_sec_value(conf->sign_expires, prev->sign_expires, 900);
-    ngx_conf_merge_uint_value(conf->apis, prev->apis,
-                              NGX_HTTP_CI_JOBS_DEFAULT_APIS);
+    ngx_conf_merge_bitmask_value(conf->apis, prev->apis,
+                                 NGX_HTTP_CI_JOBS_DEFAULT_APIS);
     ngx_conf_merge_uint_value(conf->json, prev->json,
                               NGX_HTTP_CI_JOBS_JSON_OFF);
     ngx_conf_merge_ptr_value(conf->json_array, prev->json_array, NULL);
@@ -525,13 +543,16 @@ ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    /* NAME-APPID: lower-case letters, digits, dashes, then -<digits> */
+    /*
+     * NAME-APPID, lower case: letters, digits and dashes, a dash inside;
+     * that what follows the dash is an APPID (digits) is not checked.
+     */
     p = ngx_strlchr(conf->bucket.data, conf->bucket.data + conf->bucket.len,
                     '-');
 
     if (ngx_http_ci_jobs_check_token(&conf->bucket, "-") != NGX_OK
         || p == NULL
-        || conf->bucket.len > 63
+        || conf->bucket.len > NGX_HTTP_CI_JOBS_MAX_LABEL_LEN
         || conf->bucket.data[conf->bucket.len - 1] == '-'
         || conf->bucket.data[0] == '-')
     {
@@ -558,7 +579,7 @@ ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
     }
 
     if (ngx_http_ci_jobs_check_token(&conf->region, "-") != NGX_OK
-        || conf->region.len > 63)
+        || conf->region.len > NGX_HTTP_CI_JOBS_MAX_LABEL_LEN)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid \"ci_jobs_region\" \"%V\"", &conf->region);
@@ -718,54 +739,67 @@ ngx_http_ci_jobs(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * ngx_conf_set_bitmask_slot() over ngx_http_ci_jobs_api_masks, filled here
+ * from request.c's names.  "all" sets a bit of its own, then all the APIs:
+ * as the mask of them all it would not be set once one of them is.  An
+ * unknown name is refused first, with the directive named, which nginx's
+ * own message does not.
+ */
+
 static char *
 ngx_http_ci_jobs_apis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ci_jobs_loc_conf_t *cjcf = conf;
 
-    ngx_str_t   *value;
-    ngx_uint_t   i, api;
+    char                *rv;
+    ngx_str_t           *value;
+    ngx_uint_t           i, api;
+    ngx_conf_bitmask_t  *m;
 
-    if (cjcf->apis != NGX_CONF_UNSET_UINT) {
+    if (cjcf->apis != 0) {
         return "is duplicate";
     }
 
-    cjcf->apis = 0;
+    m = ngx_http_ci_jobs_api_masks;
+
+    for (api = 0; api < NGX_HTTP_CI_JOBS_API_COUNT; api++) {
+        m[api].name.data = (u_char *) ngx_http_ci_jobs_api_names[api];
+        m[api].name.len = ngx_strlen(ngx_http_ci_jobs_api_names[api]);
+        m[api].mask = (ngx_uint_t) 1 << api;
+    }
+
+    ngx_str_set(&m[api].name, "all");
+    m[api].mask = NGX_HTTP_CI_JOBS_APIS_ALL;
+
     value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
-
-        if (value[i].len == 3
-            && ngx_strncmp(value[i].data, "all", 3) == 0)
-        {
-            cjcf->apis |= NGX_HTTP_CI_JOBS_ALL_APIS;
-            continue;
-        }
-
-        for (api = 0; api < NGX_HTTP_CI_JOBS_API_COUNT; api++) {
-            if (ngx_strlen(ngx_http_ci_jobs_api_names[api]) == value[i].len
-                && ngx_strncmp(ngx_http_ci_jobs_api_names[api], value[i].data,
-                               value[i].len) == 0)
+        for (m = ngx_http_ci_jobs_api_masks; m->name.len; m++) {
+            if (m->name.len == value[i].len
+                && ngx_strncasecmp(m->name.data, value[i].data,
+                                   value[i].len)
+                   == 0)
             {
                 break;
             }
         }
 
-        if (api == NGX_HTTP_CI_JOBS_API_COUNT) {
+        if (m->name.len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\" in \"%V\": expected jobs, "
-                               "pic_jobs, ai_jobs, inventorytriggerjob, "
-                               "list, workflowexecution, "
-                               "workflowexecution_list, pic_jobs_list, "
-                               "ai_jobs_list, inventorytriggerjob_list "
-                               "or all", &value[i], &cmd->name);
+                               "invalid value \"%V\" in \"%V\"",
+                               &value[i], &cmd->name);
             return NGX_CONF_ERROR;
         }
-
-        cjcf->apis |= (ngx_uint_t) 1 << api;
     }
 
-    return NGX_CONF_OK;
+    rv = ngx_conf_set_bitmask_slot(cf, cmd, conf);
+
+    if (cjcf->apis & NGX_HTTP_CI_JOBS_APIS_ALL) {
+        cjcf->apis = NGX_HTTP_CI_JOBS_ALL_APIS;
+    }
+
+    return rv;
 }
 
 
@@ -806,23 +840,22 @@ ngx_http_ci_jobs_json_array(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* credentials go into a header line: printable ASCII, no spaces */
+/*
+ * Inline credentials, checked as those of a file or a role are; nginx's
+ * own parser already refuses a parameter longer than its 4 KB buffer.
+ */
 
 static char *
 ngx_http_ci_jobs_check_token_post(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_str_t  *value = data;
 
-    u_char  *p;
-
     if (value->len == 0) {
         return "must not be empty";
     }
 
-    for (p = value->data; p < value->data + value->len; p++) {
-        if (*p <= 0x20 || *p >= 0x7f) {
-            return "must be printable ASCII without spaces";
-        }
+    if (!ngx_http_ci_jobs_token_ok(value->data, value->len)) {
+        return "must be printable ASCII without spaces";
     }
 
     return NGX_CONF_OK;
@@ -834,7 +867,9 @@ ngx_http_ci_jobs_check_sign_expires(ngx_conf_t *cf, void *post, void *data)
 {
     time_t  *sp = data;
 
-    if (*sp < 10 || *sp > 86400) {
+    if (*sp < NGX_HTTP_CI_JOBS_SIGN_EXPIRES_MIN
+        || *sp > NGX_HTTP_CI_JOBS_SIGN_EXPIRES_MAX)
+    {
         return "must be between 10s and 1d";
     }
 
@@ -889,9 +924,6 @@ ngx_http_ci_jobs_postconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle)
 {
-    /* libxml2's one-time global set-up, before any request parses */
-    xmlInitParser();
-
     ngx_http_ci_jobs_metrics_process(cycle);
 
     return ngx_http_ci_jobs_credentials_init_process(cycle);

@@ -10,9 +10,7 @@
 #include <strings.h>
 
 #include "ngx_http_ci_jobs_credentials.h"
-
-
-#define NGX_HTTP_CI_JOBS_CREDENTIAL_MAX  4096
+#include "ngx_http_ci_jobs_text.h"
 
 
 static int ngx_http_ci_jobs_credentials_lines(
@@ -23,15 +21,10 @@ static int ngx_http_ci_jobs_credentials_json(
     const u_char *last);
 static int ngx_http_ci_jobs_credentials_check(
     ngx_http_ci_jobs_credentials_t *creds);
-static int ngx_http_ci_jobs_token_ok(const u_char *p, size_t len);
 static const u_char *ngx_http_ci_jobs_header_end(const u_char *p,
     const u_char *last);
 static const u_char *ngx_http_ci_jobs_skip_space(const u_char *p,
     const u_char *last);
-
-
-#define ngx_http_ci_jobs_is(name, len, s)                                     \
-    ((len) == sizeof(s) - 1 && memcmp(name, s, sizeof(s) - 1) == 0)
 
 
 int
@@ -113,15 +106,15 @@ ngx_http_ci_jobs_credentials_lines(ngx_http_ci_jobs_credentials_t *creds,
 
         value = ngx_http_ci_jobs_skip_space(eq + 1, end);
 
-        if (ngx_http_ci_jobs_is(name, name_len, "SecretId")) {
+        if (ngx_http_ci_jobs_str_is(name, name_len, "SecretId")) {
             creds->id = value;
             creds->id_len = end - value;
 
-        } else if (ngx_http_ci_jobs_is(name, name_len, "SecretKey")) {
+        } else if (ngx_http_ci_jobs_str_is(name, name_len, "SecretKey")) {
             creds->key = value;
             creds->key_len = end - value;
 
-        } else if (ngx_http_ci_jobs_is(name, name_len, "Token")) {
+        } else if (ngx_http_ci_jobs_str_is(name, name_len, "Token")) {
             creds->token = value;
             creds->token_len = end - value;
 
@@ -202,19 +195,21 @@ ngx_http_ci_jobs_credentials_json(ngx_http_ci_jobs_credentials_t *creds,
             value_len = p - value;
             p++;
 
-            if (ngx_http_ci_jobs_is(name, name_len, "TmpSecretId")) {
+            if (ngx_http_ci_jobs_str_is(name, name_len, "TmpSecretId")) {
                 creds->id = value;
                 creds->id_len = value_len;
 
-            } else if (ngx_http_ci_jobs_is(name, name_len, "TmpSecretKey")) {
+            } else if (ngx_http_ci_jobs_str_is(name, name_len,
+                                               "TmpSecretKey"))
+            {
                 creds->key = value;
                 creds->key_len = value_len;
 
-            } else if (ngx_http_ci_jobs_is(name, name_len, "Token")) {
+            } else if (ngx_http_ci_jobs_str_is(name, name_len, "Token")) {
                 creds->token = value;
                 creds->token_len = value_len;
 
-            } else if (ngx_http_ci_jobs_is(name, name_len, "Code")) {
+            } else if (ngx_http_ci_jobs_str_is(name, name_len, "Code")) {
                 creds->code = value;
                 creds->code_len = value_len;
             }
@@ -228,7 +223,7 @@ ngx_http_ci_jobs_credentials_json(ngx_http_ci_jobs_credentials_t *creds,
                 n = n * 10 + (*p - '0');
             }
 
-            if (ngx_http_ci_jobs_is(name, name_len, "ExpiredTime")) {
+            if (ngx_http_ci_jobs_str_is(name, name_len, "ExpiredTime")) {
                 creds->expires = n;
             }
 
@@ -290,25 +285,6 @@ ngx_http_ci_jobs_credentials_check(ngx_http_ci_jobs_credentials_t *creds)
     }
 
     return 0;
-}
-
-
-static int
-ngx_http_ci_jobs_token_ok(const u_char *p, size_t len)
-{
-    size_t  i;
-
-    if (len > NGX_HTTP_CI_JOBS_CREDENTIAL_MAX) {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (p[i] <= 0x20 || p[i] >= 0x7f) {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 
@@ -526,9 +502,8 @@ ngx_http_ci_jobs_metadata_credentials(ngx_http_ci_jobs_credentials_t *creds,
         return -1;
     }
 
-    if (creds->code == NULL || !ngx_http_ci_jobs_is(creds->code,
-                                                    creds->code_len,
-                                                    "Success"))
+    if (creds->code == NULL
+        || !ngx_http_ci_jobs_str_is(creds->code, creds->code_len, "Success"))
     {
         creds->error = "its Code is not Success";
         return -1;

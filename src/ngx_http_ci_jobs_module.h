@@ -281,17 +281,20 @@ ngx_http_ci_jobs_creds_t *ngx_http_ci_jobs_credentials(ngx_http_request_t *r,
 ngx_int_t ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_ci_jobs_credentials_health(
     ngx_http_ci_jobs_creds_t *creds, time_t now, time_t *expires);
+
 ngx_http_ci_jobs_sign_key_t *ngx_http_ci_jobs_sign_key_for(
     ngx_http_ci_jobs_creds_t *creds, time_t offset, time_t expires,
     time_t *start, time_t *end);
+
 ngx_int_t ngx_http_ci_jobs_state_zone(ngx_conf_t *cf);
 ngx_slab_pool_t *ngx_http_ci_jobs_state_pool(void);
 ngx_http_ci_jobs_shared_t *ngx_http_ci_jobs_state(void);
+ngx_uint_t ngx_http_ci_jobs_diagnosis_due(ngx_uint_t index, time_t now,
+    time_t period);
+
 time_t ngx_http_ci_jobs_clock_offset(ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_int_t ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf, time_t date, time_t start, time_t end);
-ngx_uint_t ngx_http_ci_jobs_diagnosis_due(ngx_uint_t index, time_t now,
-    time_t period);
 
 char *ngx_http_ci_jobs_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -12,17 +12,21 @@
 #include <string.h>
 
 #include "ngx_http_ci_jobs_request.h"
+#include "ngx_http_ci_jobs_text.h"
 
 
 #define NGX_HTTP_CI_JOBS_MAX_VALUE_LEN  1024
+#define NGX_HTTP_CI_JOBS_MAX_SIZE       100      /* of a list page */
+#define NGX_HTTP_CI_JOBS_MAX_SIZE_LEN                                         \
+    (sizeof(ngx_http_ci_jobs_stringify(NGX_HTTP_CI_JOBS_MAX_SIZE)) - 1)
 
 
 typedef enum {
-    NGX_HTTP_CI_JOBS_VALUE_ID = 0,       /* 1-64 letters and digits */
-    NGX_HTTP_CI_JOBS_VALUE_TAG,          /* 1-64 letters, digits, "_" */
-    NGX_HTTP_CI_JOBS_VALUE_TEXT,         /* 1-1024 bytes of text */
+    NGX_HTTP_CI_JOBS_VALUE_ID = 0,       /* 1-MAX_ID_LEN letters, digits */
+    NGX_HTTP_CI_JOBS_VALUE_TAG,          /* the same, and "_" */
+    NGX_HTTP_CI_JOBS_VALUE_TEXT,         /* 1-MAX_VALUE_LEN bytes of text */
     NGX_HTTP_CI_JOBS_VALUE_ORDER,        /* Desc, Asc */
-    NGX_HTTP_CI_JOBS_VALUE_SIZE,         /* 1-100 */
+    NGX_HTTP_CI_JOBS_VALUE_SIZE,         /* 1-MAX_SIZE */
     NGX_HTTP_CI_JOBS_VALUE_STATES,       /* a list of job states */
     NGX_HTTP_CI_JOBS_VALUE_RUN_STATES,   /* a list of workflow run states */
     NGX_HTTP_CI_JOBS_VALUE_TYPE,         /* Workflow, Job */
@@ -103,7 +107,8 @@ static const ngx_http_ci_jobs_base_t  ngx_http_ci_jobs_bases[] = {
 
 
 #define NGX_HTTP_CI_JOBS_ORDER_ERROR  "orderByTime must be Desc or Asc"
-#define NGX_HTTP_CI_JOBS_SIZE_ERROR   "size must be 1 to 100"
+#define NGX_HTTP_CI_JOBS_SIZE_ERROR                                           \
+    "size must be 1 to " ngx_http_ci_jobs_stringify(NGX_HTTP_CI_JOBS_MAX_SIZE)
 #define NGX_HTTP_CI_JOBS_STATES_ERROR                                         \
     "states must be a list of All, Submitted, Running, Success, Failed, "     \
     "Pause, Cancel"
@@ -111,6 +116,12 @@ static const ngx_http_ci_jobs_base_t  ngx_http_ci_jobs_bases[] = {
     "startCreationTime must be like 2001-01-01T00:00:00+0800"
 #define NGX_HTTP_CI_JOBS_END_ERROR                                            \
     "endCreationTime must be like 2001-01-01T00:00:00+0800"
+#define NGX_HTTP_CI_JOBS_ID_ERROR                                             \
+    "a job id is 1 to "                                                       \
+    ngx_http_ci_jobs_stringify(NGX_HTTP_CI_JOBS_MAX_ID_LEN)                   \
+    " letters and digits"
+#define NGX_HTTP_CI_JOBS_IDS_ERROR                                            \
+    "at most " ngx_http_ci_jobs_stringify(NGX_HTTP_CI_JOBS_MAX_IDS) " job ids"
 
 
 /* GET /jobs and GET /pic_jobs (the job lists of media and of pictures) */
@@ -363,15 +374,15 @@ ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req, const u_char *p,
         if (len == 0 || len > NGX_HTTP_CI_JOBS_MAX_ID_LEN) {
             return ngx_http_ci_jobs_refuse(req,
                                            NGX_HTTP_CI_JOBS_REQUEST_INVALID,
-                                           "a job id is 1 to 64 letters "
-                                           "and digits");
+                                           NGX_HTTP_CI_JOBS_ID_ERROR);
         }
 
         if (++req->nids > max) {
             return ngx_http_ci_jobs_refuse(req,
                                            NGX_HTTP_CI_JOBS_REQUEST_INVALID,
-                                           max == 1 ? "one job id only"
-                                                    : "at most 10 job ids");
+                                           max == 1
+                                           ? "one job id only"
+                                           : NGX_HTTP_CI_JOBS_IDS_ERROR);
         }
 
         req->ids_len = out - req->ids_buf;
@@ -389,15 +400,15 @@ ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req, const u_char *p,
         } else {
             return ngx_http_ci_jobs_refuse(req,
                                            NGX_HTTP_CI_JOBS_REQUEST_INVALID,
-                                           "a job id is 1 to 64 letters "
-                                           "and digits");
+                                           NGX_HTTP_CI_JOBS_ID_ERROR);
         }
 
         if (req->nids == max) {
             return ngx_http_ci_jobs_refuse(req,
                                            NGX_HTTP_CI_JOBS_REQUEST_INVALID,
-                                           max == 1 ? "one job id only"
-                                                    : "at most 10 job ids");
+                                           max == 1
+                                           ? "one job id only"
+                                           : NGX_HTTP_CI_JOBS_IDS_ERROR);
         }
 
         *out++ = ',';
@@ -563,13 +574,15 @@ ngx_http_ci_jobs_decode(u_char *dst, const u_char *src, size_t len)
 }
 
 
-/* 1-1024 bytes of valid UTF-8 without control characters */
+/*
+ * 1 to NGX_HTTP_CI_JOBS_MAX_VALUE_LEN bytes of strict UTF-8 without
+ * control characters: no C0, no DEL, no C1 (U+0080 to U+009F).
+ */
 
 static int
 ngx_http_ci_jobs_check_text(const u_char *p, size_t len)
 {
-    size_t         n;
-    uint32_t       cp, min;
+    uint32_t       cp;
     const u_char  *last;
 
     if (len == 0 || len > NGX_HTTP_CI_JOBS_MAX_VALUE_LEN) {
@@ -579,43 +592,11 @@ ngx_http_ci_jobs_check_text(const u_char *p, size_t len)
     last = p + len;
 
     while (p < last) {
+        cp = ngx_http_ci_jobs_utf8_next(&p, last);
 
-        if (*p < 0x80) {
-            if (*p < 0x20 || *p == 0x7f) {
-                return -1;
-            }
-
-            p++;
-            continue;
-        }
-
-        if ((*p & 0xe0) == 0xc0) {
-            n = 1; cp = *p & 0x1f; min = 0x80;
-
-        } else if ((*p & 0xf0) == 0xe0) {
-            n = 2; cp = *p & 0x0f; min = 0x800;
-
-        } else if ((*p & 0xf8) == 0xf0) {
-            n = 3; cp = *p & 0x07; min = 0x10000;
-
-        } else {
-            return -1;
-        }
-
-        if ((size_t) (last - p) <= n) {
-            return -1;
-        }
-
-        for (p++; n; n--, p++) {
-            if ((*p & 0xc0) != 0x80) {
-                return -1;
-            }
-
-            cp = cp << 6 | (*p & 0x3f);
-        }
-
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)
-            || (cp >= 0x80 && cp < 0xa0))
+        if (cp == NGX_HTTP_CI_JOBS_UTF8_BAD
+            || cp < 0x20
+            || (cp >= 0x7f && cp < 0xa0))
         {
             return -1;
         }
@@ -635,7 +616,7 @@ ngx_http_ci_jobs_check_value(ngx_http_ci_jobs_value_e type, const u_char *p,
 
     case NGX_HTTP_CI_JOBS_VALUE_ID:
     case NGX_HTTP_CI_JOBS_VALUE_TAG:
-        if (len > 64) {
+        if (len > NGX_HTTP_CI_JOBS_MAX_ID_LEN) {
             return -1;
         }
 
@@ -657,11 +638,11 @@ ngx_http_ci_jobs_check_value(ngx_http_ci_jobs_value_e type, const u_char *p,
                || (len == 3 && memcmp(p, "Asc", 3) == 0) ? 0 : -1;
 
     case NGX_HTTP_CI_JOBS_VALUE_SIZE:
-        if (len > 3 || p[0] == '0') {
+        if (len > NGX_HTTP_CI_JOBS_MAX_SIZE_LEN || p[0] == '0') {
             return -1;
         }
 
-        return ngx_http_ci_jobs_digits(p, len, 1, 100);
+        return ngx_http_ci_jobs_digits(p, len, 1, NGX_HTTP_CI_JOBS_MAX_SIZE);
 
     case NGX_HTTP_CI_JOBS_VALUE_STATES:
         return ngx_http_ci_jobs_check_states(p, len, ngx_http_ci_jobs_states,

@@ -13,6 +13,7 @@
 #include "ngx_http_ci_jobs_sign.h"
 
 
+/* plain numbers: the refusals quote them */
 #define NGX_HTTP_CI_JOBS_MAX_IDS      10
 #define NGX_HTTP_CI_JOBS_MAX_ID_LEN   64
 #define NGX_HTTP_CI_JOBS_MAX_PARAMS   12

@@ -18,6 +18,9 @@
 
 #define NGX_HTTP_CI_JOBS_KEEPALIVE_MODULE  "ngx_http_upstream_keepalive_module"
 
+/* the longest chain from CI's certificate to a trusted root */
+#define NGX_HTTP_CI_JOBS_SSL_VERIFY_DEPTH  4
+
 
 struct ngx_http_ci_jobs_target_s {
     ngx_str_t                      url;        /* ci_jobs_pass, or default */
@@ -676,7 +679,8 @@ ngx_http_ci_jobs_target_ssl(ngx_conf_t *cf, ngx_http_ci_jobs_target_t *target)
 
     if (target->ssl_verify
         && ngx_ssl_trusted_certificate(cf, target->ssl,
-                                       &target->ssl_trusted_certificate, 4)
+                                       &target->ssl_trusted_certificate,
+                                       NGX_HTTP_CI_JOBS_SSL_VERIFY_DEPTH)
            != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

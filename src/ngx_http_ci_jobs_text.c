@@ -54,3 +54,22 @@ ngx_http_ci_jobs_utf8_next(const u_char **p, const u_char *last)
 
     return cp;
 }
+
+
+int
+ngx_http_ci_jobs_token_ok(const u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len > NGX_HTTP_CI_JOBS_TOKEN_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (p[i] <= 0x20 || p[i] >= 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}

@@ -20,6 +20,22 @@
     ((len) == sizeof(lit) - 1 && memcmp(s, lit, sizeof(lit) - 1) == 0)
 
 
+/* the decimal text of a numeric macro, for messages: "64" */
+#define ngx_http_ci_jobs_stringify(n)   ngx_http_ci_jobs_stringify_(n)
+#define ngx_http_ci_jobs_stringify_(n)  #n
+
+
+/* the longest value a credential may have */
+#define NGX_HTTP_CI_JOBS_TOKEN_MAX  4096
+
+/*
+ * A credential: it goes into a header line, so printable ASCII without
+ * spaces, at most NGX_HTTP_CI_JOBS_TOKEN_MAX bytes; empty is left to the
+ * caller.  1 if so, 0 if not.
+ */
+int ngx_http_ci_jobs_token_ok(const u_char *p, size_t len);
+
+
 #define NGX_HTTP_CI_JOBS_UTF8_BAD  0xffffffff
 
 /*

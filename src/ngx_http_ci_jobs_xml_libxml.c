@@ -76,6 +76,8 @@ ngx_http_ci_jobs_xml_libxml(ngx_http_ci_jobs_xml_pass_t *pass,
     memset(&lx, 0, sizeof(ngx_http_ci_jobs_libxml_t));
     lx.pass = pass;
 
+    /* libxml2's one-time set-up, done where libxml2 is used: a no-op after */
+
     xmlInitParser();
 
     /*
