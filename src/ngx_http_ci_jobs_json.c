@@ -108,8 +108,6 @@ static void *ngx_http_ci_jobs_json_grow(ngx_http_ci_jobs_json_t *json,
     void *old, size_t *nalloc, size_t need, size_t size);
 static void ngx_http_ci_jobs_json_free(ngx_http_ci_jobs_json_t *json,
     void *p);
-static u_char *ngx_http_ci_jobs_json_escape(u_char *p, const u_char *s,
-    size_t len);
 
 
 /* room for n more bytes of output, the common case without a call */
@@ -882,12 +880,9 @@ ngx_http_ci_jobs_json_release(ngx_http_ci_jobs_json_t *json,
 }
 
 
-/*
- * A JSON string's content, from valid UTF-8.  Eight bytes at a time while
- * none is below 0x20, '"' or '\'.
- */
+/* eight bytes at a time while none is below 0x20, '"' or '\' */
 
-static u_char *
+u_char *
 ngx_http_ci_jobs_json_escape(u_char *p, const u_char *s, size_t len)
 {
     u_char         c, e;

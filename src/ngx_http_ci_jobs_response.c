@@ -517,9 +517,7 @@ ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
     if (ctx->json) {
         len = sizeof("{\"Error\":{\"Code\":\"\",\"Message\":\"\","
                      "\"RequestId\":\"\"}}") - 1
-              + code.len + message.len
-              + ngx_escape_json(NULL, message.data, message.len)
-              + request_id.len;
+              + code.len + 6 * message.len + request_id.len;
 
     } else {
         len = sizeof("<Error><Code></Code><Message></Message>"
@@ -537,8 +535,8 @@ ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
     if (ctx->json) {
         b->last = ngx_sprintf(b->last, "{\"Error\":{\"Code\":\"%V\","
                               "\"Message\":\"", &code);
-        b->last = (u_char *) ngx_escape_json(b->last, message.data,
-                                             message.len);
+        b->last = ngx_http_ci_jobs_json_escape(b->last, message.data,
+                                               message.len);
         b->last = ngx_sprintf(b->last, "\",\"RequestId\":\"%V\"}}",
                               &request_id);
 

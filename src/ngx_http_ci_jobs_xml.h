@@ -80,6 +80,13 @@ int ngx_http_ci_jobs_xml_parse(const u_char *xml, size_t len,
     const ngx_http_ci_jobs_xml_conf_t *conf,
     ngx_http_ci_jobs_xml_result_t *res);
 
+/*
+ * s, valid UTF-8, as the content of a JSON string, escaped as the JSON
+ * answers are (as JSON.stringify() does): at most 6 * len bytes at p.
+ */
+u_char *ngx_http_ci_jobs_json_escape(u_char *p, const u_char *s,
+    size_t len);
+
 /* frees the calling thread's parser, kept from one answer to the next */
 void ngx_http_ci_jobs_xml_cleanup(void);
 
