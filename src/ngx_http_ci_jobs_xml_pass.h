@@ -129,6 +129,13 @@ int ngx_http_ci_jobs_xml_text(ngx_http_ci_jobs_xml_pass_t *pass,
 int ngx_http_ci_jobs_xml_done(ngx_http_ci_jobs_xml_pass_t *pass);
 
 /*
+ * Whether the events are read at all: not when the pass only checks the
+ * answer (XML, no cache).  A reader may then deliver none.
+ */
+#define ngx_http_ci_jobs_xml_wants_events(pass)                               \
+    ((pass)->conf->json || !(pass)->conf->no_facts)
+
+/*
  * Whether text here is read at all: always for JSON, else only inside an
  * element the cache's facts capture.  A reader may leave the rest out.
  */

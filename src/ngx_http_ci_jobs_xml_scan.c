@@ -102,6 +102,7 @@ int
 ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
     const u_char *xml, size_t len)
 {
+    int                          events;
     size_t                       n, depth;
     uint32_t                     cp;
     const u_char                *p, *last, *name, *text;
@@ -109,6 +110,7 @@ ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
     ngx_http_ci_jobs_scan_tag_t  open[NGX_HTTP_CI_JOBS_XML_MAX_DEPTH];
 
     last = xml + len;
+    events = ngx_http_ci_jobs_xml_wants_events(pass);
 
     p = ngx_http_ci_jobs_scan_decl(xml, last);
     if (p == NULL) {
@@ -156,7 +158,7 @@ ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
 
             p++;
 
-            if (ngx_http_ci_jobs_xml_end(pass) != 0) {
+            if (events && ngx_http_ci_jobs_xml_end(pass) != 0) {
                 return ngx_http_ci_jobs_scan_failed(pass);
             }
 
@@ -190,7 +192,7 @@ ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
                 return NGX_HTTP_CI_JOBS_XML_DECLINED;
             }
 
-            if (ngx_http_ci_jobs_xml_start(pass, name, n) != 0) {
+            if (events && ngx_http_ci_jobs_xml_start(pass, name, n) != 0) {
                 return ngx_http_ci_jobs_scan_failed(pass);
             }
 
@@ -203,7 +205,7 @@ ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
             } else if (*p == '/' && last - p > 1 && p[1] == '>') {
                 p += 2;
 
-                if (ngx_http_ci_jobs_xml_end(pass) != 0) {
+                if (events && ngx_http_ci_jobs_xml_end(pass) != 0) {
                     return ngx_http_ci_jobs_scan_failed(pass);
                 }
 
@@ -282,7 +284,7 @@ ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
         return NGX_HTTP_CI_JOBS_XML_DECLINED;
     }
 
-    if (ngx_http_ci_jobs_xml_done(pass) != 0) {
+    if (events && ngx_http_ci_jobs_xml_done(pass) != 0) {
         return ngx_http_ci_jobs_scan_failed(pass);
     }
 
