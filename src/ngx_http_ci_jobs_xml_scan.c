@@ -50,6 +50,19 @@ typedef struct {
 } ngx_http_ci_jobs_scan_tag_t;
 
 
+typedef struct {
+    ngx_http_ci_jobs_xml_pass_t  *pass;
+    const u_char                 *p;
+    const u_char                 *last;
+    unsigned                      events:1;   /* the pass reads them */
+    size_t                        depth;
+    ngx_http_ci_jobs_scan_tag_t   open[NGX_HTTP_CI_JOBS_XML_MAX_DEPTH];
+} ngx_http_ci_jobs_scan_t;
+
+
+static int ngx_http_ci_jobs_scan_start_tag(ngx_http_ci_jobs_scan_t *s);
+static int ngx_http_ci_jobs_scan_end_tag(ngx_http_ci_jobs_scan_t *s);
+static int ngx_http_ci_jobs_scan_content(ngx_http_ci_jobs_scan_t *s);
 static const u_char *ngx_http_ci_jobs_scan_decl(const u_char *p,
     const u_char *last);
 static const u_char *ngx_http_ci_jobs_scan_pseudo(const u_char *p,
@@ -102,173 +115,235 @@ int
 ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
     const u_char *xml, size_t len)
 {
-    int                          events;
-    size_t                       n, depth;
-    uint32_t                     cp;
-    const u_char                *p, *last, *name, *text;
-    u_char                       ref[4];
-    ngx_http_ci_jobs_scan_tag_t  open[NGX_HTTP_CI_JOBS_XML_MAX_DEPTH];
+    int                      rc;
+    ngx_http_ci_jobs_scan_t  s;
 
-    last = xml + len;
-    events = ngx_http_ci_jobs_xml_wants_events(pass);
+    s.pass = pass;
+    s.last = xml + len;
+    s.depth = 0;
+    s.events = ngx_http_ci_jobs_xml_wants_events(pass);
 
-    p = ngx_http_ci_jobs_scan_decl(xml, last);
-    if (p == NULL) {
+    s.p = ngx_http_ci_jobs_scan_decl(xml, s.last);
+    if (s.p == NULL) {
         return NGX_HTTP_CI_JOBS_XML_DECLINED;
     }
 
-    p = ngx_http_ci_jobs_scan_space(p, last);
+    s.p = ngx_http_ci_jobs_scan_space(s.p, s.last);
 
-    if (p == last || *p != '<') {
+    if (s.p == s.last || *s.p != '<') {
         return NGX_HTTP_CI_JOBS_XML_DECLINED;
     }
 
-    depth = 0;
+    /* tags and what is between them, until the root is closed */
 
     for ( ;; ) {
-
-        /* a tag: p is at its '<' */
-
-        if (++p == last) {
+        if (++s.p == s.last) {
             return NGX_HTTP_CI_JOBS_XML_DECLINED;
         }
 
-        if (*p == '/') {
-            if (depth == 0) {
-                return NGX_HTTP_CI_JOBS_XML_DECLINED;
-            }
+        rc = (*s.p == '/') ? ngx_http_ci_jobs_scan_end_tag(&s)
+                           : ngx_http_ci_jobs_scan_start_tag(&s);
 
-            /* the name of the element open, and no more of a name */
-
-            p++;
-            n = open[depth - 1].len;
-
-            if ((size_t) (last - p) <= n
-                || memcmp(p, open[depth - 1].name, n) != 0
-                || ngx_http_ci_jobs_scan_name[p[n]])
-            {
-                return NGX_HTTP_CI_JOBS_XML_DECLINED;
-            }
-
-            p = ngx_http_ci_jobs_scan_space(p + n, last);
-
-            if (p == last || *p != '>') {
-                return NGX_HTTP_CI_JOBS_XML_DECLINED;
-            }
-
-            p++;
-
-            if (events && ngx_http_ci_jobs_xml_end(pass) != 0) {
-                return ngx_http_ci_jobs_scan_failed(pass);
-            }
-
-            if (--depth == 0) {
-                break;
-            }
-
-        } else {
-            if (!(ngx_http_ci_jobs_scan_name[*p] & NGX_HTTP_CI_JOBS_SCAN_FIRST)
-                || depth == NGX_HTTP_CI_JOBS_XML_MAX_DEPTH)
-            {
-                /* a comment, a PI, CDATA, a DOCTYPE, a prefix, too deep */
-                return NGX_HTTP_CI_JOBS_XML_DECLINED;
-            }
-
-            name = p++;
-
-            while (p < last && ngx_http_ci_jobs_scan_name[*p]) {
-                p++;
-            }
-
-            n = p - name;
-
-            if (n > NGX_HTTP_CI_JOBS_SCAN_NAME_MAX) {
-                return NGX_HTTP_CI_JOBS_XML_DECLINED;
-            }
-
-            p = ngx_http_ci_jobs_scan_space(p, last);
-
-            if (p == last) {
-                return NGX_HTTP_CI_JOBS_XML_DECLINED;
-            }
-
-            if (events && ngx_http_ci_jobs_xml_start(pass, name, n) != 0) {
-                return ngx_http_ci_jobs_scan_failed(pass);
-            }
-
-            if (*p == '>') {
-                open[depth].name = name;
-                open[depth].len = n;
-                depth++;
-                p++;
-
-            } else if (*p == '/' && last - p > 1 && p[1] == '>') {
-                p += 2;
-
-                if (events && ngx_http_ci_jobs_xml_end(pass) != 0) {
-                    return ngx_http_ci_jobs_scan_failed(pass);
-                }
-
-                if (depth == 0) {
-                    break;
-                }
-
-            } else {
-                /* an attribute, or not well-formed */
-                return NGX_HTTP_CI_JOBS_XML_DECLINED;
-            }
+        if (rc != NGX_HTTP_CI_JOBS_XML_OK) {
+            return rc;
         }
 
-        /* the content up to the next tag */
+        if (s.depth == 0) {
+            break;
+        }
 
-        text = p;
+        rc = ngx_http_ci_jobs_scan_content(&s);
 
-        for ( ;; ) {
-            p = ngx_http_ci_jobs_scan_plain_run(p, last);
+        if (rc != NGX_HTTP_CI_JOBS_XML_OK) {
+            return rc;
+        }
+    }
 
-            if (p == last) {
+    /* after the root: white space only */
+
+    if (ngx_http_ci_jobs_scan_space(s.p, s.last) != s.last) {
+        return NGX_HTTP_CI_JOBS_XML_DECLINED;
+    }
+
+    if (s.events && ngx_http_ci_jobs_xml_done(pass) != 0) {
+        return ngx_http_ci_jobs_scan_failed(pass);
+    }
+
+    return NGX_HTTP_CI_JOBS_XML_OK;
+}
+
+
+/* s->p past "<" of a start or an empty-element tag */
+
+static int
+ngx_http_ci_jobs_scan_start_tag(ngx_http_ci_jobs_scan_t *s)
+{
+    size_t         n;
+    const u_char  *p, *name;
+
+    p = s->p;
+
+    if (!(ngx_http_ci_jobs_scan_name[*p] & NGX_HTTP_CI_JOBS_SCAN_FIRST)
+        || s->depth == NGX_HTTP_CI_JOBS_XML_MAX_DEPTH)
+    {
+        /* a comment, a PI, CDATA, a DOCTYPE, a prefix, too deep */
+        return NGX_HTTP_CI_JOBS_XML_DECLINED;
+    }
+
+    name = p++;
+
+    while (p < s->last && ngx_http_ci_jobs_scan_name[*p]) {
+        p++;
+    }
+
+    n = p - name;
+
+    if (n > NGX_HTTP_CI_JOBS_SCAN_NAME_MAX) {
+        return NGX_HTTP_CI_JOBS_XML_DECLINED;
+    }
+
+    p = ngx_http_ci_jobs_scan_space(p, s->last);
+
+    if (p == s->last) {
+        return NGX_HTTP_CI_JOBS_XML_DECLINED;
+    }
+
+    if (*p == '>') {
+        s->open[s->depth].name = name;
+        s->open[s->depth].len = n;
+        s->depth++;
+        s->p = p + 1;
+
+        if (s->events && ngx_http_ci_jobs_xml_start(s->pass, name, n) != 0) {
+            return ngx_http_ci_jobs_scan_failed(s->pass);
+        }
+
+        return NGX_HTTP_CI_JOBS_XML_OK;
+    }
+
+    if (*p != '/' || s->last - p < 2 || p[1] != '>') {
+        /* an attribute, or not well-formed */
+        return NGX_HTTP_CI_JOBS_XML_DECLINED;
+    }
+
+    s->p = p + 2;
+
+    if (s->events
+        && (ngx_http_ci_jobs_xml_start(s->pass, name, n) != 0
+            || ngx_http_ci_jobs_xml_end(s->pass) != 0))
+    {
+        return ngx_http_ci_jobs_scan_failed(s->pass);
+    }
+
+    return NGX_HTTP_CI_JOBS_XML_OK;
+}
+
+
+/* s->p at "/" of an end tag: the name of the element open, and no more */
+
+static int
+ngx_http_ci_jobs_scan_end_tag(ngx_http_ci_jobs_scan_t *s)
+{
+    size_t                        n;
+    const u_char                 *p;
+    ngx_http_ci_jobs_scan_tag_t  *tag;
+
+    if (s->depth == 0) {
+        return NGX_HTTP_CI_JOBS_XML_DECLINED;
+    }
+
+    p = s->p + 1;
+    tag = &s->open[s->depth - 1];
+    n = tag->len;
+
+    if ((size_t) (s->last - p) <= n
+        || memcmp(p, tag->name, n) != 0
+        || ngx_http_ci_jobs_scan_name[p[n]])
+    {
+        return NGX_HTTP_CI_JOBS_XML_DECLINED;
+    }
+
+    p = ngx_http_ci_jobs_scan_space(p + n, s->last);
+
+    if (p == s->last || *p != '>') {
+        return NGX_HTTP_CI_JOBS_XML_DECLINED;
+    }
+
+    s->p = p + 1;
+    s->depth--;
+
+    if (s->events && ngx_http_ci_jobs_xml_end(s->pass) != 0) {
+        return ngx_http_ci_jobs_scan_failed(s->pass);
+    }
+
+    return NGX_HTTP_CI_JOBS_XML_OK;
+}
+
+
+/* the content from s->p up to the next tag's "<" */
+
+static int
+ngx_http_ci_jobs_scan_content(ngx_http_ci_jobs_scan_t *s)
+{
+    size_t         n;
+    uint32_t       cp;
+    const u_char  *p, *text;
+    u_char         ref[4];
+
+    p = s->p;
+    text = p;
+
+    for ( ;; ) {
+        p = ngx_http_ci_jobs_scan_plain_run(p, s->last);
+
+        if (p == s->last) {
+            return NGX_HTTP_CI_JOBS_XML_DECLINED;
+        }
+
+        switch (*p) {
+
+        case '<':
+        case '&':
+            if (p > text && ngx_http_ci_jobs_xml_wants_text(s->pass)
+                && ngx_http_ci_jobs_xml_text(s->pass, text, p - text) != 0)
+            {
+                return ngx_http_ci_jobs_scan_failed(s->pass);
+            }
+
+            if (*p == '<') {
+                s->p = p;
+                return NGX_HTTP_CI_JOBS_XML_OK;
+            }
+
+            p = ngx_http_ci_jobs_scan_ref(p, s->last, ref, &n);
+            if (p == NULL) {
                 return NGX_HTTP_CI_JOBS_XML_DECLINED;
             }
 
-            if (*p == '<' || *p == '&') {
-                if (p > text && ngx_http_ci_jobs_xml_wants_text(pass)
-                    && ngx_http_ci_jobs_xml_text(pass, text, p - text) != 0)
-                {
-                    return ngx_http_ci_jobs_scan_failed(pass);
-                }
-
-                if (*p == '<') {
-                    break;
-                }
-
-                p = ngx_http_ci_jobs_scan_ref(p, last, ref, &n);
-                if (p == NULL) {
-                    return NGX_HTTP_CI_JOBS_XML_DECLINED;
-                }
-
-                if (ngx_http_ci_jobs_xml_text(pass, ref, n) != 0) {
-                    return ngx_http_ci_jobs_scan_failed(pass);
-                }
-
-                text = p;
-                continue;
+            if (ngx_http_ci_jobs_xml_wants_text(s->pass)
+                && ngx_http_ci_jobs_xml_text(s->pass, ref, n) != 0)
+            {
+                return ngx_http_ci_jobs_scan_failed(s->pass);
             }
 
-            if (*p == ']') {
-                if (last - p > 2 && p[1] == ']' && p[2] == '>') {
-                    return NGX_HTTP_CI_JOBS_XML_DECLINED;
-                }
+            text = p;
+            break;
 
-                p++;
-                continue;
+        case ']':
+            if (s->last - p > 2 && p[1] == ']' && p[2] == '>') {
+                return NGX_HTTP_CI_JOBS_XML_DECLINED;
             }
 
+            p++;
+            break;
+
+        default:
             if (*p < 0x80) {
                 /* a carriage return or another control character */
                 return NGX_HTTP_CI_JOBS_XML_DECLINED;
             }
 
-            cp = ngx_http_ci_jobs_utf8_next(&p, last);
+            cp = ngx_http_ci_jobs_utf8_next(&p, s->last);
 
             if (cp == NGX_HTTP_CI_JOBS_UTF8_BAD
                 || !ngx_http_ci_jobs_scan_is_char(cp))
@@ -277,18 +352,6 @@ ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
             }
         }
     }
-
-    /* after the root: white space only */
-
-    if (ngx_http_ci_jobs_scan_space(p, last) != last) {
-        return NGX_HTTP_CI_JOBS_XML_DECLINED;
-    }
-
-    if (events && ngx_http_ci_jobs_xml_done(pass) != 0) {
-        return ngx_http_ci_jobs_scan_failed(pass);
-    }
-
-    return NGX_HTTP_CI_JOBS_XML_OK;
 }
 
 

@@ -302,7 +302,7 @@ test_large(void)
 
     size = 12 * 1024 * 1024;
 
-    xml = malloc(size + 64);
+    xml = malloc(size + 256);    /* a job and the end tag past size */
     if (xml == NULL) {
         tap_ok(0, "12 MB allocated");
         return;
