@@ -23,6 +23,8 @@ static ngx_int_t ngx_http_ci_jobs_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_send_stale(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
     ngx_uint_t status);
+static ngx_int_t ngx_http_ci_jobs_replace(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_chain_t *cl);
 static ngx_int_t ngx_http_ci_jobs_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_ci_jobs_send_answer(ngx_http_request_t *r,
@@ -103,14 +105,8 @@ ngx_http_ci_jobs_header_filter(ngx_http_request_t *r)
     }
 
     cl = ngx_http_ci_jobs_error_answer(r, ctx, status);
-    if (cl == NULL) {
-        return NGX_ERROR;
-    }
 
-    ctx->replacement = cl;
-    ctx->hold = NGX_HTTP_CI_JOBS_HOLD_REPLACEMENT;
-
-    return ngx_http_next_header_filter(r);
+    return ngx_http_ci_jobs_replace(r, ctx, cl);
 }
 
 
@@ -154,6 +150,20 @@ ngx_http_ci_jobs_send_stale(ngx_http_request_t *r,
     }
 
     cl = ngx_http_ci_jobs_answer_body(r, &out);
+
+    return ngx_http_ci_jobs_replace(r, ctx, cl);
+}
+
+
+/*
+ * cl, the module's own body, is sent in place of nginx's (the body
+ * filter drops nginx's and sends cl), after the header.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_replace(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_chain_t *cl)
+{
     if (cl == NULL) {
         return NGX_ERROR;
     }
