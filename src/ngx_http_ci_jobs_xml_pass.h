@@ -137,7 +137,9 @@ int ngx_http_ci_jobs_xml_done(ngx_http_ci_jobs_xml_pass_t *pass);
 
 /*
  * Whether text here is read at all: always for JSON, else only inside an
- * element the cache's facts capture.  A reader may leave the rest out.
+ * element the cache's facts capture.  A reader may leave the rest out,
+ * and text that follows a child element too: the JSON of an element with
+ * children drops its text, and the facts read leaves only.
  */
 #define ngx_http_ci_jobs_xml_wants_text(pass)                                 \
     ((pass)->conf->json || (pass)->facts.capture)

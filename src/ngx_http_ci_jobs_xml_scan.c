@@ -54,7 +54,8 @@ typedef struct {
     ngx_http_ci_jobs_xml_pass_t  *pass;
     const u_char                 *p;
     const u_char                 *last;
-    unsigned                      events:1;   /* the pass reads them */
+    int                           events;     /* the pass reads them */
+    int                           child;      /* the last tag closed one */
     size_t                        depth;
     ngx_http_ci_jobs_scan_tag_t   open[NGX_HTTP_CI_JOBS_XML_MAX_DEPTH];
 } ngx_http_ci_jobs_scan_t;
@@ -121,6 +122,7 @@ ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
     s.pass = pass;
     s.last = xml + len;
     s.depth = 0;
+    s.child = 0;
     s.events = ngx_http_ci_jobs_xml_wants_events(pass);
 
     s.p = ngx_http_ci_jobs_scan_decl(xml, s.last);
@@ -213,6 +215,7 @@ ngx_http_ci_jobs_scan_start_tag(ngx_http_ci_jobs_scan_t *s)
         s->open[s->depth].len = n;
         s->depth++;
         s->p = p + 1;
+        s->child = 0;
 
         if (s->events && ngx_http_ci_jobs_xml_start(s->pass, name, n) != 0) {
             return ngx_http_ci_jobs_scan_failed(s->pass);
@@ -227,6 +230,7 @@ ngx_http_ci_jobs_scan_start_tag(ngx_http_ci_jobs_scan_t *s)
     }
 
     s->p = p + 2;
+    s->child = 1;
 
     if (s->events
         && (ngx_http_ci_jobs_xml_start(s->pass, name, n) != 0
@@ -271,6 +275,7 @@ ngx_http_ci_jobs_scan_end_tag(ngx_http_ci_jobs_scan_t *s)
 
     s->p = p + 1;
     s->depth--;
+    s->child = 1;
 
     if (s->events && ngx_http_ci_jobs_xml_end(s->pass) != 0) {
         return ngx_http_ci_jobs_scan_failed(s->pass);
@@ -285,6 +290,7 @@ ngx_http_ci_jobs_scan_end_tag(ngx_http_ci_jobs_scan_t *s)
 static int
 ngx_http_ci_jobs_scan_content(ngx_http_ci_jobs_scan_t *s)
 {
+    int            wanted;
     size_t         n;
     uint32_t       cp;
     const u_char  *p, *text;
@@ -292,6 +298,7 @@ ngx_http_ci_jobs_scan_content(ngx_http_ci_jobs_scan_t *s)
 
     p = s->p;
     text = p;
+    wanted = !s->child && ngx_http_ci_jobs_xml_wants_text(s->pass);
 
     for ( ;; ) {
         p = ngx_http_ci_jobs_scan_plain_run(p, s->last);
@@ -304,7 +311,7 @@ ngx_http_ci_jobs_scan_content(ngx_http_ci_jobs_scan_t *s)
 
         case '<':
         case '&':
-            if (p > text && ngx_http_ci_jobs_xml_wants_text(s->pass)
+            if (p > text && wanted
                 && ngx_http_ci_jobs_xml_text(s->pass, text, p - text) != 0)
             {
                 return ngx_http_ci_jobs_scan_failed(s->pass);
@@ -320,8 +327,7 @@ ngx_http_ci_jobs_scan_content(ngx_http_ci_jobs_scan_t *s)
                 return NGX_HTTP_CI_JOBS_XML_DECLINED;
             }
 
-            if (ngx_http_ci_jobs_xml_wants_text(s->pass)
-                && ngx_http_ci_jobs_xml_text(s->pass, ref, n) != 0)
+            if (wanted && ngx_http_ci_jobs_xml_text(s->pass, ref, n) != 0)
             {
                 return ngx_http_ci_jobs_scan_failed(s->pass);
             }
