@@ -102,6 +102,7 @@ static uint32_t ngx_http_ci_jobs_json_hash(const u_char *name, size_t len);
 static int ngx_http_ci_jobs_json_name(ngx_http_ci_jobs_json_t *json,
     const u_char *name, size_t len, uint32_t *index);
 static int ngx_http_ci_jobs_json_rehash(ngx_http_ci_jobs_json_t *json);
+static size_t ngx_http_ci_jobs_json_escaped_len(const u_char *s, size_t len);
 static int ngx_http_ci_jobs_json_reserve(ngx_http_ci_jobs_json_t *json,
     size_t n);
 static void *ngx_http_ci_jobs_json_grow(ngx_http_ci_jobs_json_t *json,
@@ -114,6 +115,10 @@ static void ngx_http_ci_jobs_json_free(ngx_http_ci_jobs_json_t *json,
 #define ngx_http_ci_jobs_json_room(json, n)                                   \
     ((json)->cap - (json)->len >= (n)                                         \
      ? 0 : ngx_http_ci_jobs_json_reserve(json, n))
+
+
+/* text escaped at a time */
+#define NGX_HTTP_CI_JOBS_JSON_SLICE  4096
 
 
 /* the name table's first size: twice the distinct names of CI's answers */
@@ -403,20 +408,29 @@ int
 ngx_http_ci_jobs_json_text(ngx_http_ci_jobs_json_t *json,
     const u_char *text, size_t len)
 {
-    size_t  n;
+    size_t  n, need;
 
     if (json->levels[json->nlevels - 1].object) {
         /* text beside child elements is dropped */
         return 0;
     }
 
-    /* in slices: an escape takes 6 bytes at most, which rarely comes */
+    /*
+     * In slices, for each room for its escape at its longest (6 bytes a
+     * byte), or, when the output has less, for its exact escape: the
+     * output is not grown for room it will not use.
+     */
 
     while (len > 0) {
-        n = (len < 4096) ? len : 4096;
+        n = (len < NGX_HTTP_CI_JOBS_JSON_SLICE) ? len
+                                                : NGX_HTTP_CI_JOBS_JSON_SLICE;
 
-        if (ngx_http_ci_jobs_json_room(json, 6 * n) != 0) {
-            return -1;
+        if (json->cap - json->len < 6 * n) {
+            need = ngx_http_ci_jobs_json_escaped_len(text, n);
+
+            if (ngx_http_ci_jobs_json_room(json, need) != 0) {
+                return -1;
+            }
         }
 
         json->len = ngx_http_ci_jobs_json_escape(json->out + json->len, text,
@@ -877,6 +891,34 @@ ngx_http_ci_jobs_json_release(ngx_http_ci_jobs_json_t *json,
     if (!keep_out) {
         ngx_http_ci_jobs_json_free(json, json->out);
     }
+}
+
+
+/* the length of s escaped */
+
+static size_t
+ngx_http_ci_jobs_json_escaped_len(const u_char *s, size_t len)
+{
+    size_t  i, n;
+
+    n = len;
+
+    for (i = 0; i < len; i++) {
+        switch (ngx_http_ci_jobs_json_esc[s[i]]) {
+
+        case 0:
+            break;
+
+        case 'u':
+            n += 5;
+            break;
+
+        default:
+            n += 1;
+        }
+    }
+
+    return n;
 }
 
 
