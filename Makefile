@@ -154,7 +154,7 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(MODULE_SRCS)
 	cp $(NGX_BUILD)/objs/ngx_http_ci_jobs_module.so $@.tmp
 	mv -f $@.tmp $@
 
-$(BUILD)/unit/%: t/unit/%.c $(CORE_SRCS) $(wildcard src/*.h) t/unit/tap.h
+$(BUILD)/unit/%: t/unit/%.c $(CORE_SRCS) $(wildcard src/*.h) $(wildcard t/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
 

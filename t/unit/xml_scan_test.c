@@ -13,6 +13,7 @@
 #include <libxml/parser.h>
 
 #include "tap.h"
+#include "slurp.h"
 #include "pool.h"
 #include "ngx_http_ci_jobs_xml_pass.h"
 
@@ -25,7 +26,6 @@ static int scan(const char *xml, size_t len, int json);
 static void check_same(const char *xml, size_t len, const char *what);
 static void check_scanned(const char *xml, size_t len, const char *what);
 static void check_declined(const char *xml, size_t len, const char *what);
-static char *slurp(const char *path, size_t *len);
 static void test_subset(void);
 static void test_outside(void);
 static void test_seeds(void);
@@ -327,37 +327,6 @@ test_large(void)
     check_scanned(xml, len, "a 12 MB list");
 
     free(xml);
-}
-
-
-static char *
-slurp(const char *path, size_t *len)
-{
-    long   n;
-    char  *buf;
-    FILE  *f;
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-
-    buf = malloc(n + 1);
-
-    if (buf == NULL || fread(buf, 1, n, f) != (size_t) n) {
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-
-    fclose(f);
-    *len = n;
-
-    return buf;
 }
 
 

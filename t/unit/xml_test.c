@@ -21,6 +21,7 @@
 #include <libxml/xmlerror.h>
 
 #include "tap.h"
+#include "slurp.h"
 #include "ngx_http_ci_jobs_xml.h"
 #include "ngx_http_ci_jobs_cache_key.h"
 
@@ -52,7 +53,6 @@ static int convert(const char *xml, size_t len, int json,
     ngx_http_ci_jobs_xml_result_t *res);
 static int convert_both(const char *xml, size_t len, int json, int pad,
     ngx_http_ci_jobs_xml_result_t *res, ngx_http_ci_jobs_xml_result_t *pres);
-static char *slurp(const char *path, size_t *len);
 static int same_json(ngx_http_ci_jobs_xml_result_t *res, const char *json,
     size_t len);
 static void check_json(const char *xml, size_t len, int pad,
@@ -180,31 +180,6 @@ convert_both(const char *xml, size_t len, int json, int pad,
     rc = convert(xml, len, json, jobs_detail, 1, res);
 
     return rc == prc;
-}
-
-
-static char *
-slurp(const char *path, size_t *len)
-{
-    long   n;
-    FILE  *f;
-    char  *buf;
-
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-
-    buf = malloc(n + 1);
-    *len = fread(buf, 1, n, f);
-    buf[*len] = '\0';
-    fclose(f);
-
-    return buf;
 }
 
 
