@@ -43,14 +43,24 @@ silent(void *ctx, const char *msg, ...)
 }
 
 
-/* the pass alone, a function of its own in callgrind's profile */
+/* the mode of a pass: JSON, the cache's facts, the scanner */
+
+static void
+seed_mode(ngx_http_ci_jobs_xml_conf_t *conf, int json, int facts, int scan)
+{
+    conf->json = json;
+    conf->no_facts = !facts;
+    conf->libxml_only = !scan;
+}
+
+
+/* the pass in each mode, a function of its own in callgrind's profile */
 
 __attribute__((noinline)) static int
 seed_pass(const u_char *xml, size_t len, ngx_http_ci_jobs_xml_conf_t *conf,
     ngx_http_ci_jobs_xml_result_t *res)
 {
-    conf->json = 0;
-
+    seed_mode(conf, 0, 1, 1);
     return ngx_http_ci_jobs_xml_parse(xml, len, conf, res);
 }
 
@@ -59,33 +69,8 @@ __attribute__((noinline)) static int
 seed_pass_bare(const u_char *xml, size_t len,
     ngx_http_ci_jobs_xml_conf_t *conf, ngx_http_ci_jobs_xml_result_t *res)
 {
-    int  rc;
-
-    conf->json = 0;
-    conf->no_facts = 1;
-
-    rc = ngx_http_ci_jobs_xml_parse(xml, len, conf, res);
-
-    conf->no_facts = 0;
-
-    return rc;
-}
-
-
-__attribute__((noinline)) static int
-seed_pass_libxml(const u_char *xml, size_t len,
-    ngx_http_ci_jobs_xml_conf_t *conf, ngx_http_ci_jobs_xml_result_t *res)
-{
-    int  rc;
-
-    conf->json = 0;
-    conf->libxml_only = 1;
-
-    rc = ngx_http_ci_jobs_xml_parse(xml, len, conf, res);
-
-    conf->libxml_only = 0;
-
-    return rc;
+    seed_mode(conf, 0, 0, 1);
+    return ngx_http_ci_jobs_xml_parse(xml, len, conf, res);
 }
 
 
@@ -93,8 +78,16 @@ __attribute__((noinline)) static int
 seed_pass_json(const u_char *xml, size_t len,
     ngx_http_ci_jobs_xml_conf_t *conf, ngx_http_ci_jobs_xml_result_t *res)
 {
-    conf->json = 1;
+    seed_mode(conf, 1, 1, 1);
+    return ngx_http_ci_jobs_xml_parse(xml, len, conf, res);
+}
 
+
+__attribute__((noinline)) static int
+seed_pass_libxml(const u_char *xml, size_t len,
+    ngx_http_ci_jobs_xml_conf_t *conf, ngx_http_ci_jobs_xml_result_t *res)
+{
+    seed_mode(conf, 0, 1, 0);
     return ngx_http_ci_jobs_xml_parse(xml, len, conf, res);
 }
 
