@@ -71,6 +71,10 @@ static const u_char *ngx_http_ci_jobs_scan_pseudo(const u_char *p,
     size_t *len);
 static const u_char *ngx_http_ci_jobs_scan_space(const u_char *p,
     const u_char *last);
+static const u_char *ngx_http_ci_jobs_scan_name_end(const u_char *p,
+    const u_char *last);
+static int ngx_http_ci_jobs_scan_is_open(const ngx_http_ci_jobs_scan_t *s,
+    const u_char *p);
 static const u_char *ngx_http_ci_jobs_scan_plain_run(const u_char *p,
     const u_char *last);
 static const u_char *ngx_http_ci_jobs_scan_ref(const u_char *p,
@@ -192,19 +196,17 @@ ngx_http_ci_jobs_scan_start_tag(ngx_http_ci_jobs_scan_t *s)
         return NGX_HTTP_CI_JOBS_XML_DECLINED;
     }
 
-    name = p++;
-
-    while (p < s->last && ngx_http_ci_jobs_scan_name[*p]) {
-        p++;
-    }
-
+    name = p;
+    p = ngx_http_ci_jobs_scan_name_end(p + 1, s->last);
     n = p - name;
 
     if (n > NGX_HTTP_CI_JOBS_SCAN_NAME_MAX) {
         return NGX_HTTP_CI_JOBS_XML_DECLINED;
     }
 
-    p = ngx_http_ci_jobs_scan_space(p, s->last);
+    if (p != s->last && ngx_http_ci_jobs_scan_is_space(*p)) {
+        p = ngx_http_ci_jobs_scan_space(p, s->last);
+    }
 
     if (p == s->last) {
         return NGX_HTTP_CI_JOBS_XML_DECLINED;
@@ -248,26 +250,19 @@ ngx_http_ci_jobs_scan_start_tag(ngx_http_ci_jobs_scan_t *s)
 static int
 ngx_http_ci_jobs_scan_end_tag(ngx_http_ci_jobs_scan_t *s)
 {
-    size_t                        n;
-    const u_char                 *p;
-    ngx_http_ci_jobs_scan_tag_t  *tag;
-
-    if (s->depth == 0) {
-        return NGX_HTTP_CI_JOBS_XML_DECLINED;
-    }
+    const u_char  *p;
 
     p = s->p + 1;
-    tag = &s->open[s->depth - 1];
-    n = tag->len;
 
-    if ((size_t) (s->last - p) <= n
-        || memcmp(p, tag->name, n) != 0
-        || ngx_http_ci_jobs_scan_name[p[n]])
-    {
+    if (!ngx_http_ci_jobs_scan_is_open(s, p)) {
         return NGX_HTTP_CI_JOBS_XML_DECLINED;
     }
 
-    p = ngx_http_ci_jobs_scan_space(p + n, s->last);
+    p += s->open[s->depth - 1].len;
+
+    if (ngx_http_ci_jobs_scan_is_space(*p)) {
+        p = ngx_http_ci_jobs_scan_space(p, s->last);
+    }
 
     if (p == s->last || *p != '>') {
         return NGX_HTTP_CI_JOBS_XML_DECLINED;
@@ -298,7 +293,8 @@ ngx_http_ci_jobs_scan_content(ngx_http_ci_jobs_scan_t *s)
 
     p = s->p;
     text = p;
-    wanted = !s->child && ngx_http_ci_jobs_xml_wants_text(s->pass);
+    wanted = s->events && !s->child
+             && ngx_http_ci_jobs_xml_wants_text(s->pass);
 
     for ( ;; ) {
         p = ngx_http_ci_jobs_scan_plain_run(p, s->last);
@@ -467,6 +463,94 @@ static const u_char *
 ngx_http_ci_jobs_scan_space(const u_char *p, const u_char *last)
 {
     while (p < last && ngx_http_ci_jobs_scan_is_space(*p)) {
+        p++;
+    }
+
+    return p;
+}
+
+
+/*
+ * Whether the name at p is the open element's, whole: the end tag's.
+ * Names up to sixteen bytes, most of them, are compared in one go where
+ * SSE2 is there; the open name lies before p, so it has sixteen bytes
+ * too.
+ */
+
+static int
+ngx_http_ci_jobs_scan_is_open(const ngx_http_ci_jobs_scan_t *s,
+    const u_char *p)
+{
+    size_t                              n;
+    const ngx_http_ci_jobs_scan_tag_t  *tag;
+
+    if (s->depth == 0) {
+        return 0;
+    }
+
+    tag = &s->open[s->depth - 1];
+    n = tag->len;
+
+    if ((size_t) (s->last - p) <= n) {
+        return 0;
+    }
+
+#if (__SSE2__)
+    if (n <= 16 && s->last - p >= 16) {
+        unsigned  same, first;
+
+        same = _mm_movemask_epi8(
+                   _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *) p),
+                                  _mm_loadu_si128((const __m128i *)
+                                                  tag->name)));
+        first = (1u << n) - 1;
+
+        /* the first n bytes equal, and the next one ends the name */
+        return (same & first) == first && !ngx_http_ci_jobs_scan_name[p[n]];
+    }
+#endif
+
+    return memcmp(p, tag->name, n) == 0 && !ngx_http_ci_jobs_scan_name[p[n]];
+}
+
+
+/*
+ * The first byte from p that is no name character: sixteen at a time
+ * where SSE2 is there.  Signed compares leave the non-ASCII bytes out.
+ */
+
+static const u_char *
+ngx_http_ci_jobs_scan_name_end(const u_char *p, const u_char *last)
+{
+#if (__SSE2__)
+    int      mask;
+    __m128i  v, lower, letter, other;
+
+    while (last - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+        lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+
+        letter = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                               _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)));
+
+        /* '-', '.', '/' and the digits; then '/' out and '_' in */
+        other = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('-' - 1)),
+                              _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+        other = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('/')), other);
+        other = _mm_or_si128(other, _mm_cmpeq_epi8(v, _mm_set1_epi8('_')));
+
+        mask = ~_mm_movemask_epi8(_mm_or_si128(letter, other)) & 0xffff;
+
+        if (mask != 0) {
+            return p + __builtin_ctz(mask);
+        }
+
+        p += 16;
+    }
+
+#endif
+
+    while (p < last && ngx_http_ci_jobs_scan_name[*p]) {
         p++;
     }
 
