@@ -91,8 +91,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in.secret_id = (u_char *) "id";
     in.secret_id_len = 2;
     in.key = &key;
-    in.start = 1;
-    in.end = 2;
 
     auth = malloc(ngx_http_ci_jobs_sign_size(&in));
 

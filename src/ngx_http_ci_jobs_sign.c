@@ -21,7 +21,6 @@
 
 
 #define NGX_HTTP_CI_JOBS_HTTP_STRING_MAX  16384
-#define NGX_HTTP_CI_JOBS_KEY_TIME_MAX     (2 * 20 + 1)
 #define NGX_HTTP_CI_JOBS_SHA1_BLOCK       64
 
 
@@ -136,6 +135,9 @@ ngx_http_ci_jobs_sign_key(ngx_http_ci_jobs_sign_key_t *key,
     ngx_http_ci_jobs_hmac(md, &inner, &outer, key_time, n);
     ngx_http_ci_jobs_hex(key->hex, md, sizeof(md));
 
+    memcpy(key->key_time, key_time, n);
+    key->key_time_len = n;
+
     ngx_http_ci_jobs_hmac_init(&key->inner, &key->outer, key->hex,
                                NGX_HTTP_CI_JOBS_SIGN_KEY_LEN);
 
@@ -155,7 +157,7 @@ ngx_http_ci_jobs_sign_size(const ngx_http_ci_jobs_sign_input_t *in)
     len = sizeof("q-sign-algorithm=sha1&q-ak=&q-sign-time=&q-key-time="
                  "&q-header-list=&q-url-param-list=&q-signature=") - 1
           + in->secret_id_len
-          + 2 * NGX_HTTP_CI_JOBS_KEY_TIME_MAX
+          + 2 * in->key->key_time_len
           + 2 * 20;                          /* hex of the HMAC-SHA1 */
 
     /* the lists: each encoded name and a ";" */
@@ -175,18 +177,17 @@ ngx_http_ci_jobs_sign_size(const ngx_http_ci_jobs_sign_input_t *in)
 size_t
 ngx_http_ci_jobs_sign(u_char *buf, const ngx_http_ci_jobs_sign_input_t *in)
 {
-    int                             n;
-    size_t                          len;
-    u_char                         *p;
-    SHA_CTX                         ctx;
-    const ngx_http_ci_jobs_pair_t  *params[NGX_HTTP_CI_JOBS_MAX_PAIRS];
-    const ngx_http_ci_jobs_pair_t  *headers[NGX_HTTP_CI_JOBS_MAX_PAIRS];
-    u_char                          md[SHA_DIGEST_LENGTH];
-    u_char                          key_time[NGX_HTTP_CI_JOBS_KEY_TIME_MAX + 1];
-    u_char                          to_sign[sizeof("sha1\n\n\n") - 1
-                                            + NGX_HTTP_CI_JOBS_KEY_TIME_MAX
-                                            + 2 * SHA_DIGEST_LENGTH];
-    u_char                          http[NGX_HTTP_CI_JOBS_HTTP_STRING_MAX];
+    size_t                              len;
+    u_char                             *p;
+    SHA_CTX                             ctx;
+    const ngx_http_ci_jobs_pair_t      *params[NGX_HTTP_CI_JOBS_MAX_PAIRS];
+    const ngx_http_ci_jobs_pair_t      *headers[NGX_HTTP_CI_JOBS_MAX_PAIRS];
+    const ngx_http_ci_jobs_sign_key_t  *key;
+    u_char                              md[SHA_DIGEST_LENGTH];
+    u_char                              to_sign[sizeof("sha1\n\n\n") - 1
+                                                + NGX_HTTP_CI_JOBS_KEY_TIME_MAX
+                                                + 2 * SHA_DIGEST_LENGTH];
+    u_char                              http[NGX_HTTP_CI_JOBS_HTTP_STRING_MAX];
 
     if (in->nparams > NGX_HTTP_CI_JOBS_MAX_PAIRS
         || in->nheaders > NGX_HTTP_CI_JOBS_MAX_PAIRS)
@@ -202,12 +203,7 @@ ngx_http_ci_jobs_sign(u_char *buf, const ngx_http_ci_jobs_sign_input_t *in)
         return 0;
     }
 
-    n = snprintf((char *) key_time, sizeof(key_time), "%lld;%lld",
-                 (long long) in->start, (long long) in->end);
-
-    if (n <= 0 || (size_t) n >= sizeof(key_time)) {
-        return 0;
-    }
+    key = in->key;
 
     ngx_http_ci_jobs_sort(params, in->params, in->nparams);
     ngx_http_ci_jobs_sort(headers, in->headers, in->nheaders);
@@ -239,13 +235,13 @@ ngx_http_ci_jobs_sign(u_char *buf, const ngx_http_ci_jobs_sign_input_t *in)
     p = to_sign;
     memcpy(p, "sha1\n", sizeof("sha1\n") - 1);
     p += sizeof("sha1\n") - 1;
-    memcpy(p, key_time, n);
-    p += n;
+    memcpy(p, key->key_time, key->key_time_len);
+    p += key->key_time_len;
     *p++ = '\n';
     p = ngx_http_ci_jobs_hex(p, md, sizeof(md));
     *p++ = '\n';
 
-    ngx_http_ci_jobs_hmac(md, &in->key->inner, &in->key->outer, to_sign,
+    ngx_http_ci_jobs_hmac(md, &key->inner, &key->outer, to_sign,
                           p - to_sign);
 
     /* Authorization */
@@ -261,12 +257,12 @@ ngx_http_ci_jobs_sign(u_char *buf, const ngx_http_ci_jobs_sign_input_t *in)
     p += in->secret_id_len;
 
     ngx_http_ci_jobs_put("&q-sign-time=");
-    memcpy(p, key_time, n);
-    p += n;
+    memcpy(p, key->key_time, key->key_time_len);
+    p += key->key_time_len;
 
     ngx_http_ci_jobs_put("&q-key-time=");
-    memcpy(p, key_time, n);
-    p += n;
+    memcpy(p, key->key_time, key->key_time_len);
+    p += key->key_time_len;
 
     ngx_http_ci_jobs_put("&q-header-list=");
     p = ngx_http_ci_jobs_write_list(p, headers, in->nheaders);

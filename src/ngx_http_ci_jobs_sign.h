@@ -22,15 +22,19 @@
 
 
 #define NGX_HTTP_CI_JOBS_SIGN_KEY_LEN  40     /* hex of an HMAC-SHA1 */
+#define NGX_HTTP_CI_JOBS_KEY_TIME_MAX  (2 * 20 + 1)  /* "start;end" */
 #define NGX_HTTP_CI_JOBS_MAX_PAIRS     16     /* params or headers signed */
 
 
 /*
- * A SignKey, and the HMAC-SHA1 states keyed with it: the key's pads are
- * hashed once per KeyTime window, not once per request.
+ * A SignKey, its KeyTime, and the HMAC-SHA1 states keyed with it: the
+ * key's pads are hashed and its KeyTime written once per KeyTime window,
+ * not once per request.
  */
 typedef struct {
     u_char         hex[NGX_HTTP_CI_JOBS_SIGN_KEY_LEN];
+    u_char         key_time[NGX_HTTP_CI_JOBS_KEY_TIME_MAX];
+    size_t         key_time_len;
     SHA_CTX        inner;
     SHA_CTX        outer;
 } ngx_http_ci_jobs_sign_key_t;
@@ -55,9 +59,7 @@ typedef struct {
     size_t                              nheaders;
     const u_char                       *secret_id;
     size_t                              secret_id_len;
-    const ngx_http_ci_jobs_sign_key_t  *key;
-    time_t                              start;       /* KeyTime */
-    time_t                              end;
+    const ngx_http_ci_jobs_sign_key_t  *key;         /* and its KeyTime */
 } ngx_http_ci_jobs_sign_input_t;
 
 
@@ -70,8 +72,9 @@ size_t ngx_http_ci_jobs_uri_encode(u_char *dst, const u_char *src,
     size_t len);
 
 /*
- * SignKey: lower-case hex of HMAC-SHA1(secret_key, "start;end"), and the
- * states ngx_http_ci_jobs_sign() continues from.
+ * SignKey: lower-case hex of HMAC-SHA1(secret_key, "start;end"), that
+ * KeyTime, and the states ngx_http_ci_jobs_sign() continues from; the
+ * signatures made with it have that KeyTime and sign time.
  */
 int ngx_http_ci_jobs_sign_key(ngx_http_ci_jobs_sign_key_t *key,
     const u_char *secret_key, size_t secret_key_len, time_t start,

@@ -245,8 +245,6 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     in.secret_id = creds->id.data;
     in.secret_id_len = creds->id.len;
     in.key = sign_key;
-    in.start = ctx->sign_start;
-    in.end = ctx->sign_end;
 
     /* the path signed is the path sent: ids are letters and digits only */
     in.path_len = path_len;

@@ -45,8 +45,6 @@ sign(u_char *out, const char *method, const char *path,
     in.secret_id = (const u_char *) secret_id;
     in.secret_id_len = strlen(secret_id);
     in.key = &key;
-    in.start = start;
-    in.end = end;
 
     if (out == NULL) {
         return ngx_http_ci_jobs_sign_size(&in);
