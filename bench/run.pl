@@ -550,8 +550,9 @@ $cpu =~ s/^model name\s*:\s*//;
 my $ncpu = () = CiJobsTest::slurp('/proc/cpuinfo') =~ /^processor/mg;
 my $nginx_version = (`/usr/sbin/nginx -v 2>&1` =~ m{nginx/(\S+)})[0];
 
-my $table = sprintf "%-14s %5s %10s %9s %9s %9s  %s\n",
-                    qw(scenario conns req/s p50_ms p99_ms up_new/1k ratio);
+my $table = sprintf "%-14s %5s %10s %9s %9s %9s %6s  %s\n",
+                    qw(scenario conns req/s p50_ms p99_ms up_new/1k cpu_us
+                       ratio);
 
 for my $s (@SCENARIOS) {
     my ($name, undef, $against) = @$s;
@@ -611,7 +612,9 @@ $table .= sprintf "\nnginx %s, worker_processes 1 (proxies) + 1 (upstream), "
                   . "wrk -t1, median of %d runs of %ds;\n"
                   . "answer: %d bytes of XML; %d CPUs: %s; %s;\n"
                   . "up_new/1k: connections the upstream accepted per 1,000 "
-                  . "requests; load average at the end: %s\n",
+                  . "requests; cpu_us: CPU time (user and system) of the\n"
+                  . "proxies' worker per request; load average at the end: "
+                  . "%s\n",
                   $nginx_version, $RUNS, $SECONDS, length $body, $ncpu, $cpu,
                   $openssl, $load // '?';
 
@@ -761,12 +764,15 @@ sub get {
 }
 
 # one wrk run: { rps, p50, p99 (milliseconds), fresh (connections the
-# upstream accepted per 1,000 requests) }; any error or non-2xx answer stops
-# the benchmark
+# upstream accepted per 1,000 requests), cpu (microseconds of the proxy's
+# worker per request) }; any error or non-2xx answer stops the benchmark
 sub wrk {
     my ($target, $conns, $where) = @_;
+    $where //= 'proxy';
     my $before = accepted();
-    my $out = `wrk -t1 -c$conns -d${SECONDS}s --latency http://127.0.0.1:$port{ $where // 'proxy' }$target 2>&1`;
+    my $cpu = worker_cpu($where);
+    my $out = `wrk -t1 -c$conns -d${SECONDS}s --latency http://127.0.0.1:$port{$where}$target 2>&1`;
+    $cpu = worker_cpu($where) - $cpu;
     die "wrk $target -c$conns:\n$out" if $? || $out =~ /Non-2xx|Socket errors/;
     # less the status request's own connection
     my $fresh = accepted() - $before - 1;
@@ -775,7 +781,19 @@ sub wrk {
     my ($n) = $out =~ /(\d+) requests in/ or die $out;
     my %p = $out =~ /^\s+(50|99)%\s+([\d.]+\w+)/mg;
     return { rps => $rps, p50 => ms($p{50}), p99 => ms($p{99}),
-             fresh => 1000 * $fresh / ($n || 1) };
+             fresh => 1000 * $fresh / ($n || 1),
+             cpu => 1e6 * $cpu / ($n || 1) };
+}
+
+# the CPU seconds (user and system) the worker of nginx NAME has used
+sub worker_cpu {
+    my ($name) = @_;
+    my $master = $nginx{$name};
+    my ($worker) = CiJobsTest::slurp("/proc/$master/task/$master/children")
+                   =~ /^(\d+)/ or die "nginx $name: no worker\n";
+    my ($stat) = CiJobsTest::slurp("/proc/$worker/stat") =~ /\) (.*)/s;
+    my @f = split ' ', $stat;
+    return ($f[11] + $f[12]) / POSIX::sysconf(POSIX::_SC_CLK_TCK);
 }
 
 # one polling crowd run: wrk's figures and the requests the upstream saw
@@ -830,8 +848,9 @@ sub accepted {
 
 sub row {
     my ($name, $conns, $m, $ratio) = @_;
-    return sprintf "%-14s %5d %10.0f %9.3f %9.3f %9.1f  %s\n", $name, $conns,
-                   $m->{rps}, $m->{p50}, $m->{p99}, $m->{fresh}, $ratio;
+    return sprintf "%-14s %5d %10.0f %9.3f %9.3f %9.1f %6.1f  %s\n", $name,
+                   $conns, $m->{rps}, $m->{p50}, $m->{p99}, $m->{fresh},
+                   $m->{cpu}, $ratio;
 }
 
 # Instructions per request of each scenario: callgrind's counters zeroed,
