@@ -571,6 +571,30 @@ ngx_http_ci_jobs_scan_plain_run(const u_char *p, const u_char *last)
     int      mask;
     __m128i  v, special, spacing;
 
+    /*
+     * CI indents its answers: between two tags, most often, a line feed
+     * and spaces, which one compare classifies.
+     */
+
+    if (p < last && *p == '\n') {
+        for (p++; last - p >= 16; p += 16) {
+            mask = ~_mm_movemask_epi8(
+                        _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *) p),
+                                       _mm_set1_epi8(' ')))
+                   & 0xffff;
+
+            if (mask != 0) {
+                p += __builtin_ctz(mask);
+
+                if (*p == '<') {
+                    return p;
+                }
+
+                break;
+            }
+        }
+    }
+
     while (last - p >= 16) {
         v = _mm_loadu_si128((const __m128i *) p);
 

@@ -30,6 +30,7 @@ static void test_subset(void);
 static void test_outside(void);
 static void test_seeds(void);
 static void test_depth(void);
+static void test_sixteen(void);
 static void test_large(void);
 
 
@@ -292,6 +293,88 @@ test_depth(void)
 }
 
 
+/*
+ * Where names and indentation are read sixteen bytes at a time: names and
+ * runs of spaces on either side of sixteen bytes, a difference in any
+ * byte of an end tag's name, and the last bytes of the document, where
+ * sixteen are no longer there to load.
+ */
+
+static void
+test_sixteen(void)
+{
+    int     n;
+    size_t  i, len;
+    char    name[40], other[40], spaces[41], xml[256];
+
+    static const int  lengths[] = { 1, 15, 16, 17, 31, 32, 33 };
+
+    memset(spaces, ' ', sizeof(spaces) - 1);
+    spaces[sizeof(spaces) - 1] = '\0';
+
+    for (i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+        n = lengths[i];
+        memset(name, 'a', n);
+        name[n] = '\0';
+        name[n - 1] = 'z';
+
+        /* the end tag far from the end, and as the document's last bytes */
+
+        len = snprintf(xml, sizeof(xml), "<%s>x</%s>%.20s", name, name,
+                       spaces);
+        check_scanned(xml, len, "a name, then spaces");
+
+        len = snprintf(xml, sizeof(xml), "<%s><b/></%s>", name, name);
+        check_scanned(xml, len, "a name, at the end");
+
+        /* one byte changed, first and last; one byte more and less */
+
+        memcpy(other, name, n + 1);
+        other[0] = 'b';
+        len = snprintf(xml, sizeof(xml), "<%s>x</%s>%.20s", name, other,
+                       spaces);
+        check_declined(xml, len, "an end tag other in its first byte");
+
+        other[0] = 'a';
+        other[n - 1] = 'y';
+        len = snprintf(xml, sizeof(xml), "<%s>x</%s>%.20s", name, other,
+                       spaces);
+        check_declined(xml, len, "an end tag other in its last byte");
+
+        len = snprintf(xml, sizeof(xml), "<%s>x</%sa>%.20s", name, name,
+                       spaces);
+        check_declined(xml, len, "an end tag a byte longer");
+
+        if (n > 1) {
+            len = snprintf(xml, sizeof(xml), "<%s>x</%.*s>%.20s", name,
+                           n - 1, name, spaces);
+            check_declined(xml, len, "an end tag a byte shorter");
+        }
+
+        /* indentation of that many spaces before a tag, and before text */
+
+        len = snprintf(xml, sizeof(xml), "<a>\n%.*s<b/>\n%.*s</a>", n,
+                       spaces, n, spaces);
+        check_scanned(xml, len, "indentation before tags");
+
+        len = snprintf(xml, sizeof(xml), "<a>\n%.*sx &amp; y\n%.*s</a>", n,
+                       spaces, n, spaces);
+        check_scanned(xml, len, "indentation before text");
+
+        len = snprintf(xml, sizeof(xml), "<a>\n%.*s\x01</a>", n, spaces);
+        check_declined(xml, len, "indentation before a control character");
+
+        len = snprintf(xml, sizeof(xml), "<a>\n%.*s\n%.*s<b/></a>", n,
+                       spaces, n, spaces);
+        check_scanned(xml, len, "two lines of indentation");
+    }
+
+    check_declined(S("<a>x</a\x80>"), "a non-ASCII byte after an end tag's name");
+    check_declined(S("<aaaaaaaaaaaaaaa\x80>x</aaaaaaaaaaaaaaa>"),
+                   "a non-ASCII byte in a name's sixteen bytes");
+}
+
+
 /* past libxml2's 10 MB at a time: a long text, a long list */
 
 static void
@@ -339,6 +422,7 @@ main(void)
     test_outside();
     test_seeds();
     test_depth();
+    test_sixteen();
     test_large();
 
     pool_free();
