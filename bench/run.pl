@@ -72,7 +72,7 @@ use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
 my $SECONDS = $ENV{BENCH_TIME} || 3;
-my $RUNS = $ENV{BENCH_RUNS} || 3;
+my $RUNS = $ENV{BENCH_RUNS} || 5;
 my @CONNS = split /,/, ($ENV{BENCH_CONNS} || '1,16,64');
 my $WAN_MS = $ENV{BENCH_WAN_MS} // 10;
 my @WAN_CONNS = split /,/, ($ENV{BENCH_WAN_CONNS} || '16');
