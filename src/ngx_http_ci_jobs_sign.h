@@ -80,7 +80,7 @@ int ngx_http_ci_jobs_sign_key(ngx_http_ci_jobs_sign_key_t *key,
     const u_char *secret_key, size_t secret_key_len, time_t start,
     time_t end);
 
-/* an upper bound of the Authorization value's length for this input */
+/* an upper bound of the Authorization value's length for this input and key */
 size_t ngx_http_ci_jobs_sign_size(const ngx_http_ci_jobs_sign_input_t *in);
 
 /*
