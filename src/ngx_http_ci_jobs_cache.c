@@ -657,7 +657,8 @@ ngx_http_ci_jobs_cache_wait(ngx_http_request_t *r,
     ctx->cache_wait.handler = ngx_http_ci_jobs_cache_wait_handler;
     ctx->cache_wait.data = r;
     ctx->cache_wait.log = r->connection->log;
-    ctx->cache_wait.cancelable = 1;
+
+    /* not cancelable: a worker shutting down answers its waiters first */
 
     ngx_add_timer(&ctx->cache_wait, NGX_HTTP_CI_JOBS_CACHE_WAIT);
 
