@@ -44,10 +44,13 @@
 # in another (worker_processes 1, the seed answer from memory, plain and
 # TLS, keepalive), wrk with one thread.  Each figure is the median of
 # BENCH_RUNS runs of BENCH_TIME seconds; the scenarios take turns so that
-# drift hits them all.  Before any load the njs peer's signature and each
-# gateway shape's (plain, HTTPS by address, HTTPS by block, HTTPS without
-# the pool) are checked by the CI emulator, and every scenario's answer is
-# checked against the seed.  BENCH_WAN_MS=0 leaves the WAN out.
+# drift hits them all.  A ratio is that of the medians, then the lowest
+# and the highest of the ratios within one run, so that a ratio inside
+# the machine's noise shows as one.  Before any load the njs peer's
+# signature and each gateway shape's (plain, HTTPS by address, HTTPS by
+# block, HTTPS without the pool) are checked by the CI emulator, and every
+# scenario's answer is checked against the seed.  BENCH_WAN_MS=0 leaves
+# the WAN out.
 #
 #   perl bench/run.pl            (make bench)
 #   perl bench/run.pl profile    (make bench-profile)
@@ -560,8 +563,9 @@ for my $s (@SCENARIOS) {
         my $m = $median{"$name $conns"};
         my $ratio = '';
         if ($against) {
-            $ratio = sprintf "%.2fx %s", $m->{rps}
-                     / ($median{"$against $conns"}{rps} || 1), $against;
+            $ratio = sprintf "%.2fx %s (runs %s)", $m->{rps}
+                     / ($median{"$against $conns"}{rps} || 1), $against,
+                     run_ratios("$name $conns", "$against $conns");
         }
         if ($name eq 'gateway XML') {
             $ratio .= sprintf ", %.2fx njs peer",
@@ -629,7 +633,7 @@ write_file("$OUT/proxy.error.log", $log);
 my @logged = grep { /\[(warn|error|crit|alert|emerg)\]/ } split /\n/, $log;
 if (@logged) {
     my %level;
-    $level{$1}++ for map { /\[(\w+)\]/ } @logged;
+    $level{$_}++ for map { /\[(\w+)\]/ } @logged;
     print "the proxies' error log: ",
           join(', ', map { "$level{$_} [$_]" } sort keys %level),
           " (build/bench/proxy.error.log), the first:\n  $logged[0]\n";
@@ -702,7 +706,9 @@ EOF
     if ($PROFILE && $name eq 'proxy') {
         make_path($OUT);
         unlink glob "$OUT/callgrind.out*";
+        # uncompressed names: each dump is read alone by callgrind_annotate
         @cmd = ('valgrind', '--tool=callgrind', '--quiet',
+                '--compress-strings=no', '--compress-pos=no',
                 "--callgrind-out-file=$OUT/callgrind.out", @cmd,
                 '-g', 'master_process off;');
     }
@@ -877,6 +883,15 @@ sub profile {
 
     print "\n", @rows;
     print "callgrind_annotate --inclusive=yes $OUT/callgrind.out.<scenario>\n";
+}
+
+# the lowest and the highest ratio of one run's rates, "0.87-0.99"
+sub run_ratios {
+    my ($key, $against) = @_;
+    my @r = sort { $a <=> $b }
+            map { $runs{$key}[$_]{rps} / ($runs{$against}[$_]{rps} || 1) }
+            0 .. $#{ $runs{$key} };
+    return sprintf "%.2f-%.2f", $r[0], $r[-1];
 }
 
 sub ms {
