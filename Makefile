@@ -118,13 +118,14 @@ $(NGX_BUILD)/objs/Makefile: $(NGX_SRC)/conf_flags config
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log
 else
 # A full tree, copied and configured with what the suite needs: debug
-# logging (credentials.t), TLS to upstream; the start-up log on stderr, as
-# each test's prefix (-p) has no logs/.  A release tarball has ./configure,
-# an export of the release tag auto/configure.
+# logging (credentials.t), TLS to upstream, HTTP/2 (http2.t); the start-up
+# log on stderr, as each test's prefix (-p) has no logs/.  A release
+# tarball has ./configure, an export of the release tag auto/configure.
 NGX_TREE_FLAGS := --with-compat --with-debug --with-threads \
-                  --with-http_ssl_module --error-log-path=stderr
+                  --with-http_ssl_module --with-http_v2_module \
+                  --error-log-path=stderr
 
-$(NGX_BUILD)/objs/Makefile: $(NGX_TREE)/src/core/nginx.h config
+$(NGX_BUILD)/objs/Makefile: $(NGX_TREE)/src/core/nginx.h config Makefile
 	rm -rf $(NGX_BUILD) && mkdir -p $(BUILD)
 	cp -r $(NGX_TREE) $(NGX_BUILD)
 	cd $(NGX_BUILD) && \

@@ -1,0 +1,142 @@
+#!/usr/bin/perl
+
+# Browsers speak HTTP/2: many requests as streams of one connection.  A
+# crowd of streams polling one job (one upstream request, the rest
+# collapsed), answers and refusals side by side, a request body refused
+# without harm to the connection, and streams cancelled while they wait
+# for another's answer, the waiting one and the one holding the lock.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use CiJobsTest;
+use IPC::Open2;
+use JSON::PP;
+use Test::More;
+
+my $node = (grep { -x } qw(/usr/bin/node /usr/bin/nodejs))[0];
+CiJobsTest::require_prerequisite($node, 'no node (make deps installs it)');
+CiJobsTest::require_prerequisite(
+    `$CiJobsTest::NGINX -V 2>&1` =~ /--with-http_v2_module/,
+    'nginx built without HTTP/2');
+
+# "listen ... http2" is deprecated since 1.25.1 for "http2 on"
+my ($major, $minor, $patch) =
+    `$CiJobsTest::NGINX -v 2>&1` =~ m{nginx/(\d+)\.(\d+)\.(\d+)};
+my $new = sprintf('%03d%03d%03d', $major, $minor, $patch) ge '001025001';
+my ($listen, $http2) = $new ? ('', 'http2 on;') : (' http2', '');
+
+my $t = CiJobsTest->new(http => <<"EOF");
+    ci_jobs_cache_zone ci_jobs:1m;
+
+    server {
+        listen 127.0.0.1:%%PORT%%$listen;
+        $http2
+        add_header X-Cache \$ci_jobs_cache_status always;
+        %%CREDENTIALS%%
+
+        location /ci/ {
+            ci_jobs on;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+            ci_jobs_cache ci_jobs;
+        }
+
+        location /json/ {
+            ci_jobs on;
+            ci_jobs_json on;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+        }
+    }
+EOF
+
+# the requests as streams of one connection, then FINAL on it
+sub streams {
+    my ($final, @requests) = @_;
+    my $pid = open2(my $out, my $in, $node,
+                    "$CiJobsTest::ROOT/t/lib/h2_client.js",
+                    'http://127.0.0.1:' . $t->port, $final);
+    print $in encode_json(\@requests);
+    close $in;
+    my $json = do { local $/; <$out> };
+    waitpid $pid, 0;
+    return decode_json($json || '{}');
+}
+
+sub upstream_count { scalar(() = $t->upstream_requests) }
+
+sub statuses { [ map { $_->{status} } @_ ] }
+
+# --- a crowd of streams ------------------------------------------------------
+
+$t->forget_upstream_requests;
+my $r = streams('/ci/jobs/faultslowms300',
+                map { { path => '/ci/jobs/faultslowms300' } } 1 .. 40);
+my @a = @{ $r->{answers} || [] };
+is(scalar(grep { $_->{status} == 200 } @a), 40, '40 streams, one job: all 200');
+is(scalar(grep { $_->{body} eq $a[0]{body} } @a), 40, 'the same body');
+like($a[0]{body}, qr{<JobId>faultslowms300</JobId>}, 'the job asked for');
+is(upstream_count(), 1, 'one upstream request');
+my %by;
+$by{ $_->{headers}{'x-cache'} // '' }++ for @a;
+is($by{MISS}, 1, 'one MISS');
+is(($by{COLLAPSED} // 0) + ($by{HIT} // 0), 39, 'the rest COLLAPSED or HIT')
+    or diag explain \%by;
+is($r->{final}{status}, 200, 'then the same connection: 200');
+is($r->{final}{headers}{'x-cache'}, 'HIT', 'from the cache');
+
+# --- answers and refusals side by side --------------------------------------
+
+$r = streams('/ci/jobs/jobsSuccess1',
+             { path => '/json/jobs/jobsSuccess1' },
+             { path => '/ci/jobs/jobsSuccess2,jobsFailed3' },
+             { path => '/ci/jobs/bad!id' },
+             { path => '/ci/nosuch/x' },
+             { path => '/ci/jobs/jobsSuccess4', method => 'POST',
+               body => 'x' x 70000 });
+@a = @{ $r->{answers} || [] };
+is_deeply(statuses(@a), [ 200, 200, 400, 404, 405 ],
+          'JSON, two ids, a bad id, no such API, a POST');
+like($a[0]{headers}{'content-type'}, qr{^application/json}, 'JSON: its type');
+is(eval { decode_json($a[0]{body})->{Response}{JobsDetail}[0]{JobId} },
+   'jobsSuccess1', 'JSON: the job');
+like($a[1]{body}, qr{<JobId>jobsSuccess2</JobId>.*<JobId>jobsFailed3</JobId>}s,
+     'two ids: both jobs');
+is(CiJobsTest::error_code({ body => $a[2]{body} }), 'InvalidArgument',
+   'a bad id: CI error shape');
+is(CiJobsTest::error_code({ body => $a[3]{body} }), 'NoSuchApi',
+   'no such API: CI error shape');
+is(CiJobsTest::error_code({ body => $a[4]{body} }), 'MethodNotAllowed',
+   'a POST with a body: CI error shape');
+is($a[4]{headers}{allow}, 'GET', 'a POST: Allow: GET');
+is($r->{final}{status}, 200, 'after a refused body: the connection serves');
+
+# --- streams cancelled while they wait -------------------------------------
+
+$t->forget_upstream_requests;
+$r = streams('/ci/jobs/faultslowms400',
+             { path => '/ci/jobs/faultslowms400' },
+             map { { path => '/ci/jobs/faultslowms400',
+                     $_ <= 2 ? (reset_ms => 100) : () } } 1 .. 5);
+@a = @{ $r->{answers} || [] };
+is_deeply(statuses(@a), [ 200, 0, 0, 200, 200, 200 ],
+          'two waiting streams cancelled: the other four 200');
+is(upstream_count(), 1, 'waiters cancelled: one upstream request');
+is($r->{final}{headers}{'x-cache'}, 'HIT', 'and the answer stored');
+
+# the stream holding the lock cancelled: the waiters go upstream themselves
+$t->forget_upstream_requests;
+$r = streams('/ci/jobs/jobsSuccess5',
+             { path => '/ci/jobs/faultslowms401', reset_ms => 100 },
+             map { { path => '/ci/jobs/faultslowms401' } } 1 .. 3);
+@a = @{ $r->{answers} || [] };
+is_deeply(statuses(@a), [ 0, 200, 200, 200 ],
+          'the holder cancelled: the three waiters 200');
+like($a[1]{body}, qr{<JobId>faultslowms401</JobId>}, 'with the job');
+cmp_ok(upstream_count(), '>=', 2, 'the waiters asked upstream again');
+is($r->{final}{status}, 200, 'the connection serves on');
+
+$t->done;
+done_testing;
