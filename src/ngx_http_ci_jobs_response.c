@@ -578,15 +578,23 @@ ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
         ngx_str_set(&h->value, "Accept");
     }
 
+    /*
+     * As nginx keeps a type with its charset: content_type_len is the
+     * type's alone, which gzip_types and the other *_types match.
+     */
+
     if (ctx->json) {
         ngx_str_set(&r->headers_out.content_type,
                     "application/json; charset=utf-8");
+        r->headers_out.content_type_len = sizeof("application/json") - 1;
+        ngx_str_set(&r->headers_out.charset, "utf-8");
 
     } else {
         ngx_str_set(&r->headers_out.content_type, "application/xml");
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+        ngx_str_null(&r->headers_out.charset);
     }
 
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
     r->headers_out.content_length_n = len;
 

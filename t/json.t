@@ -12,6 +12,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use CiJobsTest;
+use IO::Uncompress::Gunzip qw(gunzip);
 use JSON::PP;
 use Test::More;
 
@@ -54,6 +55,23 @@ my $t = CiJobsTest->new(http => <<'EOF');
             ci_jobs_json on;
             ci_jobs_max_body_size 1m;
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+        }
+
+        location /gzip/ {
+            gzip on;
+            gzip_types application/json application/xml;
+            gzip_min_length 0;
+
+            location /gzip/json/ {
+                ci_jobs on;
+                ci_jobs_json on;
+                ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+            }
+
+            location /gzip/xml/ {
+                ci_jobs on;
+                ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+            }
         }
     }
 EOF
@@ -178,6 +196,21 @@ for my $case (
 $r = $t->request('POST', '/json/jobs/a', 'Content-Length' => 0);
 like($r->{body}, qr/^\{"Error":\{"Code":"MethodNotAllowed"/,
      'a 405 in JSON');
+
+# nginx's other filters see the type without its charset, as for any
+# answer: gzip_types application/json matches the JSON
+for my $format (qw(json xml)) {
+    my $target = "/gzip/$format/jobs/jobsSuccess1";
+    $r = $t->get($target, 'Accept-Encoding' => 'gzip');
+    is($r->{headers}{'content-encoding'}, 'gzip', "$target: gzip_types");
+    gunzip(\$r->{body} => \my $body);
+    is($body, $t->get("/$format/jobs/jobsSuccess1")->{body},
+       "$target: the answer, compressed");
+}
+is($r->{headers}{'content-type'}, 'application/xml', 'XML: its type');
+is($t->get('/gzip/json/jobs/jobsSuccess1', 'Accept-Encoding' => 'gzip')
+       ->{headers}{'content-type'},
+   'application/json; charset=utf-8', 'JSON: its type and charset');
 
 # a good answer with a non-XML content type is fine in XML mode
 $r = $t->get('/xml/jobs/faultcontenttype');
