@@ -5,7 +5,8 @@
 # reused, whether the location names an upstream {} block or just an
 # address (the module's own pool, ci_jobs_keepalive); with the pool off
 # each request is a new connection that resumes the last TLS session; a
-# session is never resumed by a location that trusts other certificates.
+# session is never resumed by a location that trusts other certificates; a
+# pooled connection CI drops as it is reused costs the client nothing.
 
 use strict;
 use warnings;
@@ -14,6 +15,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use CiJobsTest;
+use Time::HiRes qw(sleep);
 use Test::More;
 
 my $t = CiJobsTest->new(
@@ -22,6 +24,8 @@ my $t = CiJobsTest->new(
         block => { tls => 'good' },
         fresh => { tls => 'good' },
         shared => { tls => 'good' },
+        stale => { tls => 'good', stale_after => 300 },
+        stale_block => { tls => 'good', stale_after => 300 },
     },
     http => <<'EOF');
     upstream ci_block {
@@ -31,6 +35,11 @@ my $t = CiJobsTest->new(
 
     upstream ci_shared {
         server 127.0.0.1:%%EMU_shared%%;
+    }
+
+    upstream ci_stale_block {
+        server 127.0.0.1:%%EMU_stale_block%%;
+        keepalive 4;
     }
 
     server {
@@ -75,6 +84,16 @@ my $t = CiJobsTest->new(
             ci_jobs_ssl_verify off;
             ci_jobs_pass https://ci_shared;
         }
+
+        location /stale/ {
+            ci_jobs on;
+            ci_jobs_pass https://127.0.0.1:%%EMU_stale%%;
+        }
+
+        location /stale_block/ {
+            ci_jobs on;
+            ci_jobs_pass https://ci_stale_block;
+        }
     }
 EOF
 
@@ -108,6 +127,25 @@ for my $case ([own => 'an address: the module\'s own pool'],
     is(scalar(grep { $_->{signature} eq 'ok' } @seen), 203,
        "$what: every one signed right");
     is(connections(@seen), 1, "$what: all over one TLS connection");
+}
+
+# CI closes a pooled connection just as it is reused (its idle timeout ran
+# out): the request is sent again on a new connection, as proxy_pass does,
+# and the client never sees the failure
+for my $case ([stale => 'the module\'s own pool'],
+              [stale_block => 'an upstream {} block'])
+{
+    my ($name, $what) = @$case;
+    my @answers = ($t->get("/$name/jobs/$ID"));
+    sleep 0.5;
+    push @answers, $t->get("/$name/jobs/$ID");
+    is_deeply([ map { $_->{status} } @answers ], [ 200, 200 ],
+              "$what, a connection CI drops when reused: both answered");
+    like($answers[1]{body}, qr/<JobId>$ID</, "$what: with the job");
+    my @seen = $t->upstream_requests($name);
+    is_deeply([ map { $_->{fault} // '' } @seen ], [ '', 'stale', '' ],
+              "$what: dropped once, then sent again");
+    is(connections(@seen), 2, "$what: on a new connection");
 }
 
 # no pool: a connection a request, each handshake after the first resumes

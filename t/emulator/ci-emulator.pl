@@ -51,11 +51,12 @@
 #    "tls_resumed" (over TLS: whether the connection's handshake resumed a
 #    session; null without TLS),
 #    "status", "code" (the error Code or null), "request_id",
-#    "fault" (the fault id or null), "response_sha1" (of the body bytes sent,
-#    after gzip, before chunked framing), "response" (those bytes
-#    themselves, when under 1 MB; absent otherwise)}
-# For faults that never answer (faultreset, faultclose) "status" is the
-# status the answer would have had.
+#    "fault" (the fault id, "stale" for a request --stale-after left
+#    unanswered, or null), "response_sha1" (of the body bytes sent, after
+#    gzip, before chunked framing), "response" (those bytes themselves,
+#    when under 1 MB; absent otherwise)}
+# For faults that never answer (faultreset, faultclose, stale) "status" is
+# the status the answer would have had.
 # "signature" is the verdict on the signature alone, also for requests that
 # were refused for another reason (method, Host, token).  A request that
 # cannot be parsed is recorded with "signature":"bad: malformed request: ..."
@@ -196,13 +197,14 @@ sub usage {
     print STDERR "usage: $0 --listen HOST:PORT [--tls-cert FILE --tls-key FILE]"
         . " [--host HOST] --secret ID:KEY [--secret ID:KEY ...]"
         . " [--require-token TOKEN] [--clock-offset SECONDS]"
-        . " [--record FILE] [--pid-file FILE] [--no-tls-resume]\n";
+        . " [--record FILE] [--pid-file FILE] [--no-tls-resume]"
+        . " [--stale-after MS]\n";
     exit 2;
 }
 
 GetOptions(\%opt, 'listen=s', 'tls-cert=s', 'tls-key=s', 'host=s',
            'secret=s@', 'require-token=s', 'clock-offset=i', 'record=s',
-           'secrets-file=s',
+           'secrets-file=s', 'stale-after=i',
            'pid-file=s', 'no-tls-resume', 'help')
     or usage();
 usage() if $opt{help} || @ARGV || !$opt{listen};
@@ -257,6 +259,12 @@ my $MAX_BODY = 1024 * 1024;
 my $MAX_RECORDED = 1024 * 1024;     # bodies recorded whole below this
 my $IDLE_TIMEOUT = 60;
 my $READ_TIMEOUT = 30;
+
+# --stale-after MS: a request that comes on a connection idle that long is
+# read and never answered, the connection closed: a server whose idle
+# timeout ran out just as the client reused the connection
+my $STALE_AFTER = defined $opt{'stale-after'} ? $opt{'stale-after'} / 1000
+                                              : undef;
 
 my $JSON = JSON::PP->new->canonical->ascii;
 
@@ -1546,10 +1554,13 @@ sub deliver {
 sub serve_connection {
     my ($sock) = @_;
     my $buf = '';
+    my $idle_since;                 # when the last answer went
 
     for (;;) {
         my $req = read_request($sock, \$buf) // return;
         my $rid = new_request_id();
+        my $stale = defined $STALE_AFTER && defined $idle_since
+                    && Time::HiRes::time() - $idle_since >= $STALE_AFTER;
 
         if ($req->{bad}) {
             my $body = error_xml('InvalidArgument', 'The request is not a '
@@ -1589,12 +1600,14 @@ sub serve_connection {
                  signature => $res->{signature}, pid => $$,
                  time => Time::HiRes::time(), status => $res->{status},
                  code => $res->{code}, request_id => $rid,
-                 fault => $res->{fault},
+                 fault => $stale ? 'stale' : $res->{fault},
                  response_sha1 => sha1_hex($res->{body}),
                  length $res->{body} < $MAX_RECORDED
                  ? (response => $res->{body}) : () });
 
+        close_exit($sock) if $stale;
         deliver($sock, $req, $res, $rid) or close_exit($sock);
+        $idle_since = Time::HiRes::time();
     }
 }
 

@@ -190,6 +190,8 @@ sub start_emulators {
             if $opt->{secrets_file};
         push @cmd, '--clock-offset', $opt->{clock_offset}
             if $opt->{clock_offset};
+        push @cmd, '--stale-after', $opt->{stale_after}
+            if $opt->{stale_after};
 
         if (my $tls = $opt->{tls}) {
             push @cmd, '--tls-cert', "$self->{dir}/tls/$tls.crt",
