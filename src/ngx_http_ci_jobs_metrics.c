@@ -463,7 +463,8 @@ ngx_http_ci_jobs_status_handler(ngx_http_request_t *r)
         t.len += cl->buf->last - cl->buf->pos;
     }
 
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    /* the type alone, without its parameter: what gzip_types matches */
+    r->headers_out.content_type_len = sizeof("text/plain") - 1;
     r->headers_out.content_length_n = t.len;
 
     /* a scrape is never to be served from a cache */

@@ -13,6 +13,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use CiJobsTest;
+use IO::Uncompress::Gunzip qw(gunzip);
 use Test::More;
 use Time::HiRes qw(sleep);
 
@@ -82,6 +83,13 @@ my $t = CiJobsTest->new(
         location = /denied {
             ci_jobs_status;
             deny all;
+        }
+
+        location = /status-gzip {
+            ci_jobs_status;
+            gzip on;
+            gzip_types text/plain;
+            gzip_min_length 0;
         }
     }
 EOF
@@ -275,6 +283,16 @@ like($diag[0] // '', qr/KeyTime \d+;\d+/, 'the KeyTime window');
 like($diag[0] // '', qr/SecretId "\Q$id\E"/, 'the SecretId');
 unlike($diag[0] // '', qr/q-signature|[0-9a-f]{40}|\Q$wrong_key\E/,
        'no signature, no SignKey, no key');
+
+# a scraper asking for gzip gets it where gzip_types has text/plain: the
+# type is matched without its version parameter
+$r = $t->get('/status-gzip', 'Accept-Encoding' => 'gzip');
+is($r->{headers}{'content-encoding'}, 'gzip', 'status: gzip_types text/plain');
+gunzip(\$r->{body} => \my $text);
+my %gz = parse_strictly($text // '');
+ok(%gz, 'status, compressed: the exposition');
+is($r->{headers}{'content-type'}, 'text/plain; version=0.0.4',
+   'status, compressed: its type unchanged');
 
 $t->done;
 done_testing;
