@@ -75,7 +75,8 @@ $t->forget_upstream_requests;
 my $r = streams('/ci/jobs/faultslowms300',
                 map { { path => '/ci/jobs/faultslowms300' } } 1 .. 40);
 my @a = @{ $r->{answers} || [] };
-is(scalar(grep { $_->{status} == 200 } @a), 40, '40 streams, one job: all 200');
+is(scalar(grep { $_->{status} == 200 } @a), 40,
+   '40 streams, one job: all 200');
 is(scalar(grep { $_->{body} eq $a[0]{body} } @a), 40, 'the same body');
 like($a[0]{body}, qr{<JobId>faultslowms300</JobId>}, 'the job asked for');
 is(upstream_count(), 1, 'one upstream request');

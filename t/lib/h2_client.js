@@ -36,7 +36,9 @@ function ask(session, r) {
             }
         });
         stream.on('data', (chunk) => { answer.body += chunk; });
-        stream.on('error', (err) => { answer.error = err.code || err.message; });
+        stream.on('error', (err) => {
+            answer.error = err.code || err.message;
+        });
         stream.on('close', () => resolve(answer));
 
         if (r.reset_ms !== undefined) {
