@@ -24,10 +24,8 @@ CiJobsTest::require_prerequisite(
     'nginx built without HTTP/2');
 
 # "listen ... http2" is deprecated since 1.25.1 for "http2 on"
-my ($major, $minor, $patch) =
-    `$CiJobsTest::NGINX -v 2>&1` =~ m{nginx/(\d+)\.(\d+)\.(\d+)};
-my $new = sprintf('%03d%03d%03d', $major, $minor, $patch) ge '001025001';
-my ($listen, $http2) = $new ? ('', 'http2 on;') : (' http2', '');
+my ($listen, $http2) = CiJobsTest::nginx_at_least('1.25.1')
+                       ? ('', 'http2 on;') : (' http2', '');
 
 my $t = CiJobsTest->new(http => <<"EOF");
     ci_jobs_cache_zone ci_jobs:1m;

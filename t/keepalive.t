@@ -177,8 +177,7 @@ for (1 .. 2) {
 @seen = $t->upstream_requests('shared');
 # since nginx 1.29.7 a block keeps connections alive by default, in a pool
 # of each location's own ("keepalive 32 local"): a connection a location
-my $local = `$CiJobsTest::NGINX -v 2>&1` =~ m{nginx/(\d+)\.(\d+)\.(\d+)}
-            && $1 * 1000000 + $2 * 1000 + $3 >= 1029007;
+my $local = CiJobsTest::nginx_at_least('1.29.7');
 is(connections(@seen), $local ? 2 : 4,
    $local ? 'block without keepalive: a connection a location'
           : 'block without keepalive: a connection a request');

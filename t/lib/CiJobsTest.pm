@@ -639,6 +639,14 @@ sub forget_upstream_requests {
 
 # --- helpers ----------------------------------------------------------------
 
+# Whether the nginx under test is VERSION ("1.25.1") or later
+sub nginx_at_least {
+    my ($version) = @_;
+    my ($have) = `$NGINX -v 2>&1` =~ m{nginx/(\d+\.\d+\.\d+)} or return 0;
+    my $number = sub { sprintf '%03d%03d%03d', split /\./, $_[0] };
+    return $number->($have) ge $number->($version);
+}
+
 # A test that cannot run without something make deps installs: skipped when
 # run by hand, failed under make test (TEST_NGINX_STRICT), where a missing
 # prerequisite must not pass silently.
