@@ -27,13 +27,18 @@
 
 SHELL       := /bin/bash
 
-NGX_SRC     ?= /usr/share/nginx/src
+NGX_KIT     := /usr/share/nginx/src
+NGX_SRC     ?= $(NGX_KIT)
 BUILD       := $(CURDIR)/build
 NGX_TARBALLS ?= $(abspath $(CURDIR)/../shared/nginx)
 
+# Debian's build kit is NGX_KIT itself, or a copy of it (it has conf_flags);
+# anything else is a full source tree.  Decided by the name first: before
+# make deps has installed nginx-dev, the kit is not there to look at.
+ifneq ($(abspath $(NGX_SRC)),$(NGX_KIT))
+ifeq ($(wildcard $(NGX_SRC)/conf_flags),)
 # a full source tree: its version names its build directory, and its own
 # nginx runs the suite
-ifeq ($(wildcard $(NGX_SRC)/conf_flags),)
 NGX_TREE    := $(abspath $(NGX_SRC))
 NGX_VERSION := $(shell sed -n 's/^.define NGINX_VERSION *"\(.*\)"/\1/p' \
                    $(NGX_TREE)/src/core/nginx.h 2>/dev/null)
@@ -41,6 +46,7 @@ NGX_VERSION := $(or $(NGX_VERSION), \
                    $(patsubst nginx-%,%,$(notdir $(NGX_TREE))))
 BUILD       := $(CURDIR)/build/nginx-$(NGX_VERSION)
 NGX_BIN     := $(BUILD)/nginx/objs/nginx
+endif
 endif
 
 NGX_BUILD   := $(BUILD)/nginx
@@ -64,9 +70,10 @@ UNIT_CFLAGS := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror -Isrc -It/unit
                        || echo -I/usr/include/libxml2)
 UNIT_LIBS   := -lcrypto -lxml2
 
-DEB_PKGS    := build-essential nginx-core nginx-dev libssl-dev libxml2-dev \
-               libpcre2-dev zlib1g-dev openssl perl libio-socket-ssl-perl \
-               pkg-config curl chromium dpkg-dev
+# what building the module needs, and what the suite needs besides
+BUILD_PKGS  := build-essential nginx-core nginx-dev libssl-dev libxml2-dev \
+               libpcre2-dev zlib1g-dev pkg-config
+TEST_PKGS   := openssl perl libio-socket-ssl-perl curl chromium dpkg-dev
 
 FUZZ_TIME   ?= 60
 FUZZ_CC     ?= clang
@@ -100,13 +107,18 @@ endef
 module: $(MODULE)
 
 deps:
-	$(call apt_install,$(DEB_PKGS) $(if $(shell command -v npm),,nodejs npm))
+	$(call apt_install,$(BUILD_PKGS) $(TEST_PKGS) \
+	    $(if $(shell command -v npm),,nodejs npm))
 	@# the official COS SDK, the reference t/json.t compares JSON with
 	@[ -d t/sdk/node_modules/cos-nodejs-sdk-v5 ] || \
 	    (cd t/sdk && npm install --no-package-lock --no-audit --no-fund \
 	        --loglevel=error)
 
 ifeq ($(NGX_TREE),)
+# the kit itself, for make module on a machine that has never run make deps
+$(NGX_KIT)/conf_flags:
+	$(call apt_install,$(BUILD_PKGS))
+
 # nginx's own configure script, with the flags the installed nginx was
 # built with, so that the module is binary compatible with it.
 $(NGX_BUILD)/objs/Makefile: $(NGX_SRC)/conf_flags config
