@@ -8,6 +8,8 @@
 #   make deb      build/libnginx-mod-http-ci-jobs_<version>_<arch>.deb for
 #                 Debian's nginx (pkg/deb.sh; t/deb.t installs it into a
 #                 throwaway root)
+#   make test-fresh  make test as on a new machine: a clean clone of HEAD
+#                 in a bare Debian 12 root (t/fresh.sh, under build/fresh/)
 #   make run      nginx on 127.0.0.1:8080 in front of the CI emulator
 #                 (or of the real CI with CI_BUCKET, CI_REGION,
 #                 CI_SECRET_ID, CI_SECRET_KEY set)
@@ -85,7 +87,7 @@ FUZZ_TARGETS := xml request credentials cache sign metadata
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
         bench-profile bench-sign bench-xml bench-cache bench-memory soak \
-        test-asan deb clean
+        test-asan test-fresh deb clean
 
 all: module
 
@@ -183,6 +185,11 @@ prove: module $(NGX_BIN)
 	$(NGX_TEST_ENV) TEST_NGINX_STRICT=1 prove -r t
 
 test: deps module unit prove
+
+# make test from a clean clone of HEAD in a bare Debian 12 root: what a new
+# user's first run needs that this machine already had (t/fresh.sh)
+test-fresh:
+	t/fresh.sh $(CURDIR)/build/fresh test
 
 # The module (build/asan/) and the unit tests built with AddressSanitizer
 # (and LeakSanitizer) and UndefinedBehaviorSanitizer, then the t/ suite with
