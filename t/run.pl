@@ -1,9 +1,12 @@
 #!/usr/bin/perl
 
-# make run: nginx in the foreground on 127.0.0.1:8080 with the module in
-# front of the bundled CI emulator, or, with CI_BUCKET, CI_REGION,
+# make run: nginx in the foreground on 127.0.0.1:8080 (CI_LISTEN) with the
+# module in front of the bundled CI emulator, or, with CI_BUCKET, CI_REGION,
 # CI_SECRET_ID and CI_SECRET_KEY (and optionally CI_SECURITY_TOKEN) set, in
-# front of the real https://<bucket>.ci.<region>.myqcloud.com.
+# front of the real https://<bucket>.ci.<region>.myqcloud.com.  It serves
+# the whole product: the gateway at /ci/ (JSON when Accept asks for it, the
+# cache with a pending micro-cache and its lock), the job-status page at /,
+# the metrics at /ci-status.  CI_RUN_DIR: where its files go (build/run).
 
 use strict;
 use warnings;
@@ -15,7 +18,7 @@ use CiJobsTest;
 use File::Path qw(make_path);
 
 my $root = $CiJobsTest::ROOT;
-my $dir = "$root/build/run";
+my $dir = $ENV{CI_RUN_DIR} || "$root/build/run";
 my $listen = $ENV{CI_LISTEN} || '127.0.0.1:8080';
 my $real = $ENV{CI_BUCKET} && $ENV{CI_REGION}
            && $ENV{CI_SECRET_ID} && $ENV{CI_SECRET_KEY};
@@ -55,6 +58,13 @@ if ($real) {
 
 my $user = $> == 0 ? 'user root;' : '';
 
+# the page's jobs: the emulator's, finishing while one watches (timed<S>x<N>
+# runs for S seconds from its first lookup), one finished, one failed, one
+# CI does not know; with the real CI, the page asks for ?jobs=
+my $jobs = $real ? ''
+         : '?jobs=timed20x1,timed40x2,j8d121820f5e411ec926ef19d53ba9c6f,'
+           . 'jobsFailed1,nosuchjob1&interval=2000';
+
 open my $fh, '>', "$dir/nginx.conf" or die "$dir/nginx.conf: $!";
 print $fh <<"CONF";
 load_module $CiJobsTest::MODULE;
@@ -73,22 +83,47 @@ http {
     uwsgi_temp_path $dir/temp/uwsgi;
     scgi_temp_path $dir/temp/scgi;
 
+    ci_jobs_cache_zone ci_jobs:10m;
+
     server {
         listen $listen;
 
+        # the job-status page, polling the gateway below
+        location = / {
+            return 302 /job-status.html$jobs;
+        }
+
+        location = /job-status.html {
+            root $root/examples;
+        }
+
         location /ci/ {
             ci_jobs on;
+            ci_jobs_json auto;
+            ci_jobs_cache ci_jobs;
+            ci_jobs_cache_valid_pending 1s;
             $upstream
+        }
+
+        location = /ci-status {
+            ci_jobs_status;
+            allow 127.0.0.1;
+            deny all;
         }
     }
 }
 CONF
 close $fh;
 
-print "nginx on http://$listen/ci/ in front of ",
+my $job = 'j8d121820f5e411ec926ef19d53ba9c6f';
+print "nginx on http://$listen/ in front of ",
       $real ? "https://$ENV{CI_BUCKET}.ci.$ENV{CI_REGION}.myqcloud.com"
-            : "the CI emulator",
-      "\ntry: curl -i http://$listen/ci/jobs/j8d121820f5e411ec926ef19d53ba9c6f",
+            : "the CI emulator", "\n\n",
+      "open  http://$listen/            the job-status page\n",
+      "try   curl -i http://$listen/ci/jobs/$job\n",
+      "      curl -H 'Accept: application/json' http://$listen/ci/jobs/$job\n",
+      "      curl -i http://$listen/ci/jobs/..%2Fbucket      (refused)\n",
+      "      curl http://$listen/ci-status                  (metrics)\n",
       "\nCtrl-C stops.\n";
 
 my $nginx = fork // die "fork: $!";
