@@ -426,10 +426,12 @@ sub check_sanitizers {
         or diag(join "\n", @reports);
 }
 
+# nginx with the harness's configuration around the test's http block, or
+# with a whole configuration file of the test's own (FILE)
 sub start_nginx {
-    my ($self) = @_;
-    my $conf = "$self->{dir}/nginx.conf";
-    $self->write_conf($self->{http}, $conf);
+    my ($self, $file) = @_;
+    my $conf = $file // "$self->{dir}/nginx.conf";
+    $self->write_conf($self->{http}, $conf) unless defined $file;
 
     # its nginx -t under valgrind first: the configuration's memory errors
     # are reported even when they keep nginx from starting (nginx did not
