@@ -309,6 +309,9 @@ static ngx_http_variable_t  ngx_http_ci_jobs_vars[] = {
     { ngx_string("ci_jobs_cache_status"), NULL,
       ngx_http_ci_jobs_cache_status_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("ci_jobs_key"), NULL,
+      ngx_http_ci_jobs_key_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 

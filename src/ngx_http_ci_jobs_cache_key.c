@@ -9,6 +9,8 @@
 #include "ngx_http_ci_jobs_cache_key.h"
 
 
+static size_t ngx_http_ci_jobs_key_params(u_char *buf,
+    const ngx_http_ci_jobs_request_t *req, u_char first);
 static int ngx_http_ci_jobs_cache_name_cmp(const ngx_http_ci_jobs_pair_t *a,
     const ngx_http_ci_jobs_pair_t *b);
 
@@ -18,45 +20,16 @@ ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host, size_t host_len,
     const ngx_http_ci_jobs_request_t *req, const u_char *secret_id,
     size_t secret_id_len)
 {
-    size_t                          api_len, i, j, n;
-    size_t                          order[NGX_HTTP_CI_JOBS_MAX_PARAMS];
-    u_char                         *p;
-    const char                     *api;
-    const ngx_http_ci_jobs_pair_t  *a, *b;
+    size_t       api_len;
+    u_char      *p;
+    const char  *api;
 
     api = ngx_http_ci_jobs_api_names[req->api];
     api_len = strlen(api);
 
-    /* a list page's parameters, by name (each comes once at most) */
-
-    n = req->nparams < NGX_HTTP_CI_JOBS_MAX_PARAMS
-        ? req->nparams : NGX_HTTP_CI_JOBS_MAX_PARAMS;
-
-    for (i = 0; i < n; i++) {
-        for (j = i; j > 0; j--) {
-            a = &req->params[order[j - 1]];
-            b = &req->params[i];
-
-            if (ngx_http_ci_jobs_cache_name_cmp(a, b) <= 0) {
-                break;
-            }
-
-            order[j] = order[j - 1];
-        }
-
-        order[j] = i;
-    }
-
     if (buf == NULL) {
-        i = host_len + 1 + api_len + 1 + req->ids_len + 1 + secret_id_len;
-
-        for (j = 0; j < n; j++) {
-            a = &req->params[j];
-            i += 1 + a->name_len + 1
-                 + ngx_http_ci_jobs_uri_encode(NULL, a->value, a->value_len);
-        }
-
-        return i;
+        return host_len + 1 + api_len + 1 + req->ids_len + 1 + secret_id_len
+               + ngx_http_ci_jobs_key_params(NULL, req, '\n');
     }
 
     p = buf;
@@ -81,10 +54,99 @@ ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host, size_t host_len,
     memcpy(p, secret_id, secret_id_len);
     p += secret_id_len;
 
+    p += ngx_http_ci_jobs_key_params(p, req, '\n');
+
+    return p - buf;
+}
+
+
+size_t
+ngx_http_ci_jobs_lookup_key(u_char *buf, const ngx_http_ci_jobs_request_t *req)
+{
+    size_t       api_len;
+    u_char      *p;
+    const char  *api;
+
+    api = ngx_http_ci_jobs_api_names[req->api];
+    api_len = strlen(api);
+
+    if (buf == NULL) {
+        return api_len
+               + (ngx_http_ci_jobs_api_is_list(req->api)
+                  ? ngx_http_ci_jobs_key_params(NULL, req, '?')
+                  : 1 + req->ids_len);
+    }
+
+    p = buf;
+
+    memcpy(p, api, api_len);
+    p += api_len;
+
+    if (ngx_http_ci_jobs_api_is_list(req->api)) {
+        p += ngx_http_ci_jobs_key_params(p, req, '?');
+
+    } else {
+        *p++ = '/';
+        memcpy(p, req->ids, req->ids_len);
+        p += req->ids_len;
+    }
+
+    return p - buf;
+}
+
+
+/*
+ * A list page's parameters, sorted by name (each comes once at most) and
+ * percent-encoded: "<first>name=value&name=value"; nothing when there are
+ * none.  Returns the length; with buf NULL only computes it.
+ */
+
+static size_t
+ngx_http_ci_jobs_key_params(u_char *buf, const ngx_http_ci_jobs_request_t *req,
+    u_char first)
+{
+    size_t                          i, j, n, len;
+    size_t                          order[NGX_HTTP_CI_JOBS_MAX_PARAMS];
+    u_char                         *p;
+    const ngx_http_ci_jobs_pair_t  *a, *b;
+
+    n = req->nparams < NGX_HTTP_CI_JOBS_MAX_PARAMS
+        ? req->nparams : NGX_HTTP_CI_JOBS_MAX_PARAMS;
+
+    if (buf == NULL) {
+        len = 0;
+
+        for (j = 0; j < n; j++) {
+            a = &req->params[j];
+            len += 1 + a->name_len + 1
+                   + ngx_http_ci_jobs_uri_encode(NULL, a->value,
+                                                 a->value_len);
+        }
+
+        return len;
+    }
+
+    for (i = 0; i < n; i++) {
+        for (j = i; j > 0; j--) {
+            a = &req->params[order[j - 1]];
+            b = &req->params[i];
+
+            if (ngx_http_ci_jobs_cache_name_cmp(a, b) <= 0) {
+                break;
+            }
+
+            order[j] = order[j - 1];
+        }
+
+        order[j] = i;
+    }
+
+    p = buf;
+
     for (j = 0; j < n; j++) {
         a = &req->params[order[j]];
 
-        *p++ = j ? '&' : '\n';
+        *p++ = j ? '&' : first;
         memcpy(p, a->name, a->name_len);
         p += a->name_len;
         *p++ = '=';

@@ -25,6 +25,16 @@ size_t ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host,
     size_t host_len, const ngx_http_ci_jobs_request_t *req,
     const u_char *secret_id, size_t secret_id_len);
 
+/*
+ * The lookup key alone, $ci_jobs_key: "<api>/<ids>" for an id lookup
+ * ("jobs/j1,j2", the ids in request order), "<api>?<parameters>" for a
+ * list, the parameters as in the cache key ("list?queueId=...&tag=..."),
+ * so that equivalent requests have one key.  Returns the length; with buf
+ * NULL only computes it.
+ */
+size_t ngx_http_ci_jobs_lookup_key(u_char *buf,
+    const ngx_http_ci_jobs_request_t *req);
+
 /* what ngx_http_ci_jobs_cache_storable() decides */
 #define NGX_HTTP_CI_JOBS_STORE_NONE      0
 #define NGX_HTTP_CI_JOBS_STORE_TERMINAL  1    /* ci_jobs_cache_valid */

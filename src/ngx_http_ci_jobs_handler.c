@@ -12,8 +12,6 @@
 static ngx_int_t ngx_http_ci_jobs_refuse(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_int_t status, const char *code,
     const char *message);
-static ngx_int_t ngx_http_ci_jobs_request_path_below(ngx_http_request_t *r,
-    ngx_str_t *path);
 
 
 ngx_int_t
@@ -177,7 +175,7 @@ ngx_http_ci_jobs_refuse(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
  * is left, which the configuration, not the client, has chosen.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ci_jobs_request_path_below(ngx_http_request_t *r, ngx_str_t *path)
 {
     u_char                    *p, *last;

@@ -19,6 +19,8 @@
 
 static void test_exact(void);
 static void test_list_key(void);
+static void test_lookup_key(void);
+static size_t lookup_key(u_char *buf, const char *path, const char *query);
 
 
 #define J(id, state)                                                          \
@@ -192,6 +194,64 @@ test_list_key(void)
 }
 
 
+/* $ci_jobs_key of a request as the parser reads it; 0 when it is refused */
+
+static size_t
+lookup_key(u_char *buf, const char *path, const char *query)
+{
+    size_t                      len;
+    u_char                      scratch[512];
+    ngx_http_ci_jobs_request_t  req;
+
+    if (ngx_http_ci_jobs_parse_request(&req, (const u_char *) path,
+                                       strlen(path), (const u_char *) query,
+                                       query ? strlen(query) : 0, scratch)
+        != NGX_HTTP_CI_JOBS_REQUEST_OK)
+    {
+        return 0;
+    }
+
+    len = ngx_http_ci_jobs_lookup_key(buf, &req);
+
+    return len == ngx_http_ci_jobs_lookup_key(NULL, &req) ? len : 0;
+}
+
+
+static void
+test_lookup_key(void)
+{
+    u_char  a[512], b[512];
+    size_t  alen, blen;
+
+    alen = lookup_key(a, "jobs/j1,j2", NULL);
+    tap_is_mem(a, alen, "jobs/j1,j2", "a lookup key: the API and its ids");
+
+    blen = lookup_key(b, "jobs/j1%2Cj2", "");
+    tap_ok(alen == blen && memcmp(a, b, alen) == 0,
+           "a lookup key: an encoded comma separates as a comma does");
+
+    blen = lookup_key(b, "jobs/j2,j1", NULL);
+    tap_ok(alen != blen || memcmp(a, b, alen) != 0,
+           "a lookup key: the ids in request order");
+
+    blen = lookup_key(b, "pic_jobs/j1", NULL);
+    tap_is_mem(b, blen, "pic_jobs/j1", "a lookup key: another API");
+
+    alen = lookup_key(a, "jobs", "tag=Translation&queueId=q1&size=5");
+    tap_is_mem(a, alen, "list?queueId=q1&size=5&tag=Translation",
+               "a lookup key: a list's parameters sorted");
+
+    blen = lookup_key(b, "jobs",
+                      "size=5&queueId=q1&nextToken=&tag=Translation");
+    tap_ok(alen == blen && memcmp(a, b, alen) == 0,
+           "a lookup key: in any order, an empty optional one left out");
+
+    tap_ok(lookup_key(a, "jobs/j1/../x", NULL) == 0
+           && lookup_key(a, "jobs", "queueId=q1") == 0,
+           "a lookup key: none for a refused request");
+}
+
+
 int
 main(void)
 {
@@ -199,6 +259,7 @@ main(void)
 
     test_exact();
     test_list_key();
+    test_lookup_key();
 
     xmlCleanupParser();
 
