@@ -10,6 +10,7 @@
 #                 throwaway root)
 #   make test-fresh  make test as on a new machine: a clean clone of HEAD
 #                 in a bare Debian 12 root (t/fresh.sh, under build/fresh/)
+#   make docs     the pictures of docs/ from their Graphviz sources
 #   make run      nginx on 127.0.0.1:8080 in front of the CI emulator
 #                 (or of the real CI with CI_BUCKET, CI_REGION,
 #                 CI_SECRET_ID, CI_SECRET_KEY set)
@@ -87,7 +88,7 @@ FUZZ_TARGETS := xml request credentials cache sign metadata
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
         bench-profile bench-sign bench-xml bench-cache bench-memory soak \
-        test-asan test-fresh deb clean
+        test-asan test-fresh deb docs clean
 
 all: module
 
@@ -291,6 +292,13 @@ bench-xml: $(CORE_SRCS)
 soak: module
 	$(call apt_install,wrk curl)
 	perl bench/soak.pl
+
+# the pictures of docs/ from their Graphviz sources
+docs: docs/fleet.svg
+
+docs/%.svg: docs/%.dot
+	$(call apt_install,graphviz)
+	dot -Tsvg -o $@ $<
 
 clean:
 	rm -rf $(BUILD)

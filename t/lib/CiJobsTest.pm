@@ -336,6 +336,73 @@ EOF
     close $fh;
 }
 
+# An example of examples/ (NAME) as the test's nginx runs it, written into
+# the test's directory; returns the file.  Its paths go into the test's
+# directory (the files it names under /etc/nginx/ci/ are made: credentials
+# with the test keys, the certificate and key the emulators' CA signed),
+# nginx stays in the foreground, every location reaches CI at PASS (by default the first emulator) and the
+# metadata service at the harness's, and each listen port moves onto
+# loopback: port GATEWAY (80) becomes the harness's (port()), the others
+# free ones, kept in PORTS (a hash reference: the example's port => the
+# test's).  EDIT, a code reference, changes the text further ($_).
+sub example {
+    my ($self, $name, %opt) = @_;
+    my $d = $self->{dir};
+    my $gateway = $opt{gateway} // 80;
+    my $ports = $opt{ports} // {};
+    my $pass = $opt{pass} // 'http://127.0.0.1:'
+        . $self->emulator_port((sort keys %{ $self->{emulators} })[0]);
+    my $text = slurp("$ROOT/examples/$name") or die "no example $name";
+
+    $text =~ s{^load_module modules/ngx_http_ci_jobs_module\.so;}
+              {load_module $MODULE;}m or die "$name: no load_module line";
+    $text =~ s{^user \S+;}{$> == 0 ? 'user root;' : ''}me;
+    # in the foreground, the harness's child, as its own nginx runs
+    $text =~ s{^(pid \S+;)}{daemon off;\n$1}m or die "$name: no pid line";
+    $text =~ s{^pid \S+;}{pid $d/nginx.pid;}m;
+    $text =~ s{^error_log \S+;}{error_log $d/error.log info;}m;
+    $text =~ s{\baccess_log /\S+;}{access_log $d/access.log;}g;
+    $text =~ s{/etc/nginx/ci/}{$d/etc/}g;
+    $text =~ s{/var/cache/nginx/}{$d/cache/}g;
+    $text =~ s{\blisten (\d+)\b}{
+        my $p = $1 == $gateway ? $self->port
+              : ($ports->{$1} //= free_port());
+        "listen 127.0.0.1:$p"
+    }ge;
+
+    my $inject = join "\n    ", "ci_jobs_pass $pass;",
+        $self->{metadata} ? 'ci_jobs_metadata_url ' . $self->metadata_url
+                            . ';' : (),
+        map { "${_}_temp_path $d/temp/$_;" }
+            qw(client_body proxy fastcgi uwsgi scgi);
+    $text =~ s/^http \{\n/http {\n    $inject\n/m
+        or die "$name: no http block";
+
+    if ($opt{edit}) {
+        local $_ = $text;
+        $opt{edit}->();
+        $text = $_;
+    }
+
+    make_path("$d/etc", "$d/cache", "$d/temp");
+    while ($text =~ m{\Q$d\E/etc/([\w.-]+)}g) {
+        my $f = $1;
+        my $content = $f =~ /\.credentials$/
+            ? "SecretId=$SECRET_ID\nSecretKey=$SECRET_KEY\n"
+            : $f =~ /\.(crt|key)$/ ? slurp("$d/tls/good.$1")
+            : die "$name: what is $f?";
+        open my $fh, '>', "$d/etc/$f" or die "$d/etc/$f: $!";
+        print $fh $content;
+        close $fh;
+    }
+
+    my $file = "$d/$name";
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh $text;
+    close $fh;
+    return $file;
+}
+
 # nginx -t on a configuration: (exit status, output)
 sub nginx_test {
     my ($self, $http) = @_;
@@ -432,6 +499,7 @@ sub start_nginx {
     my ($self, $file) = @_;
     my $conf = $file // "$self->{dir}/nginx.conf";
     $self->write_conf($self->{http}, $conf) unless defined $file;
+    $self->{conf} = $conf;
 
     # its nginx -t under valgrind first: the configuration's memory errors
     # are reported even when they keep nginx from starting (nginx did not
@@ -501,7 +569,7 @@ sub stop_nginx {
 sub done {
     my ($self) = @_;
     $self->stop_all;
-    $self->check_logs if $self->{http};
+    $self->check_logs if $self->{conf};
 }
 
 sub stop_all {
