@@ -133,10 +133,12 @@ $(NGX_BUILD)/objs/Makefile: $(NGX_SRC)/conf_flags config
 	        --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log
 else
 # A full tree, copied and configured with what the suite needs: debug
-# logging (credentials.t), TLS to upstream, HTTP/2 (http2.t); the start-up
-# log on stderr, as each test's prefix (-p) has no logs/.  A release
-# tarball has ./configure, an export of the release tag auto/configure.
+# logging (credentials.t), TLS to upstream, HTTP/2 (http2.t), auth_request
+# (examples.t); the start-up log on stderr, as each test's prefix (-p) has
+# no logs/.  A release tarball has ./configure, an export of the release
+# tag auto/configure.
 NGX_TREE_FLAGS := --with-compat --with-debug --with-threads \
+                  --with-http_auth_request_module \
                   --with-http_ssl_module --with-http_v2_module \
                   --error-log-path=stderr
 
