@@ -83,6 +83,8 @@ fi
 
 remove_root "$root"
 cp -a "$base" "$root"
+rm -rf "$work/archives"
+mkdir -p "$work/archives/partial"
 trap 'release "$root"' EXIT
 
 # what a Debian 12 machine has that debootstrap leaves out
@@ -113,11 +115,14 @@ if [ -n "${NODE_EXTRA_CA_CERTS:-}" ]; then
     env+=(NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt)
 fi
 
+# /proc, /dev and /dev/pts as the build needs them; apt's downloads shared
+# by the two roots of a run (each installs the same packages)
 mount_system() {
     mount -t proc proc "$1/proc"
     mount --bind /dev "$1/dev"
     mount --bind /dev/pts "$1/dev/pts"
     mount -t tmpfs -o mode=1777 tmpfs "$1/dev/shm"
+    mount --bind "$work/archives" "$1/var/cache/apt/archives"
 }
 
 # in the root, as a root login on a new machine: HOME, PATH, nothing else
