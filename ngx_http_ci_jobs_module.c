@@ -11,6 +11,7 @@
 
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_metrics.h"
+#include "ngx_http_ci_jobs_counters.h"
 #include "ngx_http_ci_jobs_text.h"
 
 
@@ -514,7 +515,7 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_ci_jobs_state_zone(cf) != NGX_OK) {
+    if (ngx_http_ci_jobs_state_zone(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -924,7 +925,7 @@ ngx_http_ci_jobs_postconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle)
 {
-    ngx_http_ci_jobs_metrics_process(cycle);
+    ngx_http_ci_jobs_counters_process(cycle);
 
     return ngx_http_ci_jobs_credentials_init_process(cycle);
 }

@@ -17,27 +17,16 @@
 #include "ngx_http_ci_jobs_xml.h"
 #include "ngx_http_ci_jobs_cache_key.h"
 #include "ngx_http_ci_jobs_credentials.h"
+#include "ngx_http_ci_jobs_names.h"
 
 
 #define NGX_HTTP_CI_JOBS_VERSION     "0.1.0"
 #define NGX_HTTP_CI_JOBS_USER_AGENT  "ngx_http_ci_jobs_module/"              \
                                      NGX_HTTP_CI_JOBS_VERSION
 
-/* the zone of the module's own state, a name cache zones may not take */
-#define NGX_HTTP_CI_JOBS_STATE_ZONE  "ci_jobs_state"
-
 #define NGX_HTTP_CI_JOBS_JSON_OFF    0
 #define NGX_HTTP_CI_JOBS_JSON_ON     1
 #define NGX_HTTP_CI_JOBS_JSON_AUTO   2
-
-/* $ci_jobs_cache_status */
-#define NGX_HTTP_CI_JOBS_CACHE_MISS     1
-#define NGX_HTTP_CI_JOBS_CACHE_BYPASS   2
-#define NGX_HTTP_CI_JOBS_CACHE_EXPIRED  3
-#define NGX_HTTP_CI_JOBS_CACHE_HIT      4
-#define NGX_HTTP_CI_JOBS_CACHE_COLLAPSED  5
-#define NGX_HTTP_CI_JOBS_CACHE_STALE    6
-#define NGX_HTTP_CI_JOBS_CACHE_STATUSES   7   /* and 0: none */
 
 /* ci_jobs_cache_use_stale */
 #define NGX_HTTP_CI_JOBS_STALE_OFF      0x0002
@@ -61,6 +50,17 @@
 
 
 typedef struct ngx_http_ci_jobs_target_s  ngx_http_ci_jobs_target_t;
+
+
+/*
+ * A zone of the module's: each is tagged with the module, a cache zone,
+ * the state zone or the counters' told apart by their init, and its
+ * shm_zone->data is this, in the configuration's pool.
+ */
+typedef struct {
+    ngx_slab_pool_t             *shpool;
+    void                        *sh;          /* what the zone holds */
+} ngx_http_ci_jobs_zone_t;
 
 
 /* a cache zone's counts, for ci_jobs_status */
@@ -94,6 +94,14 @@ typedef struct {
 
 typedef struct ngx_http_ci_jobs_shsource_s  ngx_http_ci_jobs_shsource_t;
 typedef struct ngx_http_ci_jobs_shoffset_s  ngx_http_ci_jobs_shoffset_t;
+typedef struct ngx_http_ci_jobs_named_s  ngx_http_ci_jobs_named_t;
+
+
+/* an entry of the state zone found by its name, the head of its struct */
+struct ngx_http_ci_jobs_named_s {
+    ngx_http_ci_jobs_named_t     *next;
+    ngx_str_t                     name;       /* in the zone, after it */
+};
 
 
 /* locations that share a slot share the diagnosis' once a minute */
@@ -102,8 +110,8 @@ typedef struct ngx_http_ci_jobs_shoffset_s  ngx_http_ci_jobs_shoffset_t;
 
 /* the module's state zone: what all workers share */
 typedef struct {
-    ngx_http_ci_jobs_shsource_t  *sources;
-    ngx_http_ci_jobs_shoffset_t  *offsets;
+    ngx_http_ci_jobs_named_t     *sources;
+    ngx_http_ci_jobs_named_t     *offsets;
     ngx_atomic_t                  diagnosed[NGX_HTTP_CI_JOBS_DIAG_SLOTS];
 } ngx_http_ci_jobs_shared_t;
 
@@ -138,6 +146,7 @@ typedef struct {
     time_t                       expires;     /* 0: do not expire */
     ngx_atomic_uint_t            generation;  /* of the shared copy held */
     ngx_http_ci_jobs_shsource_t *sh;
+    ngx_http_ci_jobs_zone_t     *state;       /* the zone sh is in */
     ngx_event_t                  timer;
     ngx_log_t                    quiet_log;   /* for the fetch connection */
     ngx_peer_connection_t        peer;
@@ -175,6 +184,7 @@ typedef struct {
     ngx_str_t                    metadata_url;
     ngx_http_ci_jobs_creds_t    *creds;
     ngx_http_ci_jobs_shoffset_t *offset;       /* of the host's clock */
+    ngx_shm_zone_t              *state_zone;
     time_t                       sign_expires;
 
     ngx_uint_t                   apis;         /* 1 << api, of enabled */
@@ -203,7 +213,7 @@ typedef struct {
 
     /* the refusal to answer with, set by the content handler */
     ngx_uint_t                   error_status;
-    ngx_str_t                    error_code;
+    ngx_http_ci_jobs_code_e      error_code;
     const char                  *error_message;
 
     /* the upstream answer */
@@ -281,16 +291,17 @@ ngx_http_ci_jobs_creds_t *ngx_http_ci_jobs_credentials(ngx_http_request_t *r,
 ngx_int_t ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_ci_jobs_credentials_health(
     ngx_http_ci_jobs_creds_t *creds, time_t now, time_t *expires);
+void ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_creds_t *creds,
+    ngx_str_t *name);
 
 ngx_http_ci_jobs_sign_key_t *ngx_http_ci_jobs_sign_key_for(
     ngx_http_ci_jobs_creds_t *creds, time_t offset, time_t expires,
     time_t *start, time_t *end);
 
-ngx_int_t ngx_http_ci_jobs_state_zone(ngx_conf_t *cf);
-ngx_slab_pool_t *ngx_http_ci_jobs_state_pool(void);
-ngx_http_ci_jobs_shared_t *ngx_http_ci_jobs_state(void);
-ngx_uint_t ngx_http_ci_jobs_diagnosis_due(ngx_uint_t index, time_t now,
-    time_t period);
+ngx_int_t ngx_http_ci_jobs_state_zone(ngx_conf_t *cf,
+    ngx_http_ci_jobs_loc_conf_t *lcf);
+void *ngx_http_ci_jobs_state_entry(ngx_shm_zone_t *state_zone,
+    ngx_http_ci_jobs_named_t **list, ngx_str_t *name, size_t size);
 
 time_t ngx_http_ci_jobs_clock_offset(ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_int_t ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r,
@@ -313,7 +324,6 @@ ngx_int_t ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
 void ngx_http_ci_jobs_cache_count(ngx_shm_zone_t *zone, ngx_uint_t status);
 ngx_int_t ngx_http_ci_jobs_cache_stats(ngx_shm_zone_t *zone,
     ngx_http_ci_jobs_cache_stats_t *st);
-void ngx_http_ci_jobs_metrics_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_ci_jobs_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 

@@ -17,7 +17,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
-#include "ngx_http_ci_jobs_metrics.h"
+#include "ngx_http_ci_jobs_counters.h"
 
 
 #define NGX_HTTP_CI_JOBS_TICK          1000    /* ms between two looks */
@@ -31,7 +31,7 @@
 
 /* a source in the state zone, found by its name */
 struct ngx_http_ci_jobs_shsource_s {
-    ngx_http_ci_jobs_shsource_t    *next;
+    ngx_http_ci_jobs_named_t        name;
     ngx_atomic_t                    generation;  /* bumped at each change */
     ngx_pid_t                       busy;        /* the worker refreshing */
     time_t                          busy_since;
@@ -46,8 +46,6 @@ struct ngx_http_ci_jobs_shsource_s {
     size_t                          id_len;
     size_t                          key_len;
     size_t                          token_len;
-    size_t                          name_len;
-    u_char                          name[1];
 };
 
 
@@ -492,7 +490,7 @@ ngx_http_ci_jobs_sync(ngx_http_ci_jobs_creds_t *creds)
     ngx_http_ci_jobs_shsource_t  *sh;
 
     sh = creds->sh;
-    shpool = ngx_http_ci_jobs_state_pool();
+    shpool = creds->state->shpool;
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -545,20 +543,21 @@ ngx_http_ci_jobs_credentials_health(ngx_http_ci_jobs_creds_t *creds,
     ngx_http_ci_jobs_shsource_t  *sh;
 
     sh = creds->sh;
-    shpool = ngx_http_ci_jobs_state_pool();
 
     if (creds->kind == NGX_HTTP_CI_JOBS_CREDS_INLINE) {
         *expires = 0;
         return NGX_HTTP_CI_JOBS_HEALTH_OK;
     }
 
-    if (sh == NULL || shpool == NULL) {
+    if (sh == NULL) {
         /* no worker's timer yet: this worker's copy */
         failed = 0;
         held = (creds->id.len != 0);
         *expires = creds->expires;
 
     } else {
+        shpool = creds->state->shpool;
+
         ngx_shmtx_lock(&shpool->mutex);
 
         failed = sh->failures;
@@ -589,6 +588,22 @@ ngx_http_ci_jobs_credentials_health(ngx_http_ci_jobs_creds_t *creds,
 }
 
 
+/* a file's path, or a role's metadata URL and role ("auto" when found) */
+
+void
+ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_creds_t *creds,
+    ngx_str_t *name)
+{
+    if (creds->kind == NGX_HTTP_CI_JOBS_CREDS_FILE) {
+        *name = creds->file;
+        return;
+    }
+
+    name->data = creds->name.data + sizeof("role:") - 1;
+    name->len = creds->name.len - (sizeof("role:") - 1);
+}
+
+
 /* new credentials into the zone, for every worker; the refresh is over */
 
 static ngx_int_t
@@ -601,7 +616,7 @@ ngx_http_ci_jobs_publish(ngx_http_ci_jobs_creds_t *creds,
     ngx_http_ci_jobs_shsource_t  *sh;
 
     sh = creds->sh;
-    shpool = ngx_http_ci_jobs_state_pool();
+    shpool = creds->state->shpool;
 
     token_len = parsed->token ? parsed->token_len : 0;
     size = parsed->id_len + parsed->key_len + token_len;
@@ -661,7 +676,7 @@ ngx_http_ci_jobs_release(ngx_http_ci_jobs_creds_t *creds)
 {
     ngx_slab_pool_t  *shpool;
 
-    shpool = ngx_http_ci_jobs_state_pool();
+    shpool = creds->state->shpool;
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -682,7 +697,7 @@ ngx_int_t
 ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                     i;
-    ngx_slab_pool_t               *shpool;
+    ngx_http_ci_jobs_zone_t       *state;
     ngx_http_ci_jobs_creds_t      *creds, **cp;
     ngx_http_ci_jobs_shared_t     *shared;
     ngx_http_ci_jobs_shsource_t   *sh;
@@ -703,10 +718,14 @@ ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    shpool = ngx_http_ci_jobs_state_pool();
-    shared = ngx_http_ci_jobs_state();
+    if (cmcf->state_zone == NULL) {
+        return NGX_OK;
+    }
 
-    if (shpool == NULL || shared == NULL) {
+    state = cmcf->state_zone->data;
+    shared = state->sh;
+
+    if (shared == NULL) {
         return NGX_OK;
     }
 
@@ -715,29 +734,9 @@ ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle)
     for (i = 0; i < cmcf->sources.nelts; i++) {
         creds = cp[i];
 
-        ngx_shmtx_lock(&shpool->mutex);
-
-        for (sh = shared->sources; sh != NULL; sh = sh->next) {
-            if (sh->name_len == creds->name.len
-                && ngx_memcmp(sh->name, creds->name.data, sh->name_len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (sh == NULL) {
-            sh = ngx_slab_calloc_locked(shpool,
-                                 offsetof(ngx_http_ci_jobs_shsource_t, name)
-                                 + creds->name.len);
-            if (sh != NULL) {
-                sh->name_len = creds->name.len;
-                ngx_memcpy(sh->name, creds->name.data, creds->name.len);
-                sh->next = shared->sources;
-                shared->sources = sh;
-            }
-        }
-
-        ngx_shmtx_unlock(&shpool->mutex);
+        sh = ngx_http_ci_jobs_state_entry(cmcf->state_zone, &shared->sources,
+                                          &creds->name,
+                                          sizeof(ngx_http_ci_jobs_shsource_t));
 
         if (sh == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
@@ -747,6 +746,7 @@ ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle)
         }
 
         creds->sh = sh;
+        creds->state = state;
 
         /* connection errors are said once per streak, by the module */
         creds->quiet_log = *cycle->log;
@@ -791,7 +791,7 @@ ngx_http_ci_jobs_tick(ngx_event_t *ev)
     }
 
     now = ngx_time();
-    shpool = ngx_http_ci_jobs_state_pool();
+    shpool = creds->state->shpool;
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -1276,7 +1276,7 @@ ngx_http_ci_jobs_fetch_failed(ngx_http_ci_jobs_creds_t *creds,
     ngx_http_ci_jobs_count_reload(0);
 
     sh = creds->sh;
-    shpool = ngx_http_ci_jobs_state_pool();
+    shpool = creds->state->shpool;
     now = ngx_time();
 
     ngx_shmtx_lock(&shpool->mutex);

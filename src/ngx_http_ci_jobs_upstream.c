@@ -11,7 +11,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
-#include "ngx_http_ci_jobs_metrics.h"
+#include "ngx_http_ci_jobs_counters.h"
 
 
 #define NGX_HTTP_CI_JOBS_MAX_REQUEST_ID  128
