@@ -364,8 +364,8 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
          * Role credentials change with every refresh: their entries are
          * the role's (and the metadata service's), not one SecretId's.
          */
-        id = (lcf->creds->kind == NGX_HTTP_CI_JOBS_CREDS_ROLE)
-             ? &lcf->creds->name : &lcf->creds->id;
+        id = (lcf->source->kind == NGX_HTTP_CI_JOBS_SOURCE_ROLE)
+             ? &lcf->source->name : &lcf->source->keys.id;
 
         ctx->cache_key.len = ngx_http_ci_jobs_cache_key(NULL, lcf->host.data,
                                                         lcf->host.len,

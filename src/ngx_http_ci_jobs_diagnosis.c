@@ -22,11 +22,11 @@ void
 ngx_http_ci_jobs_diagnose(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     ngx_http_ci_jobs_loc_conf_t *lcf)
 {
-    u_char                    *p, *last, *code;
-    size_t                     len, path_len;
-    time_t                     now;
-    ngx_uint_t                 i;
-    ngx_http_ci_jobs_creds_t  *creds;
+    u_char                   *p, *last, *code;
+    size_t                    len, path_len;
+    time_t                    now;
+    ngx_uint_t                i;
+    ngx_http_ci_jobs_keys_t  *keys;
 
     if (ctx->hold != NGX_HTTP_CI_JOBS_HOLD_ANSWER
         || ctx->status.code != NGX_HTTP_FORBIDDEN
@@ -85,7 +85,7 @@ ngx_http_ci_jobs_diagnose(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
                           ctx->req.params[i].name_len);
     }
 
-    creds = lcf->creds;
+    keys = &lcf->source->keys;
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "ci_jobs: CI refused the signature with %s in location "
@@ -95,8 +95,8 @@ ngx_http_ci_jobs_diagnose(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
                   code, &lcf->location, p, &lcf->host,
                   (size_t) (last - (p + path_len + 1)), p + path_len + 1,
                   ctx->sign_start, ctx->sign_end, now,
-                  ngx_http_ci_jobs_clock_offset(lcf), &creds->id,
-                  creds->token.len ? ", with a security token" : "");
+                  ngx_http_ci_jobs_clock_offset(lcf), &keys->id,
+                  keys->token.len ? ", with a security token" : "");
 }
 
 

@@ -109,7 +109,7 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
 
     ctx->api = ctx->req.api;
 
-    if (ngx_http_ci_jobs_credentials(r, lcf) == NULL) {
+    if (ngx_http_ci_jobs_keys(r, lcf) == NULL) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "ci_jobs: no valid role credentials yet, or any more: "
                       "request refused");

@@ -419,10 +419,10 @@ static ngx_int_t
 ngx_http_ci_jobs_status_caches(ngx_http_request_t *r,
     ngx_http_ci_jobs_plain_t *t)
 {
-    ngx_uint_t                      i, n, f, res;
-    ngx_shm_zone_t                 *zone;
-    ngx_list_part_t                *part;
-    ngx_http_ci_jobs_cache_stats_t  st;
+    ngx_uint_t                       i, n, f, res;
+    ngx_shm_zone_t                  *zone;
+    ngx_list_part_t                 *part;
+    ngx_http_ci_jobs_cache_stats_t   st;
 
     for (f = 0; f < 4; f++) {
 
@@ -512,9 +512,9 @@ ngx_http_ci_jobs_status_expiry(ngx_http_request_t *r,
     ngx_http_ci_jobs_plain_t *t)
 {
     time_t                          expires;
-    ngx_str_t                       source;
+    ngx_str_t                       name;
     ngx_uint_t                      i;
-    ngx_http_ci_jobs_creds_t      **cp;
+    ngx_http_ci_jobs_source_t     **cp;
     ngx_http_ci_jobs_main_conf_t   *cmcf;
 
     if (ngx_http_ci_jobs_plain_family(t, &ngx_http_ci_jobs_expiry_family)
@@ -527,17 +527,16 @@ ngx_http_ci_jobs_status_expiry(ngx_http_request_t *r,
     cp = cmcf->sources.elts;
 
     for (i = 0; i < cmcf->sources.nelts; i++) {
-        (void) ngx_http_ci_jobs_credentials_health(cp[i], ngx_time(),
-                                                   &expires);
+        (void) ngx_http_ci_jobs_source_health(cp[i], ngx_time(), &expires);
 
-        if (cp[i]->kind == NGX_HTTP_CI_JOBS_CREDS_FILE && expires == 0) {
+        if (cp[i]->kind == NGX_HTTP_CI_JOBS_SOURCE_FILE && expires == 0) {
             continue;
         }
 
-        ngx_http_ci_jobs_source_name(cp[i], &source);
+        ngx_http_ci_jobs_source_name(cp[i], &name);
 
         if (ngx_http_ci_jobs_plain_reserve(t, NGX_HTTP_CI_JOBS_LINE_MAX
-                                              + 2 * source.len)
+                                              + 2 * name.len)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -545,9 +544,9 @@ ngx_http_ci_jobs_status_expiry(ngx_http_request_t *r,
 
         t->b->last = ngx_sprintf(t->b->last,
                                  "ci_jobs_credentials_expiry_seconds{%s=\"",
-                                 cp[i]->kind == NGX_HTTP_CI_JOBS_CREDS_FILE
+                                 cp[i]->kind == NGX_HTTP_CI_JOBS_SOURCE_FILE
                                  ? "file" : "role");
-        t->b->last = ngx_http_ci_jobs_plain_label(t->b->last, &source);
+        t->b->last = ngx_http_ci_jobs_plain_label(t->b->last, &name);
         t->b->last = ngx_sprintf(t->b->last, "\"} %T\n", expires);
     }
 

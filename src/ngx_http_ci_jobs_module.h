@@ -16,7 +16,7 @@
 #include "ngx_http_ci_jobs_request.h"
 #include "ngx_http_ci_jobs_xml.h"
 #include "ngx_http_ci_jobs_cache_key.h"
-#include "ngx_http_ci_jobs_credentials.h"
+#include "ngx_http_ci_jobs_credentials_parse.h"
 #include "ngx_http_ci_jobs_names.h"
 
 
@@ -53,9 +53,11 @@ typedef struct ngx_http_ci_jobs_target_s  ngx_http_ci_jobs_target_t;
 
 
 /*
- * A zone of the module's: each is tagged with the module, a cache zone,
- * the state zone or the counters' told apart by their init, and its
- * shm_zone->data is this, in the configuration's pool.
+ * The module's zones are all tagged with the module and told apart by
+ * their init (a cache zone's, the state zone's, the counters'); names of
+ * the last two are ones cache zones may not take.  The shm_zone->data of
+ * the state zone and of the counters' is this, in the configuration's
+ * pool; a cache zone's is its ngx_http_ci_jobs_cache_t, of the same kind.
  */
 typedef struct {
     ngx_slab_pool_t             *shpool;
@@ -77,16 +79,16 @@ typedef struct {
     size_t                       max_held_size;
     ngx_array_t                  targets;   /* ngx_http_ci_jobs_target_t * */
     ngx_shm_zone_t              *state_zone;
-    ngx_array_t                  sources;   /* ngx_http_ci_jobs_creds_t * */
+    ngx_array_t                  sources;   /* ngx_http_ci_jobs_source_t * */
     ngx_shm_zone_t              *metrics_zone;  /* with ci_jobs_status */
     ngx_array_t                  locations;  /* gateway loc confs, ?ready */
     ngx_hash_t                   upstream_headers;  /* the headers read */
 } ngx_http_ci_jobs_main_conf_t;
 
 
-#define NGX_HTTP_CI_JOBS_CREDS_INLINE  0
-#define NGX_HTTP_CI_JOBS_CREDS_FILE    1
-#define NGX_HTTP_CI_JOBS_CREDS_ROLE    2
+#define NGX_HTTP_CI_JOBS_SOURCE_INLINE  0
+#define NGX_HTTP_CI_JOBS_SOURCE_FILE    1
+#define NGX_HTTP_CI_JOBS_SOURCE_ROLE    2
 
 #define NGX_HTTP_CI_JOBS_METADATA_URL                                         \
     "http://metadata.tencentyun.com/latest/meta-data/cam/security-credentials/"
@@ -116,7 +118,7 @@ typedef struct {
 } ngx_http_ci_jobs_shared_t;
 
 
-/* what ngx_http_ci_jobs_credentials_health() finds, for ?ready */
+/* what ngx_http_ci_jobs_source_health() finds, for ?ready */
 #define NGX_HTTP_CI_JOBS_HEALTH_OK        0
 #define NGX_HTTP_CI_JOBS_HEALTH_UNUSABLE  1   /* the file, now */
 #define NGX_HTTP_CI_JOBS_HEALTH_EXPIRED   2
@@ -124,10 +126,27 @@ typedef struct {
 
 
 /*
- * The credentials a location signs with, and its reusable SignKey.  Inline
- * credentials are the location's own; a file or a role is one source for
- * every location naming it, refreshed by one worker at a time through the
- * state zone, each worker holding a copy of the credentials shared there.
+ * The keys a location signs with now: a SecretId, its SecretKey, a
+ * security token or none, and the SignKey made of them, reused for its
+ * KeyTime window (src/ngx_http_ci_jobs_sign_key.c).
+ */
+typedef struct {
+    ngx_str_t                    id;
+    ngx_str_t                    key;
+    ngx_str_t                    token;
+    time_t                       expires;     /* 0: do not expire */
+    time_t                       key_start;   /* sign_key's KeyTime */
+    time_t                       key_end;
+    ngx_http_ci_jobs_sign_key_t  sign_key;
+} ngx_http_ci_jobs_keys_t;
+
+
+/*
+ * A source of credentials: inline (the location's own), a credentials
+ * file, or a role's (src/ngx_http_ci_jobs_source.c).  A file or a role is
+ * one source for every location naming it, refreshed by one worker at a
+ * time through the state zone, each worker holding a copy of the keys
+ * shared there.
  */
 typedef struct {
     ngx_uint_t                   kind;
@@ -138,12 +157,9 @@ typedef struct {
     ngx_str_t                    url_host;    /* its Host header */
     ngx_str_t                    url_path;    /* ends with "/" */
     ngx_addr_t                  *addr;
-    ngx_str_t                    id;
-    ngx_str_t                    key;
-    ngx_str_t                    token;
+    ngx_http_ci_jobs_keys_t      keys;
     u_char                      *buf;         /* this worker's copy */
     size_t                       buf_size;
-    time_t                       expires;     /* 0: do not expire */
     ngx_atomic_uint_t            generation;  /* of the shared copy held */
     ngx_http_ci_jobs_shsource_t *sh;
     ngx_http_ci_jobs_zone_t     *state;       /* the zone sh is in */
@@ -159,10 +175,7 @@ typedef struct {
     size_t                       found_role_len;
     unsigned                     fetching:1;  /* this worker's turn */
     unsigned                     listing:1;   /* asking for the roles */
-    time_t                       key_start;   /* sign_key's KeyTime */
-    time_t                       key_end;
-    ngx_http_ci_jobs_sign_key_t  sign_key;
-} ngx_http_ci_jobs_creds_t;
+} ngx_http_ci_jobs_source_t;
 
 
 typedef struct {
@@ -182,7 +195,7 @@ typedef struct {
     ngx_str_t                    credentials_file;
     ngx_str_t                    credentials_role;
     ngx_str_t                    metadata_url;
-    ngx_http_ci_jobs_creds_t    *creds;
+    ngx_http_ci_jobs_source_t   *source;
     ngx_http_ci_jobs_shoffset_t *offset;       /* of the host's clock */
     ngx_shm_zone_t              *state_zone;
     time_t                       sign_expires;
@@ -284,18 +297,18 @@ ngx_chain_t *ngx_http_ci_jobs_answer_body(ngx_http_request_t *r,
 ngx_chain_t *ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
 
-char *ngx_http_ci_jobs_credentials_init(ngx_conf_t *cf,
+char *ngx_http_ci_jobs_source_init(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *lcf);
-ngx_http_ci_jobs_creds_t *ngx_http_ci_jobs_credentials(ngx_http_request_t *r,
+ngx_http_ci_jobs_keys_t *ngx_http_ci_jobs_keys(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
-ngx_int_t ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle);
-ngx_uint_t ngx_http_ci_jobs_credentials_health(
-    ngx_http_ci_jobs_creds_t *creds, time_t now, time_t *expires);
-void ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_creds_t *creds,
+ngx_int_t ngx_http_ci_jobs_sources_init_process(ngx_cycle_t *cycle);
+ngx_uint_t ngx_http_ci_jobs_source_health(ngx_http_ci_jobs_source_t *source,
+    time_t now, time_t *expires);
+void ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_source_t *source,
     ngx_str_t *name);
 
 ngx_http_ci_jobs_sign_key_t *ngx_http_ci_jobs_sign_key_for(
-    ngx_http_ci_jobs_creds_t *creds, time_t offset, time_t expires,
+    ngx_http_ci_jobs_keys_t *keys, time_t offset, time_t expires,
     time_t *start, time_t *end);
 
 ngx_int_t ngx_http_ci_jobs_state_zone(ngx_conf_t *cf,

@@ -16,10 +16,10 @@ ngx_http_ci_jobs_ready(ngx_http_request_t *r, ngx_http_ci_jobs_plain_t *t)
 {
     time_t                          now, expires;
     ngx_int_t                       status;
-    ngx_str_t                       source;
+    ngx_str_t                       name;
     ngx_uint_t                      i, health;
     const char                     *what;
-    ngx_http_ci_jobs_creds_t       *creds;
+    ngx_http_ci_jobs_source_t      *source;
     ngx_http_ci_jobs_loc_conf_t   **lcfs;
     ngx_http_ci_jobs_main_conf_t   *cmcf;
 
@@ -29,8 +29,8 @@ ngx_http_ci_jobs_ready(ngx_http_request_t *r, ngx_http_ci_jobs_plain_t *t)
     status = NGX_HTTP_OK;
 
     for (i = 0; i < cmcf->locations.nelts; i++) {
-        creds = lcfs[i]->creds;
-        health = ngx_http_ci_jobs_credentials_health(creds, now, &expires);
+        source = lcfs[i]->source;
+        health = ngx_http_ci_jobs_source_health(source, now, &expires);
 
         if (health == NGX_HTTP_CI_JOBS_HEALTH_OK) {
             continue;
@@ -38,13 +38,13 @@ ngx_http_ci_jobs_ready(ngx_http_request_t *r, ngx_http_ci_jobs_plain_t *t)
 
         status = NGX_HTTP_SERVICE_UNAVAILABLE;
 
-        what = (creds->kind == NGX_HTTP_CI_JOBS_CREDS_FILE)
+        what = (source->kind == NGX_HTTP_CI_JOBS_SOURCE_FILE)
                ? "credentials file" : "role credentials from";
-        ngx_http_ci_jobs_source_name(creds, &source);
+        ngx_http_ci_jobs_source_name(source, &name);
 
         if (ngx_http_ci_jobs_plain_reserve(t, NGX_HTTP_CI_JOBS_LINE_MAX
                                               + lcfs[i]->location.len
-                                              + source.len)
+                                              + name.len)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -52,7 +52,7 @@ ngx_http_ci_jobs_ready(ngx_http_request_t *r, ngx_http_ci_jobs_plain_t *t)
 
         t->b->last = ngx_sprintf(t->b->last,
                                  "not ready: location \"%V\": %s \"%V\" ",
-                                 &lcfs[i]->location, what, &source);
+                                 &lcfs[i]->location, what, &name);
 
         switch (health) {
 

@@ -1,0 +1,531 @@
+
+/*
+ * The credentials parser: credentials files and the metadata service's
+ * answers.  Values are checked to be printable ASCII without spaces, since
+ * they go into a header line; error messages never quote them.
+ */
+
+
+#include <string.h>
+#include <strings.h>
+
+#include "ngx_http_ci_jobs_credentials_parse.h"
+#include "ngx_http_ci_jobs_text.h"
+
+
+static ngx_http_ci_jobs_parse_rc_e ngx_http_ci_jobs_credentials_lines(
+    ngx_http_ci_jobs_parsed_credentials_t *creds, const u_char *p,
+    const u_char *last);
+static ngx_http_ci_jobs_parse_rc_e ngx_http_ci_jobs_credentials_json(
+    ngx_http_ci_jobs_parsed_credentials_t *creds, const u_char *p,
+    const u_char *last);
+static ngx_http_ci_jobs_parse_rc_e ngx_http_ci_jobs_credentials_check(
+    ngx_http_ci_jobs_parsed_credentials_t *creds);
+static const u_char *ngx_http_ci_jobs_header_end(const u_char *p,
+    const u_char *last);
+static const u_char *ngx_http_ci_jobs_skip_space(const u_char *p,
+    const u_char *last);
+
+
+ngx_http_ci_jobs_parse_rc_e
+ngx_http_ci_jobs_credentials_parse(
+    ngx_http_ci_jobs_parsed_credentials_t *creds, const u_char *data,
+    size_t len)
+{
+    const u_char  *p, *last;
+
+    memset(creds, 0, sizeof(ngx_http_ci_jobs_parsed_credentials_t));
+
+    last = data + len;
+    p = ngx_http_ci_jobs_skip_space(data, last);
+
+    if (p == last) {
+        creds->error = "the file is empty";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    if (*p == '{') {
+        if (ngx_http_ci_jobs_credentials_json(creds, p + 1, last)
+            != NGX_HTTP_CI_JOBS_PARSE_OK)
+        {
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+        }
+
+    } else if (ngx_http_ci_jobs_credentials_lines(creds, p, last)
+               != NGX_HTTP_CI_JOBS_PARSE_OK)
+    {
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    return ngx_http_ci_jobs_credentials_check(creds);
+}
+
+
+/* NAME=VALUE lines; blank lines and "#" comments are skipped */
+
+static ngx_http_ci_jobs_parse_rc_e
+ngx_http_ci_jobs_credentials_lines(ngx_http_ci_jobs_parsed_credentials_t *creds,
+    const u_char *p, const u_char *last)
+{
+    size_t         name_len;
+    const u_char  *eol, *eq, *name, *value, *end;
+
+    for ( /* void */ ; p < last; p = eol + 1) {
+        eol = memchr(p, '\n', last - p);
+        if (eol == NULL) {
+            eol = last;
+        }
+
+        end = eol;
+
+        while (end > p && (end[-1] == '\r' || end[-1] == ' '
+                           || end[-1] == '\t'))
+        {
+            end--;
+        }
+
+        p = ngx_http_ci_jobs_skip_space(p, end);
+
+        if (p == end || *p == '#') {
+            if (eol == last) {
+                break;
+            }
+
+            continue;
+        }
+
+        eq = memchr(p, '=', end - p);
+        if (eq == NULL) {
+            creds->error = "a line is not NAME=VALUE";
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+        }
+
+        name = p;
+        name_len = eq - p;
+
+        while (name_len && (name[name_len - 1] == ' '
+                            || name[name_len - 1] == '\t'))
+        {
+            name_len--;
+        }
+
+        value = ngx_http_ci_jobs_skip_space(eq + 1, end);
+
+        if (ngx_http_ci_jobs_str_is(name, name_len, "SecretId")) {
+            creds->id = value;
+            creds->id_len = end - value;
+
+        } else if (ngx_http_ci_jobs_str_is(name, name_len, "SecretKey")) {
+            creds->key = value;
+            creds->key_len = end - value;
+
+        } else if (ngx_http_ci_jobs_str_is(name, name_len, "Token")) {
+            creds->token = value;
+            creds->token_len = end - value;
+
+        } else {
+            creds->error = "unknown name (expected SecretId, SecretKey, "
+                           "Token)";
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+        }
+
+        if (eol == last) {
+            break;
+        }
+    }
+
+    return NGX_HTTP_CI_JOBS_PARSE_OK;
+}
+
+
+/*
+ * A flat JSON object of strings and numbers, as the CVM metadata endpoint
+ * returns it.  Strings with escapes are refused: credentials have none.
+ */
+
+static ngx_http_ci_jobs_parse_rc_e
+ngx_http_ci_jobs_credentials_json(ngx_http_ci_jobs_parsed_credentials_t *creds,
+    const u_char *p, const u_char *last)
+{
+    size_t         name_len, value_len;
+    time_t         n;
+    const u_char  *name, *value;
+
+    for ( ;; ) {
+        p = ngx_http_ci_jobs_skip_space(p, last);
+
+        if (p < last && *p == '}') {
+            p = ngx_http_ci_jobs_skip_space(p + 1, last);
+            break;
+        }
+
+        if (p == last || *p != '"') {
+            goto invalid;
+        }
+
+        name = ++p;
+
+        while (p < last && *p != '"' && *p != '\\') {
+            p++;
+        }
+
+        if (p == last || *p != '"') {
+            goto invalid;
+        }
+
+        name_len = p - name;
+        p = ngx_http_ci_jobs_skip_space(p + 1, last);
+
+        if (p == last || *p != ':') {
+            goto invalid;
+        }
+
+        p = ngx_http_ci_jobs_skip_space(p + 1, last);
+
+        if (p == last) {
+            goto invalid;
+        }
+
+        if (*p == '"') {
+            value = ++p;
+
+            while (p < last && *p != '"' && *p != '\\') {
+                p++;
+            }
+
+            if (p == last || *p != '"') {
+                goto invalid;
+            }
+
+            value_len = p - value;
+            p++;
+
+            if (ngx_http_ci_jobs_str_is(name, name_len, "TmpSecretId")) {
+                creds->id = value;
+                creds->id_len = value_len;
+
+            } else if (ngx_http_ci_jobs_str_is(name, name_len,
+                                               "TmpSecretKey"))
+            {
+                creds->key = value;
+                creds->key_len = value_len;
+
+            } else if (ngx_http_ci_jobs_str_is(name, name_len, "Token")) {
+                creds->token = value;
+                creds->token_len = value_len;
+
+            } else if (ngx_http_ci_jobs_str_is(name, name_len, "Code")) {
+                creds->code = value;
+                creds->code_len = value_len;
+            }
+
+        } else if (*p >= '0' && *p <= '9') {
+            for (n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+                if (n > 100000000000LL) {
+                    goto invalid;
+                }
+
+                n = n * 10 + (*p - '0');
+            }
+
+            if (ngx_http_ci_jobs_str_is(name, name_len, "ExpiredTime")) {
+                creds->expires = n;
+            }
+
+        } else {
+            goto invalid;
+        }
+
+        p = ngx_http_ci_jobs_skip_space(p, last);
+
+        if (p < last && *p == ',') {
+            p++;
+            continue;
+        }
+
+        if (p < last && *p == '}') {
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (p != last) {
+        goto invalid;
+    }
+
+    return NGX_HTTP_CI_JOBS_PARSE_OK;
+
+invalid:
+
+    creds->error = "not a valid JSON object of strings and numbers";
+    return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+}
+
+
+static ngx_http_ci_jobs_parse_rc_e
+ngx_http_ci_jobs_credentials_check(ngx_http_ci_jobs_parsed_credentials_t *creds)
+{
+    if (creds->id == NULL || creds->id_len == 0) {
+        creds->error = "no SecretId";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    if (creds->key == NULL || creds->key_len == 0) {
+        creds->error = "no SecretKey";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    if (!ngx_http_ci_jobs_token_ok(creds->id, creds->id_len)
+        || !ngx_http_ci_jobs_token_ok(creds->key, creds->key_len)
+        || (creds->token
+            && !ngx_http_ci_jobs_token_ok(creds->token, creds->token_len)))
+    {
+        creds->error = "a value is not printable ASCII without spaces";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    if (creds->token && creds->token_len == 0) {
+        creds->token = NULL;
+    }
+
+    return NGX_HTTP_CI_JOBS_PARSE_OK;
+}
+
+
+static const u_char *
+ngx_http_ci_jobs_skip_space(const u_char *p, const u_char *last)
+{
+    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* --- the metadata service ------------------------------------------------- */
+
+
+#define NGX_HTTP_CI_JOBS_ROLE_MAX  128
+
+
+ngx_http_ci_jobs_parse_rc_e
+ngx_http_ci_jobs_http_answer_parse(ngx_http_ci_jobs_http_answer_t *a,
+    const u_char *data, size_t len)
+{
+    size_t         clen, name_len;
+    const u_char  *p, *last, *eol, *colon, *v, *end;
+    unsigned int   chunked, has_clen;
+
+    memset(a, 0, sizeof(ngx_http_ci_jobs_http_answer_t));
+
+    p = data;
+    last = data + len;
+
+    eol = memchr(p, '\n', len);
+
+    if (eol == NULL || eol - p < 12
+        || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1')
+        || p[8] != ' '
+        || p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9'
+        || p[11] < '0' || p[11] > '9'
+        || (eol - p > 12 && p[12] != ' ' && p[12] != '\r'))
+    {
+        a->error = "no valid HTTP/1.x status line";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    a->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+
+    chunked = 0;
+    has_clen = 0;
+    clen = 0;
+
+    for (p = eol + 1; /* void */; p = eol + 1) {
+        if (p >= last) {
+            a->error = "the header is truncated";
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+        }
+
+        eol = memchr(p, '\n', last - p);
+        if (eol == NULL) {
+            a->error = "the header is truncated";
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+        }
+
+        end = ngx_http_ci_jobs_header_end(p, eol);
+
+        if (end == p) {
+            break;
+        }
+
+        colon = memchr(p, ':', end - p);
+        if (colon == NULL || colon == p) {
+            a->error = "a header line is not valid";
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+        }
+
+        name_len = colon - p;
+        v = ngx_http_ci_jobs_skip_space(colon + 1, end);
+
+        if (name_len == sizeof("Content-Length") - 1
+            && strncasecmp((const char *) p, "Content-Length", name_len) == 0)
+        {
+            if (has_clen || v == end) {
+                a->error = "a Content-Length is not valid";
+                return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+            }
+
+            has_clen = 1;
+
+            for ( /* void */ ; v < end; v++) {
+                if (*v < '0' || *v > '9' || clen > 100000000) {
+                    a->error = "a Content-Length is not valid";
+                    return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+                }
+
+                clen = clen * 10 + (*v - '0');
+            }
+
+        } else if (name_len == sizeof("Transfer-Encoding") - 1
+                   && strncasecmp((const char *) p, "Transfer-Encoding",
+                                  name_len) == 0)
+        {
+            chunked = 1;
+        }
+    }
+
+    if (chunked) {
+        a->error = "a chunked answer to an HTTP/1.0 request";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    a->body = eol + 1;
+    a->body_len = last - a->body;
+
+    if (has_clen) {
+        if (a->body_len < clen) {
+            a->error = "the body is truncated";
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+        }
+
+        a->body_len = clen;
+    }
+
+    return NGX_HTTP_CI_JOBS_PARSE_OK;
+}
+
+
+/* the line's end without its CR and trailing blanks */
+
+static const u_char *
+ngx_http_ci_jobs_header_end(const u_char *p, const u_char *eol)
+{
+    while (eol > p && (eol[-1] == '\r' || eol[-1] == ' ' || eol[-1] == '\t'))
+    {
+        eol--;
+    }
+
+    return eol;
+}
+
+
+ngx_http_ci_jobs_parse_rc_e
+ngx_http_ci_jobs_metadata_role(const u_char *data, size_t len,
+    const u_char **role, size_t *role_len, const char **error)
+{
+    const u_char  *p, *last, *end;
+
+    last = data + len;
+    p = ngx_http_ci_jobs_skip_space(data, last);
+
+    if (p == last) {
+        *error = "the role list is empty";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    end = memchr(p, '\n', last - p);
+    if (end == NULL) {
+        end = last;
+    }
+
+    end = ngx_http_ci_jobs_header_end(p, end);
+
+    if (!ngx_http_ci_jobs_role_name_ok(p, end - p)) {
+        *error = "the first role name is not valid";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    *role = p;
+    *role_len = end - p;
+
+    return NGX_HTTP_CI_JOBS_PARSE_OK;
+}
+
+
+int
+ngx_http_ci_jobs_role_name_ok(const u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > NGX_HTTP_CI_JOBS_ROLE_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+            || (p[i] >= '0' && p[i] <= '9')
+            || (p[i] != '\0' && strchr("+=,.@_-", p[i]) != NULL))
+        {
+            continue;
+        }
+
+        return 0;
+    }
+
+    return 1;
+}
+
+
+ngx_http_ci_jobs_parse_rc_e
+ngx_http_ci_jobs_metadata_credentials(
+    ngx_http_ci_jobs_parsed_credentials_t *creds, const u_char *data,
+    size_t len, time_t now)
+{
+    const u_char  *p;
+
+    p = ngx_http_ci_jobs_skip_space(data, data + len);
+
+    if (p == data + len || *p != '{') {
+        memset(creds, 0, sizeof(ngx_http_ci_jobs_parsed_credentials_t));
+        creds->error = "the answer is not a JSON object";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    if (ngx_http_ci_jobs_credentials_parse(creds, data, len)
+        != NGX_HTTP_CI_JOBS_PARSE_OK)
+    {
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    if (creds->code == NULL
+        || !ngx_http_ci_jobs_str_is(creds->code, creds->code_len, "Success"))
+    {
+        creds->error = "its Code is not Success";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    if (creds->expires == 0) {
+        creds->error = "no ExpiredTime";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    if (creds->expires <= now) {
+        creds->error = "its ExpiredTime is in the past";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    return NGX_HTTP_CI_JOBS_PARSE_OK;
+}
