@@ -1,7 +1,7 @@
 
 /*
  * libFuzzer target of the credentials-file parser
- * (src/ngx_http_ci_jobs_credentials.c).  The input is the file.
+ * (src/ngx_http_ci_jobs_credentials_parse.c).  The input is the file.
  *
  * Invariants, each checked with abort():
  * - the answer is 0 with no error, or -1 with an error message;

@@ -1,7 +1,7 @@
 
 /*
  * libFuzzer target of the metadata service's answer parsers
- * (src/ngx_http_ci_jobs_credentials.c).  The input is a whole HTTP
+ * (src/ngx_http_ci_jobs_credentials_parse.c).  The input is a whole HTTP
  * answer, as read to the connection's end.
  *
  * Invariants, each checked with abort():
