@@ -58,7 +58,7 @@ typedef enum {
 
 /* ci_jobs_upstream_errors_total{kind}: how an upstream exchange failed */
 typedef enum {
-    NGX_HTTP_CI_JOBS_UPSTREAM_OK = 0,
+    NGX_HTTP_CI_JOBS_UPSTREAM_NONE = 0,
     NGX_HTTP_CI_JOBS_UPSTREAM_CONNECT,
     NGX_HTTP_CI_JOBS_UPSTREAM_TLS,
     NGX_HTTP_CI_JOBS_UPSTREAM_TIMEOUT,
