@@ -11,6 +11,7 @@
 
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_metrics.h"
+#include "ngx_http_ci_jobs_counters.h"
 #include "ngx_http_ci_jobs_text.h"
 
 
@@ -361,7 +362,7 @@ ngx_http_ci_jobs_create_main_conf(ngx_conf_t *cf)
     cmcf->max_held_size = NGX_CONF_UNSET_SIZE;
 
     if (ngx_array_init(&cmcf->sources, cf->pool, 4,
-                       sizeof(ngx_http_ci_jobs_creds_t *))
+                       sizeof(ngx_http_ci_jobs_source_t *))
         != NGX_OK)
     {
         return NULL;
@@ -407,7 +408,7 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
      *     conf->credentials_role = { 0, NULL };
      *     conf->metadata_url = { 0, NULL };
      *     conf->apis = 0;
-     *     conf->creds = NULL;
+     *     conf->source = NULL;
      *     conf->offset = NULL;
      *     conf->ssl_trusted_certificate = { 0, NULL };
      *     conf->array_names = NULL;
@@ -517,7 +518,7 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_ci_jobs_state_zone(cf) != NGX_OK) {
+    if (ngx_http_ci_jobs_state_zone(cf, conf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -597,7 +598,7 @@ ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_ci_jobs_credentials_init(cf, conf) != NGX_CONF_OK) {
+    if (ngx_http_ci_jobs_source_init(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -927,9 +928,9 @@ ngx_http_ci_jobs_postconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle)
 {
-    ngx_http_ci_jobs_metrics_process(cycle);
+    ngx_http_ci_jobs_counters_process(cycle);
 
-    return ngx_http_ci_jobs_credentials_init_process(cycle);
+    return ngx_http_ci_jobs_sources_init_process(cycle);
 }
 
 

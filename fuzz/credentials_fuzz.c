@@ -1,7 +1,7 @@
 
 /*
  * libFuzzer target of the credentials-file parser
- * (src/ngx_http_ci_jobs_credentials.c).  The input is the file.
+ * (src/ngx_http_ci_jobs_credentials_parse.c).  The input is the file.
  *
  * Invariants, each checked with abort():
  * - the answer is 0 with no error, or -1 with an error message;
@@ -27,22 +27,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ngx_http_ci_jobs_credentials.h"
+#include "ngx_http_ci_jobs_credentials_parse.h"
 
 
 #define FUZZ_VALUE_MAX  4096
 
 
-static void fuzz_check_error(const ngx_http_ci_jobs_credentials_t *creds,
-    const u_char *data, size_t size);
+static void fuzz_check_error(
+    const ngx_http_ci_jobs_parsed_credentials_t *creds, const u_char *data,
+    size_t size);
 static void fuzz_check_value(const u_char *value, size_t len,
     const u_char *data, size_t size);
-static void fuzz_check_same(const ngx_http_ci_jobs_credentials_t *a,
-    const u_char *adata, const ngx_http_ci_jobs_credentials_t *b,
+static void fuzz_check_same(const ngx_http_ci_jobs_parsed_credentials_t *a,
+    const u_char *adata, const ngx_http_ci_jobs_parsed_credentials_t *b,
     const u_char *bdata);
-static void fuzz_check_values(const ngx_http_ci_jobs_credentials_t *a,
-    const ngx_http_ci_jobs_credentials_t *b);
-static void fuzz_rewrite(const ngx_http_ci_jobs_credentials_t *creds);
+static void fuzz_check_values(
+    const ngx_http_ci_jobs_parsed_credentials_t *a,
+    const ngx_http_ci_jobs_parsed_credentials_t *b);
+static void fuzz_rewrite(const ngx_http_ci_jobs_parsed_credentials_t *creds);
 static u_char *fuzz_put(u_char *p, const char *s, const u_char *v,
     size_t len);
 static int fuzz_json_safe(const u_char *p, size_t len);
@@ -65,9 +67,9 @@ static const char  *fuzz_errors[] = {
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                             rc, crc, nrc;
-    u_char                         *copy, *nl;
-    ngx_http_ci_jobs_credentials_t  creds, ccreds, ncreds;
+    int                                     rc, crc, nrc;
+    u_char                                 *copy, *nl;
+    ngx_http_ci_jobs_parsed_credentials_t   creds, ccreds, ncreds;
 
     rc = ngx_http_ci_jobs_credentials_parse(&creds, data, size);
 
@@ -146,7 +148,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 
 static void
-fuzz_check_error(const ngx_http_ci_jobs_credentials_t *creds,
+fuzz_check_error(const ngx_http_ci_jobs_parsed_credentials_t *creds,
     const u_char *data, size_t size)
 {
     size_t  i;
@@ -197,8 +199,9 @@ fuzz_check_value(const u_char *value, size_t len, const u_char *data,
 /* b: the parse of a copy of a's input, maybe with a newline appended */
 
 static void
-fuzz_check_same(const ngx_http_ci_jobs_credentials_t *a, const u_char *adata,
-    const ngx_http_ci_jobs_credentials_t *b, const u_char *bdata)
+fuzz_check_same(const ngx_http_ci_jobs_parsed_credentials_t *a,
+    const u_char *adata, const ngx_http_ci_jobs_parsed_credentials_t *b,
+    const u_char *bdata)
 {
     if (a->error != NULL || b->error != NULL) {
         if (a->error == NULL || b->error == NULL
@@ -223,8 +226,8 @@ fuzz_check_same(const ngx_http_ci_jobs_credentials_t *a, const u_char *adata,
 
 
 static void
-fuzz_check_values(const ngx_http_ci_jobs_credentials_t *a,
-    const ngx_http_ci_jobs_credentials_t *b)
+fuzz_check_values(const ngx_http_ci_jobs_parsed_credentials_t *a,
+    const ngx_http_ci_jobs_parsed_credentials_t *b)
 {
     if (b->error != NULL
         || a->id_len != b->id_len || memcmp(a->id, b->id, a->id_len) != 0
@@ -243,11 +246,11 @@ fuzz_check_values(const ngx_http_ci_jobs_credentials_t *a,
 /* the accepted values, written in both formats, read back the same */
 
 static void
-fuzz_rewrite(const ngx_http_ci_jobs_credentials_t *creds)
+fuzz_rewrite(const ngx_http_ci_jobs_parsed_credentials_t *creds)
 {
-    size_t                          len;
-    u_char                         *buf, *p;
-    ngx_http_ci_jobs_credentials_t  back;
+    size_t                                  len;
+    u_char                                 *buf, *p;
+    ngx_http_ci_jobs_parsed_credentials_t   back;
 
     len = 128 + creds->id_len + creds->key_len + creds->token_len;
 

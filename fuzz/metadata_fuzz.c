@@ -1,7 +1,7 @@
 
 /*
  * libFuzzer target of the metadata service's answer parsers
- * (src/ngx_http_ci_jobs_credentials.c).  The input is a whole HTTP
+ * (src/ngx_http_ci_jobs_credentials_parse.c).  The input is a whole HTTP
  * answer, as read to the connection's end.
  *
  * Invariants, each checked with abort():
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ngx_http_ci_jobs_credentials.h"
+#include "ngx_http_ci_jobs_credentials_parse.h"
 
 
 #define FUZZ_NOW  1600000000
@@ -86,10 +86,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 static void
 fuzz_body(const u_char *body, size_t len, const u_char *data, size_t size)
 {
-    size_t                          i, role_len;
-    const char                     *error;
-    const u_char                   *role;
-    ngx_http_ci_jobs_credentials_t  c;
+    size_t                                  i, role_len;
+    const char                             *error;
+    const u_char                           *role;
+    ngx_http_ci_jobs_parsed_credentials_t   c;
 
     error = NULL;
 

@@ -96,17 +96,6 @@ static void ngx_http_ci_jobs_cache_cleanup(void *data);
 static void ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev);
 
 
-static ngx_str_t  ngx_http_ci_jobs_cache_statuses[] = {
-    ngx_null_string,
-    ngx_string("MISS"),
-    ngx_string("BYPASS"),
-    ngx_string("EXPIRED"),
-    ngx_string("HIT"),
-    ngx_string("COLLAPSED"),
-    ngx_string("STALE")
-};
-
-
 char *
 ngx_http_ci_jobs_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -229,8 +218,9 @@ ngx_http_ci_jobs_cache_check_name(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_ERROR;
     }
 
-    if (name->len == sizeof("ci_jobs_metrics") - 1
-        && ngx_strncmp(name->data, "ci_jobs_metrics", name->len) == 0)
+    if (name->len == sizeof(NGX_HTTP_CI_JOBS_METRICS_ZONE) - 1
+        && ngx_strncmp(name->data, NGX_HTTP_CI_JOBS_METRICS_ZONE, name->len)
+           == 0)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone name \"%V\" in \"%V\" is reserved for the "
@@ -374,8 +364,8 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
          * Role credentials change with every refresh: their entries are
          * the role's (and the metadata service's), not one SecretId's.
          */
-        id = (lcf->creds->kind == NGX_HTTP_CI_JOBS_CREDS_ROLE)
-             ? &lcf->creds->name : &lcf->creds->id;
+        id = (lcf->source->kind == NGX_HTTP_CI_JOBS_SOURCE_ROLE)
+             ? &lcf->source->name : &lcf->source->keys.id;
 
         ctx->cache_key.len = ngx_http_ci_jobs_cache_key(NULL, lcf->host.data,
                                                         lcf->host.len,
@@ -1068,11 +1058,11 @@ ngx_http_ci_jobs_cache_status_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->len = ngx_http_ci_jobs_cache_statuses[ctx->cache_status].len;
+    v->len = ngx_http_ci_jobs_cache_status_names[ctx->cache_status].len;
     v->valid = 1;
     v->no_cacheable = 0;
     v->not_found = 0;
-    v->data = ngx_http_ci_jobs_cache_statuses[ctx->cache_status].data;
+    v->data = ngx_http_ci_jobs_cache_status_names[ctx->cache_status].data;
 
     return NGX_OK;
 }

@@ -8,18 +8,16 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
-#include "ngx_http_ci_jobs_metrics.h"
+#include "ngx_http_ci_jobs_counters.h"
 
 
 #define NGX_HTTP_CI_JOBS_MAX_SKEW  86400      /* a Date further off is absurd */
 
 
-/* one bucket host's clock, in the state zone */
+/* one bucket host's clock, in the state zone, found by the host's name */
 struct ngx_http_ci_jobs_shoffset_s {
-    ngx_http_ci_jobs_shoffset_t    *next;
+    ngx_http_ci_jobs_named_t        host;
     ngx_atomic_t                    offset;   /* CI's clock - ours, seconds */
-    size_t                          len;
-    u_char                          host[1];
 };
 
 
@@ -35,46 +33,25 @@ static ngx_http_ci_jobs_shoffset_t *ngx_http_ci_jobs_offset_of(
 static ngx_http_ci_jobs_shoffset_t *
 ngx_http_ci_jobs_offset_of(ngx_http_ci_jobs_loc_conf_t *lcf)
 {
-    ngx_slab_pool_t              *shpool;
-    ngx_http_ci_jobs_shared_t    *shared;
-    ngx_http_ci_jobs_shoffset_t  *o;
+    ngx_http_ci_jobs_zone_t    *zone;
+    ngx_http_ci_jobs_shared_t  *shared;
 
-    shared = ngx_http_ci_jobs_state();
-
-    if (lcf->offset != NULL || shared == NULL) {
+    if (lcf->offset != NULL || lcf->state_zone == NULL) {
         return lcf->offset;
     }
 
-    shpool = ngx_http_ci_jobs_state_pool();
+    zone = lcf->state_zone->data;
+    shared = zone->sh;
 
-    ngx_shmtx_lock(&shpool->mutex);
-
-    for (o = shared->offsets; o != NULL; o = o->next) {
-        if (o->len == lcf->host.len
-            && ngx_memcmp(o->host, lcf->host.data, o->len) == 0)
-        {
-            break;
-        }
+    if (shared == NULL) {
+        return NULL;
     }
 
-    if (o == NULL) {
-        o = ngx_slab_alloc_locked(shpool,
-                                  offsetof(ngx_http_ci_jobs_shoffset_t, host)
-                                  + lcf->host.len);
-        if (o != NULL) {
-            o->offset = 0;
-            o->len = lcf->host.len;
-            ngx_memcpy(o->host, lcf->host.data, lcf->host.len);
-            o->next = shared->offsets;
-            shared->offsets = o;
-        }
-    }
+    lcf->offset = ngx_http_ci_jobs_state_entry(lcf->state_zone,
+                                    &shared->offsets, &lcf->host,
+                                    sizeof(ngx_http_ci_jobs_shoffset_t));
 
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    lcf->offset = o;
-
-    return o;
+    return lcf->offset;
 }
 
 

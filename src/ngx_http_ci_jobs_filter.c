@@ -16,7 +16,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
-#include "ngx_http_ci_jobs_metrics.h"
+#include "ngx_http_ci_jobs_diagnosis.h"
 
 
 static ngx_int_t ngx_http_ci_jobs_header_filter(ngx_http_request_t *r);

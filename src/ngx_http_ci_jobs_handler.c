@@ -6,12 +6,12 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
-#include "ngx_http_ci_jobs_metrics.h"
+#include "ngx_http_ci_jobs_counters.h"
 
 
 static ngx_int_t ngx_http_ci_jobs_refuse(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, ngx_int_t status, const char *code,
-    const char *message);
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_int_t status,
+    ngx_http_ci_jobs_code_e code, const char *message);
 
 
 ngx_int_t
@@ -45,7 +45,7 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
 
     if (r != r->main) {
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_FORBIDDEN,
-                                       "AccessDenied",
+                                       NGX_HTTP_CI_JOBS_ACCESS_DENIED,
                                        "subrequests are not served");
     }
 
@@ -60,7 +60,7 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
         ngx_str_set(&allow->value, "GET");
 
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_ALLOWED,
-                                       "MethodNotAllowed",
+                                       NGX_HTTP_CI_JOBS_METHOD_NOT_ALLOWED,
                                        "only GET is allowed");
     }
 
@@ -71,7 +71,7 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
 
     if (ngx_http_ci_jobs_request_path_below(r, &path) != NGX_OK) {
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                       "InvalidArgument",
+                                       NGX_HTTP_CI_JOBS_INVALID_ARGUMENT,
                                        "the request path is not canonical");
     }
 
@@ -89,29 +89,31 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
         && !(lcf->apis & ((ngx_uint_t) 1 << ctx->req.api)))
     {
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                       "NoSuchApi",
+                                       NGX_HTTP_CI_JOBS_NO_SUCH_API,
                                        "this API is not enabled here");
     }
 
     if (rc == NGX_HTTP_CI_JOBS_REQUEST_NO_SUCH_API) {
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_FOUND,
-                                       "NoSuchApi", ctx->req.error);
+                                       NGX_HTTP_CI_JOBS_NO_SUCH_API,
+                                       ctx->req.error);
     }
 
     if (rc != NGX_HTTP_CI_JOBS_REQUEST_OK) {
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                       "InvalidArgument", ctx->req.error);
+                                       NGX_HTTP_CI_JOBS_INVALID_ARGUMENT,
+                                       ctx->req.error);
     }
 
     ctx->api = ctx->req.api;
 
-    if (ngx_http_ci_jobs_credentials(r, lcf) == NULL) {
+    if (ngx_http_ci_jobs_keys(r, lcf) == NULL) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "ci_jobs: no valid role credentials yet, or any more: "
                       "request refused");
 
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "CredentialsUnavailable",
+                                       NGX_HTTP_CI_JOBS_CREDENTIALS_UNAVAILABLE,
                                        "the gateway has no valid "
                                        "credentials at the moment");
     }
@@ -136,7 +138,7 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
                       "answers, request refused");
 
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "ServiceUnavailable",
+                                       NGX_HTTP_CI_JOBS_SERVICE_UNAVAILABLE,
                                        "the gateway is busy");
     }
 
@@ -151,18 +153,17 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_ci_jobs_refuse(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
-    ngx_int_t status, const char *code, const char *message)
+    ngx_int_t status, ngx_http_ci_jobs_code_e code, const char *message)
 {
     ctx->error_status = status;
-    ctx->error_code.data = (u_char *) code;
-    ctx->error_code.len = ngx_strlen(code);
+    ctx->error_code = code;
     ctx->error_message = message;
 
-    ngx_http_ci_jobs_count_refusal(&ctx->error_code);
+    ngx_http_ci_jobs_count_refusal(code);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ci_jobs refused: %i %V \"%s\"",
-                   status, &ctx->error_code, message);
+                   status, &ngx_http_ci_jobs_code_names[code], message);
 
     return status;
 }

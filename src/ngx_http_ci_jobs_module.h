@@ -16,28 +16,17 @@
 #include "ngx_http_ci_jobs_request.h"
 #include "ngx_http_ci_jobs_xml.h"
 #include "ngx_http_ci_jobs_cache_key.h"
-#include "ngx_http_ci_jobs_credentials.h"
+#include "ngx_http_ci_jobs_credentials_parse.h"
+#include "ngx_http_ci_jobs_names.h"
 
 
 #define NGX_HTTP_CI_JOBS_VERSION     "0.1.0"
 #define NGX_HTTP_CI_JOBS_USER_AGENT  "ngx_http_ci_jobs_module/"              \
                                      NGX_HTTP_CI_JOBS_VERSION
 
-/* the zone of the module's own state, a name cache zones may not take */
-#define NGX_HTTP_CI_JOBS_STATE_ZONE  "ci_jobs_state"
-
 #define NGX_HTTP_CI_JOBS_JSON_OFF    0
 #define NGX_HTTP_CI_JOBS_JSON_ON     1
 #define NGX_HTTP_CI_JOBS_JSON_AUTO   2
-
-/* $ci_jobs_cache_status */
-#define NGX_HTTP_CI_JOBS_CACHE_MISS     1
-#define NGX_HTTP_CI_JOBS_CACHE_BYPASS   2
-#define NGX_HTTP_CI_JOBS_CACHE_EXPIRED  3
-#define NGX_HTTP_CI_JOBS_CACHE_HIT      4
-#define NGX_HTTP_CI_JOBS_CACHE_COLLAPSED  5
-#define NGX_HTTP_CI_JOBS_CACHE_STALE    6
-#define NGX_HTTP_CI_JOBS_CACHE_STATUSES   7   /* and 0: none */
 
 /* ci_jobs_cache_use_stale */
 #define NGX_HTTP_CI_JOBS_STALE_OFF      0x0002
@@ -63,6 +52,19 @@
 typedef struct ngx_http_ci_jobs_target_s  ngx_http_ci_jobs_target_t;
 
 
+/*
+ * The module's zones are all tagged with the module and told apart by
+ * their init (a cache zone's, the state zone's, the counters'); names of
+ * the last two are ones cache zones may not take.  The shm_zone->data of
+ * the state zone and of the counters' is this, in the configuration's
+ * pool; a cache zone's is its ngx_http_ci_jobs_cache_t, of the same kind.
+ */
+typedef struct {
+    ngx_slab_pool_t             *shpool;
+    void                        *sh;          /* what the zone holds */
+} ngx_http_ci_jobs_zone_t;
+
+
 /* a cache zone's counts, for ci_jobs_status */
 typedef struct {
     ngx_uint_t                   results[NGX_HTTP_CI_JOBS_CACHE_STATUSES];
@@ -77,16 +79,16 @@ typedef struct {
     size_t                       max_held_size;
     ngx_array_t                  targets;   /* ngx_http_ci_jobs_target_t * */
     ngx_shm_zone_t              *state_zone;
-    ngx_array_t                  sources;   /* ngx_http_ci_jobs_creds_t * */
+    ngx_array_t                  sources;   /* ngx_http_ci_jobs_source_t * */
     ngx_shm_zone_t              *metrics_zone;  /* with ci_jobs_status */
     ngx_array_t                  locations;  /* gateway loc confs, ?ready */
     ngx_hash_t                   upstream_headers;  /* the headers read */
 } ngx_http_ci_jobs_main_conf_t;
 
 
-#define NGX_HTTP_CI_JOBS_CREDS_INLINE  0
-#define NGX_HTTP_CI_JOBS_CREDS_FILE    1
-#define NGX_HTTP_CI_JOBS_CREDS_ROLE    2
+#define NGX_HTTP_CI_JOBS_SOURCE_INLINE  0
+#define NGX_HTTP_CI_JOBS_SOURCE_FILE    1
+#define NGX_HTTP_CI_JOBS_SOURCE_ROLE    2
 
 #define NGX_HTTP_CI_JOBS_METADATA_URL                                         \
     "http://metadata.tencentyun.com/latest/meta-data/cam/security-credentials/"
@@ -94,6 +96,14 @@ typedef struct {
 
 typedef struct ngx_http_ci_jobs_shsource_s  ngx_http_ci_jobs_shsource_t;
 typedef struct ngx_http_ci_jobs_shoffset_s  ngx_http_ci_jobs_shoffset_t;
+typedef struct ngx_http_ci_jobs_named_s  ngx_http_ci_jobs_named_t;
+
+
+/* an entry of the state zone found by its name, the head of its struct */
+struct ngx_http_ci_jobs_named_s {
+    ngx_http_ci_jobs_named_t     *next;
+    ngx_str_t                     name;       /* in the zone, after it */
+};
 
 
 /* locations that share a slot share the diagnosis' once a minute */
@@ -102,13 +112,13 @@ typedef struct ngx_http_ci_jobs_shoffset_s  ngx_http_ci_jobs_shoffset_t;
 
 /* the module's state zone: what all workers share */
 typedef struct {
-    ngx_http_ci_jobs_shsource_t  *sources;
-    ngx_http_ci_jobs_shoffset_t  *offsets;
+    ngx_http_ci_jobs_named_t     *sources;
+    ngx_http_ci_jobs_named_t     *offsets;
     ngx_atomic_t                  diagnosed[NGX_HTTP_CI_JOBS_DIAG_SLOTS];
 } ngx_http_ci_jobs_shared_t;
 
 
-/* what ngx_http_ci_jobs_credentials_health() finds, for ?ready */
+/* what ngx_http_ci_jobs_source_health() finds, for ?ready */
 #define NGX_HTTP_CI_JOBS_HEALTH_OK        0
 #define NGX_HTTP_CI_JOBS_HEALTH_UNUSABLE  1   /* the file, now */
 #define NGX_HTTP_CI_JOBS_HEALTH_EXPIRED   2
@@ -116,10 +126,27 @@ typedef struct {
 
 
 /*
- * The credentials a location signs with, and its reusable SignKey.  Inline
- * credentials are the location's own; a file or a role is one source for
- * every location naming it, refreshed by one worker at a time through the
- * state zone, each worker holding a copy of the credentials shared there.
+ * The keys a location signs with now: a SecretId, its SecretKey, a
+ * security token or none, and the SignKey made of them, reused for its
+ * KeyTime window (src/ngx_http_ci_jobs_sign_key.c).
+ */
+typedef struct {
+    ngx_str_t                    id;
+    ngx_str_t                    key;
+    ngx_str_t                    token;
+    time_t                       expires;     /* 0: do not expire */
+    time_t                       key_start;   /* sign_key's KeyTime */
+    time_t                       key_end;
+    ngx_http_ci_jobs_sign_key_t  sign_key;
+} ngx_http_ci_jobs_keys_t;
+
+
+/*
+ * A source of credentials: inline (the location's own), a credentials
+ * file, or a role's (src/ngx_http_ci_jobs_source.c).  A file or a role is
+ * one source for every location naming it, refreshed by one worker at a
+ * time through the state zone, each worker holding a copy of the keys
+ * shared there.
  */
 typedef struct {
     ngx_uint_t                   kind;
@@ -130,14 +157,12 @@ typedef struct {
     ngx_str_t                    url_host;    /* its Host header */
     ngx_str_t                    url_path;    /* ends with "/" */
     ngx_addr_t                  *addr;
-    ngx_str_t                    id;
-    ngx_str_t                    key;
-    ngx_str_t                    token;
+    ngx_http_ci_jobs_keys_t      keys;
     u_char                      *buf;         /* this worker's copy */
     size_t                       buf_size;
-    time_t                       expires;     /* 0: do not expire */
     ngx_atomic_uint_t            generation;  /* of the shared copy held */
     ngx_http_ci_jobs_shsource_t *sh;
+    ngx_http_ci_jobs_zone_t     *state;       /* the zone sh is in */
     ngx_event_t                  timer;
     ngx_log_t                    quiet_log;   /* for the fetch connection */
     ngx_peer_connection_t        peer;
@@ -150,10 +175,7 @@ typedef struct {
     size_t                       found_role_len;
     unsigned                     fetching:1;  /* this worker's turn */
     unsigned                     listing:1;   /* asking for the roles */
-    time_t                       key_start;   /* sign_key's KeyTime */
-    time_t                       key_end;
-    ngx_http_ci_jobs_sign_key_t  sign_key;
-} ngx_http_ci_jobs_creds_t;
+} ngx_http_ci_jobs_source_t;
 
 
 typedef struct {
@@ -173,8 +195,9 @@ typedef struct {
     ngx_str_t                    credentials_file;
     ngx_str_t                    credentials_role;
     ngx_str_t                    metadata_url;
-    ngx_http_ci_jobs_creds_t    *creds;
+    ngx_http_ci_jobs_source_t   *source;
     ngx_http_ci_jobs_shoffset_t *offset;       /* of the host's clock */
+    ngx_shm_zone_t              *state_zone;
     time_t                       sign_expires;
 
     ngx_uint_t                   apis;         /* 1 << api, of enabled */
@@ -203,7 +226,7 @@ typedef struct {
 
     /* the refusal to answer with, set by the content handler */
     ngx_uint_t                   error_status;
-    ngx_str_t                    error_code;
+    ngx_http_ci_jobs_code_e      error_code;
     const char                  *error_message;
 
     /* the upstream answer */
@@ -278,23 +301,24 @@ ngx_chain_t *ngx_http_ci_jobs_answer_body(ngx_http_request_t *r,
 ngx_chain_t *ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
 
-char *ngx_http_ci_jobs_credentials_init(ngx_conf_t *cf,
+char *ngx_http_ci_jobs_source_init(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *lcf);
-ngx_http_ci_jobs_creds_t *ngx_http_ci_jobs_credentials(ngx_http_request_t *r,
+ngx_http_ci_jobs_keys_t *ngx_http_ci_jobs_keys(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
-ngx_int_t ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle);
-ngx_uint_t ngx_http_ci_jobs_credentials_health(
-    ngx_http_ci_jobs_creds_t *creds, time_t now, time_t *expires);
+ngx_int_t ngx_http_ci_jobs_sources_init_process(ngx_cycle_t *cycle);
+ngx_uint_t ngx_http_ci_jobs_source_health(ngx_http_ci_jobs_source_t *source,
+    time_t now, time_t *expires);
+void ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_source_t *source,
+    ngx_str_t *name);
 
 ngx_http_ci_jobs_sign_key_t *ngx_http_ci_jobs_sign_key_for(
-    ngx_http_ci_jobs_creds_t *creds, time_t offset, time_t expires,
+    ngx_http_ci_jobs_keys_t *keys, time_t offset, time_t expires,
     time_t *start, time_t *end);
 
-ngx_int_t ngx_http_ci_jobs_state_zone(ngx_conf_t *cf);
-ngx_slab_pool_t *ngx_http_ci_jobs_state_pool(void);
-ngx_http_ci_jobs_shared_t *ngx_http_ci_jobs_state(void);
-ngx_uint_t ngx_http_ci_jobs_diagnosis_due(ngx_uint_t index, time_t now,
-    time_t period);
+ngx_int_t ngx_http_ci_jobs_state_zone(ngx_conf_t *cf,
+    ngx_http_ci_jobs_loc_conf_t *lcf);
+void *ngx_http_ci_jobs_state_entry(ngx_shm_zone_t *state_zone,
+    ngx_http_ci_jobs_named_t **list, ngx_str_t *name, size_t size);
 
 time_t ngx_http_ci_jobs_clock_offset(ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_int_t ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r,
@@ -317,7 +341,6 @@ ngx_int_t ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
 void ngx_http_ci_jobs_cache_count(ngx_shm_zone_t *zone, ngx_uint_t status);
 ngx_int_t ngx_http_ci_jobs_cache_stats(ngx_shm_zone_t *zone,
     ngx_http_ci_jobs_cache_stats_t *st);
-void ngx_http_ci_jobs_metrics_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_ci_jobs_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 

@@ -17,9 +17,9 @@
 
 
 typedef struct {
-    ngx_uint_t   status;
-    ngx_str_t    code;
-    char        *message;
+    ngx_uint_t                status;
+    ngx_http_ci_jobs_code_e   code;
+    char                     *message;
 } ngx_http_ci_jobs_error_t;
 
 
@@ -39,29 +39,29 @@ static void ngx_http_ci_jobs_pfree(void *pool, void *p);
 
 
 static ngx_http_ci_jobs_error_t  ngx_http_ci_jobs_errors[] = {
-    { NGX_HTTP_BAD_REQUEST, ngx_string("InvalidArgument"),
+    { NGX_HTTP_BAD_REQUEST, NGX_HTTP_CI_JOBS_INVALID_ARGUMENT,
       "invalid request" },
-    { NGX_HTTP_UNAUTHORIZED, ngx_string("AccessDenied"),
+    { NGX_HTTP_UNAUTHORIZED, NGX_HTTP_CI_JOBS_ACCESS_DENIED,
       "authorization required" },
-    { NGX_HTTP_FORBIDDEN, ngx_string("AccessDenied"),
+    { NGX_HTTP_FORBIDDEN, NGX_HTTP_CI_JOBS_ACCESS_DENIED,
       "access denied" },
-    { NGX_HTTP_NOT_FOUND, ngx_string("NoSuchApi"),
+    { NGX_HTTP_NOT_FOUND, NGX_HTTP_CI_JOBS_NO_SUCH_API,
       "no such API" },
-    { NGX_HTTP_NOT_ALLOWED, ngx_string("MethodNotAllowed"),
+    { NGX_HTTP_NOT_ALLOWED, NGX_HTTP_CI_JOBS_METHOD_NOT_ALLOWED,
       "only GET is allowed" },
-    { NGX_HTTP_REQUEST_TIME_OUT, ngx_string("RequestTimeout"),
+    { NGX_HTTP_REQUEST_TIME_OUT, NGX_HTTP_CI_JOBS_REQUEST_TIMEOUT,
       "request timed out" },
-    { NGX_HTTP_REQUEST_URI_TOO_LARGE, ngx_string("InvalidArgument"),
+    { NGX_HTTP_REQUEST_URI_TOO_LARGE, NGX_HTTP_CI_JOBS_INVALID_ARGUMENT,
       "request URI too long" },
-    { NGX_HTTP_TOO_MANY_REQUESTS, ngx_string("TooManyRequests"),
+    { NGX_HTTP_TOO_MANY_REQUESTS, NGX_HTTP_CI_JOBS_TOO_MANY_REQUESTS,
       "too many requests" },
-    { NGX_HTTP_BAD_GATEWAY, ngx_string("BadGateway"),
+    { NGX_HTTP_BAD_GATEWAY, NGX_HTTP_CI_JOBS_BAD_GATEWAY,
       "the CI service did not give a valid answer" },
-    { NGX_HTTP_SERVICE_UNAVAILABLE, ngx_string("ServiceUnavailable"),
+    { NGX_HTTP_SERVICE_UNAVAILABLE, NGX_HTTP_CI_JOBS_SERVICE_UNAVAILABLE,
       "service unavailable" },
-    { NGX_HTTP_GATEWAY_TIME_OUT, ngx_string("GatewayTimeout"),
+    { NGX_HTTP_GATEWAY_TIME_OUT, NGX_HTTP_CI_JOBS_GATEWAY_TIMEOUT,
       "the CI service did not answer in time" },
-    { 0, ngx_string("InternalError"), "internal error" }
+    { 0, NGX_HTTP_CI_JOBS_INTERNAL_ERROR, "internal error" }
 };
 
 
@@ -498,13 +498,13 @@ ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
         e = &ngx_http_ci_jobs_errors[0];
     }
 
-    code = e->code;
+    code = ngx_http_ci_jobs_code_names[e->code];
     message.data = (u_char *) e->message;
 
     /* the content handler's refusal says more than the status alone */
 
-    if (ctx->error_code.len && ctx->error_status == status) {
-        code = ctx->error_code;
+    if (ctx->error_status && ctx->error_status == status) {
+        code = ngx_http_ci_jobs_code_names[ctx->error_code];
         message.data = (u_char *) ctx->error_message;
     }
 

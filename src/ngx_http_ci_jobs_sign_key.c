@@ -3,7 +3,7 @@
  * The SignKey each signature is made with, reused for as long as its
  * KeyTime window lasts: one HMAC key schedule per window, not per
  * request.  The algorithm is src/ngx_http_ci_jobs_sign.c's; the
- * credentials are src/ngx_http_ci_jobs_source.c's.
+ * keys are src/ngx_http_ci_jobs_source.c's.
  */
 
 
@@ -28,7 +28,7 @@
  */
 
 ngx_http_ci_jobs_sign_key_t *
-ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_creds_t *creds, time_t offset,
+ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_keys_t *keys, time_t offset,
     time_t expires, time_t *start, time_t *end)
 {
     time_t  now, step;
@@ -40,20 +40,20 @@ ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_creds_t *creds, time_t offset,
     *start = now - now % step - step;
     *end = *start + expires;
 
-    if (creds->key_start == *start && creds->key_end == *end) {
-        return &creds->sign_key;
+    if (keys->key_start == *start && keys->key_end == *end) {
+        return &keys->sign_key;
     }
 
-    if (ngx_http_ci_jobs_sign_key(&creds->sign_key, creds->key.data,
-                                  creds->key.len, *start, *end)
+    if (ngx_http_ci_jobs_sign_key(&keys->sign_key, keys->key.data,
+                                  keys->key.len, *start, *end)
         != 0)
     {
-        creds->key_start = 0;
+        keys->key_start = 0;
         return NULL;
     }
 
-    creds->key_start = *start;
-    creds->key_end = *end;
+    keys->key_start = *start;
+    keys->key_end = *end;
 
-    return &creds->sign_key;
+    return &keys->sign_key;
 }

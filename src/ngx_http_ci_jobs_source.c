@@ -1,13 +1,14 @@
 
 /*
- * The credentials in use.  Inline credentials are the location's own.  A
- * credentials file, or a CVM role's temporary credentials from the
- * instance metadata service, is one source for every location that names
- * it, shared by all workers through the state zone: a timer in each worker
- * looks at the source once a second, and one worker at a time (a flag
- * under the zone's lock) re-reads the file or fetches from the service,
- * with a connection of its own, never blocking; the others keep signing
- * with what the zone holds, and copy it when it changes.
+ * The sources of credentials and the keys in use.  Inline credentials are
+ * the location's own.  A credentials file, or a CVM role's temporary
+ * credentials from the instance metadata service, is one source for every
+ * location that names it, shared by all workers through the state zone: a
+ * timer in each worker looks at the source once a second, and one worker
+ * at a time (a flag under the zone's lock) re-reads the file or fetches
+ * from the service, with a connection of its own, never blocking; the
+ * others keep signing with what the zone holds, and copy it when it
+ * changes.
  *
  * Role credentials are fetched at start and again when 300 seconds (or a
  * third of their lifetime, if that is less) remain before their
@@ -17,7 +18,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
-#include "ngx_http_ci_jobs_metrics.h"
+#include "ngx_http_ci_jobs_counters.h"
 
 
 #define NGX_HTTP_CI_JOBS_TICK          1000    /* ms between two looks */
@@ -31,7 +32,7 @@
 
 /* a source in the state zone, found by its name */
 struct ngx_http_ci_jobs_shsource_s {
-    ngx_http_ci_jobs_shsource_t    *next;
+    ngx_http_ci_jobs_named_t        name;
     ngx_atomic_t                    generation;  /* bumped at each change */
     ngx_pid_t                       busy;        /* the worker refreshing */
     time_t                          busy_since;
@@ -46,12 +47,10 @@ struct ngx_http_ci_jobs_shsource_s {
     size_t                          id_len;
     size_t                          key_len;
     size_t                          token_len;
-    size_t                          name_len;
-    u_char                          name[1];
 };
 
 
-static ngx_http_ci_jobs_creds_t *ngx_http_ci_jobs_source(ngx_conf_t *cf,
+static ngx_http_ci_jobs_source_t *ngx_http_ci_jobs_source_add(ngx_conf_t *cf,
     ngx_uint_t kind, ngx_str_t *name);
 static char *ngx_http_ci_jobs_role_init(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *lcf);
@@ -59,35 +58,35 @@ static char *ngx_http_ci_jobs_file_init(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 static ngx_int_t ngx_http_ci_jobs_file_read(ngx_log_t *log, ngx_str_t *file,
     ngx_file_info_t *fi, u_char **bufp, size_t *sizep,
-    ngx_http_ci_jobs_credentials_t *parsed);
-static void ngx_http_ci_jobs_creds_cleanup(void *data);
-static void ngx_http_ci_jobs_sync(ngx_http_ci_jobs_creds_t *creds);
-static void ngx_http_ci_jobs_set_local(ngx_http_ci_jobs_creds_t *creds,
+    ngx_http_ci_jobs_parsed_credentials_t *parsed);
+static void ngx_http_ci_jobs_source_cleanup(void *data);
+static void ngx_http_ci_jobs_keys_sync(ngx_http_ci_jobs_source_t *source);
+static void ngx_http_ci_jobs_keys_set(ngx_http_ci_jobs_source_t *source,
     u_char *buf, size_t size, const u_char *id, size_t id_len,
     const u_char *key, size_t key_len, const u_char *token,
     size_t token_len, time_t expires);
-static ngx_int_t ngx_http_ci_jobs_publish(ngx_http_ci_jobs_creds_t *creds,
-    ngx_http_ci_jobs_credentials_t *parsed);
-static void ngx_http_ci_jobs_release(ngx_http_ci_jobs_creds_t *creds);
+static ngx_int_t ngx_http_ci_jobs_publish(ngx_http_ci_jobs_source_t *source,
+    ngx_http_ci_jobs_parsed_credentials_t *parsed);
+static void ngx_http_ci_jobs_release(ngx_http_ci_jobs_source_t *source);
 static void ngx_http_ci_jobs_tick(ngx_event_t *ev);
-static ngx_uint_t ngx_http_ci_jobs_due(ngx_http_ci_jobs_creds_t *creds,
+static ngx_uint_t ngx_http_ci_jobs_due(ngx_http_ci_jobs_source_t *source,
     time_t now);
-static void ngx_http_ci_jobs_file_refresh(ngx_http_ci_jobs_creds_t *creds);
-static void ngx_http_ci_jobs_fetch(ngx_http_ci_jobs_creds_t *creds);
+static void ngx_http_ci_jobs_file_refresh(ngx_http_ci_jobs_source_t *source);
+static void ngx_http_ci_jobs_fetch(ngx_http_ci_jobs_source_t *source);
 static void ngx_http_ci_jobs_fetch_write(ngx_event_t *wev);
 static void ngx_http_ci_jobs_fetch_read(ngx_event_t *rev);
-static void ngx_http_ci_jobs_fetch_close(ngx_http_ci_jobs_creds_t *creds);
-static void ngx_http_ci_jobs_fetch_done(ngx_http_ci_jobs_creds_t *creds);
-static void ngx_http_ci_jobs_fetch_failed(ngx_http_ci_jobs_creds_t *creds,
+static void ngx_http_ci_jobs_fetch_close(ngx_http_ci_jobs_source_t *source);
+static void ngx_http_ci_jobs_fetch_done(ngx_http_ci_jobs_source_t *source);
+static void ngx_http_ci_jobs_fetch_failed(ngx_http_ci_jobs_source_t *source,
     const char *reason, ngx_uint_t status);
 
 
 char *
-ngx_http_ci_jobs_credentials_init(ngx_conf_t *cf,
+ngx_http_ci_jobs_source_init(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *lcf)
 {
-    ngx_uint_t                 sources;
-    ngx_http_ci_jobs_creds_t  *creds;
+    ngx_uint_t                  sources;
+    ngx_http_ci_jobs_source_t  *source;
 
     sources = (lcf->credentials_file.len != 0)
               + (lcf->credentials_role.len != 0)
@@ -122,17 +121,17 @@ ngx_http_ci_jobs_credentials_init(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    creds = ngx_pcalloc(cf->pool, sizeof(ngx_http_ci_jobs_creds_t));
-    if (creds == NULL) {
+    source = ngx_pcalloc(cf->pool, sizeof(ngx_http_ci_jobs_source_t));
+    if (source == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    creds->kind = NGX_HTTP_CI_JOBS_CREDS_INLINE;
-    creds->id = lcf->secret_id;
-    creds->key = lcf->secret_key;
-    creds->token = lcf->security_token;
+    source->kind = NGX_HTTP_CI_JOBS_SOURCE_INLINE;
+    source->keys.id = lcf->secret_id;
+    source->keys.key = lcf->secret_key;
+    source->keys.token = lcf->security_token;
 
-    lcf->creds = creds;
+    lcf->source = source;
 
     return NGX_CONF_OK;
 }
@@ -140,12 +139,12 @@ ngx_http_ci_jobs_credentials_init(ngx_conf_t *cf,
 
 /* the cycle's source of that name, made when first named */
 
-static ngx_http_ci_jobs_creds_t *
-ngx_http_ci_jobs_source(ngx_conf_t *cf, ngx_uint_t kind, ngx_str_t *name)
+static ngx_http_ci_jobs_source_t *
+ngx_http_ci_jobs_source_add(ngx_conf_t *cf, ngx_uint_t kind, ngx_str_t *name)
 {
     ngx_uint_t                     i;
     ngx_pool_cleanup_t            *cln;
-    ngx_http_ci_jobs_creds_t      *creds, **cp;
+    ngx_http_ci_jobs_source_t     *source, **cp;
     ngx_http_ci_jobs_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ci_jobs_module);
@@ -160,40 +159,40 @@ ngx_http_ci_jobs_source(ngx_conf_t *cf, ngx_uint_t kind, ngx_str_t *name)
         }
     }
 
-    creds = ngx_pcalloc(cf->pool, sizeof(ngx_http_ci_jobs_creds_t));
-    if (creds == NULL) {
+    source = ngx_pcalloc(cf->pool, sizeof(ngx_http_ci_jobs_source_t));
+    if (source == NULL) {
         return NULL;
     }
 
-    creds->kind = kind;
-    creds->name = *name;
+    source->kind = kind;
+    source->name = *name;
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
         return NULL;
     }
 
-    cln->handler = ngx_http_ci_jobs_creds_cleanup;
-    cln->data = creds;
+    cln->handler = ngx_http_ci_jobs_source_cleanup;
+    cln->data = source;
 
     cp = ngx_array_push(&cmcf->sources);
     if (cp == NULL) {
         return NULL;
     }
 
-    *cp = creds;
+    *cp = source;
 
-    return creds;
+    return source;
 }
 
 
 static char *
 ngx_http_ci_jobs_role_init(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *lcf)
 {
-    u_char                    *p;
-    ngx_str_t                  name, *role, *url;
-    ngx_url_t                  u;
-    ngx_http_ci_jobs_creds_t  *creds;
+    u_char                     *p;
+    ngx_str_t                   name, *role, *url;
+    ngx_url_t                   u;
+    ngx_http_ci_jobs_source_t  *source;
 
     role = &lcf->credentials_role;
     url = &lcf->metadata_url;
@@ -230,14 +229,15 @@ ngx_http_ci_jobs_role_init(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *lcf)
     p = ngx_cpymem(p, url->data, url->len);
     ngx_memcpy(p, role->data, role->len);
 
-    creds = ngx_http_ci_jobs_source(cf, NGX_HTTP_CI_JOBS_CREDS_ROLE, &name);
-    if (creds == NULL) {
+    source = ngx_http_ci_jobs_source_add(cf, NGX_HTTP_CI_JOBS_SOURCE_ROLE,
+                                         &name);
+    if (source == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    lcf->creds = creds;
+    lcf->source = source;
 
-    if (creds->addr != NULL) {
+    if (source->addr != NULL) {
         return NGX_CONF_OK;
     }
 
@@ -255,21 +255,21 @@ ngx_http_ci_jobs_role_init(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *lcf)
         return NGX_CONF_ERROR;
     }
 
-    creds->url = *url;
-    creds->addr = &u.addrs[0];
-    creds->url_host = u.host;
+    source->url = *url;
+    source->addr = &u.addrs[0];
+    source->url_host = u.host;
 
     if (u.port != 80 && !u.no_port) {
-        creds->url_host.len = u.host.len + u.port_text.len + 1;
+        source->url_host.len = u.host.len + u.port_text.len + 1;
     }
 
-    creds->url_path = u.uri;
+    source->url_path = u.uri;
 
     if (ngx_strncmp(role->data, "auto", role->len) != 0 || role->len != 4) {
-        creds->role = *role;
+        source->role = *role;
     }
 
-    creds->url_host.data = u.host.data;
+    source->url_host.data = u.host.data;
 
     return NGX_CONF_OK;
 }
@@ -278,12 +278,12 @@ ngx_http_ci_jobs_role_init(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *lcf)
 static char *
 ngx_http_ci_jobs_file_init(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *lcf)
 {
-    u_char                          *buf;
-    size_t                           size;
-    ngx_str_t                        name;
-    ngx_file_info_t                  fi;
-    ngx_http_ci_jobs_creds_t        *creds;
-    ngx_http_ci_jobs_credentials_t   parsed;
+    u_char                                 *buf;
+    size_t                                  size;
+    ngx_str_t                               name;
+    ngx_file_info_t                         fi;
+    ngx_http_ci_jobs_source_t              *source;
+    ngx_http_ci_jobs_parsed_credentials_t   parsed;
 
     if (ngx_conf_full_name(cf->cycle, &lcf->credentials_file, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -291,37 +291,38 @@ ngx_http_ci_jobs_file_init(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *lcf)
 
     name = lcf->credentials_file;
 
-    creds = ngx_http_ci_jobs_source(cf, NGX_HTTP_CI_JOBS_CREDS_FILE, &name);
-    if (creds == NULL) {
+    source = ngx_http_ci_jobs_source_add(cf, NGX_HTTP_CI_JOBS_SOURCE_FILE,
+                                         &name);
+    if (source == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    lcf->creds = creds;
+    lcf->source = source;
 
-    if (creds->file.len) {
+    if (source->file.len) {
         return NGX_CONF_OK;
     }
 
-    creds->file = name;
+    source->file = name;
 
-    if (ngx_file_info(creds->file.data, &fi) == NGX_FILE_ERROR) {
+    if (ngx_file_info(source->file.data, &fi) == NGX_FILE_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            "\"ci_jobs_credentials_file\" \"%V\" cannot be "
-                           "read", &creds->file);
+                           "read", &source->file);
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_ci_jobs_file_read(cf->log, &creds->file, &fi, &buf, &size,
+    if (ngx_http_ci_jobs_file_read(cf->log, &source->file, &fi, &buf, &size,
                                    &parsed)
         != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"ci_jobs_credentials_file\" \"%V\" is not "
-                           "usable", &creds->file);
+                           "usable", &source->file);
         return NGX_CONF_ERROR;
     }
 
-    ngx_http_ci_jobs_set_local(creds, buf, size, parsed.id, parsed.id_len,
+    ngx_http_ci_jobs_keys_set(source, buf, size, parsed.id, parsed.id_len,
                                parsed.key, parsed.key_len, parsed.token,
                                parsed.token ? parsed.token_len : 0,
                                parsed.expires);
@@ -329,7 +330,7 @@ ngx_http_ci_jobs_file_init(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *lcf)
     if (fi.st_mode & S_IROTH) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "\"ci_jobs_credentials_file\" \"%V\" is "
-                           "world-readable", &creds->file);
+                           "world-readable", &source->file);
     }
 
     return NGX_CONF_OK;
@@ -341,7 +342,7 @@ ngx_http_ci_jobs_file_init(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *lcf)
 static ngx_int_t
 ngx_http_ci_jobs_file_read(ngx_log_t *log, ngx_str_t *file,
     ngx_file_info_t *fi, u_char **bufp, size_t *sizep,
-    ngx_http_ci_jobs_credentials_t *parsed)
+    ngx_http_ci_jobs_parsed_credentials_t *parsed)
 {
     off_t      size;
     u_char    *buf;
@@ -377,7 +378,8 @@ ngx_http_ci_jobs_file_read(ngx_log_t *log, ngx_str_t *file,
     ngx_close_file(fd);
 
     if (n < 0 || n > size
-        || ngx_http_ci_jobs_credentials_parse(parsed, buf, n) != 0)
+        || ngx_http_ci_jobs_credentials_parse(parsed, buf, n)
+           != NGX_HTTP_CI_JOBS_PARSE_OK)
     {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "ci_jobs: credentials file \"%V\" is not usable (%s), "
@@ -405,85 +407,85 @@ ngx_http_ci_jobs_file_read(ngx_log_t *log, ngx_str_t *file,
 /* the worker's copy and the key derived go with the configuration, wiped */
 
 static void
-ngx_http_ci_jobs_creds_cleanup(void *data)
+ngx_http_ci_jobs_source_cleanup(void *data)
 {
-    ngx_http_ci_jobs_creds_t  *creds = data;
+    ngx_http_ci_jobs_source_t  *source = data;
 
-    if (creds->fetching && creds->peer.connection != NULL) {
-        ngx_http_ci_jobs_fetch_close(creds);
+    if (source->fetching && source->peer.connection != NULL) {
+        ngx_http_ci_jobs_fetch_close(source);
     }
 
-    if (creds->timer.timer_set) {
-        ngx_del_timer(&creds->timer);
+    if (source->timer.timer_set) {
+        ngx_del_timer(&source->timer);
     }
 
-    ngx_explicit_memzero(&creds->sign_key, sizeof(ngx_http_ci_jobs_sign_key_t));
-    ngx_http_ci_jobs_set_local(creds, NULL, 0, NULL, 0, NULL, 0, NULL, 0, 0);
+    ngx_explicit_memzero(&source->keys.sign_key,
+                         sizeof(ngx_http_ci_jobs_sign_key_t));
+    ngx_http_ci_jobs_keys_set(source, NULL, 0, NULL, 0, NULL, 0, NULL, 0, 0);
 }
 
 
 /* this worker's copy replaced: BUF (or NULL) holds the values given */
 
 static void
-ngx_http_ci_jobs_set_local(ngx_http_ci_jobs_creds_t *creds, u_char *buf,
+ngx_http_ci_jobs_keys_set(ngx_http_ci_jobs_source_t *source, u_char *buf,
     size_t size, const u_char *id, size_t id_len, const u_char *key,
     size_t key_len, const u_char *token, size_t token_len, time_t expires)
 {
-    if (creds->buf) {
-        ngx_explicit_memzero(creds->buf, creds->buf_size);
-        ngx_free(creds->buf);
+    if (source->buf) {
+        ngx_explicit_memzero(source->buf, source->buf_size);
+        ngx_free(source->buf);
     }
 
-    creds->buf = buf;
-    creds->buf_size = size;
+    source->buf = buf;
+    source->buf_size = size;
 
-    creds->id.data = (u_char *) id;
-    creds->id.len = id_len;
-    creds->key.data = (u_char *) key;
-    creds->key.len = key_len;
-    creds->token.data = (u_char *) token;
-    creds->token.len = token_len;
-    creds->expires = expires;
+    source->keys.id.data = (u_char *) id;
+    source->keys.id.len = id_len;
+    source->keys.key.data = (u_char *) key;
+    source->keys.key.len = key_len;
+    source->keys.token.data = (u_char *) token;
+    source->keys.token.len = token_len;
+    source->keys.expires = expires;
 
-    creds->key_start = 0;
-    creds->key_end = 0;
+    source->keys.key_start = 0;
+    source->keys.key_end = 0;
 }
 
 
-/* --- in use -------------------------------------------------------------- */
+/* --- the keys in use ---------------------------------------------------- */
 
 
 /*
- * The credentials to sign with now, or NULL when there are none that are
- * valid (role credentials not fetched yet, or expired).
+ * The keys to sign with now, or NULL when there are none that are valid
+ * (role credentials not fetched yet, or expired).
  */
 
-ngx_http_ci_jobs_creds_t *
-ngx_http_ci_jobs_credentials(ngx_http_request_t *r,
-    ngx_http_ci_jobs_loc_conf_t *lcf)
+ngx_http_ci_jobs_keys_t *
+ngx_http_ci_jobs_keys(ngx_http_request_t *r, ngx_http_ci_jobs_loc_conf_t *lcf)
 {
-    ngx_http_ci_jobs_creds_t  *creds;
+    ngx_http_ci_jobs_source_t  *source;
 
-    creds = lcf->creds;
+    source = lcf->source;
 
-    if (creds->sh != NULL && creds->sh->generation != creds->generation) {
-        ngx_http_ci_jobs_sync(creds);
+    if (source->sh != NULL && source->sh->generation != source->generation) {
+        ngx_http_ci_jobs_keys_sync(source);
     }
 
-    if (creds->kind == NGX_HTTP_CI_JOBS_CREDS_ROLE
-        && (creds->id.len == 0 || creds->expires <= ngx_time()))
+    if (source->kind == NGX_HTTP_CI_JOBS_SOURCE_ROLE
+        && (source->keys.id.len == 0 || source->keys.expires <= ngx_time()))
     {
         return NULL;
     }
 
-    return creds;
+    return &source->keys;
 }
 
 
 /* the zone's credentials copied into this worker's */
 
 static void
-ngx_http_ci_jobs_sync(ngx_http_ci_jobs_creds_t *creds)
+ngx_http_ci_jobs_keys_sync(ngx_http_ci_jobs_source_t *source)
 {
     u_char                       *buf;
     size_t                        size;
@@ -491,8 +493,8 @@ ngx_http_ci_jobs_sync(ngx_http_ci_jobs_creds_t *creds)
     ngx_atomic_uint_t             generation;
     ngx_http_ci_jobs_shsource_t  *sh;
 
-    sh = creds->sh;
-    shpool = ngx_http_ci_jobs_state_pool();
+    sh = source->sh;
+    shpool = source->state->shpool;
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -500,7 +502,7 @@ ngx_http_ci_jobs_sync(ngx_http_ci_jobs_creds_t *creds)
 
     if (sh->data == NULL) {
         ngx_shmtx_unlock(&shpool->mutex);
-        creds->generation = generation;
+        source->generation = generation;
         return;
     }
 
@@ -514,18 +516,18 @@ ngx_http_ci_jobs_sync(ngx_http_ci_jobs_creds_t *creds)
 
     ngx_memcpy(buf, sh->data, size);
 
-    ngx_http_ci_jobs_set_local(creds, buf, size, buf, sh->id_len,
+    ngx_http_ci_jobs_keys_set(source, buf, size, buf, sh->id_len,
                                buf + sh->id_len, sh->key_len,
                                buf + sh->id_len + sh->key_len, sh->token_len,
                                sh->expires);
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    creds->generation = generation;
+    source->generation = generation;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "ci_jobs credentials of \"%V\" copied, generation %uA",
-                   &creds->name, generation);
+                   &source->name, generation);
 }
 
 
@@ -537,43 +539,44 @@ ngx_http_ci_jobs_sync(ngx_http_ci_jobs_creds_t *creds)
  */
 
 ngx_uint_t
-ngx_http_ci_jobs_credentials_health(ngx_http_ci_jobs_creds_t *creds,
+ngx_http_ci_jobs_source_health(ngx_http_ci_jobs_source_t *source,
     time_t now, time_t *expires)
 {
     ngx_uint_t                    failed, held;
     ngx_slab_pool_t              *shpool;
     ngx_http_ci_jobs_shsource_t  *sh;
 
-    sh = creds->sh;
-    shpool = ngx_http_ci_jobs_state_pool();
+    sh = source->sh;
 
-    if (creds->kind == NGX_HTTP_CI_JOBS_CREDS_INLINE) {
+    if (source->kind == NGX_HTTP_CI_JOBS_SOURCE_INLINE) {
         *expires = 0;
         return NGX_HTTP_CI_JOBS_HEALTH_OK;
     }
 
-    if (sh == NULL || shpool == NULL) {
+    if (sh == NULL) {
         /* no worker's timer yet: this worker's copy */
         failed = 0;
-        held = (creds->id.len != 0);
-        *expires = creds->expires;
+        held = (source->keys.id.len != 0);
+        *expires = source->keys.expires;
 
     } else {
+        shpool = source->state->shpool;
+
         ngx_shmtx_lock(&shpool->mutex);
 
         failed = sh->failures;
         held = (sh->data != NULL);
-        *expires = held ? sh->expires : creds->expires;
+        *expires = held ? sh->expires : source->keys.expires;
 
-        if (!held && creds->kind == NGX_HTTP_CI_JOBS_CREDS_FILE) {
+        if (!held && source->kind == NGX_HTTP_CI_JOBS_SOURCE_FILE) {
             /* read at start, not published yet */
-            held = (creds->id.len != 0);
+            held = (source->keys.id.len != 0);
         }
 
         ngx_shmtx_unlock(&shpool->mutex);
     }
 
-    if (creds->kind == NGX_HTTP_CI_JOBS_CREDS_FILE && failed) {
+    if (source->kind == NGX_HTTP_CI_JOBS_SOURCE_FILE && failed) {
         return NGX_HTTP_CI_JOBS_HEALTH_UNUSABLE;
     }
 
@@ -589,19 +592,35 @@ ngx_http_ci_jobs_credentials_health(ngx_http_ci_jobs_creds_t *creds,
 }
 
 
+/* a file's path, or a role's metadata URL and role ("auto" when found) */
+
+void
+ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_source_t *source,
+    ngx_str_t *name)
+{
+    if (source->kind == NGX_HTTP_CI_JOBS_SOURCE_FILE) {
+        *name = source->file;
+        return;
+    }
+
+    name->data = source->name.data + sizeof("role:") - 1;
+    name->len = source->name.len - (sizeof("role:") - 1);
+}
+
+
 /* new credentials into the zone, for every worker; the refresh is over */
 
 static ngx_int_t
-ngx_http_ci_jobs_publish(ngx_http_ci_jobs_creds_t *creds,
-    ngx_http_ci_jobs_credentials_t *parsed)
+ngx_http_ci_jobs_publish(ngx_http_ci_jobs_source_t *source,
+    ngx_http_ci_jobs_parsed_credentials_t *parsed)
 {
     u_char                       *data, *p;
     size_t                        size, token_len;
     ngx_slab_pool_t              *shpool;
     ngx_http_ci_jobs_shsource_t  *sh;
 
-    sh = creds->sh;
-    shpool = ngx_http_ci_jobs_state_pool();
+    sh = source->sh;
+    shpool = source->state->shpool;
 
     token_len = parsed->token ? parsed->token_len : 0;
     size = parsed->id_len + parsed->key_len + token_len;
@@ -615,7 +634,7 @@ ngx_http_ci_jobs_publish(ngx_http_ci_jobs_creds_t *creds,
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "ci_jobs: the state zone \"" NGX_HTTP_CI_JOBS_STATE_ZONE
                       "\" is full, credentials of \"%V\" not shared",
-                      &creds->name);
+                      &source->name);
         return NGX_ERROR;
     }
 
@@ -646,9 +665,9 @@ ngx_http_ci_jobs_publish(ngx_http_ci_jobs_creds_t *creds,
 
     ngx_http_ci_jobs_count_reload(1);
 
-    creds->fetching = 0;
+    source->fetching = 0;
 
-    ngx_http_ci_jobs_sync(creds);
+    ngx_http_ci_jobs_keys_sync(source);
 
     return NGX_OK;
 }
@@ -657,21 +676,21 @@ ngx_http_ci_jobs_publish(ngx_http_ci_jobs_creds_t *creds,
 /* the refresh is over, nothing new */
 
 static void
-ngx_http_ci_jobs_release(ngx_http_ci_jobs_creds_t *creds)
+ngx_http_ci_jobs_release(ngx_http_ci_jobs_source_t *source)
 {
     ngx_slab_pool_t  *shpool;
 
-    shpool = ngx_http_ci_jobs_state_pool();
+    shpool = source->state->shpool;
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    if (creds->sh->busy == ngx_pid) {
-        creds->sh->busy = 0;
+    if (source->sh->busy == ngx_pid) {
+        source->sh->busy = 0;
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    creds->fetching = 0;
+    source->fetching = 0;
 }
 
 
@@ -679,11 +698,11 @@ ngx_http_ci_jobs_release(ngx_http_ci_jobs_creds_t *creds)
 
 
 ngx_int_t
-ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle)
+ngx_http_ci_jobs_sources_init_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t                     i;
-    ngx_slab_pool_t               *shpool;
-    ngx_http_ci_jobs_creds_t      *creds, **cp;
+    ngx_http_ci_jobs_zone_t       *state;
+    ngx_http_ci_jobs_source_t     *source, **cp;
     ngx_http_ci_jobs_shared_t     *shared;
     ngx_http_ci_jobs_shsource_t   *sh;
     ngx_http_ci_jobs_main_conf_t  *cmcf;
@@ -703,41 +722,25 @@ ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    shpool = ngx_http_ci_jobs_state_pool();
-    shared = ngx_http_ci_jobs_state();
+    if (cmcf->state_zone == NULL) {
+        return NGX_OK;
+    }
 
-    if (shpool == NULL || shared == NULL) {
+    state = cmcf->state_zone->data;
+    shared = state->sh;
+
+    if (shared == NULL) {
         return NGX_OK;
     }
 
     cp = cmcf->sources.elts;
 
     for (i = 0; i < cmcf->sources.nelts; i++) {
-        creds = cp[i];
+        source = cp[i];
 
-        ngx_shmtx_lock(&shpool->mutex);
-
-        for (sh = shared->sources; sh != NULL; sh = sh->next) {
-            if (sh->name_len == creds->name.len
-                && ngx_memcmp(sh->name, creds->name.data, sh->name_len) == 0)
-            {
-                break;
-            }
-        }
-
-        if (sh == NULL) {
-            sh = ngx_slab_calloc_locked(shpool,
-                                 offsetof(ngx_http_ci_jobs_shsource_t, name)
-                                 + creds->name.len);
-            if (sh != NULL) {
-                sh->name_len = creds->name.len;
-                ngx_memcpy(sh->name, creds->name.data, creds->name.len);
-                sh->next = shared->sources;
-                shared->sources = sh;
-            }
-        }
-
-        ngx_shmtx_unlock(&shpool->mutex);
+        sh = ngx_http_ci_jobs_state_entry(cmcf->state_zone, &shared->sources,
+                                          &source->name,
+                                          sizeof(ngx_http_ci_jobs_shsource_t));
 
         if (sh == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
@@ -746,20 +749,21 @@ ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle)
             return NGX_ERROR;
         }
 
-        creds->sh = sh;
+        source->sh = sh;
+        source->state = state;
 
         /* connection errors are said once per streak, by the module */
-        creds->quiet_log = *cycle->log;
-        if (creds->quiet_log.log_level > NGX_LOG_CRIT) {
-            creds->quiet_log.log_level = NGX_LOG_CRIT;
+        source->quiet_log = *cycle->log;
+        if (source->quiet_log.log_level > NGX_LOG_CRIT) {
+            source->quiet_log.log_level = NGX_LOG_CRIT;
         }
 
-        creds->timer.handler = ngx_http_ci_jobs_tick;
-        creds->timer.data = creds;
-        creds->timer.log = cycle->log;
-        creds->timer.cancelable = 1;
+        source->timer.handler = ngx_http_ci_jobs_tick;
+        source->timer.data = source;
+        source->timer.log = cycle->log;
+        source->timer.cancelable = 1;
 
-        ngx_add_timer(&creds->timer, 1);
+        ngx_add_timer(&source->timer, 1);
     }
 
     return NGX_OK;
@@ -769,12 +773,12 @@ ngx_http_ci_jobs_credentials_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_ci_jobs_tick(ngx_event_t *ev)
 {
-    time_t                     now;
-    ngx_uint_t                 due;
-    ngx_slab_pool_t           *shpool;
-    ngx_http_ci_jobs_creds_t  *creds;
+    time_t                      now;
+    ngx_uint_t                  due;
+    ngx_slab_pool_t            *shpool;
+    ngx_http_ci_jobs_source_t  *source;
 
-    creds = ev->data;
+    source = ev->data;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -782,27 +786,27 @@ ngx_http_ci_jobs_tick(ngx_event_t *ev)
 
     ngx_add_timer(ev, NGX_HTTP_CI_JOBS_TICK);
 
-    if (creds->sh->generation != creds->generation) {
-        ngx_http_ci_jobs_sync(creds);
+    if (source->sh->generation != source->generation) {
+        ngx_http_ci_jobs_keys_sync(source);
     }
 
-    if (creds->fetching) {
+    if (source->fetching) {
         return;
     }
 
     now = ngx_time();
-    shpool = ngx_http_ci_jobs_state_pool();
+    shpool = source->state->shpool;
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    due = ngx_http_ci_jobs_due(creds, now);
+    due = ngx_http_ci_jobs_due(source, now);
 
     if (due) {
-        creds->sh->busy = ngx_pid;
-        creds->sh->busy_since = now;
+        source->sh->busy = ngx_pid;
+        source->sh->busy_since = now;
 
-        if (creds->kind == NGX_HTTP_CI_JOBS_CREDS_FILE) {
-            creds->sh->checked = now;
+        if (source->kind == NGX_HTTP_CI_JOBS_SOURCE_FILE) {
+            source->sh->checked = now;
         }
     }
 
@@ -812,33 +816,33 @@ ngx_http_ci_jobs_tick(ngx_event_t *ev)
         return;
     }
 
-    creds->fetching = 1;
+    source->fetching = 1;
 
-    if (creds->kind == NGX_HTTP_CI_JOBS_CREDS_FILE) {
-        ngx_http_ci_jobs_file_refresh(creds);
+    if (source->kind == NGX_HTTP_CI_JOBS_SOURCE_FILE) {
+        ngx_http_ci_jobs_file_refresh(source);
         return;
     }
 
-    creds->listing = (creds->role.len == 0);
-    ngx_http_ci_jobs_fetch(creds);
+    source->listing = (source->role.len == 0);
+    ngx_http_ci_jobs_fetch(source);
 }
 
 
 /* under the zone's lock: whether this worker is to refresh the source now */
 
 static ngx_uint_t
-ngx_http_ci_jobs_due(ngx_http_ci_jobs_creds_t *creds, time_t now)
+ngx_http_ci_jobs_due(ngx_http_ci_jobs_source_t *source, time_t now)
 {
     time_t                        margin;
     ngx_http_ci_jobs_shsource_t  *sh;
 
-    sh = creds->sh;
+    sh = source->sh;
 
     if (sh->busy && now - sh->busy_since < NGX_HTTP_CI_JOBS_BUSY_STALE) {
         return 0;
     }
 
-    if (creds->kind == NGX_HTTP_CI_JOBS_CREDS_FILE) {
+    if (source->kind == NGX_HTTP_CI_JOBS_SOURCE_FILE) {
         return sh->checked != now;
     }
 
@@ -870,33 +874,33 @@ ngx_http_ci_jobs_due(ngx_http_ci_jobs_creds_t *creds, time_t now)
  */
 
 static void
-ngx_http_ci_jobs_file_refresh(ngx_http_ci_jobs_creds_t *creds)
+ngx_http_ci_jobs_file_refresh(ngx_http_ci_jobs_source_t *source)
 {
-    u_char                          *buf;
-    size_t                           size;
-    ngx_file_info_t                  fi;
-    ngx_http_ci_jobs_shsource_t     *sh;
-    ngx_http_ci_jobs_credentials_t   parsed;
+    u_char                                 *buf;
+    size_t                                  size;
+    ngx_file_info_t                         fi;
+    ngx_http_ci_jobs_shsource_t            *sh;
+    ngx_http_ci_jobs_parsed_credentials_t   parsed;
 
-    sh = creds->sh;
+    sh = source->sh;
 
-    if (ngx_file_info(creds->file.data, &fi) == NGX_FILE_ERROR) {
+    if (ngx_file_info(source->file.data, &fi) == NGX_FILE_ERROR) {
         if (sh->failures++ == 0) {
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, ngx_errno,
                           "ci_jobs: credentials file \"%V\" cannot be read, "
-                          "keeping the last good credentials", &creds->file);
+                          "keeping the last good credentials", &source->file);
             ngx_http_ci_jobs_count_reload(0);
         }
 
         /* the file back as it was is read again, and found good */
         sh->mtime = 0;
 
-        ngx_http_ci_jobs_release(creds);
+        ngx_http_ci_jobs_release(source);
         return;
     }
 
     if (ngx_file_mtime(&fi) == sh->mtime && ngx_file_size(&fi) == sh->size) {
-        ngx_http_ci_jobs_release(creds);
+        ngx_http_ci_jobs_release(source);
         return;
     }
 
@@ -904,24 +908,24 @@ ngx_http_ci_jobs_file_refresh(ngx_http_ci_jobs_creds_t *creds)
     sh->mtime = ngx_file_mtime(&fi);
     sh->size = ngx_file_size(&fi);
 
-    if (ngx_http_ci_jobs_file_read(ngx_cycle->log, &creds->file, &fi, &buf,
+    if (ngx_http_ci_jobs_file_read(ngx_cycle->log, &source->file, &fi, &buf,
                                    &size, &parsed)
         != NGX_OK)
     {
         sh->failures++;
         ngx_http_ci_jobs_count_reload(0);
-        ngx_http_ci_jobs_release(creds);
+        ngx_http_ci_jobs_release(source);
         return;
     }
 
-    if (ngx_http_ci_jobs_publish(creds, &parsed) == NGX_OK) {
+    if (ngx_http_ci_jobs_publish(source, &parsed) == NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "ci_jobs: credentials loaded from \"%V\" "
-                      "(SecretId \"%V\")", &creds->file, &creds->id);
+                      "(SecretId \"%V\")", &source->file, &source->keys.id);
 
     } else {
         ngx_http_ci_jobs_count_reload(0);
-        ngx_http_ci_jobs_release(creds);
+        ngx_http_ci_jobs_release(source);
     }
 
     ngx_explicit_memzero(buf, size);
@@ -935,7 +939,7 @@ ngx_http_ci_jobs_file_refresh(ngx_http_ci_jobs_creds_t *creds)
 /* GET <path>[<role>] HTTP/1.0: the list of roles, or a role's credentials */
 
 static void
-ngx_http_ci_jobs_fetch(ngx_http_ci_jobs_creds_t *creds)
+ngx_http_ci_jobs_fetch(ngx_http_ci_jobs_source_t *source)
 {
     u_char                 *p;
     size_t                  len;
@@ -944,61 +948,61 @@ ngx_http_ci_jobs_fetch(ngx_http_ci_jobs_creds_t *creds)
     ngx_connection_t       *c;
     ngx_peer_connection_t  *pc;
 
-    if (creds->listing) {
+    if (source->listing) {
         ngx_str_null(&role);
 
-    } else if (creds->role.len) {
-        role = creds->role;
+    } else if (source->role.len) {
+        role = source->role;
 
     } else {
-        role.data = creds->found_role;
-        role.len = creds->found_role_len;
+        role.data = source->found_role;
+        role.len = source->found_role_len;
     }
 
-    len = sizeof("GET ") - 1 + creds->url_path.len + role.len
-          + sizeof(" HTTP/1.0" CRLF "Host: ") - 1 + creds->url_host.len
+    len = sizeof("GET ") - 1 + source->url_path.len + role.len
+          + sizeof(" HTTP/1.0" CRLF "Host: ") - 1 + source->url_host.len
           + sizeof(CRLF "User-Agent: " NGX_HTTP_CI_JOBS_USER_AGENT CRLF CRLF)
           - 1;
 
-    creds->out = ngx_alloc(len, ngx_cycle->log);
-    creds->in = ngx_alloc(NGX_HTTP_CI_JOBS_ANSWER_MAX, ngx_cycle->log);
+    source->out = ngx_alloc(len, ngx_cycle->log);
+    source->in = ngx_alloc(NGX_HTTP_CI_JOBS_ANSWER_MAX, ngx_cycle->log);
 
-    if (creds->out == NULL || creds->in == NULL) {
-        ngx_http_ci_jobs_fetch_failed(creds, "out of memory", 0);
+    if (source->out == NULL || source->in == NULL) {
+        ngx_http_ci_jobs_fetch_failed(source, "out of memory", 0);
         return;
     }
 
-    p = ngx_cpymem(creds->out, "GET ", sizeof("GET ") - 1);
-    p = ngx_cpymem(p, creds->url_path.data, creds->url_path.len);
+    p = ngx_cpymem(source->out, "GET ", sizeof("GET ") - 1);
+    p = ngx_cpymem(p, source->url_path.data, source->url_path.len);
     if (role.len) {
         p = ngx_cpymem(p, role.data, role.len);
     }
 
     p = ngx_cpymem(p, " HTTP/1.0" CRLF "Host: ",
                    sizeof(" HTTP/1.0" CRLF "Host: ") - 1);
-    p = ngx_cpymem(p, creds->url_host.data, creds->url_host.len);
+    p = ngx_cpymem(p, source->url_host.data, source->url_host.len);
     p = ngx_cpymem(p, CRLF "User-Agent: " NGX_HTTP_CI_JOBS_USER_AGENT
                    CRLF CRLF,
                    sizeof(CRLF "User-Agent: " NGX_HTTP_CI_JOBS_USER_AGENT
                           CRLF CRLF) - 1);
 
-    creds->out_len = p - creds->out;
-    creds->sent = 0;
-    creds->in_len = 0;
+    source->out_len = p - source->out;
+    source->sent = 0;
+    source->in_len = 0;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "ci_jobs fetching %s of \"%V\"",
-                   creds->listing ? "the role list" : "credentials",
-                   &creds->name);
+                   source->listing ? "the role list" : "credentials",
+                   &source->name);
 
-    pc = &creds->peer;
+    pc = &source->peer;
     ngx_memzero(pc, sizeof(ngx_peer_connection_t));
 
-    pc->sockaddr = creds->addr->sockaddr;
-    pc->socklen = creds->addr->socklen;
-    pc->name = &creds->addr->name;
+    pc->sockaddr = source->addr->sockaddr;
+    pc->socklen = source->addr->socklen;
+    pc->name = &source->addr->name;
     pc->get = ngx_event_get_peer;
-    pc->log = &creds->quiet_log;
+    pc->log = &source->quiet_log;
     pc->log_error = NGX_ERROR_INFO;
     pc->tries = 1;
 
@@ -1010,12 +1014,12 @@ ngx_http_ci_jobs_fetch(ngx_http_ci_jobs_creds_t *creds)
             pc->connection = NULL;
         }
 
-        ngx_http_ci_jobs_fetch_failed(creds, "cannot connect", 0);
+        ngx_http_ci_jobs_fetch_failed(source, "cannot connect", 0);
         return;
     }
 
     c = pc->connection;
-    c->data = creds;
+    c->data = source;
     c->read->handler = ngx_http_ci_jobs_fetch_read;
     c->write->handler = ngx_http_ci_jobs_fetch_write;
 
@@ -1030,36 +1034,36 @@ ngx_http_ci_jobs_fetch(ngx_http_ci_jobs_creds_t *creds)
 static void
 ngx_http_ci_jobs_fetch_write(ngx_event_t *wev)
 {
-    ssize_t                    n;
-    ngx_connection_t          *c;
-    ngx_http_ci_jobs_creds_t  *creds;
+    ssize_t                     n;
+    ngx_connection_t           *c;
+    ngx_http_ci_jobs_source_t  *source;
 
     c = wev->data;
-    creds = c->data;
+    source = c->data;
 
     if (wev->timedout) {
-        ngx_http_ci_jobs_fetch_failed(creds, "the connection timed out", 0);
+        ngx_http_ci_jobs_fetch_failed(source, "the connection timed out", 0);
         return;
     }
 
-    while (creds->sent < creds->out_len) {
-        n = c->send(c, creds->out + creds->sent,
-                    creds->out_len - creds->sent);
+    while (source->sent < source->out_len) {
+        n = c->send(c, source->out + source->sent,
+                    source->out_len - source->sent);
 
         if (n == NGX_AGAIN) {
             if (ngx_handle_write_event(wev, 0) != NGX_OK) {
-                ngx_http_ci_jobs_fetch_failed(creds, "cannot send", 0);
+                ngx_http_ci_jobs_fetch_failed(source, "cannot send", 0);
             }
 
             return;
         }
 
         if (n <= 0) {
-            ngx_http_ci_jobs_fetch_failed(creds, "cannot connect", 0);
+            ngx_http_ci_jobs_fetch_failed(source, "cannot connect", 0);
             return;
         }
 
-        creds->sent += n;
+        source->sent += n;
     }
 
     /* the whole request is out: the whole answer has its time */
@@ -1080,7 +1084,7 @@ ngx_http_ci_jobs_fetch_write(ngx_event_t *wev)
     }
 
     if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-        ngx_http_ci_jobs_fetch_failed(creds, "cannot read", 0);
+        ngx_http_ci_jobs_fetch_failed(source, "cannot read", 0);
     }
 }
 
@@ -1088,47 +1092,47 @@ ngx_http_ci_jobs_fetch_write(ngx_event_t *wev)
 static void
 ngx_http_ci_jobs_fetch_read(ngx_event_t *rev)
 {
-    ssize_t                    n;
-    ngx_connection_t          *c;
-    ngx_http_ci_jobs_creds_t  *creds;
+    ssize_t                     n;
+    ngx_connection_t           *c;
+    ngx_http_ci_jobs_source_t  *source;
 
     c = rev->data;
-    creds = c->data;
+    source = c->data;
 
     if (rev->timedout) {
-        ngx_http_ci_jobs_fetch_failed(creds, "the answer timed out", 0);
+        ngx_http_ci_jobs_fetch_failed(source, "the answer timed out", 0);
         return;
     }
 
-    if (creds->sent < creds->out_len) {
+    if (source->sent < source->out_len) {
         /* a read event before the request is out: wait for the write */
         if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-            ngx_http_ci_jobs_fetch_failed(creds, "cannot read", 0);
+            ngx_http_ci_jobs_fetch_failed(source, "cannot read", 0);
         }
 
         return;
     }
 
     for ( ;; ) {
-        if (creds->in_len == NGX_HTTP_CI_JOBS_ANSWER_MAX) {
-            ngx_http_ci_jobs_fetch_failed(creds, "the answer is too large",
+        if (source->in_len == NGX_HTTP_CI_JOBS_ANSWER_MAX) {
+            ngx_http_ci_jobs_fetch_failed(source, "the answer is too large",
                                           0);
             return;
         }
 
-        n = c->recv(c, creds->in + creds->in_len,
-                    NGX_HTTP_CI_JOBS_ANSWER_MAX - creds->in_len);
+        n = c->recv(c, source->in + source->in_len,
+                    NGX_HTTP_CI_JOBS_ANSWER_MAX - source->in_len);
 
         if (n == NGX_AGAIN) {
             if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-                ngx_http_ci_jobs_fetch_failed(creds, "cannot read", 0);
+                ngx_http_ci_jobs_fetch_failed(source, "cannot read", 0);
             }
 
             return;
         }
 
         if (n == NGX_ERROR) {
-            ngx_http_ci_jobs_fetch_failed(creds, "the connection failed", 0);
+            ngx_http_ci_jobs_fetch_failed(source, "the connection failed", 0);
             return;
         }
 
@@ -1136,31 +1140,31 @@ ngx_http_ci_jobs_fetch_read(ngx_event_t *rev)
             break;
         }
 
-        creds->in_len += n;
+        source->in_len += n;
     }
 
-    ngx_http_ci_jobs_fetch_done(creds);
+    ngx_http_ci_jobs_fetch_done(source);
 }
 
 
 static void
-ngx_http_ci_jobs_fetch_close(ngx_http_ci_jobs_creds_t *creds)
+ngx_http_ci_jobs_fetch_close(ngx_http_ci_jobs_source_t *source)
 {
-    if (creds->peer.connection != NULL) {
-        ngx_close_connection(creds->peer.connection);
-        creds->peer.connection = NULL;
+    if (source->peer.connection != NULL) {
+        ngx_close_connection(source->peer.connection);
+        source->peer.connection = NULL;
     }
 
-    if (creds->out != NULL) {
-        ngx_free(creds->out);
-        creds->out = NULL;
+    if (source->out != NULL) {
+        ngx_free(source->out);
+        source->out = NULL;
     }
 
-    if (creds->in != NULL) {
-        ngx_explicit_memzero(creds->in, creds->in_len);
-        ngx_free(creds->in);
-        creds->in = NULL;
-        creds->in_len = 0;
+    if (source->in != NULL) {
+        ngx_explicit_memzero(source->in, source->in_len);
+        ngx_free(source->in);
+        source->in = NULL;
+        source->in_len = 0;
     }
 }
 
@@ -1168,92 +1172,92 @@ ngx_http_ci_jobs_fetch_close(ngx_http_ci_jobs_creds_t *creds)
 /* the answer is in whole: the next step, or the credentials published */
 
 static void
-ngx_http_ci_jobs_fetch_done(ngx_http_ci_jobs_creds_t *creds)
+ngx_http_ci_jobs_fetch_done(ngx_http_ci_jobs_source_t *source)
 {
-    size_t                           len;
-    ngx_uint_t                       failed;
-    const char                      *error;
-    const u_char                    *role;
-    ngx_http_ci_jobs_http_answer_t   a;
-    ngx_http_ci_jobs_credentials_t   parsed;
+    size_t                                  len;
+    ngx_uint_t                              failed;
+    const char                             *error;
+    const u_char                           *role;
+    ngx_http_ci_jobs_http_answer_t          a;
+    ngx_http_ci_jobs_parsed_credentials_t   parsed;
 
-    if (ngx_http_ci_jobs_http_answer_parse(&a, creds->in, creds->in_len)
-        != 0)
+    if (ngx_http_ci_jobs_http_answer_parse(&a, source->in, source->in_len)
+        != NGX_HTTP_CI_JOBS_PARSE_OK)
     {
-        ngx_http_ci_jobs_fetch_failed(creds, a.error, 0);
+        ngx_http_ci_jobs_fetch_failed(source, a.error, 0);
         return;
     }
 
-    if (creds->listing) {
+    if (source->listing) {
         if (a.status != 200) {
-            ngx_http_ci_jobs_fetch_failed(creds, "the role list answered",
+            ngx_http_ci_jobs_fetch_failed(source, "the role list answered",
                                           a.status);
             return;
         }
 
         if (ngx_http_ci_jobs_metadata_role(a.body, a.body_len, &role, &len,
                                            &error)
-            != 0)
+            != NGX_HTTP_CI_JOBS_PARSE_OK)
         {
-            ngx_http_ci_jobs_fetch_failed(creds, error, 0);
+            ngx_http_ci_jobs_fetch_failed(source, error, 0);
             return;
         }
 
-        ngx_memcpy(creds->found_role, role, len);
-        creds->found_role_len = len;
+        ngx_memcpy(source->found_role, role, len);
+        source->found_role_len = len;
 
-        ngx_http_ci_jobs_fetch_close(creds);
+        ngx_http_ci_jobs_fetch_close(source);
 
-        creds->listing = 0;
-        ngx_http_ci_jobs_fetch(creds);
+        source->listing = 0;
+        ngx_http_ci_jobs_fetch(source);
         return;
     }
 
     if (a.status == NGX_HTTP_NOT_FOUND) {
-        ngx_http_ci_jobs_fetch_failed(creds, "no such role", a.status);
+        ngx_http_ci_jobs_fetch_failed(source, "no such role", a.status);
         return;
     }
 
     if (a.status != 200) {
-        ngx_http_ci_jobs_fetch_failed(creds, "the role answered", a.status);
+        ngx_http_ci_jobs_fetch_failed(source, "the role answered", a.status);
         return;
     }
 
     if (ngx_http_ci_jobs_metadata_credentials(&parsed, a.body, a.body_len,
                                               ngx_time())
-        != 0)
+        != NGX_HTTP_CI_JOBS_PARSE_OK)
     {
-        ngx_http_ci_jobs_fetch_failed(creds, parsed.error, 0);
+        ngx_http_ci_jobs_fetch_failed(source, parsed.error, 0);
         return;
     }
 
-    failed = creds->sh->failures;
+    failed = source->sh->failures;
 
-    if (ngx_http_ci_jobs_publish(creds, &parsed) != NGX_OK) {
-        ngx_http_ci_jobs_fetch_failed(creds, "the state zone is full", 0);
+    if (ngx_http_ci_jobs_publish(source, &parsed) != NGX_OK) {
+        ngx_http_ci_jobs_fetch_failed(source, "the state zone is full", 0);
         return;
     }
 
     if (failed) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "ci_jobs: role credentials fetched from \"%V%V\" "
-                      "again, after %ui failures", &creds->url, &creds->role,
+                      "again, after %ui failures", &source->url, &source->role,
                       failed);
 
-    } else if (creds->sh->generation == 1) {
+    } else if (source->sh->generation == 1) {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "ci_jobs: role credentials fetched from \"%V%V\" "
-                      "(SecretId \"%V\", ExpiredTime %T)", &creds->url,
-                      &creds->role, &creds->id, creds->expires);
+                      "(SecretId \"%V\", ExpiredTime %T)", &source->url,
+                      &source->role, &source->keys.id, source->keys.expires);
 
     } else {
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                        "ci_jobs role credentials fetched from \"%V\" "
-                       "(SecretId \"%V\", ExpiredTime %T)", &creds->name,
-                       &creds->id, creds->expires);
+                       "(SecretId \"%V\", ExpiredTime %T)", &source->name,
+                       &source->keys.id, source->keys.expires);
     }
 
-    ngx_http_ci_jobs_fetch_close(creds);
+    ngx_http_ci_jobs_fetch_close(source);
 }
 
 
@@ -1263,7 +1267,7 @@ ngx_http_ci_jobs_fetch_done(ngx_http_ci_jobs_creds_t *creds)
  */
 
 static void
-ngx_http_ci_jobs_fetch_failed(ngx_http_ci_jobs_creds_t *creds,
+ngx_http_ci_jobs_fetch_failed(ngx_http_ci_jobs_source_t *source,
     const char *reason, ngx_uint_t status)
 {
     u_char                        st[NGX_INT_T_LEN + 2], *p;
@@ -1272,11 +1276,11 @@ ngx_http_ci_jobs_fetch_failed(ngx_http_ci_jobs_creds_t *creds,
     ngx_slab_pool_t              *shpool;
     ngx_http_ci_jobs_shsource_t  *sh;
 
-    ngx_http_ci_jobs_fetch_close(creds);
+    ngx_http_ci_jobs_fetch_close(source);
     ngx_http_ci_jobs_count_reload(0);
 
-    sh = creds->sh;
-    shpool = ngx_http_ci_jobs_state_pool();
+    sh = source->sh;
+    shpool = source->state->shpool;
     now = ngx_time();
 
     ngx_shmtx_lock(&shpool->mutex);
@@ -1293,12 +1297,12 @@ ngx_http_ci_jobs_fetch_failed(ngx_http_ci_jobs_creds_t *creds,
 
     ngx_shmtx_unlock(&shpool->mutex);
 
-    creds->fetching = 0;
+    source->fetching = 0;
 
     if (failures != 1) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                        "ci_jobs fetch of \"%V\" failed again: %s",
-                       &creds->name, reason);
+                       &source->name, reason);
         return;
     }
 
@@ -1308,14 +1312,14 @@ ngx_http_ci_jobs_fetch_failed(ngx_http_ci_jobs_creds_t *creds,
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "ci_jobs: role credentials from \"%V%V\" not fetched "
                       "(%s%*s), keeping the last good ones until they "
-                      "expire in %T s, retrying", &creds->url, &creds->role,
+                      "expire in %T s, retrying", &source->url, &source->role,
                       reason, p - st, st, expires - now);
 
     } else {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "ci_jobs: role credentials from \"%V%V\" not fetched "
                       "(%s%*s), gateway requests are answered 503 until "
-                      "they are, retrying", &creds->url, &creds->role,
+                      "they are, retrying", &source->url, &source->role,
                       reason, p - st, st);
     }
 }

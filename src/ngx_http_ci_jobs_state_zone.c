@@ -1,9 +1,10 @@
 
 /*
  * The state zone: the shared memory all workers hold the module's state
- * in, the credentials sources (src/ngx_http_ci_jobs_source.c) and the clock
- * offsets (src/ngx_http_ci_jobs_clock_offset.c); and, plain slots in it,
- * when each location last logged a signature-mismatch diagnosis.
+ * in, the credentials sources (src/ngx_http_ci_jobs_source.c), the clock
+ * offsets (src/ngx_http_ci_jobs_clock_offset.c), each an entry found by
+ * its name; and, plain slots in it, when each location last logged a
+ * signature-mismatch diagnosis (src/ngx_http_ci_jobs_diagnosis.c).
  */
 
 
@@ -18,25 +19,29 @@ static ngx_int_t ngx_http_ci_jobs_state_init(ngx_shm_zone_t *shm_zone,
     void *data);
 
 
-static ngx_http_ci_jobs_shared_t  *ngx_http_ci_jobs_shared;
-static ngx_slab_pool_t            *ngx_http_ci_jobs_shpool;
-
-
 /*
- * Made for the first gateway location, with a tag of its own: a cache zone
- * can never be taken for it, nor it for a cache zone.
+ * Made for the first gateway location.  Its name is one that cache zones
+ * may not take, so that a cache zone can never be taken for it, nor it for
+ * a cache zone.
  */
 
 ngx_int_t
-ngx_http_ci_jobs_state_zone(ngx_conf_t *cf)
+ngx_http_ci_jobs_state_zone(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *lcf)
 {
     ngx_str_t                      name;
+    ngx_http_ci_jobs_zone_t       *zone;
     ngx_http_ci_jobs_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ci_jobs_module);
 
     if (cmcf->state_zone != NULL) {
+        lcf->state_zone = cmcf->state_zone;
         return NGX_OK;
+    }
+
+    zone = ngx_pcalloc(cf->pool, sizeof(ngx_http_ci_jobs_zone_t));
+    if (zone == NULL) {
+        return NGX_ERROR;
     }
 
     ngx_str_set(&name, NGX_HTTP_CI_JOBS_STATE_ZONE);
@@ -44,13 +49,15 @@ ngx_http_ci_jobs_state_zone(ngx_conf_t *cf)
     cmcf->state_zone = ngx_shared_memory_add(cf, &name,
                                              NGX_HTTP_CI_JOBS_STATE_ZONE_PAGES
                                              * ngx_pagesize,
-                                             &ngx_http_ci_jobs_shared);
+                                             &ngx_http_ci_jobs_module);
     if (cmcf->state_zone == NULL) {
         return NGX_ERROR;
     }
 
     cmcf->state_zone->init = ngx_http_ci_jobs_state_init;
-    cmcf->state_zone->data = &ngx_http_ci_jobs_shared;
+    cmcf->state_zone->data = zone;
+
+    lcf->state_zone = cmcf->state_zone;
 
     return NGX_OK;
 }
@@ -59,64 +66,67 @@ ngx_http_ci_jobs_state_zone(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ci_jobs_state_init(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_slab_pool_t  *shpool;
+    ngx_http_ci_jobs_zone_t  *zone;
 
-    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-    ngx_http_ci_jobs_shpool = shpool;
+    zone = shm_zone->data;
+    zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (shm_zone->shm.exists || shpool->data) {
-        ngx_http_ci_jobs_shared = shpool->data;
+    if (shm_zone->shm.exists || zone->shpool->data) {
+        zone->sh = zone->shpool->data;
         return NGX_OK;
     }
 
-    ngx_http_ci_jobs_shared =
-                   ngx_slab_calloc(shpool, sizeof(ngx_http_ci_jobs_shared_t));
-    if (ngx_http_ci_jobs_shared == NULL) {
+    zone->sh = ngx_slab_calloc(zone->shpool,
+                               sizeof(ngx_http_ci_jobs_shared_t));
+    if (zone->sh == NULL) {
         return NGX_ERROR;
     }
 
-    shpool->data = ngx_http_ci_jobs_shared;
+    zone->shpool->data = zone->sh;
 
     return NGX_OK;
 }
 
 
-ngx_slab_pool_t *
-ngx_http_ci_jobs_state_pool(void)
-{
-    return ngx_http_ci_jobs_shpool;
-}
-
-
-ngx_http_ci_jobs_shared_t *
-ngx_http_ci_jobs_state(void)
-{
-    return ngx_http_ci_jobs_shared;
-}
-
-
 /*
- * Whether the signature-mismatch diagnosis of a location is due: the
- * first worker to swap the time of the last one in wins the minute.
+ * The entry of that name in a list of the zone, made (size bytes, zeroed,
+ * and the name after them) when there is none; NULL when the zone is full.
  */
 
-ngx_uint_t
-ngx_http_ci_jobs_diagnosis_due(ngx_uint_t index, time_t now, time_t period)
+void *
+ngx_http_ci_jobs_state_entry(ngx_shm_zone_t *state_zone,
+    ngx_http_ci_jobs_named_t **list, ngx_str_t *name, size_t size)
 {
-    ngx_atomic_t      *slot;
-    ngx_atomic_uint_t  last;
+    ngx_slab_pool_t           *shpool;
+    ngx_http_ci_jobs_zone_t   *zone;
+    ngx_http_ci_jobs_named_t  *e;
 
-    if (ngx_http_ci_jobs_shared == NULL) {
-        return 1;
+    zone = state_zone->data;
+    shpool = zone->shpool;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (e = *list; e != NULL; e = e->next) {
+        if (e->name.len == name->len
+            && ngx_memcmp(e->name.data, name->data, name->len) == 0)
+        {
+            break;
+        }
     }
 
-    slot = &ngx_http_ci_jobs_shared->diagnosed[index
-                                               % NGX_HTTP_CI_JOBS_DIAG_SLOTS];
-    last = *slot;
+    if (e == NULL) {
+        e = ngx_slab_calloc_locked(shpool, size + name->len);
 
-    if (last != 0 && now - (time_t) last < period) {
-        return 0;
+        if (e != NULL) {
+            e->name.data = (u_char *) e + size;
+            e->name.len = name->len;
+            ngx_memcpy(e->name.data, name->data, name->len);
+            e->next = *list;
+            *list = e;
+        }
     }
 
-    return ngx_atomic_cmp_set(slot, last, (ngx_atomic_uint_t) now);
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return e;
 }

@@ -11,7 +11,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
-#include "ngx_http_ci_jobs_metrics.h"
+#include "ngx_http_ci_jobs_counters.h"
 
 
 #define NGX_HTTP_CI_JOBS_MAX_REQUEST_ID  128
@@ -200,7 +200,7 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     ngx_chain_t                    *cl;
     ngx_http_ci_jobs_ctx_t         *ctx;
     ngx_http_ci_jobs_pair_t         host;
-    ngx_http_ci_jobs_creds_t       *creds;
+    ngx_http_ci_jobs_keys_t        *keys;
     ngx_http_ci_jobs_loc_conf_t    *lcf;
     ngx_http_ci_jobs_sign_key_t    *sign_key;
     ngx_http_ci_jobs_sign_input_t   in;
@@ -212,14 +212,14 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     query_len = ngx_http_ci_jobs_request_query(NULL, &ctx->req);
 
     /* none valid any more (they expired since the handler looked): CI says */
-    creds = ngx_http_ci_jobs_credentials(r, lcf);
-    if (creds == NULL) {
-        creds = lcf->creds;
+    keys = ngx_http_ci_jobs_keys(r, lcf);
+    if (keys == NULL) {
+        keys = &lcf->source->keys;
     }
 
-    token = &creds->token;
+    token = &keys->token;
 
-    sign_key = ngx_http_ci_jobs_sign_key_for(creds,
+    sign_key = ngx_http_ci_jobs_sign_key_for(keys,
                                              ngx_http_ci_jobs_clock_offset(lcf),
                                              lcf->sign_expires,
                                              &ctx->sign_start, &ctx->sign_end);
@@ -242,8 +242,8 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     in.nparams = ctx->req.nparams;
     in.headers = &host;
     in.nheaders = 1;
-    in.secret_id = creds->id.data;
-    in.secret_id_len = creds->id.len;
+    in.secret_id = keys->id.data;
+    in.secret_id_len = keys->id.len;
     in.key = sign_key;
 
     /* the path signed is the path sent: ids are letters and digits only */

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "tap.h"
-#include "ngx_http_ci_jobs_credentials.h"
+#include "ngx_http_ci_jobs_credentials_parse.h"
 
 
 static int
@@ -20,7 +20,7 @@ answer(ngx_http_ci_jobs_http_answer_t *a, const char *s)
 
 
 static int
-role_json(ngx_http_ci_jobs_credentials_t *c, const char *s)
+role_json(ngx_http_ci_jobs_parsed_credentials_t *c, const char *s)
 {
     return ngx_http_ci_jobs_metadata_credentials(c, (const u_char *) s,
                                                  strlen(s), 1600000000);
@@ -28,7 +28,7 @@ role_json(ngx_http_ci_jobs_credentials_t *c, const char *s)
 
 
 static int
-parse(ngx_http_ci_jobs_credentials_t *c, const char *s)
+parse(ngx_http_ci_jobs_parsed_credentials_t *c, const char *s)
 {
     return ngx_http_ci_jobs_credentials_parse(c, (const u_char *) s,
                                               strlen(s));
@@ -38,11 +38,11 @@ parse(ngx_http_ci_jobs_credentials_t *c, const char *s)
 int
 main(void)
 {
-    size_t                          i, role_len;
-    const char                     *error;
-    const u_char                   *role;
-    ngx_http_ci_jobs_credentials_t  c;
-    ngx_http_ci_jobs_http_answer_t  a;
+    size_t                                  i, role_len;
+    const char                             *error;
+    const u_char                           *role;
+    ngx_http_ci_jobs_http_answer_t          a;
+    ngx_http_ci_jobs_parsed_credentials_t   c;
 
     static const char  *bad_answers[] = {
         "",

@@ -1,55 +1,60 @@
 
 /*
- * Parsing of the credentials file.  Values are checked to be printable
- * ASCII without spaces, since they go into a header line; error messages
- * never quote them.
+ * The credentials parser: credentials files and the metadata service's
+ * answers.  Values are checked to be printable ASCII without spaces, since
+ * they go into a header line; error messages never quote them.
  */
 
 
 #include <string.h>
 #include <strings.h>
 
-#include "ngx_http_ci_jobs_credentials.h"
+#include "ngx_http_ci_jobs_credentials_parse.h"
 #include "ngx_http_ci_jobs_text.h"
 
 
-static int ngx_http_ci_jobs_credentials_lines(
-    ngx_http_ci_jobs_credentials_t *creds, const u_char *p,
+static ngx_http_ci_jobs_parse_rc_e ngx_http_ci_jobs_credentials_lines(
+    ngx_http_ci_jobs_parsed_credentials_t *creds, const u_char *p,
     const u_char *last);
-static int ngx_http_ci_jobs_credentials_json(
-    ngx_http_ci_jobs_credentials_t *creds, const u_char *p,
+static ngx_http_ci_jobs_parse_rc_e ngx_http_ci_jobs_credentials_json(
+    ngx_http_ci_jobs_parsed_credentials_t *creds, const u_char *p,
     const u_char *last);
-static int ngx_http_ci_jobs_credentials_check(
-    ngx_http_ci_jobs_credentials_t *creds);
+static ngx_http_ci_jobs_parse_rc_e ngx_http_ci_jobs_credentials_check(
+    ngx_http_ci_jobs_parsed_credentials_t *creds);
 static const u_char *ngx_http_ci_jobs_header_end(const u_char *p,
     const u_char *last);
 static const u_char *ngx_http_ci_jobs_skip_space(const u_char *p,
     const u_char *last);
 
 
-int
-ngx_http_ci_jobs_credentials_parse(ngx_http_ci_jobs_credentials_t *creds,
-    const u_char *data, size_t len)
+ngx_http_ci_jobs_parse_rc_e
+ngx_http_ci_jobs_credentials_parse(
+    ngx_http_ci_jobs_parsed_credentials_t *creds, const u_char *data,
+    size_t len)
 {
     const u_char  *p, *last;
 
-    memset(creds, 0, sizeof(ngx_http_ci_jobs_credentials_t));
+    memset(creds, 0, sizeof(ngx_http_ci_jobs_parsed_credentials_t));
 
     last = data + len;
     p = ngx_http_ci_jobs_skip_space(data, last);
 
     if (p == last) {
         creds->error = "the file is empty";
-        return -1;
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
     if (*p == '{') {
-        if (ngx_http_ci_jobs_credentials_json(creds, p + 1, last) != 0) {
-            return -1;
+        if (ngx_http_ci_jobs_credentials_json(creds, p + 1, last)
+            != NGX_HTTP_CI_JOBS_PARSE_OK)
+        {
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
         }
 
-    } else if (ngx_http_ci_jobs_credentials_lines(creds, p, last) != 0) {
-        return -1;
+    } else if (ngx_http_ci_jobs_credentials_lines(creds, p, last)
+               != NGX_HTTP_CI_JOBS_PARSE_OK)
+    {
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
     return ngx_http_ci_jobs_credentials_check(creds);
@@ -58,8 +63,8 @@ ngx_http_ci_jobs_credentials_parse(ngx_http_ci_jobs_credentials_t *creds,
 
 /* NAME=VALUE lines; blank lines and "#" comments are skipped */
 
-static int
-ngx_http_ci_jobs_credentials_lines(ngx_http_ci_jobs_credentials_t *creds,
+static ngx_http_ci_jobs_parse_rc_e
+ngx_http_ci_jobs_credentials_lines(ngx_http_ci_jobs_parsed_credentials_t *creds,
     const u_char *p, const u_char *last)
 {
     size_t         name_len;
@@ -92,7 +97,7 @@ ngx_http_ci_jobs_credentials_lines(ngx_http_ci_jobs_credentials_t *creds,
         eq = memchr(p, '=', end - p);
         if (eq == NULL) {
             creds->error = "a line is not NAME=VALUE";
-            return -1;
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
         }
 
         name = p;
@@ -121,7 +126,7 @@ ngx_http_ci_jobs_credentials_lines(ngx_http_ci_jobs_credentials_t *creds,
         } else {
             creds->error = "unknown name (expected SecretId, SecretKey, "
                            "Token)";
-            return -1;
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
         }
 
         if (eol == last) {
@@ -129,7 +134,7 @@ ngx_http_ci_jobs_credentials_lines(ngx_http_ci_jobs_credentials_t *creds,
         }
     }
 
-    return 0;
+    return NGX_HTTP_CI_JOBS_PARSE_OK;
 }
 
 
@@ -138,8 +143,8 @@ ngx_http_ci_jobs_credentials_lines(ngx_http_ci_jobs_credentials_t *creds,
  * returns it.  Strings with escapes are refused: credentials have none.
  */
 
-static int
-ngx_http_ci_jobs_credentials_json(ngx_http_ci_jobs_credentials_t *creds,
+static ngx_http_ci_jobs_parse_rc_e
+ngx_http_ci_jobs_credentials_json(ngx_http_ci_jobs_parsed_credentials_t *creds,
     const u_char *p, const u_char *last)
 {
     size_t         name_len, value_len;
@@ -249,26 +254,26 @@ ngx_http_ci_jobs_credentials_json(ngx_http_ci_jobs_credentials_t *creds,
         goto invalid;
     }
 
-    return 0;
+    return NGX_HTTP_CI_JOBS_PARSE_OK;
 
 invalid:
 
     creds->error = "not a valid JSON object of strings and numbers";
-    return -1;
+    return NGX_HTTP_CI_JOBS_PARSE_ERROR;
 }
 
 
-static int
-ngx_http_ci_jobs_credentials_check(ngx_http_ci_jobs_credentials_t *creds)
+static ngx_http_ci_jobs_parse_rc_e
+ngx_http_ci_jobs_credentials_check(ngx_http_ci_jobs_parsed_credentials_t *creds)
 {
     if (creds->id == NULL || creds->id_len == 0) {
         creds->error = "no SecretId";
-        return -1;
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
     if (creds->key == NULL || creds->key_len == 0) {
         creds->error = "no SecretKey";
-        return -1;
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
     if (!ngx_http_ci_jobs_token_ok(creds->id, creds->id_len)
@@ -277,14 +282,14 @@ ngx_http_ci_jobs_credentials_check(ngx_http_ci_jobs_credentials_t *creds)
             && !ngx_http_ci_jobs_token_ok(creds->token, creds->token_len)))
     {
         creds->error = "a value is not printable ASCII without spaces";
-        return -1;
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
     if (creds->token && creds->token_len == 0) {
         creds->token = NULL;
     }
 
-    return 0;
+    return NGX_HTTP_CI_JOBS_PARSE_OK;
 }
 
 
@@ -306,7 +311,7 @@ ngx_http_ci_jobs_skip_space(const u_char *p, const u_char *last)
 #define NGX_HTTP_CI_JOBS_ROLE_MAX  128
 
 
-int
+ngx_http_ci_jobs_parse_rc_e
 ngx_http_ci_jobs_http_answer_parse(ngx_http_ci_jobs_http_answer_t *a,
     const u_char *data, size_t len)
 {
@@ -329,7 +334,7 @@ ngx_http_ci_jobs_http_answer_parse(ngx_http_ci_jobs_http_answer_t *a,
         || (eol - p > 12 && p[12] != ' ' && p[12] != '\r'))
     {
         a->error = "no valid HTTP/1.x status line";
-        return -1;
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
     a->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
@@ -341,13 +346,13 @@ ngx_http_ci_jobs_http_answer_parse(ngx_http_ci_jobs_http_answer_t *a,
     for (p = eol + 1; /* void */; p = eol + 1) {
         if (p >= last) {
             a->error = "the header is truncated";
-            return -1;
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
         }
 
         eol = memchr(p, '\n', last - p);
         if (eol == NULL) {
             a->error = "the header is truncated";
-            return -1;
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
         }
 
         end = ngx_http_ci_jobs_header_end(p, eol);
@@ -359,7 +364,7 @@ ngx_http_ci_jobs_http_answer_parse(ngx_http_ci_jobs_http_answer_t *a,
         colon = memchr(p, ':', end - p);
         if (colon == NULL || colon == p) {
             a->error = "a header line is not valid";
-            return -1;
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
         }
 
         name_len = colon - p;
@@ -370,7 +375,7 @@ ngx_http_ci_jobs_http_answer_parse(ngx_http_ci_jobs_http_answer_t *a,
         {
             if (has_clen || v == end) {
                 a->error = "a Content-Length is not valid";
-                return -1;
+                return NGX_HTTP_CI_JOBS_PARSE_ERROR;
             }
 
             has_clen = 1;
@@ -378,7 +383,7 @@ ngx_http_ci_jobs_http_answer_parse(ngx_http_ci_jobs_http_answer_t *a,
             for ( /* void */ ; v < end; v++) {
                 if (*v < '0' || *v > '9' || clen > 100000000) {
                     a->error = "a Content-Length is not valid";
-                    return -1;
+                    return NGX_HTTP_CI_JOBS_PARSE_ERROR;
                 }
 
                 clen = clen * 10 + (*v - '0');
@@ -394,7 +399,7 @@ ngx_http_ci_jobs_http_answer_parse(ngx_http_ci_jobs_http_answer_t *a,
 
     if (chunked) {
         a->error = "a chunked answer to an HTTP/1.0 request";
-        return -1;
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
     a->body = eol + 1;
@@ -403,13 +408,13 @@ ngx_http_ci_jobs_http_answer_parse(ngx_http_ci_jobs_http_answer_t *a,
     if (has_clen) {
         if (a->body_len < clen) {
             a->error = "the body is truncated";
-            return -1;
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
         }
 
         a->body_len = clen;
     }
 
-    return 0;
+    return NGX_HTTP_CI_JOBS_PARSE_OK;
 }
 
 
@@ -427,7 +432,7 @@ ngx_http_ci_jobs_header_end(const u_char *p, const u_char *eol)
 }
 
 
-int
+ngx_http_ci_jobs_parse_rc_e
 ngx_http_ci_jobs_metadata_role(const u_char *data, size_t len,
     const u_char **role, size_t *role_len, const char **error)
 {
@@ -438,7 +443,7 @@ ngx_http_ci_jobs_metadata_role(const u_char *data, size_t len,
 
     if (p == last) {
         *error = "the role list is empty";
-        return -1;
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
     end = memchr(p, '\n', last - p);
@@ -450,13 +455,13 @@ ngx_http_ci_jobs_metadata_role(const u_char *data, size_t len,
 
     if (!ngx_http_ci_jobs_role_name_ok(p, end - p)) {
         *error = "the first role name is not valid";
-        return -1;
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
     *role = p;
     *role_len = end - p;
 
-    return 0;
+    return NGX_HTTP_CI_JOBS_PARSE_OK;
 }
 
 
@@ -484,40 +489,43 @@ ngx_http_ci_jobs_role_name_ok(const u_char *p, size_t len)
 }
 
 
-int
-ngx_http_ci_jobs_metadata_credentials(ngx_http_ci_jobs_credentials_t *creds,
-    const u_char *data, size_t len, time_t now)
+ngx_http_ci_jobs_parse_rc_e
+ngx_http_ci_jobs_metadata_credentials(
+    ngx_http_ci_jobs_parsed_credentials_t *creds, const u_char *data,
+    size_t len, time_t now)
 {
     const u_char  *p;
 
     p = ngx_http_ci_jobs_skip_space(data, data + len);
 
     if (p == data + len || *p != '{') {
-        memset(creds, 0, sizeof(ngx_http_ci_jobs_credentials_t));
+        memset(creds, 0, sizeof(ngx_http_ci_jobs_parsed_credentials_t));
         creds->error = "the answer is not a JSON object";
-        return -1;
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
-    if (ngx_http_ci_jobs_credentials_parse(creds, data, len) != 0) {
-        return -1;
+    if (ngx_http_ci_jobs_credentials_parse(creds, data, len)
+        != NGX_HTTP_CI_JOBS_PARSE_OK)
+    {
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
     if (creds->code == NULL
         || !ngx_http_ci_jobs_str_is(creds->code, creds->code_len, "Success"))
     {
         creds->error = "its Code is not Success";
-        return -1;
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
     if (creds->expires == 0) {
         creds->error = "no ExpiredTime";
-        return -1;
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
     if (creds->expires <= now) {
         creds->error = "its ExpiredTime is in the past";
-        return -1;
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
-    return 0;
+    return NGX_HTTP_CI_JOBS_PARSE_OK;
 }
