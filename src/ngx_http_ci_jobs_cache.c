@@ -92,6 +92,9 @@ static ngx_int_t ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_node_t *cn);
 static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_lock_node(
     ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash);
+static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_node(
+    ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash,
+    size_t extra);
 static void ngx_http_ci_jobs_cache_cleanup(void *data);
 static void ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev);
 
@@ -544,12 +547,38 @@ static ngx_rbtree_node_t *
 ngx_http_ci_jobs_cache_lock_node(ngx_http_ci_jobs_cache_t *cache,
     ngx_str_t *key, uint32_t hash)
 {
+    ngx_rbtree_node_t              *node;
+    ngx_http_ci_jobs_cache_node_t  *cn;
+
+    node = ngx_http_ci_jobs_cache_node(cache, key, hash, 0);
+    if (node == NULL) {
+        return NULL;
+    }
+
+    cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
+
+    ngx_rbtree_insert(&cache->sh->rbtree, node);
+    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+
+    return node;
+}
+
+
+/*
+ * Under the mutex: a node for key, with room for extra bytes after the
+ * key, zeroed but for its key; not in the tree yet.
+ */
+
+static ngx_rbtree_node_t *
+ngx_http_ci_jobs_cache_node(ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key,
+    uint32_t hash, size_t extra)
+{
     size_t                          size;
     ngx_rbtree_node_t              *node;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
     size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_ci_jobs_cache_node_t, data) + key->len;
+           + offsetof(ngx_http_ci_jobs_cache_node_t, data) + key->len + extra;
 
     node = ngx_http_ci_jobs_cache_alloc(cache, size);
     if (node == NULL) {
@@ -563,9 +592,6 @@ ngx_http_ci_jobs_cache_lock_node(ngx_http_ci_jobs_cache_t *cache,
     node->key = hash;
     cn->key_len = (u_short) key->len;
     ngx_memcpy(cn->data, key->data, key->len);
-
-    ngx_rbtree_insert(&cache->sh->rbtree, node);
-    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
 
     return node;
 }
@@ -838,17 +864,14 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     }
 
 
-    node = ngx_http_ci_jobs_cache_alloc(cache, size);
+    node = ngx_http_ci_jobs_cache_node(cache, &ctx->cache_key, hash,
+                                       ctx->ci_request_id.len);
     if (node == NULL) {
         goto failed;
     }
 
     cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
 
-    ngx_memzero(cn, offsetof(ngx_http_ci_jobs_cache_node_t, data));
-
-    node->key = hash;
-    cn->key_len = (u_short) ctx->cache_key.len;
     cn->request_id_len = (u_short) ctx->ci_request_id.len;
     cn->pending = pending ? 1 : 0;
     cn->stored_by = ctx->cache_lock;
@@ -859,13 +882,11 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
                   + (pending ? lcf->cache_valid_pending
                              : (ngx_msec_t) lcf->cache_valid * 1000);
     cn->xml_len = left;
-    cn->xml = NULL;
 
     if (cn->expires == 0) {
         cn->expires = 1;
     }
 
-    ngx_memcpy(cn->data, ctx->cache_key.data, ctx->cache_key.len);
     ngx_memcpy(cn->data + cn->key_len, ctx->ci_request_id.data,
                ctx->ci_request_id.len);
 
