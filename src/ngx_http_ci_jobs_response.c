@@ -347,11 +347,6 @@ ngx_http_ci_jobs_answer_headers(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (r->headers_out.content_length) {
-        r->headers_out.content_length->hash = 0;
-        r->headers_out.content_length = NULL;
-    }
-
     return ngx_http_ci_jobs_set_headers(r, ctx, len);
 }
 
@@ -410,16 +405,9 @@ ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
 
     ngx_http_ci_jobs_request_id(r, &id);
 
-    if (ngx_http_ci_jobs_request_id_header(r, &id) != NGX_OK) {
-        return NULL;
-    }
-
-    if (r->headers_out.content_length) {
-        r->headers_out.content_length->hash = 0;
-        r->headers_out.content_length = NULL;
-    }
-
-    if (ngx_http_ci_jobs_set_headers(r, ctx, b->last - b->pos) != NGX_OK) {
+    if (ngx_http_ci_jobs_request_id_header(r, &id) != NGX_OK
+        || ngx_http_ci_jobs_set_headers(r, ctx, b->last - b->pos) != NGX_OK)
+    {
         return NULL;
     }
 
@@ -556,7 +544,10 @@ ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
 }
 
 
-/* the headers of every answer, upstream's or an error */
+/*
+ * The headers of every answer, upstream's or an error, but its request
+ * id: a body of len bytes, the module's own, in place of any other.
+ */
 
 static ngx_int_t
 ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
@@ -566,6 +557,11 @@ ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
 
     if (lcf->json == NGX_HTTP_CI_JOBS_JSON_AUTO) {
         h = ngx_list_push(&r->headers_out.headers);
