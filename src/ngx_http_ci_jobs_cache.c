@@ -97,6 +97,8 @@ static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_node(
     size_t extra);
 static void ngx_http_ci_jobs_cache_cleanup(void *data);
 static void ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev);
+static ngx_uint_t ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_loc_conf_t *lcf);
 
 
 static ngx_str_t  ngx_http_ci_jobs_cache_statuses[] = {
@@ -661,7 +663,13 @@ ngx_http_ci_jobs_cache_cleanup(void *data)
 }
 
 
-/* from the content handler: waits for the request holding the lock */
+/*
+ * From the content handler: the request waits for the one holding the
+ * lock, looking every NGX_HTTP_CI_JOBS_CACHE_WAIT ms, and goes on through
+ * r->write_event_handler, which the content handler has set, when that
+ * one's lock is gone or the wait is over, as nginx's file cache lock
+ * does.
+ */
 
 ngx_int_t
 ngx_http_ci_jobs_cache_wait(ngx_http_request_t *r,
@@ -697,7 +705,6 @@ ngx_http_ci_jobs_cache_wait(ngx_http_request_t *r,
 static void
 ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev)
 {
-    ngx_int_t                     rc;
     ngx_connection_t             *c;
     ngx_http_request_t           *r;
     ngx_http_ci_jobs_ctx_t       *ctx;
@@ -716,28 +723,52 @@ ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev)
         goto done;
     }
 
-    rc = ngx_http_ci_jobs_cache_lookup(r, ctx, lcf);
-
-    if (rc == NGX_AGAIN) {
+    if (ngx_http_ci_jobs_cache_locked(ctx, lcf)) {
         ngx_add_timer(&ctx->cache_wait, NGX_HTTP_CI_JOBS_CACHE_WAIT);
         return;
     }
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_ci_jobs_send_cached(r, ctx);
-
-    } else if (rc == NGX_ERROR) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-    } else {
-        rc = ngx_http_ci_jobs_upstream_init(r, lcf);
-    }
-
-    ngx_http_finalize_request(r, rc);
+    r->write_event_handler(r);
 
 done:
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/* the lock waited for is still held, and the wait not over */
+
+static ngx_uint_t
+ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    uint32_t                        hash;
+    ngx_msec_t                      now;
+    ngx_uint_t                      locked;
+    ngx_rbtree_node_t              *node;
+    ngx_http_ci_jobs_cache_t       *cache;
+    ngx_http_ci_jobs_cache_node_t  *cn;
+
+    now = ngx_current_msec;
+
+    if ((ngx_msec_int_t) (ctx->cache_wait_end - now) <= 0) {
+        return 0;
+    }
+
+    cache = lcf->cache_zone->data;
+    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
+    cn = node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
+
+    locked = (cn != NULL && cn->lock == ctx->cache_waited
+              && (ngx_msec_int_t) (cn->lock_until - now) > 0);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return locked;
 }
 
 
