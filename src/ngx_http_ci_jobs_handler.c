@@ -7,6 +7,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_answer.h"
 #include "ngx_http_ci_jobs_metrics.h"
 
 
@@ -141,7 +142,8 @@ ngx_http_ci_jobs_lookup(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     rc = ngx_http_ci_jobs_cache_lookup(r, ctx, lcf);
 
     if (rc == NGX_OK) {
-        return ngx_http_ci_jobs_send_cached(r, ctx);
+        return ngx_http_ci_jobs_answer(r, ctx, ctx->body,
+                                       NGX_HTTP_CI_JOBS_FROM_CACHE, NULL);
     }
 
     if (rc == NGX_AGAIN) {
