@@ -138,7 +138,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     nids = ngx_http_ci_jobs_api_is_list(api) ? 0 : 1 + (data[0] / 5) % 3;
     fuzz_nids = nids;
 
-    /* the module's call (ngx_http_ci_jobs_render()) */
+    /* the module's call (ngx_http_ci_jobs_answer_render()) */
 
     memset(&conf, 0, sizeof(conf));
     conf.array_names = jobs_detail;

@@ -92,8 +92,13 @@ static ngx_int_t ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_node_t *cn);
 static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_lock_node(
     ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash);
+static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_node(
+    ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash,
+    size_t extra);
 static void ngx_http_ci_jobs_cache_cleanup(void *data);
 static void ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev);
+static ngx_uint_t ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_loc_conf_t *lcf);
 
 
 char *
@@ -534,12 +539,38 @@ static ngx_rbtree_node_t *
 ngx_http_ci_jobs_cache_lock_node(ngx_http_ci_jobs_cache_t *cache,
     ngx_str_t *key, uint32_t hash)
 {
+    ngx_rbtree_node_t              *node;
+    ngx_http_ci_jobs_cache_node_t  *cn;
+
+    node = ngx_http_ci_jobs_cache_node(cache, key, hash, 0);
+    if (node == NULL) {
+        return NULL;
+    }
+
+    cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
+
+    ngx_rbtree_insert(&cache->sh->rbtree, node);
+    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+
+    return node;
+}
+
+
+/*
+ * Under the mutex: a node for key, with room for extra bytes after the
+ * key, zeroed but for its key; not in the tree yet.
+ */
+
+static ngx_rbtree_node_t *
+ngx_http_ci_jobs_cache_node(ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key,
+    uint32_t hash, size_t extra)
+{
     size_t                          size;
     ngx_rbtree_node_t              *node;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
     size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_ci_jobs_cache_node_t, data) + key->len;
+           + offsetof(ngx_http_ci_jobs_cache_node_t, data) + key->len + extra;
 
     node = ngx_http_ci_jobs_cache_alloc(cache, size);
     if (node == NULL) {
@@ -553,9 +584,6 @@ ngx_http_ci_jobs_cache_lock_node(ngx_http_ci_jobs_cache_t *cache,
     node->key = hash;
     cn->key_len = (u_short) key->len;
     ngx_memcpy(cn->data, key->data, key->len);
-
-    ngx_rbtree_insert(&cache->sh->rbtree, node);
-    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
 
     return node;
 }
@@ -625,7 +653,13 @@ ngx_http_ci_jobs_cache_cleanup(void *data)
 }
 
 
-/* from the content handler: waits for the request holding the lock */
+/*
+ * From the content handler: the request waits for the one holding the
+ * lock, looking every NGX_HTTP_CI_JOBS_CACHE_WAIT ms, and goes on through
+ * r->write_event_handler, which the content handler has set, when that
+ * one's lock is gone or the wait is over, as nginx's file cache lock
+ * does.
+ */
 
 ngx_int_t
 ngx_http_ci_jobs_cache_wait(ngx_http_request_t *r,
@@ -661,7 +695,6 @@ ngx_http_ci_jobs_cache_wait(ngx_http_request_t *r,
 static void
 ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev)
 {
-    ngx_int_t                     rc;
     ngx_connection_t             *c;
     ngx_http_request_t           *r;
     ngx_http_ci_jobs_ctx_t       *ctx;
@@ -680,28 +713,52 @@ ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev)
         goto done;
     }
 
-    rc = ngx_http_ci_jobs_cache_lookup(r, ctx, lcf);
-
-    if (rc == NGX_AGAIN) {
+    if (ngx_http_ci_jobs_cache_locked(ctx, lcf)) {
         ngx_add_timer(&ctx->cache_wait, NGX_HTTP_CI_JOBS_CACHE_WAIT);
         return;
     }
 
-    if (rc == NGX_OK) {
-        rc = ngx_http_ci_jobs_send_cached(r, ctx);
-
-    } else if (rc == NGX_ERROR) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-    } else {
-        rc = ngx_http_ci_jobs_upstream_init(r, lcf);
-    }
-
-    ngx_http_finalize_request(r, rc);
+    r->write_event_handler(r);
 
 done:
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/* the lock waited for is still held, and the wait not over */
+
+static ngx_uint_t
+ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    uint32_t                        hash;
+    ngx_msec_t                      now;
+    ngx_uint_t                      locked;
+    ngx_rbtree_node_t              *node;
+    ngx_http_ci_jobs_cache_t       *cache;
+    ngx_http_ci_jobs_cache_node_t  *cn;
+
+    now = ngx_current_msec;
+
+    if ((ngx_msec_int_t) (ctx->cache_wait_end - now) <= 0) {
+        return 0;
+    }
+
+    cache = lcf->cache_zone->data;
+    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
+    cn = node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
+
+    locked = (cn != NULL && cn->lock == ctx->cache_waited
+              && (ngx_msec_int_t) (cn->lock_until - now) > 0);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return locked;
 }
 
 
@@ -828,17 +885,14 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     }
 
 
-    node = ngx_http_ci_jobs_cache_alloc(cache, size);
+    node = ngx_http_ci_jobs_cache_node(cache, &ctx->cache_key, hash,
+                                       ctx->ci_request_id.len);
     if (node == NULL) {
         goto failed;
     }
 
     cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
 
-    ngx_memzero(cn, offsetof(ngx_http_ci_jobs_cache_node_t, data));
-
-    node->key = hash;
-    cn->key_len = (u_short) ctx->cache_key.len;
     cn->request_id_len = (u_short) ctx->ci_request_id.len;
     cn->pending = pending ? 1 : 0;
     cn->stored_by = ctx->cache_lock;
@@ -849,13 +903,11 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
                   + (pending ? lcf->cache_valid_pending
                              : (ngx_msec_t) lcf->cache_valid * 1000);
     cn->xml_len = left;
-    cn->xml = NULL;
 
     if (cn->expires == 0) {
         cn->expires = 1;
     }
 
-    ngx_memcpy(cn->data, ctx->cache_key.data, ctx->cache_key.len);
     ngx_memcpy(cn->data + cn->key_len, ctx->ci_request_id.data,
                ctx->ci_request_id.len);
 

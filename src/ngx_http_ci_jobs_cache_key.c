@@ -176,7 +176,7 @@ ngx_http_ci_jobs_cache_name_cmp(const ngx_http_ci_jobs_pair_t *a,
 }
 
 
-int
+ngx_http_ci_jobs_store_e
 ngx_http_ci_jobs_cache_storable(ngx_http_ci_jobs_api_e api, size_t nids,
     unsigned status, const ngx_http_ci_jobs_xml_result_t *res)
 {

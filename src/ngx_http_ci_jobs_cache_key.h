@@ -36,9 +36,11 @@ size_t ngx_http_ci_jobs_lookup_key(u_char *buf,
     const ngx_http_ci_jobs_request_t *req);
 
 /* what ngx_http_ci_jobs_cache_storable() decides */
-#define NGX_HTTP_CI_JOBS_STORE_NONE      0
-#define NGX_HTTP_CI_JOBS_STORE_TERMINAL  1    /* ci_jobs_cache_valid */
-#define NGX_HTTP_CI_JOBS_STORE_PENDING   2    /* ci_jobs_cache_valid_pending */
+typedef enum {
+    NGX_HTTP_CI_JOBS_STORE_NONE = 0,
+    NGX_HTTP_CI_JOBS_STORE_TERMINAL,      /* ci_jobs_cache_valid */
+    NGX_HTTP_CI_JOBS_STORE_PENDING        /* ci_jobs_cache_valid_pending */
+} ngx_http_ci_jobs_store_e;
 
 /*
  * Only a 200 whose root is <Response> is stored.  An id lookup's answer
@@ -49,8 +51,9 @@ size_t ngx_http_ci_jobs_lookup_key(u_char *buf,
  * NonExistJobIds: such an answer never changes.  Any other exact answer,
  * and a list page, is pending.
  */
-int ngx_http_ci_jobs_cache_storable(ngx_http_ci_jobs_api_e api, size_t nids,
-    unsigned status, const ngx_http_ci_jobs_xml_result_t *res);
+ngx_http_ci_jobs_store_e ngx_http_ci_jobs_cache_storable(
+    ngx_http_ci_jobs_api_e api, size_t nids, unsigned status,
+    const ngx_http_ci_jobs_xml_result_t *res);
 
 
 #endif /* _NGX_HTTP_CI_JOBS_CACHE_KEY_H_INCLUDED_ */

@@ -1,14 +1,19 @@
 
 /*
  * The content handler: a gateway request is validated here, and either
- * refused (nothing signed, nothing sent) or handed to the upstream.
+ * refused (nothing signed, nothing sent), answered from the cache, or
+ * handed to the upstream.
  */
 
 
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_counters.h"
+#include "ngx_http_ci_jobs_answer.h"
 
 
+static ngx_inline ngx_int_t ngx_http_ci_jobs_lookup(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+static void ngx_http_ci_jobs_lookup_again(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_refuse(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_int_t status,
     ngx_http_ci_jobs_code_e code, const char *message);
@@ -118,17 +123,41 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
                                        "credentials at the moment");
     }
 
-    status = ngx_http_ci_jobs_cache_lookup(r, ctx, lcf);
+    return ngx_http_ci_jobs_lookup(r, ctx, lcf);
+}
 
-    if (status == NGX_OK) {
-        return ngx_http_ci_jobs_send_cached(r, ctx);
+
+/*
+ * The cache lookup and what follows it, for a new request and for one
+ * that waited for another's answer alike: the cached answer, a wait, a
+ * refusal, or upstream.
+ */
+
+static ngx_inline ngx_int_t
+ngx_http_ci_jobs_lookup(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_ci_jobs_cache_lookup(r, ctx, lcf);
+
+    if (rc == NGX_OK) {
+        return ngx_http_ci_jobs_answer(r, ctx, ctx->body,
+                                       NGX_HTTP_CI_JOBS_FROM_CACHE, NULL);
     }
 
-    if (status == NGX_AGAIN) {
+    if (rc == NGX_AGAIN) {
+        /*
+         * The cache lets the request go on when the lock is gone, through
+         * r->write_event_handler, as nginx's file cache lock does.
+         */
+
+        r->write_event_handler = ngx_http_ci_jobs_lookup_again;
+
         return ngx_http_ci_jobs_cache_wait(r, ctx);
     }
 
-    if (status == NGX_ERROR) {
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -143,6 +172,31 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_ci_jobs_upstream_init(r, lcf);
+}
+
+
+/*
+ * The cache's wait is over: the lookup again.  A write event on the
+ * connection while the request waits finds the wait's timer set.
+ */
+
+static void
+ngx_http_ci_jobs_lookup_again(ngx_http_request_t *r)
+{
+    ngx_http_ci_jobs_ctx_t       *ctx;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+
+    if (ctx->cache_wait.timer_set) {
+        return;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_http_finalize_request(r, ngx_http_ci_jobs_lookup(r, ctx, lcf));
 }
 
 

@@ -287,13 +287,6 @@ ngx_int_t ngx_http_ci_jobs_filter_init(ngx_conf_t *cf);
 
 ngx_int_t ngx_http_ci_jobs_wants_json(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
-int ngx_http_ci_jobs_render(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_xml_result_t *res,
-    ngx_str_t *out, ngx_uint_t facts);
-ngx_int_t ngx_http_ci_jobs_cached_answer(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *out);
-ngx_int_t ngx_http_ci_jobs_send_cached(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx);
 ngx_int_t ngx_http_ci_jobs_answer_headers(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t len);
 ngx_chain_t *ngx_http_ci_jobs_answer_body(ngx_http_request_t *r,

@@ -5,11 +5,10 @@
  *
  * - the format, XML or JSON, negotiated from Accept;
  * - the headers every answer carries (x-ci-request-id, Content-Type, Vary);
- * - the body of an error in CI's error shape;
- * - the answer made of a cached entry, and the sending of a cache hit.
+ * - the body of an answer, and of an error in CI's error shape.
  *
- * Nothing here sends through the output filters but a cache hit; the
- * filters (ngx_http_ci_jobs_filter.c) send the rest themselves.
+ * Nothing here sends: the answer stage (ngx_http_ci_jobs_answer.c) and
+ * the filters (ngx_http_ci_jobs_filter.c) do.
  */
 
 
@@ -34,8 +33,6 @@ static ngx_buf_t *ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t len);
-static void *ngx_http_ci_jobs_palloc(void *pool, size_t size);
-static void ngx_http_ci_jobs_pfree(void *pool, void *p);
 
 
 static ngx_http_ci_jobs_error_t  ngx_http_ci_jobs_errors[] = {
@@ -212,120 +209,6 @@ ngx_http_ci_jobs_qvalue(u_char *p, u_char *last)
 
 
 /*
- * One pass over ctx->body: checks it, writes the JSON rendering when the
- * answer is to be JSON, and with facts, reads what the cache decides on
- * (the job states, which of the ids asked for the answer names).
- */
-
-int
-ngx_http_ci_jobs_render(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
-    ngx_http_ci_jobs_xml_result_t *res, ngx_str_t *out, ngx_uint_t facts)
-{
-    int                           rc;
-    ngx_http_ci_jobs_loc_conf_t  *lcf;
-    ngx_http_ci_jobs_xml_conf_t   xc;
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
-
-    ngx_memzero(&xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
-    ngx_memzero(res, sizeof(ngx_http_ci_jobs_xml_result_t));
-
-    xc.array_names = lcf->array_names;
-    xc.narray_names = lcf->narray_names;
-    xc.json = ctx->json;
-    xc.alloc = ngx_http_ci_jobs_palloc;
-    xc.free = ngx_http_ci_jobs_pfree;
-    xc.alloc_data = r->pool;
-
-    if (!facts) {
-        xc.no_facts = 1;
-
-    } else if (ctx->req.api != NGX_HTTP_CI_JOBS_API_LIST) {
-        xc.ids = ctx->req.ids;
-        xc.ids_len = ctx->req.ids_len;
-    }
-
-    rc = ngx_http_ci_jobs_xml_parse(ctx->body->pos,
-                                    ctx->body->last - ctx->body->pos,
-                                    &xc, res);
-
-    if (ctx->json) {
-        out->data = res->json;
-        out->len = res->json_len;
-
-    } else {
-        out->data = ctx->body->pos;
-        out->len = ctx->body->last - ctx->body->pos;
-    }
-
-    return rc;
-}
-
-
-/*
- * A cached entry, copied into ctx->body, as the answer: its XML was good
- * when it was stored, so only a JSON answer needs a pass over it.
- * NGX_DECLINED when that pass fails.
- */
-
-ngx_int_t
-ngx_http_ci_jobs_cached_answer(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *out)
-{
-    ngx_http_ci_jobs_xml_result_t  res;
-
-    if (!ctx->json) {
-        out->data = ctx->body->pos;
-        out->len = ctx->body->last - ctx->body->pos;
-        return NGX_OK;
-    }
-
-    if (ngx_http_ci_jobs_render(r, ctx, &res, out, 0)
-        != NGX_HTTP_CI_JOBS_XML_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
-/* a cache hit, from the content handler: sent through all the filters */
-
-ngx_int_t
-ngx_http_ci_jobs_send_cached(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx)
-{
-    ngx_int_t     rc;
-    ngx_str_t     out;
-    ngx_chain_t  *cl;
-
-    if (ngx_http_ci_jobs_cached_answer(r, ctx, &out) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    r->headers_out.status = NGX_HTTP_OK;
-
-    if (ngx_http_ci_jobs_answer_headers(r, ctx, out.len) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    cl = ngx_http_ci_jobs_answer_body(r, &out);
-    if (cl == NULL) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_output_filter(r, cl);
-}
-
-
-/*
  * The headers of an answer of CI's, fresh or cached.  Upstream's request
  * id; when upstream sent none that could be passed on, nginx's
  * $request_id, so that every answer carries one.
@@ -345,11 +228,6 @@ ngx_http_ci_jobs_answer_headers(ngx_http_request_t *r,
 
     if (ngx_http_ci_jobs_request_id_header(r, &id) != NGX_OK) {
         return NGX_ERROR;
-    }
-
-    if (r->headers_out.content_length) {
-        r->headers_out.content_length->hash = 0;
-        r->headers_out.content_length = NULL;
     }
 
     return ngx_http_ci_jobs_set_headers(r, ctx, len);
@@ -410,16 +288,9 @@ ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
 
     ngx_http_ci_jobs_request_id(r, &id);
 
-    if (ngx_http_ci_jobs_request_id_header(r, &id) != NGX_OK) {
-        return NULL;
-    }
-
-    if (r->headers_out.content_length) {
-        r->headers_out.content_length->hash = 0;
-        r->headers_out.content_length = NULL;
-    }
-
-    if (ngx_http_ci_jobs_set_headers(r, ctx, b->last - b->pos) != NGX_OK) {
+    if (ngx_http_ci_jobs_request_id_header(r, &id) != NGX_OK
+        || ngx_http_ci_jobs_set_headers(r, ctx, b->last - b->pos) != NGX_OK)
+    {
         return NULL;
     }
 
@@ -556,7 +427,10 @@ ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
 }
 
 
-/* the headers of every answer, upstream's or an error */
+/*
+ * The headers of every answer, upstream's or an error, but its request
+ * id: a body of len bytes, the module's own, in place of any other.
+ */
 
 static ngx_int_t
 ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
@@ -566,6 +440,11 @@ ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    if (r->headers_out.content_length) {
+        r->headers_out.content_length->hash = 0;
+        r->headers_out.content_length = NULL;
+    }
 
     if (lcf->json == NGX_HTTP_CI_JOBS_JSON_AUTO) {
         h = ngx_list_push(&r->headers_out.headers);
@@ -603,18 +482,4 @@ ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
     ngx_http_clear_etag(r);
 
     return NGX_OK;
-}
-
-
-static void *
-ngx_http_ci_jobs_palloc(void *pool, size_t size)
-{
-    return ngx_palloc(pool, size);
-}
-
-
-static void
-ngx_http_ci_jobs_pfree(void *pool, void *p)
-{
-    (void) ngx_pfree(pool, p);
 }

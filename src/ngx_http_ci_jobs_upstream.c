@@ -723,6 +723,19 @@ ngx_http_ci_jobs_is_request_id(ngx_str_t *value)
 {
     u_char  *p, *last;
 
+    /* letters, digits, "+", "/", "=", "-" and "_"; no byte from 0x80 */
+
+    static u_char  base64[256] = {
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0,
+        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
+        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0
+    };
+
     if (value->len == 0 || value->len > NGX_HTTP_CI_JOBS_MAX_REQUEST_ID) {
         return 0;
     }
@@ -730,14 +743,9 @@ ngx_http_ci_jobs_is_request_id(ngx_str_t *value)
     last = value->data + value->len;
 
     for (p = value->data; p < last; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
-            || (*p >= '0' && *p <= '9')
-            || *p == '+' || *p == '/' || *p == '=' || *p == '-' || *p == '_')
-        {
-            continue;
+        if (!base64[*p]) {
+            return 0;
         }
-
-        return 0;
     }
 
     return 1;

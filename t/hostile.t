@@ -5,7 +5,8 @@
 # definition, redirects, numbers outside HTTP's classes) are a clean 502 on
 # a connection that stays usable; the status line is nginx's; an
 # x-ci-request-id that is not a token is dropped; a subrequest makes no
-# signed request; what a worker holds of answers is bounded.
+# signed request; what a worker holds of answers is bounded, for requests
+# that waited for the cache lock too.
 
 use strict;
 use warnings;
@@ -19,6 +20,7 @@ use Test::More;
 
 my $t = CiJobsTest->new(http => <<'EOF');
     ci_jobs_max_held_size 8k;
+    ci_jobs_cache_zone held:1m;
 
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -28,6 +30,12 @@ my $t = CiJobsTest->new(http => <<'EOF');
 
         location /ci/ {
             ci_jobs on;
+        }
+
+        location /waited/ {
+            ci_jobs on;
+            ci_jobs_cache held;
+            ci_jobs_cache_lock_timeout 1s;
         }
 
         location /big/ {
@@ -134,6 +142,32 @@ is($slow_answer->{status}, 200, 'the held answer is served whole');
 
 $r = $t->get('/ci/jobs/jobsSuccess4');
 is($r->{status}, 200, 'once it is gone, requests are served again');
+
+# and so is a request that waited for another's answer: that one fills the
+# worker, and its cache lock (1s) ends while its answer is still held
+$t->forget_upstream_requests;
+$slow = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port)
+    or die "connect: $!";
+print $slow "GET /waited/jobs/faultslowbody2 HTTP/1.1\r\nHost: localhost\r\n"
+          . "Connection: close\r\n\r\n";
+CiJobsTest::wait_for(sub {
+    grep { $_->{target} eq '/jobs/faultslowbody2' } $t->upstream_requests
+}, 5);
+sleep 0.3;
+
+$r = $t->get('/waited/jobs/faultslowbody2');
+is($r->{status}, 503, 'a request that waited while the worker is full: 503');
+is(CiJobsTest::error_code($r), 'ServiceUnavailable',
+   'ServiceUnavailable, as for a request that did not wait');
+is(scalar(grep { $_->{target} eq '/jobs/faultslowbody2' }
+          $t->upstream_requests), 1, 'nothing sent upstream for it');
+like($t->get('/status')->{body},
+     qr/^ci_jobs_refusals_total\{code="ServiceUnavailable"\} 2$/m,
+     'counted in ci_jobs_refusals_total');
+
+$slow_answer = CiJobsTest::parse_response(do { local $/; <$slow> } // '');
+close $slow;
+is($slow_answer->{status}, 200, 'the answer waited for is served whole');
 
 $t->done;
 done_testing;

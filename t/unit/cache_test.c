@@ -37,10 +37,10 @@ test_exact(void)
     ngx_http_ci_jobs_xml_result_t  res;
 
     static const struct {
-        const char  *ids;
-        const char  *xml;
-        int          store;
-        const char  *what;
+        const char                *ids;
+        const char                *xml;
+        ngx_http_ci_jobs_store_e   store;
+        const char                *what;
     } cases[] = {
         { "j1", "<Response>" J("j1", "Success") "</Response>",
           NGX_HTTP_CI_JOBS_STORE_TERMINAL, "one finished job" },
