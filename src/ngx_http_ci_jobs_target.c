@@ -1,8 +1,9 @@
 
 /*
  * Where a gateway location connects: the upstream (an upstream {} block
- * that ci_jobs_pass names, or one of the module's own, with a keepalive
- * pool), and the TLS context that verifies CI's certificate.
+ * that ci_jobs_pass names, or one of the module's own, with its own pool
+ * of idle connections), and the TLS context that verifies CI's
+ * certificate.
  *
  * Locations that connect alike (the same URL, bucket host, trust settings
  * and pool size) share one target: one upstream, one pool of connections,
@@ -16,10 +17,13 @@
 #include "ngx_http_ci_jobs_module.h"
 
 
-#define NGX_HTTP_CI_JOBS_KEEPALIVE_MODULE  "ngx_http_upstream_keepalive_module"
-
 /* the longest chain from CI's certificate to a trusted root */
-#define NGX_HTTP_CI_JOBS_SSL_VERIFY_DEPTH  4
+#define NGX_HTTP_CI_JOBS_SSL_VERIFY_DEPTH     4
+
+/* an own upstream's pool: nginx's keepalive defaults */
+#define NGX_HTTP_CI_JOBS_KEEPALIVE_REQUESTS   1000
+#define NGX_HTTP_CI_JOBS_KEEPALIVE_TIME       3600000     /* 1 h */
+#define NGX_HTTP_CI_JOBS_KEEPALIVE_TIMEOUT    60000       /* 60 s */
 
 
 struct ngx_http_ci_jobs_target_s {
@@ -42,6 +46,39 @@ struct ngx_http_ci_jobs_target_s {
 };
 
 
+/* the idle connections of an own upstream, most recently used first */
+
+typedef struct {
+    ngx_queue_t                        cache;
+    ngx_queue_t                        free;
+    ngx_http_upstream_init_peer_pt     init_peer;     /* round robin's */
+} ngx_http_ci_jobs_keepalive_t;
+
+
+typedef struct {
+    ngx_http_ci_jobs_keepalive_t      *keepalive;
+    ngx_queue_t                        queue;
+    ngx_connection_t                  *connection;
+    socklen_t                          socklen;
+    ngx_sockaddr_t                     sockaddr;
+} ngx_http_ci_jobs_keepalive_item_t;
+
+
+/* a request's peer: round robin's, wrapped */
+
+typedef struct {
+    ngx_http_ci_jobs_keepalive_t      *keepalive;
+    ngx_http_upstream_t               *upstream;
+    void                              *data;          /* round robin's */
+    ngx_event_get_peer_pt              get_peer;
+    ngx_event_free_peer_pt             free_peer;
+#if (NGX_HTTP_SSL)
+    ngx_event_set_peer_session_pt      set_session;
+    ngx_event_save_peer_session_pt     save_session;
+#endif
+} ngx_http_ci_jobs_keepalive_peer_t;
+
+
 static ngx_http_ci_jobs_target_t *ngx_http_ci_jobs_target_find(
     ngx_array_t *targets, ngx_str_t *url, ngx_http_ci_jobs_loc_conf_t *conf);
 static ngx_int_t ngx_http_ci_jobs_target_trusts_alike(
@@ -56,12 +93,22 @@ static ngx_http_upstream_srv_conf_t *ngx_http_ci_jobs_upstream_block(
     ngx_conf_t *cf, ngx_url_t *u, ngx_str_t *url);
 static ngx_http_upstream_srv_conf_t *ngx_http_ci_jobs_own_upstream(
     ngx_conf_t *cf, ngx_url_t *u, ngx_uint_t keepalive);
-static ngx_module_t *ngx_http_ci_jobs_keepalive_module(ngx_conf_t *cf);
-static ngx_int_t ngx_http_ci_jobs_add_keepalive(ngx_conf_t *cf,
-    ngx_http_upstream_srv_conf_t *uscf, ngx_uint_t keepalive);
-#if (nginx_version >= 1029007)
-static ngx_int_t ngx_http_ci_jobs_init_keepalive(ngx_conf_t *cf,
-    ngx_http_upstream_srv_conf_t *uscf);
+static ngx_int_t ngx_http_ci_jobs_keepalive_init(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *uscf, ngx_uint_t max_cached);
+static ngx_int_t ngx_http_ci_jobs_keepalive_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_ci_jobs_keepalive_get_peer(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_ci_jobs_keepalive_free_peer(ngx_peer_connection_t *pc,
+    void *data, ngx_uint_t state);
+static void ngx_http_ci_jobs_keepalive_dummy_handler(ngx_event_t *ev);
+static void ngx_http_ci_jobs_keepalive_close_handler(ngx_event_t *ev);
+static void ngx_http_ci_jobs_keepalive_close(ngx_connection_t *c);
+#if (NGX_HTTP_SSL)
+static ngx_int_t ngx_http_ci_jobs_keepalive_set_session(
+    ngx_peer_connection_t *pc, void *data);
+static void ngx_http_ci_jobs_keepalive_save_session(ngx_peer_connection_t *pc,
+    void *data);
 #endif
 #if (NGX_HTTP_SSL)
 static ngx_int_t ngx_http_ci_jobs_target_ssl(ngx_conf_t *cf,
@@ -390,20 +437,20 @@ ngx_http_ci_jobs_upstream_block(ngx_conf_t *cf, ngx_url_t *u, ngx_str_t *url)
 /*
  * An upstream of the module's own for a host[:port]: what the upstream
  * module makes of "proxy_pass http://host:port", but outside its list, so
- * that no other module's location shares it, and with a keepalive pool, as
- * if the operator had written
+ * that no other module's location shares it, and with a pool of idle
+ * connections that behaves as if the operator had written
  *
  *     upstream { server host:port; keepalive N; }
  *
  * Locations are merged after the upstream module has initialized its
- * upstreams: this one is initialized here.
+ * upstreams: this one is initialized here, by round robin, and its pool
+ * wraps round robin's peers.
  */
 
 static ngx_http_upstream_srv_conf_t *
 ngx_http_ci_jobs_own_upstream(ngx_conf_t *cf, ngx_url_t *u,
     ngx_uint_t keepalive)
 {
-    ngx_http_upstream_init_pt      init;
     ngx_http_upstream_server_t    *us;
     ngx_http_upstream_srv_conf_t  *uscf;
 
@@ -438,90 +485,57 @@ ngx_http_ci_jobs_own_upstream(ngx_conf_t *cf, ngx_url_t *u,
         us->naddrs = 1;
     }
 
+    if (ngx_http_upstream_init_round_robin(cf, uscf) != NGX_OK) {
+        return NULL;
+    }
+
     if (keepalive
-        && ngx_http_ci_jobs_add_keepalive(cf, uscf, keepalive) != NGX_OK)
+        && ngx_http_ci_jobs_keepalive_init(cf, uscf, keepalive) != NGX_OK)
     {
         return NULL;
     }
-
-    init = uscf->peer.init_upstream ? uscf->peer.init_upstream
-                                    : ngx_http_upstream_init_round_robin;
-
-    if (init(cf, uscf) != NGX_OK) {
-        return NULL;
-    }
-
-#if (nginx_version >= 1029007)
-    if (keepalive && ngx_http_ci_jobs_init_keepalive(cf, uscf) != NGX_OK) {
-        return NULL;
-    }
-#endif
 
     return uscf;
 }
 
 
-/* nginx can be built without the keepalive module: it is found by name */
-
-static ngx_module_t *
-ngx_http_ci_jobs_keepalive_module(ngx_conf_t *cf)
-{
-    ngx_uint_t     i;
-    ngx_module_t  *m;
-
-    for (i = 0; cf->cycle->modules[i]; i++) {
-        m = cf->cycle->modules[i];
-
-        if (m->type == NGX_HTTP_MODULE
-            && ngx_strcmp(m->name, NGX_HTTP_CI_JOBS_KEEPALIVE_MODULE) == 0)
-        {
-            return m;
-        }
-    }
-
-    return NULL;
-}
-
-
 /*
- * nginx's keepalive module does the pooling: its "keepalive N" directive
- * is applied to the upstream through the module's own command table, with
- * the upstream as the block being parsed.
+ * The pool of the module's own upstreams, a balancer of our own in the
+ * public balancer interface: it is the upstream's peer.init, and its get
+ * and free wrap round robin's, keeping the idle connections of the
+ * upstream's one target.  The rules are those of nginx's keepalive
+ * module, which does the same for the upstream {} blocks that ask for it.
  */
 
 static ngx_int_t
-ngx_http_ci_jobs_add_keepalive(ngx_conf_t *cf,
-    ngx_http_upstream_srv_conf_t *uscf, ngx_uint_t keepalive)
+ngx_http_ci_jobs_keepalive_init(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *uscf, ngx_uint_t max_cached)
 {
-    char                 *rv;
-    ngx_str_t            *arg;
-    ngx_conf_t            pcf;
-    ngx_array_t           args;
-    ngx_module_t         *m;
-    ngx_command_t        *cmd;
-    ngx_http_module_t    *module;
-    ngx_http_conf_ctx_t   ctx;
+    ngx_uint_t                          i;
+    ngx_http_ci_jobs_keepalive_t       *ka;
+    ngx_http_ci_jobs_keepalive_item_t  *items;
 
-    m = ngx_http_ci_jobs_keepalive_module(cf);
-    cmd = NULL;
-
-    if (m != NULL) {
-        for (cmd = m->commands; cmd->name.len; cmd++) {
-            if (ngx_strcmp(cmd->name.data, "keepalive") == 0) {
-                break;
-            }
-        }
-    }
-
-    if (cmd == NULL || cmd->name.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"ci_jobs_keepalive\" needs nginx built with the "
-                           NGX_HTTP_CI_JOBS_KEEPALIVE_MODULE
-                           "; \"ci_jobs_keepalive 0\" turns it off");
+    ka = ngx_palloc(cf->pool, sizeof(ngx_http_ci_jobs_keepalive_t));
+    if (ka == NULL) {
         return NGX_ERROR;
     }
 
-    module = m->ctx;
+    items = ngx_pcalloc(cf->pool,
+                        sizeof(ngx_http_ci_jobs_keepalive_item_t)
+                        * max_cached);
+    if (items == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_init(&ka->cache);
+    ngx_queue_init(&ka->free);
+
+    for (i = 0; i < max_cached; i++) {
+        items[i].keepalive = ka;
+        ngx_queue_insert_head(&ka->free, &items[i].queue);
+    }
+
+    /* found by init_peer where any balancer finds its own: in srv_conf */
 
     uscf->srv_conf = ngx_pcalloc(cf->pool,
                                  sizeof(void *) * ngx_http_max_module);
@@ -530,118 +544,309 @@ ngx_http_ci_jobs_add_keepalive(ngx_conf_t *cf,
     }
 
     uscf->srv_conf[ngx_http_upstream_module.ctx_index] = uscf;
-    uscf->srv_conf[m->ctx_index] = module->create_srv_conf(cf);
+    uscf->srv_conf[ngx_http_ci_jobs_module.ctx_index] = ka;
 
-    if (uscf->srv_conf[m->ctx_index] == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_array_init(&args, cf->temp_pool, 2, sizeof(ngx_str_t)) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    arg = ngx_array_push_n(&args, 2);
-    if (arg == NULL) {
-        return NGX_ERROR;
-    }
-
-    arg[0] = cmd->name;
-
-    arg[1].data = ngx_pnalloc(cf->temp_pool, NGX_INT_T_LEN);
-    if (arg[1].data == NULL) {
-        return NGX_ERROR;
-    }
-
-    arg[1].len = ngx_sprintf(arg[1].data, "%ui", keepalive) - arg[1].data;
-
-    ctx = *(ngx_http_conf_ctx_t *) cf->ctx;
-    ctx.srv_conf = uscf->srv_conf;
-
-    pcf = *cf;
-    pcf.ctx = &ctx;
-    pcf.args = &args;
-
-    rv = cmd->set(&pcf, cmd, uscf->srv_conf[m->ctx_index]);
-
-    if (rv != NGX_CONF_OK) {
-        if (rv != NGX_CONF_ERROR) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"ci_jobs_keepalive\" %s", rv);
-        }
-
-        return NGX_ERROR;
-    }
+    ka->init_peer = uscf->peer.init;
+    uscf->peer.init = ngx_http_ci_jobs_keepalive_init_peer;
 
     return NGX_OK;
 }
 
 
-#if (nginx_version >= 1029007)
+static ngx_int_t
+ngx_http_ci_jobs_keepalive_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_http_upstream_t                *u;
+    ngx_http_ci_jobs_keepalive_t       *ka;
+    ngx_http_ci_jobs_keepalive_peer_t  *kp;
 
-/*
- * Since nginx 1.29.7 "keepalive N" only sizes the pool: the keepalive
- * module sets pools up in its init_main_conf, for the upstream module's
- * list of upstreams.  It is run again here, after round robin's init, on
- * a list of this upstream alone.
- */
+    ka = ngx_http_conf_upstream_srv_conf(us, ngx_http_ci_jobs_module);
+
+    kp = ngx_palloc(r->pool, sizeof(ngx_http_ci_jobs_keepalive_peer_t));
+    if (kp == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ka->init_peer(r, us) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    u = r->upstream;
+
+    kp->keepalive = ka;
+    kp->upstream = u;
+    kp->data = u->peer.data;
+    kp->get_peer = u->peer.get;
+    kp->free_peer = u->peer.free;
+
+    u->peer.data = kp;
+    u->peer.get = ngx_http_ci_jobs_keepalive_get_peer;
+    u->peer.free = ngx_http_ci_jobs_keepalive_free_peer;
+
+#if (NGX_HTTP_SSL)
+    kp->set_session = u->peer.set_session;
+    kp->save_session = u->peer.save_session;
+
+    u->peer.set_session = ngx_http_ci_jobs_keepalive_set_session;
+    u->peer.save_session = ngx_http_ci_jobs_keepalive_save_session;
+#endif
+
+    return NGX_OK;
+}
+
+
+/* the server round robin picks, over an idle connection to it if any */
 
 static ngx_int_t
-ngx_http_ci_jobs_init_keepalive(ngx_conf_t *cf,
-    ngx_http_upstream_srv_conf_t *uscf)
+ngx_http_ci_jobs_keepalive_get_peer(ngx_peer_connection_t *pc, void *data)
 {
-    void                            **main_conf;
-    ngx_conf_t                        pcf;
-    ngx_module_t                     *m;
-    ngx_http_module_t                *module;
-    ngx_http_conf_ctx_t               ctx;
-    ngx_http_upstream_srv_conf_t    **uscfp;
-    ngx_http_upstream_main_conf_t     umcf;
+    ngx_http_ci_jobs_keepalive_peer_t  *kp = data;
 
-    m = ngx_http_ci_jobs_keepalive_module(cf);
-    module = m ? m->ctx : NULL;
+    ngx_int_t                           rc;
+    ngx_queue_t                        *q, *cache;
+    ngx_connection_t                   *c;
+    ngx_http_ci_jobs_keepalive_item_t  *item;
 
-    if (module == NULL || module->init_main_conf == NULL) {
-        return NGX_ERROR;
+    rc = kp->get_peer(pc, kp->data);
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    ctx = *(ngx_http_conf_ctx_t *) cf->ctx;
+    cache = &kp->keepalive->cache;
 
-    main_conf = ngx_palloc(cf->temp_pool,
-                           sizeof(void *) * ngx_http_max_module);
-    if (main_conf == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(main_conf, ctx.main_conf, sizeof(void *) * ngx_http_max_module);
-
-    umcf = *(ngx_http_upstream_main_conf_t *)
-               main_conf[ngx_http_upstream_module.ctx_index];
-
-    if (ngx_array_init(&umcf.upstreams, cf->temp_pool, 1,
-                       sizeof(ngx_http_upstream_srv_conf_t *))
-        != NGX_OK)
+    for (q = ngx_queue_head(cache);
+         q != ngx_queue_sentinel(cache);
+         q = ngx_queue_next(q))
     {
-        return NGX_ERROR;
-    }
+        item = ngx_queue_data(q, ngx_http_ci_jobs_keepalive_item_t, queue);
 
-    uscfp = ngx_array_push(&umcf.upstreams);
-    if (uscfp == NULL) {
-        return NGX_ERROR;
-    }
+        if (ngx_memn2cmp((u_char *) &item->sockaddr, (u_char *) pc->sockaddr,
+                         item->socklen, pc->socklen)
+            == 0)
+        {
+            ngx_queue_remove(q);
+            ngx_queue_insert_head(&kp->keepalive->free, q);
 
-    *uscfp = uscf;
-
-    main_conf[ngx_http_upstream_module.ctx_index] = &umcf;
-    ctx.main_conf = main_conf;
-
-    pcf = *cf;
-    pcf.ctx = &ctx;
-
-    if (module->init_main_conf(&pcf, NULL) != NGX_CONF_OK) {
-        return NGX_ERROR;
+            goto found;
+        }
     }
 
     return NGX_OK;
+
+found:
+
+    c = item->connection;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                   "ci_jobs keepalive: using connection %p", c);
+
+    c->idle = 0;
+    c->sent = 0;
+    c->data = NULL;
+    c->log = pc->log;
+    c->read->log = pc->log;
+    c->write->log = pc->log;
+    c->pool->log = pc->log;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    pc->connection = c;
+    pc->cached = 1;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * A connection is kept when its answer was read whole and the upstream may
+ * send another (u->keepalive), nothing failed on it, it is young enough
+ * and the worker is not leaving; the least recently used one makes room.
+ */
+
+static void
+ngx_http_ci_jobs_keepalive_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    ngx_http_ci_jobs_keepalive_peer_t  *kp = data;
+
+    ngx_queue_t                        *q;
+    ngx_connection_t                   *c;
+    ngx_http_upstream_t                *u;
+    ngx_http_ci_jobs_keepalive_t       *ka;
+    ngx_http_ci_jobs_keepalive_item_t  *item;
+
+    u = kp->upstream;
+    ka = kp->keepalive;
+    c = pc->connection;
+
+    if (state & NGX_PEER_FAILED
+        || c == NULL
+        || c->read->eof
+        || c->read->error
+        || c->read->timedout
+        || c->write->error
+        || c->write->timedout
+        || c->requests >= NGX_HTTP_CI_JOBS_KEEPALIVE_REQUESTS
+        || ngx_current_msec - c->start_time > NGX_HTTP_CI_JOBS_KEEPALIVE_TIME
+        || !u->keepalive
+        || !u->request_body_sent
+        || ngx_terminate
+        || ngx_exiting
+        || ngx_handle_read_event(c->read, 0) != NGX_OK)
+    {
+        goto done;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                   "ci_jobs keepalive: saving connection %p", c);
+
+    if (ngx_queue_empty(&ka->free)) {
+        q = ngx_queue_last(&ka->cache);
+        ngx_queue_remove(q);
+
+        item = ngx_queue_data(q, ngx_http_ci_jobs_keepalive_item_t, queue);
+
+        ngx_http_ci_jobs_keepalive_close(item->connection);
+
+    } else {
+        q = ngx_queue_head(&ka->free);
+        ngx_queue_remove(q);
+
+        item = ngx_queue_data(q, ngx_http_ci_jobs_keepalive_item_t, queue);
+    }
+
+    ngx_queue_insert_head(&ka->cache, q);
+
+    item->connection = c;
+    item->socklen = pc->socklen;
+    ngx_memcpy(&item->sockaddr, pc->sockaddr, pc->socklen);
+
+    pc->connection = NULL;
+
+    c->read->delayed = 0;
+    ngx_add_timer(c->read, NGX_HTTP_CI_JOBS_KEEPALIVE_TIMEOUT);
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    c->write->handler = ngx_http_ci_jobs_keepalive_dummy_handler;
+    c->read->handler = ngx_http_ci_jobs_keepalive_close_handler;
+
+    /* idle: a worker that leaves closes it (ngx_close_idle_connections) */
+
+    c->data = item;
+    c->idle = 1;
+    c->log = ngx_cycle->log;
+    c->read->log = ngx_cycle->log;
+    c->write->log = ngx_cycle->log;
+    c->pool->log = ngx_cycle->log;
+
+    if (c->read->ready) {
+        ngx_http_ci_jobs_keepalive_close_handler(c->read);
+    }
+
+done:
+
+    kp->free_peer(pc, kp->data, state);
+}
+
+
+static void
+ngx_http_ci_jobs_keepalive_dummy_handler(ngx_event_t *ev)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "ci_jobs keepalive: write event while idle");
+}
+
+
+/*
+ * An idle connection closes when its idle time is up, when the worker
+ * leaves, and when the server sends anything: its close, or bytes no
+ * request asked for.
+ */
+
+static void
+ngx_http_ci_jobs_keepalive_close_handler(ngx_event_t *ev)
+{
+    int                                 n;
+    char                                buf[1];
+    ngx_connection_t                   *c;
+    ngx_http_ci_jobs_keepalive_item_t  *item;
+
+    c = ev->data;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "ci_jobs keepalive: event on idle connection %p", c);
+
+    if (!c->close && !c->read->timedout) {
+        n = recv(c->fd, buf, 1, MSG_PEEK);
+
+        if (n == -1 && ngx_socket_errno == NGX_EAGAIN) {
+            ev->ready = 0;
+
+            if (ngx_handle_read_event(c->read, 0) == NGX_OK) {
+                return;
+            }
+        }
+    }
+
+    item = c->data;
+
+    ngx_http_ci_jobs_keepalive_close(c);
+
+    ngx_queue_remove(&item->queue);
+    ngx_queue_insert_head(&item->keepalive->free, &item->queue);
+}
+
+
+static void
+ngx_http_ci_jobs_keepalive_close(ngx_connection_t *c)
+{
+#if (NGX_HTTP_SSL)
+
+    if (c->ssl) {
+        c->ssl->no_wait_shutdown = 1;
+        c->ssl->no_send_shutdown = 1;
+
+        if (ngx_ssl_shutdown(c) == NGX_AGAIN) {
+            c->ssl->handler = ngx_http_ci_jobs_keepalive_close;
+            return;
+        }
+    }
+
+#endif
+
+    ngx_destroy_pool(c->pool);
+    ngx_close_connection(c);
+}
+
+
+#if (NGX_HTTP_SSL)
+
+/* TLS sessions stay round robin's: one kept per server, per target */
+
+static ngx_int_t
+ngx_http_ci_jobs_keepalive_set_session(ngx_peer_connection_t *pc,
+    void *data)
+{
+    ngx_http_ci_jobs_keepalive_peer_t  *kp = data;
+
+    return kp->set_session(pc, kp->data);
+}
+
+
+static void
+ngx_http_ci_jobs_keepalive_save_session(ngx_peer_connection_t *pc,
+    void *data)
+{
+    ngx_http_ci_jobs_keepalive_peer_t  *kp = data;
+
+    kp->save_session(pc, kp->data);
 }
 
 #endif
@@ -718,10 +923,14 @@ ngx_http_ci_jobs_target_ssl(ngx_conf_t *cf, ngx_http_ci_jobs_target_t *target)
 
 
 /*
- * At a worker's exit: the TLS sessions kept for the servers the targets
- * connect to.  Outside a shared zone, nginx's round robin holds each in
- * the worker's heap for the worker's life and never frees it; doing it
- * here keeps the worker's exit clean for leak checkers.
+ * At a worker's exit: the TLS sessions round robin kept for the servers
+ * the targets connect to, of the module's own upstreams and of blocks.
+ * Outside a shared zone round robin holds each in the worker's heap for
+ * the worker's life and never frees it (a plain proxy_pass https:// leaves
+ * the same, t/valgrind.supp), and nginx has no call that releases them:
+ * they are reached through the peers of ngx_http_upstream_round_robin.h,
+ * the header every balancer builds on.  This keeps a worker's exit clean
+ * for LeakSanitizer, which runs the suite's nginx without suppressions.
  */
 
 void

@@ -198,13 +198,13 @@ sub usage {
         . " [--host HOST] --secret ID:KEY [--secret ID:KEY ...]"
         . " [--require-token TOKEN] [--clock-offset SECONDS]"
         . " [--record FILE] [--pid-file FILE] [--no-tls-resume]"
-        . " [--stale-after MS]\n";
+        . " [--stale-after MS] [--idle-timeout MS]\n";
     exit 2;
 }
 
 GetOptions(\%opt, 'listen=s', 'tls-cert=s', 'tls-key=s', 'host=s',
            'secret=s@', 'require-token=s', 'clock-offset=i', 'record=s',
-           'secrets-file=s', 'stale-after=i',
+           'secrets-file=s', 'stale-after=i', 'idle-timeout=i',
            'pid-file=s', 'no-tls-resume', 'help')
     or usage();
 usage() if $opt{help} || @ARGV || !$opt{listen};
@@ -257,7 +257,10 @@ my $STATE_FILE = $opt{record} ? "$opt{record}.faultstate"
 my $MAX_HEAD = 64 * 1024;
 my $MAX_BODY = 1024 * 1024;
 my $MAX_RECORDED = 1024 * 1024;     # bodies recorded whole below this
-my $IDLE_TIMEOUT = 60;
+# --idle-timeout MS: a connection idle that long is closed (60 s), as a
+# server's idle timeout closes a kept-alive connection
+my $IDLE_TIMEOUT = defined $opt{'idle-timeout'} ? $opt{'idle-timeout'} / 1000
+                                                : 60;
 my $READ_TIMEOUT = 30;
 
 # --stale-after MS: a request that comes on a connection idle that long is

@@ -192,6 +192,8 @@ sub start_emulators {
             if $opt->{clock_offset};
         push @cmd, '--stale-after', $opt->{stale_after}
             if $opt->{stale_after};
+        push @cmd, '--idle-timeout', $opt->{idle_timeout}
+            if $opt->{idle_timeout};
 
         if (my $tls = $opt->{tls}) {
             push @cmd, '--tls-cert', "$self->{dir}/tls/$tls.crt",
