@@ -62,9 +62,10 @@ UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 UNIT_CFLAGS := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror -Isrc -It/unit \
                $(shell pkg-config --cflags libxml-2.0 2>/dev/null \
                        || echo -I/usr/include/libxml2)
-UNIT_LIBS   := -lcrypto -lxml2
+UNIT_LIBS   := -lcrypto -lxml2 -ljansson
 
 DEB_PKGS    := build-essential nginx-core nginx-dev libssl-dev libxml2-dev \
+               libjansson-dev \
                libpcre2-dev zlib1g-dev openssl perl libio-socket-ssl-perl \
                pkg-config curl chromium dpkg-dev
 
@@ -227,7 +228,7 @@ fuzz-deps:
 $(BUILD)/fuzz/%_fuzz: fuzz/%_fuzz.c $(CORE_SRCS) $(wildcard src/*.h) \
         t/unit/pool.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lcrypto -lxml2
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lcrypto -lxml2 -ljansson
 
 # the gateway next to plain nginx and an njs signer, the micro-benchmarks
 # and the cache's capacity; the table and a plot land in build/bench/
@@ -254,14 +255,14 @@ bench-memory: module
 bench-sign: $(CORE_SRCS)
 	@mkdir -p $(BUILD)
 	$(CC) -O2 $(UNIT_CFLAGS) -o $(BUILD)/sign_bench bench/sign_bench.c \
-	    $(CORE_SRCS) -lcrypto -lxml2
+	    $(CORE_SRCS) $(UNIT_LIBS)
 	$(BUILD)/sign_bench
 
 # the XML pass on a 4 MB list answer, next to libxml2 parsing alone
 bench-xml: $(CORE_SRCS)
 	@mkdir -p $(BUILD)
 	$(CC) -O2 $(UNIT_CFLAGS) -o $(BUILD)/xml_bench bench/xml_bench.c \
-	    $(CORE_SRCS) -lcrypto -lxml2
+	    $(CORE_SRCS) $(UNIT_LIBS)
 	$(BUILD)/xml_bench
 	@command -v valgrind >/dev/null \
 	    && perl bench/xml_count.pl $(BUILD)/xml_bench \
