@@ -102,8 +102,10 @@ module: $(MODULE)
 
 deps:
 	$(call apt_install,$(DEB_PKGS) $(if $(shell command -v npm),,nodejs npm))
-	@# the official COS SDK, the reference t/json.t compares JSON with
-	@[ -d t/sdk/node_modules/cos-nodejs-sdk-v5 ] || \
+	@# the official COS SDK, the reference t/json.t compares JSON with,
+	@# and jsonwebtoken, which mints t/access.t's tokens
+	@[ -d t/sdk/node_modules/cos-nodejs-sdk-v5 ] \
+	    && [ -d t/sdk/node_modules/jsonwebtoken ] || \
 	    (cd t/sdk && npm install --no-package-lock --no-audit --no-fund \
 	        --loglevel=error)
 

@@ -7,6 +7,7 @@
 
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_metrics.h"
+#include "ngx_http_ci_jobs_access.h"
 
 
 static ngx_int_t ngx_http_ci_jobs_refuse(ngx_http_request_t *r,
@@ -23,6 +24,7 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     u_char                       *scratch;
     ngx_int_t                     status;
     ngx_str_t                     path;
+    const char                   *code, *message;
     ngx_table_elt_t              *allow;
     ngx_http_ci_jobs_ctx_t       *ctx;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
@@ -106,6 +108,13 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     }
 
     ctx->api = ctx->req.api;
+
+    /* before the cache: no answer, cached or not, without a valid token */
+
+    status = ngx_http_ci_jobs_access(r, ctx, lcf, &code, &message);
+    if (status != NGX_OK) {
+        return ngx_http_ci_jobs_refuse(r, ctx, status, code, message);
+    }
 
     if (ngx_http_ci_jobs_credentials(r, lcf) == NULL) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,

@@ -15,7 +15,7 @@
 
 
 #define NGX_HTTP_CI_JOBS_METRICS_ZONE   "ci_jobs_metrics"
-#define NGX_HTTP_CI_JOBS_METRICS_MAGIC  0x63696a6d00000001
+#define NGX_HTTP_CI_JOBS_METRICS_MAGIC  0x63696a6d00000002
 
 /* statuses 100..599, one slot each */
 #define NGX_HTTP_CI_JOBS_STATUS_MIN     100
@@ -44,6 +44,7 @@ typedef struct {
     ngx_atomic_t                 signatures;
     ngx_atomic_t                 skew;
     ngx_atomic_t                 reloads[2];      /* error, ok */
+    ngx_atomic_t                 access[NGX_HTTP_CI_JOBS_ACCESS_REASONS];
 } ngx_http_ci_jobs_metrics_t;
 
 
@@ -87,6 +88,12 @@ static ngx_str_t  ngx_http_ci_jobs_refusal_codes[] = {
     ngx_string("AccessDenied"),
     ngx_string("ServiceUnavailable"),
     ngx_string("CredentialsUnavailable")
+};
+
+
+/* by ngx_http_ci_jobs_token_check()'s results, and "missing" */
+static const char  *ngx_http_ci_jobs_access_reasons[] = {
+    "missing", "malformed", "signature", "expired", "scope"
 };
 
 
@@ -297,6 +304,18 @@ ngx_http_ci_jobs_count_refusal(ngx_str_t *code)
                                 &ngx_http_ci_jobs_metrics->refusals[i], 1);
             return;
         }
+    }
+}
+
+
+void
+ngx_http_ci_jobs_count_access(ngx_uint_t reason)
+{
+    if (ngx_http_ci_jobs_metrics != NULL
+        && reason < NGX_HTTP_CI_JOBS_ACCESS_REASONS)
+    {
+        (void) ngx_atomic_fetch_add(&ngx_http_ci_jobs_metrics->access[reason],
+                                    1);
     }
 }
 
@@ -551,6 +570,29 @@ ngx_http_ci_jobs_status_metrics(ngx_http_request_t *r,
                                  "ci_jobs_refusals_total{code=\"%V\"} %uA\n",
                                  &ngx_http_ci_jobs_refusal_codes[i],
                                  m->refusals[i]);
+    }
+
+    if (ngx_http_ci_jobs_text_family(t, "ci_jobs_access_refusals_total",
+                                     "counter",
+                                     "Requests refused for their access "
+                                     "token, by reason.")
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_CI_JOBS_ACCESS_REASONS; i++) {
+        if (ngx_http_ci_jobs_text_reserve(t, NGX_HTTP_CI_JOBS_LINE_MAX)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        t->b->last = ngx_sprintf(t->b->last,
+                                 "ci_jobs_access_refusals_total"
+                                 "{reason=\"%s\"} %uA\n",
+                                 ngx_http_ci_jobs_access_reasons[i],
+                                 m->access[i]);
     }
 
     if (ngx_http_ci_jobs_status_caches(r, t) != NGX_OK) {

@@ -22,12 +22,20 @@
 #define NGX_HTTP_CI_JOBS_UPSTREAM_MALFORMED  6
 #define NGX_HTTP_CI_JOBS_UPSTREAM_OVERSIZE   7
 
+/*
+ * ci_jobs_access_refusals_total{reason}: "missing", then the refusals of
+ * ngx_http_ci_jobs_token_check() by their number
+ */
+#define NGX_HTTP_CI_JOBS_ACCESS_MISSING      0
+#define NGX_HTTP_CI_JOBS_ACCESS_REASONS      5
+
 
 char *ngx_http_ci_jobs_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ci_jobs_metrics_init(ngx_conf_t *cf);
 
 void ngx_http_ci_jobs_count_refusal(ngx_str_t *code);
+void ngx_http_ci_jobs_count_access(ngx_uint_t reason);
 void ngx_http_ci_jobs_count_signature(void);
 void ngx_http_ci_jobs_count_skew(void);
 void ngx_http_ci_jobs_count_reload(ngx_uint_t ok);
