@@ -75,7 +75,7 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Isrc -It/unit \
                $(shell pkg-config --cflags libxml-2.0 2>/dev/null \
                        || echo -I/usr/include/libxml2)
-FUZZ_TARGETS := xml request credentials cache sign metadata
+FUZZ_TARGETS := xml request credentials cache sign metadata token
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
         bench-profile bench-sign bench-xml bench-cache bench-memory soak \
