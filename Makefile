@@ -78,7 +78,8 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
 FUZZ_TARGETS := xml request credentials cache sign metadata token
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
-        bench-profile bench-sign bench-xml bench-cache bench-memory soak \
+        bench-profile bench-sign bench-token bench-xml bench-cache \
+        bench-memory soak \
         test-asan deb clean
 
 all: module
@@ -234,7 +235,7 @@ $(BUILD)/fuzz/%_fuzz: fuzz/%_fuzz.c $(CORE_SRCS) $(wildcard src/*.h) \
 
 # the gateway next to plain nginx and an njs signer, the micro-benchmarks
 # and the cache's capacity; the table and a plot land in build/bench/
-bench: bench-deps module bench-sign bench-xml bench-cache
+bench: bench-deps module bench-sign bench-token bench-xml bench-cache
 	perl bench/run.pl
 
 # instructions per request of each scenario, under callgrind
@@ -259,6 +260,13 @@ bench-sign: $(CORE_SRCS)
 	$(CC) -O2 $(UNIT_CFLAGS) -o $(BUILD)/sign_bench bench/sign_bench.c \
 	    $(CORE_SRCS) $(UNIT_LIBS)
 	$(BUILD)/sign_bench
+
+# microseconds per access token check and per key set read
+bench-token: $(CORE_SRCS)
+	@mkdir -p $(BUILD)
+	$(CC) -O2 $(UNIT_CFLAGS) -o $(BUILD)/token_bench bench/token_bench.c \
+	    $(CORE_SRCS) $(UNIT_LIBS)
+	$(BUILD)/token_bench
 
 # the XML pass on a 4 MB list answer, next to libxml2 parsing alone
 bench-xml: $(CORE_SRCS)
