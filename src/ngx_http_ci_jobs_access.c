@@ -152,8 +152,8 @@ static ngx_int_t
 ngx_http_ci_jobs_keys_load(ngx_http_ci_jobs_keyfile_t *kf, ngx_log_t *log,
     ngx_uint_t level)
 {
-    u_char                   *buf;
     off_t                     size;
+    u_char                   *buf;
     ssize_t                   n;
     ngx_fd_t                  fd;
     const char               *error;

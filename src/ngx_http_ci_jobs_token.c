@@ -147,8 +147,8 @@ ngx_http_ci_jobs_jwk_add(ngx_http_ci_jobs_jwks_t *set, json_t *jwk,
 {
     int                      rc;
     size_t                   klen, kid_len;
-    ssize_t                  n;
     json_t                  *k, *kid, *use, *alg;
+    ssize_t                  n;
     const char              *kstr;
     ngx_http_ci_jobs_jwk_t  *key;
     u_char                   buf[NGX_HTTP_CI_JOBS_JWK_MAX_LEN];
@@ -302,10 +302,10 @@ ngx_http_ci_jobs_token_check(const u_char *token, size_t token_len,
     const ngx_http_ci_jobs_scope_t *scope, u_char *sub, size_t *sub_len)
 {
     int                            rc;
-    ssize_t                        n;
     json_t                        *claims;
-    json_error_t                   jerr;
+    ssize_t                        n;
     const u_char                  *dot1, *dot2, *last;
+    json_error_t                   jerr;
     const ngx_http_ci_jobs_jwk_t  *key;
     u_char                         buf[NGX_HTTP_CI_JOBS_TOKEN_DECODED];
 
