@@ -71,11 +71,11 @@ UNIT_BINS   := $(patsubst t/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 UNIT_CFLAGS := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror -Isrc -It/unit \
                $(shell pkg-config --cflags libxml-2.0 2>/dev/null \
                        || echo -I/usr/include/libxml2)
-UNIT_LIBS   := -lcrypto -lxml2
+UNIT_LIBS   := -lcrypto -lxml2 -ljansson
 
 # what building the module needs, and what the suite needs besides
 BUILD_PKGS  := build-essential nginx-core nginx-dev libssl-dev libxml2-dev \
-               libpcre2-dev zlib1g-dev pkg-config
+               libjansson-dev libpcre2-dev zlib1g-dev pkg-config
 TEST_PKGS   := openssl perl libio-socket-ssl-perl curl chromium dpkg-dev
 
 FUZZ_TIME   ?= 60
@@ -84,11 +84,11 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Isrc -It/unit \
                $(shell pkg-config --cflags libxml-2.0 2>/dev/null \
                        || echo -I/usr/include/libxml2)
-FUZZ_TARGETS := xml request credentials cache sign metadata
+FUZZ_TARGETS := xml request credentials cache sign metadata token
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
-        bench-profile bench-sign bench-xml bench-cache bench-memory soak \
-        test-asan test-fresh deb docs clean
+        bench-profile bench-sign bench-token bench-xml bench-cache \
+        bench-memory soak test-asan test-fresh deb docs clean
 
 all: module
 
@@ -112,8 +112,10 @@ module: $(MODULE)
 deps:
 	$(call apt_install,$(BUILD_PKGS) $(TEST_PKGS) \
 	    $(if $(shell command -v npm),,nodejs npm))
-	@# the official COS SDK, the reference t/json.t compares JSON with
-	@[ -d t/sdk/node_modules/cos-nodejs-sdk-v5 ] || \
+	@# the official COS SDK, the reference t/json.t compares JSON with,
+	@# and jsonwebtoken, which mints t/access.t's tokens
+	@[ -d t/sdk/node_modules/cos-nodejs-sdk-v5 ] \
+	    && [ -d t/sdk/node_modules/jsonwebtoken ] || \
 	    (cd t/sdk && npm install --no-package-lock --no-audit --no-fund \
 	        --loglevel=error)
 
@@ -249,11 +251,11 @@ fuzz-deps:
 $(BUILD)/fuzz/%_fuzz: fuzz/%_fuzz.c $(CORE_SRCS) $(wildcard src/*.h) \
         t/unit/pool.h
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lcrypto -lxml2
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lcrypto -lxml2 -ljansson
 
 # the gateway next to plain nginx and an njs signer, the micro-benchmarks
 # and the cache's capacity; the table and a plot land in build/bench/
-bench: bench-deps module bench-sign bench-xml bench-cache
+bench: bench-deps module bench-sign bench-token bench-xml bench-cache
 	perl bench/run.pl
 
 # instructions per request of each scenario, under callgrind
@@ -276,14 +278,21 @@ bench-memory: module
 bench-sign: $(CORE_SRCS)
 	@mkdir -p $(BUILD)
 	$(CC) -O2 $(UNIT_CFLAGS) -o $(BUILD)/sign_bench bench/sign_bench.c \
-	    $(CORE_SRCS) -lcrypto -lxml2
+	    $(CORE_SRCS) $(UNIT_LIBS)
 	$(BUILD)/sign_bench
+
+# microseconds per access token check and per key set read
+bench-token: $(CORE_SRCS)
+	@mkdir -p $(BUILD)
+	$(CC) -O2 $(UNIT_CFLAGS) -o $(BUILD)/token_bench bench/token_bench.c \
+	    $(CORE_SRCS) $(UNIT_LIBS)
+	$(BUILD)/token_bench
 
 # the XML pass on a 4 MB list answer, next to libxml2 parsing alone
 bench-xml: $(CORE_SRCS)
 	@mkdir -p $(BUILD)
 	$(CC) -O2 $(UNIT_CFLAGS) -o $(BUILD)/xml_bench bench/xml_bench.c \
-	    $(CORE_SRCS) -lcrypto -lxml2
+	    $(CORE_SRCS) $(UNIT_LIBS)
 	$(BUILD)/xml_bench
 	@command -v valgrind >/dev/null \
 	    && perl bench/xml_count.pl $(BUILD)/xml_bench \

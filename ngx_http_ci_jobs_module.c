@@ -13,6 +13,7 @@
 #include "ngx_http_ci_jobs_metrics.h"
 #include "ngx_http_ci_jobs_counters.h"
 #include "ngx_http_ci_jobs_text.h"
+#include "ngx_http_ci_jobs_access.h"
 
 
 #if (defined __SANITIZE_ADDRESS__)
@@ -294,6 +295,27 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       offsetof(ngx_http_ci_jobs_loc_conf_t, ssl_trusted_certificate),
       NULL },
 
+    { ngx_string("ci_jobs_access"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, access),
+      &ngx_http_ci_jobs_access_modes },
+
+    { ngx_string("ci_jobs_access_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ci_jobs_access_keys,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ci_jobs_access_max_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, access_max_ttl),
+      NULL },
+
     { ngx_string("ci_jobs_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_ci_jobs_status,
@@ -312,6 +334,10 @@ static ngx_http_variable_t  ngx_http_ci_jobs_vars[] = {
 
     { ngx_string("ci_jobs_key"), NULL,
       ngx_http_ci_jobs_key_variable, 0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ci_jobs_access_subject"), NULL,
+      ngx_http_ci_jobs_access_subject_variable, 0, NGX_HTTP_VAR_NOCACHEABLE,
+      0 },
 
       ngx_http_null_variable
 };
@@ -426,6 +452,9 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
     conf->cache_valid_pending = NGX_CONF_UNSET_MSEC;
     conf->cache_lock_timeout = NGX_CONF_UNSET_MSEC;
     conf->ssl_verify = NGX_CONF_UNSET;
+    conf->access = NGX_CONF_UNSET_UINT;
+    conf->access_keys = NGX_CONF_UNSET_PTR;
+    conf->access_max_ttl = NGX_CONF_UNSET;
 
     conf->upstream.connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->upstream.read_timeout = NGX_CONF_UNSET_MSEC;
@@ -505,6 +534,10 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->upstream.read_timeout, 30000);
 
     conf->upstream.send_timeout = conf->upstream.read_timeout;
+
+    if (ngx_http_ci_jobs_access_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (!conf->enable) {
         return NGX_CONF_OK;

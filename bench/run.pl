@@ -8,6 +8,8 @@
 #   gateway XML   ci_jobs
 #   gateway JSON  ci_jobs with ci_jobs_json on
 #   cache HIT     ci_jobs_cache, an answer held in the zone
+#   HIT token     the same with ci_jobs_access token: an access token
+#                 (minted by jsonwebtoken) checked before each HIT
 #   return 200    nginx answering the same body from its configuration
 #
 # and, as production has it, over TLS to an upstream with a certificate for
@@ -71,6 +73,8 @@ use lib "$FindBin::Bin/../t/lib";
 use CiJobsTest;
 use File::Path qw(make_path);
 use IO::Socket::INET;
+use JSON::PP;
+use MIME::Base64 qw(encode_base64url);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
@@ -121,6 +125,8 @@ my @SCENARIOS = (
     [ 'gw counted',   "/ci/jobs/$ID",     'gateway XML', 'counted' ],
     [ 'return 200',   '/static' ],
     [ 'cache HIT',    "/cached/jobs/$ID", 'return 200' ],
+    [ 'HIT token',    "/cached-tok/jobs/$ID?access_token=TOKEN",
+      'return 200' ],
     [ 'https baseline', "/tls-base/jobs/$ID" ],
     [ 'https gateway',  "/tls-ci/jobs/$ID",    'https baseline' ],
     [ 'https gw block', "/tls-block/jobs/$ID", 'https baseline' ],
@@ -148,6 +154,19 @@ my $ca = "$dir/tls/ca.crt";
 my %port = map { $_ => CiJobsTest::free_port() }
            qw(proxy counted up tls wan_base wan_ci wan_ka0);
 my %nginx;
+
+# the access key, and a token for the job, as an application mints it
+my $access_key = encode_base64url(join '', map { chr int rand 256 } 1 .. 32);
+write_file("$dir/access-keys.json", encode_json(
+    { keys => [ { kty => 'oct', kid => 'bench', k => $access_key } ] }));
+write_file("$dir/token-spec.json", encode_json([ {
+    key => $access_key,
+    payload => { sub => 'bench', ci_jobs => [ $ID ], exp => time + 86000 },
+    options => { algorithm => 'HS256', keyid => 'bench',
+                 noTimestamp => JSON::PP::true } } ]));
+chomp(my $token = `node $FindBin::Bin/../t/lib/jwt_mint.js $dir/token-spec.json`);
+die "no access token (make deps installs jsonwebtoken)\n" if $? || !$token;
+$_->[1] =~ s/TOKEN/$token/ for @SCENARIOS;
 my %relay;      # name => pid
 
 my $MAIN = $$;
@@ -290,6 +309,16 @@ start_nginx('proxy', 1, <<"EOF");
             $creds
             ci_jobs_cache bench;
             ci_jobs_pass http://up;
+            add_header X-Cache \$ci_jobs_cache_status;
+        }
+
+        location /cached-tok/ {
+            ci_jobs on;
+            $creds
+            ci_jobs_cache bench;
+            ci_jobs_pass http://up;
+            ci_jobs_access token;
+            ci_jobs_access_keys $dir/access-keys.json;
             add_header X-Cache \$ci_jobs_cache_status;
         }
 
@@ -455,6 +484,7 @@ for my $s (@SIGNED) {
 }
 
 get("/cached/jobs/$ID");
+get("/cached-tok/jobs/$ID?access_token=$token");
 
 # profiling looks at the proxies' nginx alone
 @SCENARIOS = grep { !defined $_->[3] } @SCENARIOS if $PROFILE;
@@ -479,6 +509,11 @@ die "the counted gateway did not count\n" unless $PROFILE
 
 die "no cache HIT\n"
     unless (get("/cached/jobs/$ID")->{headers}{'x-cache'} // '') eq 'HIT';
+die "no cache HIT with the token\n"
+    unless (get("/cached-tok/jobs/$ID?access_token=$token")
+            ->{headers}{'x-cache'} // '') eq 'HIT';
+die "a HIT without the token\n"
+    unless get("/cached-tok/jobs/$ID")->{status} == 401;
 
 # every crowd scenario answers the running job; the two caches keep it
 for my $s (@CROWD) {

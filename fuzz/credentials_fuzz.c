@@ -57,6 +57,7 @@ static const char  *fuzz_errors[] = {
     "a line is not NAME=VALUE",
     "unknown name (expected SecretId, SecretKey, Token)",
     "not a valid JSON object of strings and numbers",
+    "a value is written with escapes",
     "no SecretId",
     "no SecretKey",
     "a value is not printable ASCII without spaces",

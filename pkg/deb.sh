@@ -100,7 +100,7 @@ SHLIBS=$(cd "$STAGE/shlibs" \
          && dpkg-shlibdeps -O "$P/usr/lib/nginx/modules/$SO" 2>/dev/null \
          | sed -n 's/^shlibs:Depends=//p')
 if [ -z "$SHLIBS" ]; then
-    SHLIBS="libc6, libssl3, libxml2"
+    SHLIBS="libc6, libssl3, libxml2, libjansson4"
 fi
 
 SIZE=$(du -sk --exclude=DEBIAN "$P" | cut -f1)

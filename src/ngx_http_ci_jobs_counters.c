@@ -11,7 +11,7 @@
 #include "ngx_http_ci_jobs_counters.h"
 
 
-#define NGX_HTTP_CI_JOBS_COUNTERS_MAGIC  0x63696a6d00000001
+#define NGX_HTTP_CI_JOBS_COUNTERS_MAGIC  0x63696a6d00000003
 
 
 static ngx_int_t ngx_http_ci_jobs_counters_init_zone(ngx_shm_zone_t *shm_zone,
@@ -171,6 +171,18 @@ ngx_http_ci_jobs_count_refusal(ngx_http_ci_jobs_code_e code)
     if (ngx_http_ci_jobs_counted != NULL && code < NGX_HTTP_CI_JOBS_REFUSALS)
     {
         (void) ngx_atomic_fetch_add(&ngx_http_ci_jobs_counted->refusals[code],
+                                    1);
+    }
+}
+
+
+void
+ngx_http_ci_jobs_count_access(ngx_uint_t reason)
+{
+    if (ngx_http_ci_jobs_counted != NULL
+        && reason < NGX_HTTP_CI_JOBS_ACCESS_REASONS)
+    {
+        (void) ngx_atomic_fetch_add(&ngx_http_ci_jobs_counted->access[reason],
                                     1);
     }
 }

@@ -33,6 +33,7 @@ typedef struct {
     ngx_atomic_t                 signatures;
     ngx_atomic_t                 skew;
     ngx_atomic_t                 reloads[2];      /* error, ok */
+    ngx_atomic_t                 access[NGX_HTTP_CI_JOBS_ACCESS_REASONS];
 } ngx_http_ci_jobs_counters_t;
 
 
@@ -47,6 +48,7 @@ ngx_http_ci_jobs_counters_t *ngx_http_ci_jobs_counters(void);
 void ngx_http_ci_jobs_count_request(ngx_uint_t api, ngx_uint_t status,
     ngx_uint_t error);
 void ngx_http_ci_jobs_count_refusal(ngx_http_ci_jobs_code_e code);
+void ngx_http_ci_jobs_count_access(ngx_uint_t reason);
 void ngx_http_ci_jobs_count_signature(void);
 void ngx_http_ci_jobs_count_skew(void);
 void ngx_http_ci_jobs_count_reload(ngx_uint_t ok);

@@ -12,13 +12,17 @@
 #include "ngx_http_ci_jobs_credentials_parse.h"
 #include "ngx_http_ci_jobs_text.h"
 
+#include <jansson.h>
+
 
 static ngx_http_ci_jobs_parse_rc_e ngx_http_ci_jobs_credentials_lines(
     ngx_http_ci_jobs_parsed_credentials_t *creds, const u_char *p,
     const u_char *last);
 static ngx_http_ci_jobs_parse_rc_e ngx_http_ci_jobs_credentials_json(
-    ngx_http_ci_jobs_parsed_credentials_t *creds, const u_char *p,
-    const u_char *last);
+    ngx_http_ci_jobs_parsed_credentials_t *creds, const u_char *data,
+    size_t len);
+static const u_char *ngx_http_ci_jobs_json_as_written(const u_char *data,
+    size_t len, json_t *value);
 static ngx_http_ci_jobs_parse_rc_e ngx_http_ci_jobs_credentials_check(
     ngx_http_ci_jobs_parsed_credentials_t *creds);
 static const u_char *ngx_http_ci_jobs_header_end(const u_char *p,
@@ -45,7 +49,7 @@ ngx_http_ci_jobs_credentials_parse(
     }
 
     if (*p == '{') {
-        if (ngx_http_ci_jobs_credentials_json(creds, p + 1, last)
+        if (ngx_http_ci_jobs_credentials_json(creds, data, len)
             != NGX_HTTP_CI_JOBS_PARSE_OK)
         {
             return NGX_HTTP_CI_JOBS_PARSE_ERROR;
@@ -140,126 +144,122 @@ ngx_http_ci_jobs_credentials_lines(ngx_http_ci_jobs_parsed_credentials_t *creds,
 
 /*
  * A flat JSON object of strings and numbers, as the CVM metadata endpoint
- * returns it.  Strings with escapes are refused: credentials have none.
+ * returns it, read with jansson (duplicate names refused).  The values
+ * are then found in the input as written, so that they point into it as
+ * the lines' values do: a value written with escapes is not there, and
+ * is refused (credentials have none).
  */
 
 static ngx_http_ci_jobs_parse_rc_e
 ngx_http_ci_jobs_credentials_json(ngx_http_ci_jobs_parsed_credentials_t *creds,
-    const u_char *p, const u_char *last)
+    const u_char *data, size_t len)
 {
-    size_t         name_len, value_len;
-    time_t         n;
-    const u_char  *name, *value;
+    size_t         n;
+    json_t        *root, *value;
+    json_int_t     number;
+    const char    *name;
+    const u_char  *at;
+    json_error_t   jerr;
 
-    for ( ;; ) {
-        p = ngx_http_ci_jobs_skip_space(p, last);
+    root = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES,
+                      &jerr);
 
-        if (p < last && *p == '}') {
-            p = ngx_http_ci_jobs_skip_space(p + 1, last);
-            break;
-        }
+    if (root == NULL || !json_is_object(root)) {
+        goto invalid;
+    }
 
-        if (p == last || *p != '"') {
-            goto invalid;
-        }
+    json_object_foreach(root, name, value) {
 
-        name = ++p;
+        if (json_is_integer(value)) {
+            number = json_integer_value(value);
 
-        while (p < last && *p != '"' && *p != '\\') {
-            p++;
-        }
-
-        if (p == last || *p != '"') {
-            goto invalid;
-        }
-
-        name_len = p - name;
-        p = ngx_http_ci_jobs_skip_space(p + 1, last);
-
-        if (p == last || *p != ':') {
-            goto invalid;
-        }
-
-        p = ngx_http_ci_jobs_skip_space(p + 1, last);
-
-        if (p == last) {
-            goto invalid;
-        }
-
-        if (*p == '"') {
-            value = ++p;
-
-            while (p < last && *p != '"' && *p != '\\') {
-                p++;
-            }
-
-            if (p == last || *p != '"') {
+            if (number < 0 || number > 100000000000LL) {
                 goto invalid;
             }
 
-            value_len = p - value;
-            p++;
-
-            if (ngx_http_ci_jobs_str_is(name, name_len, "TmpSecretId")) {
-                creds->id = value;
-                creds->id_len = value_len;
-
-            } else if (ngx_http_ci_jobs_str_is(name, name_len,
-                                               "TmpSecretKey"))
-            {
-                creds->key = value;
-                creds->key_len = value_len;
-
-            } else if (ngx_http_ci_jobs_str_is(name, name_len, "Token")) {
-                creds->token = value;
-                creds->token_len = value_len;
-
-            } else if (ngx_http_ci_jobs_str_is(name, name_len, "Code")) {
-                creds->code = value;
-                creds->code_len = value_len;
+            if (strcmp(name, "ExpiredTime") == 0) {
+                creds->expires = (time_t) number;
             }
 
-        } else if (*p >= '0' && *p <= '9') {
-            for (n = 0; p < last && *p >= '0' && *p <= '9'; p++) {
-                if (n > 100000000000LL) {
-                    goto invalid;
-                }
+            continue;
+        }
 
-                n = n * 10 + (*p - '0');
-            }
-
-            if (ngx_http_ci_jobs_str_is(name, name_len, "ExpiredTime")) {
-                creds->expires = n;
-            }
-
-        } else {
+        if (!json_is_string(value)) {
             goto invalid;
         }
 
-        p = ngx_http_ci_jobs_skip_space(p, last);
+        at = ngx_http_ci_jobs_json_as_written(data, len, value);
+        n = json_string_length(value);
 
-        if (p < last && *p == ',') {
-            p++;
-            continue;
+        if (at == NULL) {
+            json_decref(root);
+            creds->error = "a value is written with escapes";
+            return NGX_HTTP_CI_JOBS_PARSE_ERROR;
         }
 
-        if (p < last && *p == '}') {
-            continue;
+        if (strcmp(name, "TmpSecretId") == 0) {
+            creds->id = at;
+            creds->id_len = n;
+
+        } else if (strcmp(name, "TmpSecretKey") == 0) {
+            creds->key = at;
+            creds->key_len = n;
+
+        } else if (strcmp(name, "Token") == 0) {
+            creds->token = at;
+            creds->token_len = n;
+
+        } else if (strcmp(name, "Code") == 0) {
+            creds->code = at;
+            creds->code_len = n;
         }
-
-        goto invalid;
     }
 
-    if (p != last) {
-        goto invalid;
-    }
+    json_decref(root);
 
     return NGX_HTTP_CI_JOBS_PARSE_OK;
 
 invalid:
 
+    if (root != NULL) {
+        json_decref(root);
+    }
+
     creds->error = "not a valid JSON object of strings and numbers";
     return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+}
+
+
+/*
+ * A string's bytes, quoted as they are in the input, or NULL.  Where the
+ * same bytes are written twice, either place holds the value.
+ */
+
+static const u_char *
+ngx_http_ci_jobs_json_as_written(const u_char *data, size_t len,
+    json_t *value)
+{
+    size_t         n;
+    const char    *s;
+    const u_char  *p, *last;
+
+    s = json_string_value(value);
+    n = json_string_length(value);
+
+    last = data + len;
+
+    for (p = data; last - p >= (ptrdiff_t) n + 2; p++) {
+        p = memchr(p, '"', last - p - n - 1);
+        if (p == NULL) {
+            return NULL;
+        }
+
+        if (p[n + 1] == '"' && memcmp(p + 1, s, n) == 0) {
+            return p + 1;
+        }
+    }
+
+    return NULL;
 }
 
 

@@ -9,6 +9,7 @@
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_counters.h"
 #include "ngx_http_ci_jobs_answer.h"
+#include "ngx_http_ci_jobs_access.h"
 
 
 static ngx_inline ngx_int_t ngx_http_ci_jobs_lookup(ngx_http_request_t *r,
@@ -26,8 +27,10 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     u_char                       *scratch;
     ngx_int_t                     status;
     ngx_str_t                     path;
+    const char                   *message;
     ngx_table_elt_t              *allow;
     ngx_http_ci_jobs_ctx_t       *ctx;
+    ngx_http_ci_jobs_code_e       code;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
@@ -111,6 +114,13 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     }
 
     ctx->api = ctx->req.api;
+
+    /* before the cache: no answer, cached or not, without a valid token */
+
+    status = ngx_http_ci_jobs_access(r, ctx, lcf, &code, &message);
+    if (status != NGX_OK) {
+        return ngx_http_ci_jobs_refuse(r, ctx, status, code, message);
+    }
 
     if (ngx_http_ci_jobs_keys(r, lcf) == NULL) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,

@@ -40,6 +40,12 @@ static ngx_http_ci_jobs_family_t  ngx_http_ci_jobs_refusals_family = {
 };
 
 
+static ngx_http_ci_jobs_family_t  ngx_http_ci_jobs_access_family = {
+    "ci_jobs_access_refusals_total", "counter",
+    "Requests refused for their access token, by reason."
+};
+
+
 static ngx_http_ci_jobs_family_t  ngx_http_ci_jobs_cache_families[] = {
     { "ci_jobs_cache_requests_total", "counter",
       "Cache lookups, by zone and $ci_jobs_cache_status." },
@@ -265,6 +271,16 @@ ngx_http_ci_jobs_status_metrics(ngx_http_request_t *r,
                                         "code", ngx_http_ci_jobs_code_names,
                                         m->refusals,
                                         NGX_HTTP_CI_JOBS_REFUSALS)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_ci_jobs_plain_labelled(t, &ngx_http_ci_jobs_access_family,
+                                        "reason",
+                                        ngx_http_ci_jobs_access_reason_names,
+                                        m->access,
+                                        NGX_HTTP_CI_JOBS_ACCESS_REASONS)
         != NGX_OK)
     {
         return NGX_ERROR;

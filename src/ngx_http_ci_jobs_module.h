@@ -95,6 +95,7 @@ typedef struct {
 
 
 typedef struct ngx_http_ci_jobs_shsource_s  ngx_http_ci_jobs_shsource_t;
+typedef struct ngx_http_ci_jobs_keyfile_s   ngx_http_ci_jobs_keyfile_t;
 typedef struct ngx_http_ci_jobs_shoffset_s  ngx_http_ci_jobs_shoffset_t;
 typedef struct ngx_http_ci_jobs_named_s  ngx_http_ci_jobs_named_t;
 
@@ -217,6 +218,10 @@ typedef struct {
     ngx_flag_t                   ssl_verify;
     ngx_str_t                    ssl_trusted_certificate;
 
+    ngx_uint_t                   access;       /* ci_jobs_access */
+    ngx_http_ci_jobs_keyfile_t  *access_keys;
+    time_t                       access_max_ttl;
+
     ngx_http_upstream_conf_t     upstream;
 } ngx_http_ci_jobs_loc_conf_t;
 
@@ -255,6 +260,8 @@ typedef struct {
     ngx_uint_t                   api;            /* or API_COUNT: none */
     ngx_msec_t                   upstream_start;
     ngx_uint_t                   upstream_error; /* a kind, or 0 */
+
+    ngx_str_t                    access_subject; /* the token's sub */
 
     ngx_uint_t                   hold;           /* NGX_HTTP_CI_JOBS_HOLD_ */
     ngx_chain_t                 *replacement;    /* of nginx's error page */

@@ -15,11 +15,21 @@ ngx_str_t  ngx_http_ci_jobs_code_names[] = {
     ngx_string("AccessDenied"),
     ngx_string("ServiceUnavailable"),
     ngx_string("CredentialsUnavailable"),
+    ngx_string("InvalidToken"),
     ngx_string("RequestTimeout"),
     ngx_string("TooManyRequests"),
     ngx_string("BadGateway"),
     ngx_string("GatewayTimeout"),
     ngx_string("InternalError")
+};
+
+
+ngx_str_t  ngx_http_ci_jobs_access_reason_names[] = {
+    ngx_string("missing"),
+    ngx_string("malformed"),
+    ngx_string("signature"),
+    ngx_string("expired"),
+    ngx_string("scope")
 };
 
 

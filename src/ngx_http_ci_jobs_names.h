@@ -2,7 +2,8 @@
 /*
  * The names the module's files share and users see, each defined once:
  * CI's error codes (the refusals among them), $ci_jobs_cache_status, the
- * kinds of upstream failure, and the module's own zones.  The values are
+ * kinds of upstream failure, why an access token was refused, and the
+ * module's own zones.  The values are
  * here; their text is in src/ngx_http_ci_jobs_names.c.
  */
 
@@ -32,6 +33,7 @@ typedef enum {
     NGX_HTTP_CI_JOBS_ACCESS_DENIED,
     NGX_HTTP_CI_JOBS_SERVICE_UNAVAILABLE,
     NGX_HTTP_CI_JOBS_CREDENTIALS_UNAVAILABLE,
+    NGX_HTTP_CI_JOBS_INVALID_TOKEN,      /* ci_jobs_access_refusals_total */
     NGX_HTTP_CI_JOBS_REQUEST_TIMEOUT,
     NGX_HTTP_CI_JOBS_TOO_MANY_REQUESTS,
     NGX_HTTP_CI_JOBS_BAD_GATEWAY,
@@ -70,7 +72,16 @@ typedef enum {
 } ngx_http_ci_jobs_upstream_error_e;
 
 
+/*
+ * ci_jobs_access_refusals_total{reason}: "missing", then the refusals of
+ * ngx_http_ci_jobs_token_check() by their number
+ */
+#define NGX_HTTP_CI_JOBS_ACCESS_MISSING  0
+#define NGX_HTTP_CI_JOBS_ACCESS_REASONS  5
+
+
 extern ngx_str_t  ngx_http_ci_jobs_code_names[];
+extern ngx_str_t  ngx_http_ci_jobs_access_reason_names[];
 extern ngx_str_t  ngx_http_ci_jobs_cache_status_names[];
 extern ngx_str_t  ngx_http_ci_jobs_upstream_error_names[];
 

@@ -277,6 +277,7 @@ ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
     const u_char *path, size_t path_len, const u_char *query,
     size_t query_len, u_char *scratch)
 {
+    int                             rc;
     size_t                          i, len;
     const u_char                   *p, *last, *slash;
     const ngx_http_ci_jobs_base_t  *base;
@@ -333,9 +334,14 @@ ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
 
     req->api = base->id_api;
 
+    /* no CI parameter: the gateway's own access_token alone */
+
     if (query_len) {
-        return ngx_http_ci_jobs_refuse(req, NGX_HTTP_CI_JOBS_REQUEST_INVALID,
-                                       "no query parameters expected");
+        rc = ngx_http_ci_jobs_parse_query(req, query, query + query_len,
+                                          scratch);
+        if (rc != NGX_HTTP_CI_JOBS_REQUEST_OK) {
+            return rc;
+        }
     }
 
     return ngx_http_ci_jobs_parse_ids(req, slash + 1, last,
@@ -454,6 +460,20 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
 
         len = eq - p;
 
+        if (ngx_http_ci_jobs_str_is(p, len, "access_token")) {
+            /* the gateway's: never signed, sent or part of a key */
+
+            if (req->access_token != NULL) {
+                return ngx_http_ci_jobs_refuse(req,
+                                               NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                               "repeated parameter");
+            }
+
+            req->access_token = eq + 1;
+            req->access_token_len = end - eq - 1;
+            goto next;
+        }
+
         for (i = 0; i < list->nparams; i++) {
             if (strlen(list->params[i].name) == len
                 && memcmp(list->params[i].name, p, len) == 0)
@@ -465,7 +485,9 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
         if (i == list->nparams) {
             return ngx_http_ci_jobs_refuse(req,
                                            NGX_HTTP_CI_JOBS_REQUEST_INVALID,
-                                           "unknown parameter");
+                                           list->nparams
+                                           ? "unknown parameter"
+                                           : "no query parameters expected");
         }
 
         if (seen & (1u << i)) {

@@ -61,6 +61,8 @@ typedef struct {
     size_t                   nids;
     ngx_http_ci_jobs_pair_t  params[NGX_HTTP_CI_JOBS_MAX_PARAMS];
     size_t                   nparams;    /* decoded, in request order */
+    const u_char            *access_token;  /* raw, in the query */
+    size_t                   access_token_len;
     const char              *error;      /* why it was refused */
     u_char                   ids_buf[NGX_HTTP_CI_JOBS_MAX_IDS
                                      * (NGX_HTTP_CI_JOBS_MAX_ID_LEN + 1)];
@@ -80,7 +82,9 @@ extern const char *ngx_http_ci_jobs_api_names[NGX_HTTP_CI_JOBS_API_COUNT];
  * prefix, e.g. "jobs/j1,j2" (or "jobs/j1%2Cj2": an encoded comma is a
  * separator too); query: the raw query string without "?" (NULL or empty
  * when there is none).  An optional parameter with an empty value is as
- * if absent: it is left out of req->params.  scratch: query_len bytes at least,
+ * if absent: it is left out of req->params.  The access_token parameter
+ * is the gateway's own: it is left out too, its raw value in
+ * req->access_token (NULL when absent).  scratch: query_len bytes at least,
  * holds the decoded parameters.  Returns NGX_HTTP_CI_JOBS_REQUEST_OK or a
  * refusal code with req->error set to a short message for the client.
  */

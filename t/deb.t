@@ -91,6 +91,7 @@ chomp(my $depends = `dpkg-deb -f $deb Depends`);
 like($depends, qr/(^|, )\Q$abi\E(,|$)/, "Depends: $abi");
 like($depends, qr/(^|, )libssl3\b/, 'Depends: libssl3');
 like($depends, qr/(^|, )libxml2\b/, 'Depends: libxml2');
+like($depends, qr/(^|, )libjansson4\b/, 'Depends: libjansson4');
 like($depends, qr/(^|, )libc6\b/, 'Depends: libc6');
 chomp(my $pkgver = `dpkg-deb -f $deb Version`);
 is($pkgver, $version, 'Version: NGX_HTTP_CI_JOBS_VERSION');
@@ -133,7 +134,7 @@ my ($provider) = grep { `dpkg-query -W -f '\${Provides}' $_ 2>/dev/null`
                         =~ /\Q$abi\E/ } qw(nginx nginx-core nginx-light
                                            nginx-full nginx-extras);
 ok($provider, "the installed $provider provides $abi");
-my @deps = ($provider // 'nginx', qw(libc6 libssl3 libxml2));
+my @deps = ($provider // 'nginx', qw(libc6 libssl3 libxml2 libjansson4));
 
 my $bare = "$tmp/bare";
 new_root($bare, grep { $_ ne ($provider // '') } @deps);

@@ -41,6 +41,8 @@ is(key_of('/edge/jobs?queueId=q1&tag=Translation&inputObject=in/a%20b.txt'),
    '[list?inputObject=in%2Fa%20b.txt&queueId=q1&tag=Translation]',
    'a list: values percent-encoded as they are signed');
 is(key_of('/e/jobs/j1'), '[jobs/j1]', 'below a prefix without a slash');
+is(key_of('/edge/jobs/j1?access_token=abc.def.ghi'), '[jobs/j1]',
+   'without the gateway\'s own access_token');
 
 is(key_of('/edge/jobs/j1..x'), '[]', 'empty for a bad id');
 is(key_of('/edge/jobs/..%2Fx'), '[]', 'for an encoded slash');

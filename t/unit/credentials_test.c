@@ -90,6 +90,14 @@ main(void)
         "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k1\",}x",
         "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k1\",\"A\":[1]}",
         "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k1\",\"Token\":\"t\x01\"}",
+        "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k1\","
+        "\"TmpSecretKey\":\"k2\"}",
+        "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k1\","
+        "\"ExpiredTime\":-1}",
+        "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k1\","
+        "\"ExpiredTime\":1.5}",
+        "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k1\",\"A\":null}",
+        "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k\\/1\"}",
     };
 
     tap_ok(parse(&c, "SecretId=AKID1\nSecretKey=k1\n") == 0, "lines");
@@ -112,6 +120,11 @@ main(void)
     tap_is_mem(c.key, c.key_len, "k3", "JSON: TmpSecretKey");
     tap_is_mem(c.token, c.token_len, "tok3", "JSON: Token");
     tap_ok(c.expires == 1592206680, "JSON: ExpiredTime");
+
+    tap_ok(parse(&c, "{\"Code\":\"k5\",\"TmpSecretId\":\"AKID5\","
+                     "\"TmpSecretKey\":\"k5\"}") == 0,
+           "JSON: a value written twice");
+    tap_is_mem(c.key, c.key_len, "k5", "JSON: either place holds it");
 
     /* the message is the parser's own text, never a piece of the file */
 

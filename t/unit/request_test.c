@@ -313,6 +313,32 @@ test_results(void)
     tap_is_mem(buf, n, "/inventorytriggerjob", "batch list path");
     tap_ok(ngx_http_ci_jobs_request_query(NULL, &req) == 0, "empty query");
 
+    /* access_token: the gateway's own, in no API's parameters */
+
+    tap_ok(parse(&req, "jobs/a1", "access_token=x.y.z") == 0
+           && req.access_token_len == 5
+           && memcmp(req.access_token, "x.y.z", 5) == 0,
+           "an id lookup with access_token alone");
+    tap_ok(parse(&req, "jobs/a1", "access_token=") == 0
+           && req.access_token != NULL && req.access_token_len == 0,
+           "an empty access_token is still one");
+    tap_ok(parse(&req, "jobs/a1", "access_token=t&size=1") == 400
+           && strcmp(req.error, "no query parameters expected") == 0,
+           "an id lookup with another parameter");
+    tap_ok(parse(&req, "jobs", "access_token=t1&" Q "&size=2") == 0
+           && req.nparams == 3
+           && req.access_token_len == 2
+           && memcmp(req.access_token, "t1", 2) == 0,
+           "a list with access_token");
+    n = ngx_http_ci_jobs_request_query(buf, &req);
+    tap_is_mem(buf, n, Q "&size=2",
+               "access_token is not in the query signed and sent");
+    tap_ok(parse(&req, "jobs", Q "&access_token=a&access_token=b") == 400
+           && strcmp(req.error, "repeated parameter") == 0,
+           "access_token twice");
+    tap_ok(parse(&req, "jobs/a1", NULL) == 0 && req.access_token == NULL,
+           "no access_token");
+
     tap_ok(parse(&req, "ai_jobs", Q "&workflowId=w1") == 400
            && req.api_known && req.api == NGX_HTTP_CI_JOBS_API_AI_LIST,
            "a refused request still names its API");
