@@ -12,6 +12,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use CiJobsTest;
+use JSON::PP ();
 use Test::More;
 
 my $examples = "$CiJobsTest::ROOT/examples";
@@ -60,6 +61,39 @@ for my $name (@files) {
     is($r->{status}, 200, 'multi-bucket.conf: a lookup under /media/');
     is(CiJobsTest::error_code($t->get('/media/pic_jobs/picSuccess1')),
        'NoSuchApi', '... only the APIs that location names');
+    $t->done;
+}
+
+# access tokens: the job the token names, nothing else, nothing without it
+SKIP: {
+    my $sdk = "$CiJobsTest::ROOT/t/sdk/node_modules/jsonwebtoken";
+    skip 'jsonwebtoken missing (make deps)', 4 unless -d $sdk;
+
+    my $t = CiJobsTest->new;
+    $t->start_nginx($t->example('access-tokens.conf'));
+
+    # minted by jsonwebtoken, as an application would
+    my $spec = $t->dir . '/token.json';
+    open my $fh, '>', $spec or die "$spec: $!";
+    print $fh JSON::PP::encode_json([{
+        key => $CiJobsTest::ACCESS_KEY,
+        payload => { sub => 'user-1', ci_jobs => [ 'jobsSuccess1' ],
+                     exp => time + 600 },
+        options => { algorithm => 'HS256', keyid => 'k1' } }]);
+    close $fh;
+    chomp(my $token = `node $CiJobsTest::ROOT/t/lib/jwt_mint.js $spec`);
+
+    is($t->get('/ci/jobs/jobsSuccess1')->{status}, 401,
+       'access-tokens.conf: no token, 401');
+    is($t->get('/ci/jobs/jobsSuccess1',
+               Authorization => "Bearer $token")->{status}, 200,
+       '... the job its token names, 200');
+    is($t->get('/ci/jobs/jobsSuccess2',
+               Authorization => "Bearer $token")->{status}, 403,
+       '... another job, 403');
+    like(CiJobsTest::slurp($t->dir . '/access.log'),
+         qr{^127\.0\.0\.1 user-1 .*"GET /ci/jobs/jobsSuccess1" 200 MISS}m,
+         '... logged by subject, without the token');
     $t->done;
 }
 

@@ -69,6 +69,8 @@ our $REGION = 'ap-beijing';
 our $HOST = "$BUCKET.ci.$REGION.myqcloud.com";
 our $SECRET_ID = 'AKIDgatewaytest0000000000000000000001';
 our $SECRET_KEY = 'gatewaytestsecretkey00000000000001';
+# the key of examples' access-key sets (kid k1): 32 bytes, base64url
+our $ACCESS_KEY = 'Y2ktam9icy1leGFtcGxlLWFjY2Vzcy1rZXktMzJieXQ';
 
 my $VALGRIND = $ENV{TEST_NGINX_VALGRIND};
 my $ASAN = $ENV{TEST_NGINX_ASAN};
@@ -341,7 +343,8 @@ EOF
 # An example of examples/ (NAME) as the test's nginx runs it, written into
 # the test's directory; returns the file.  Its paths go into the test's
 # directory (the files it names under /etc/nginx/ci/ are made: credentials
-# with the test keys, the certificate and key the emulators' CA signed),
+# with the test keys, the certificate and key the emulators' CA signed, a
+# JWK Set of $ACCESS_KEY),
 # nginx stays in the foreground, every location reaches CI at PASS (by default the first emulator) and the
 # metadata service at the harness's, and each listen port moves onto
 # loopback: port GATEWAY (80) becomes the harness's (port()), the others
@@ -363,7 +366,7 @@ sub example {
     $text =~ s{^(pid \S+;)}{daemon off;\n$1}m or die "$name: no pid line";
     $text =~ s{^pid \S+;}{pid $d/nginx.pid;}m;
     $text =~ s{^error_log \S+;}{error_log $d/error.log info;}m;
-    $text =~ s{\baccess_log /\S+;}{access_log $d/access.log;}g;
+    $text =~ s{\baccess_log /[^\s;]+}{access_log $d/access.log}g;
     $text =~ s{/etc/nginx/ci/}{$d/etc/}g;
     $text =~ s{/var/cache/nginx/}{$d/cache/}g;
     $text =~ s{\blisten (\d+)\b}{
@@ -392,6 +395,8 @@ sub example {
         my $content = $f =~ /\.credentials$/
             ? "SecretId=$SECRET_ID\nSecretKey=$SECRET_KEY\n"
             : $f =~ /\.(crt|key)$/ ? slurp("$d/tls/good.$1")
+            : $f =~ /\.jwks$/
+            ? qq({"keys":[{"kty":"oct","kid":"k1","k":"$ACCESS_KEY"}]}\n)
             : die "$name: what is $f?";
         open my $fh, '>', "$d/etc/$f" or die "$d/etc/$f: $!";
         print $fh $content;
