@@ -52,6 +52,7 @@ typedef struct {
     ngx_msec_t                       lock_until;
     size_t                           xml_len;
     ngx_http_ci_jobs_cache_piece_t  *xml;
+    u_char                           digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
     u_char                           data[1];     /* key, request id */
 } ngx_http_ci_jobs_cache_node_t;
 
@@ -529,6 +530,11 @@ ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
     ctx->ci_request_id.len = p - b->last;
     ctx->body = b;
 
+    /* the answer's ETag, computed once, when it was stored */
+
+    ngx_memcpy(ctx->digest, cn->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+    ctx->digested = 1;
+
     return NGX_OK;
 }
 
@@ -903,6 +909,7 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
                   + (pending ? lcf->cache_valid_pending
                              : (ngx_msec_t) lcf->cache_valid * 1000);
     cn->xml_len = left;
+    ngx_memcpy(cn->digest, ctx->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
 
     if (cn->expires == 0) {
         cn->expires = 1;

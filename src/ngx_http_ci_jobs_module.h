@@ -16,6 +16,7 @@
 #include "ngx_http_ci_jobs_request.h"
 #include "ngx_http_ci_jobs_xml.h"
 #include "ngx_http_ci_jobs_cache_key.h"
+#include "ngx_http_ci_jobs_etag.h"
 #include "ngx_http_ci_jobs_credentials_parse.h"
 #include "ngx_http_ci_jobs_names.h"
 
@@ -241,6 +242,7 @@ typedef struct {
     time_t                       date;           /* CI's Date */
     ngx_buf_t                   *body;
     size_t                       held;           /* of the worker's bytes */
+    u_char                       digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
 
     /* the signature sent, and the one retry a clock skew is worth */
     time_t                       sign_start;
@@ -271,6 +273,7 @@ typedef struct {
     unsigned                     xml_content_type:1;
     unsigned                     skew_retried:1;
     unsigned                     held_counted:1;
+    unsigned                     digested:1;       /* digest is body's */
 } ngx_http_ci_jobs_ctx_t;
 
 
