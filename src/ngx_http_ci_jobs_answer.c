@@ -85,6 +85,11 @@ ngx_http_ci_jobs_answer(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
         }
     }
 
+    if (ctx->refresh) {
+        /* the watch's refresh: stored, for the watchers; nothing sent */
+        return NGX_OK;
+    }
+
     if (ngx_http_ci_jobs_answer_etag(r, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -189,9 +194,15 @@ ngx_http_ci_jobs_answer_store(ngx_http_request_t *r,
     store = ngx_http_ci_jobs_cache_storable(ctx->req.api, ctx->req.nids,
                                             r->headers_out.status, res);
 
+    /*
+     * With the watch, a pending answer is stored even when it is expired
+     * as soon as stored (ci_jobs_cache_valid_pending 0): its version is
+     * what the watchers compare theirs with.
+     */
+
     if (store == NGX_HTTP_CI_JOBS_STORE_TERMINAL
         || (store == NGX_HTTP_CI_JOBS_STORE_PENDING
-            && lcf->cache_valid_pending))
+            && (lcf->cache_valid_pending || lcf->watch)))
     {
         ngx_http_ci_jobs_cache_store(r, ctx, lcf,
                                      store == NGX_HTTP_CI_JOBS_STORE_PENDING);

@@ -1,9 +1,12 @@
 #!/usr/bin/perl
 
-# The watch: conditional requests on id lookups.  Every 200 of an id
-# lookup carries a strong ETag, the same in every worker and for a cached
-# entry as for upstream's answer; If-None-Match with it gets a 304 and no
-# body, from the cache or from upstream.
+# The watch.  Every 200 of an id lookup carries a strong ETag, the same in
+# every worker and for a cached entry as for upstream's answer;
+# If-None-Match with it gets a 304 and no body, from the cache or from
+# upstream.  With Prefer: wait=N as well (ci_jobs_watch on), the request
+# is held until the answer changes (200) or the wait is over (304), and
+# any number of watchers in two workers cost upstream one request per key
+# and ci_jobs_watch_interval.
 
 use strict;
 use warnings;
@@ -12,7 +15,11 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use CiJobsTest;
+use IO::Select;
+use IO::Socket::INET;
+use JSON::PP;
 use Test::More;
+use Time::HiRes qw(time sleep);
 
 my $t = CiJobsTest->new(workers => 2, http => <<'EOF');
     ci_jobs_cache_zone ci_jobs:1m;
@@ -39,6 +46,23 @@ my $t = CiJobsTest->new(workers => 2, http => <<'EOF');
             ci_jobs_json on;
             ci_jobs_json_array JobsDetail NonExistJobIds Stream;
             ci_jobs_cache ci_jobs;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+        }
+
+        location /watch/ {
+            ci_jobs on;
+            ci_jobs_json auto;
+            ci_jobs_cache ci_jobs;
+            ci_jobs_watch on;
+            ci_jobs_watch_interval 1s;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+        }
+
+        location /short/ {
+            ci_jobs on;
+            ci_jobs_cache ci_jobs;
+            ci_jobs_watch on;
+            ci_jobs_watch_timeout 2s;
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
         }
 
@@ -167,5 +191,227 @@ is($t->get('/nocache/jobs/faultstate',
            'If-None-Match' => $states[0]{headers}{etag})->{status},
    200, 'the old ETag: 200');
 
+# --- long-poll --------------------------------------------------------------
+
+# requests sent at once, each on its own connection: the sockets
+sub ask {
+    my ($path, %headers) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port)
+        or die "connect: $!";
+    print $s "GET $path HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+             . join('', map { "$_: $headers{$_}\r\n" } sort keys %headers)
+             . "\r\n";
+    return $s;
+}
+
+# what each socket received until nginx closed it, parsed, with the
+# seconds it took from $start
+sub answers {
+    my ($start, @socks) = @_;
+    my (%buf, %took);
+    my $sel = IO::Select->new(@socks);
+    my $deadline = time + 40;
+    while ($sel->count && time < $deadline) {
+        for my $s ($sel->can_read(0.05)) {
+            my $got = sysread $s, my $chunk, 65536;
+            if ($got) {
+                $buf{ fileno $s } .= $chunk;
+            } else {
+                $took{ fileno $s } = time - $start;
+                $sel->remove($s);
+            }
+        }
+    }
+    return map { { %{ CiJobsTest::parse_response($buf{ fileno $_ } // '') },
+                   took => $took{ fileno $_ } // 99 } } @socks;
+}
+
+sub poll {
+    my ($path, %headers) = @_;
+    my $start = time;
+    my ($r) = answers($start, ask($path, %headers));
+    return $r;
+}
+
+# the first job's State, in XML or JSON
+sub state_of {
+    my ($r) = @_;
+    return ($r->{body} =~ m{<State>(\w+)</State>})[0] // ''
+        unless $r->{body} =~ /^\{/;
+    my $job = eval { decode_json($r->{body})->{Response}{JobsDetail} };
+    $job = $job->[0] if ref $job eq 'ARRAY';
+    return ref $job eq 'HASH' ? $job->{State} // '' : '';
+}
+
+sub upstream_for {
+    my ($id) = @_;
+    return scalar grep { $_->{target} =~ /\Q$id\E/ } $t->upstream_requests;
+}
+
+# a job that changes: Submitted, Running after a second, Success after 4 s
+
+my $first = $t->get('/watch/jobs/timed4x1');
+is(state_of($first), 'Submitted', 'timed4x1: Submitted');
+my $e1 = $first->{headers}{etag};
+
+my $lp = poll('/watch/jobs/timed4x1', 'If-None-Match' => $e1,
+              Prefer => 'wait=10');
+is($lp->{status}, 200, 'long-poll: 200 when the answer changes');
+is(state_of($lp), 'Running', 'the new answer: Running');
+isnt($lp->{headers}{etag}, $e1, 'with its new ETag');
+is($lp->{headers}{'preference-applied'}, 'wait=10', 'Preference-Applied');
+cmp_ok($lp->{took}, '<', 2.6, sprintf 'within the interval and a tick '
+       . '(%.2fs)', $lp->{took});
+
+my $lp2 = poll('/watch/jobs/timed4x1', 'If-None-Match' => $lp->{headers}{etag},
+               Prefer => 'respond-async, wait=10');
+is(state_of($lp2), 'Success', 'then Success');
+cmp_ok($lp2->{took}, '>', 1, sprintf 'held until then (%.2fs)',
+       $lp2->{took});
+
+my $lp3 = poll('/watch/jobs/timed4x1',
+               'If-None-Match' => $lp2->{headers}{etag}, Prefer => 'wait=2');
+is($lp3->{status}, 304, 'a finished job that does not change: 304');
+is($lp3->{body}, '', 'no body');
+is($lp3->{headers}{'preference-applied'}, 'wait=2', 'Preference-Applied');
+cmp_ok($lp3->{took}, '>=', 1.9, sprintf 'after the wait (%.2fs)',
+       $lp3->{took});
+cmp_ok($lp3->{took}, '<', 2.5, 'and no later');
+
+# the wait is capped by ci_jobs_watch_timeout
+
+$t->get('/short/jobs/jobsSuccess3');
+my $etag3 = $t->get('/short/jobs/jobsSuccess3')->{headers}{etag};
+my $capped = poll('/short/jobs/jobsSuccess3', 'If-None-Match' => $etag3,
+                  Prefer => 'wait=30');
+is($capped->{status}, 304, 'wait=30 with ci_jobs_watch_timeout 2s: 304');
+is($capped->{headers}{'preference-applied'}, 'wait=2',
+   'Preference-Applied: wait=2');
+cmp_ok($capped->{took}, '<', 2.5, sprintf 'after 2 s (%.2fs)',
+       $capped->{took});
+
+# not held: no Prefer, wait=0, another ETag, ci_jobs_watch off
+
+for my $case ([ 'no Prefer', '/watch/', $etag3, {} ],
+              [ 'wait=0', '/watch/', $etag3, { Prefer => 'wait=0' } ],
+              [ 'ci_jobs_watch off', '/ci/', $etag3,
+                { Prefer => 'wait=10' } ]) {
+    my ($name, $loc, $tag, $h) = @$case;
+    my $r = poll("${loc}jobs/jobsSuccess3", 'If-None-Match' => $tag, %$h);
+    is($r->{status}, 304, "$name: 304");
+    cmp_ok($r->{took}, '<', 0.5, 'at once');
+    ok(!exists $r->{headers}{'preference-applied'}, 'no Preference-Applied');
+}
+
+my $changed = poll('/watch/jobs/jobsSuccess3',
+                   'If-None-Match' => '"0000000000000000"',
+                   Prefer => 'wait=10');
+is($changed->{status}, 200, 'another ETag than the answer\'s: 200');
+cmp_ok($changed->{took}, '<', 0.5, 'at once');
+
+# a crowd in two workers: one upstream request per interval for them all
+
+$t->forget_upstream_requests;
+my @c0 = ($t->get('/watch/jobs/timed5x2'),
+          $t->get('/watch/jobs/timed5x2', Accept => 'application/json'));
+is(state_of($c0[0]), 'Submitted', 'timed5x2: Submitted');
+is(state_of($c0[1]), 'Submitted', 'in JSON too');
+my @crowd = answers(time, map {
+    ask('/watch/jobs/timed5x2', 'If-None-Match' => $c0[$_ % 2]{headers}{etag},
+        Prefer => 'wait=20', $_ % 2 ? (Accept => 'application/json') : ())
+} 1 .. 30);
+is(scalar(grep { $_->{status} == 200 } @crowd), 30, '30 watchers: 200');
+is(scalar(grep { state_of($_) eq 'Running' } @crowd), 30,
+   'every one sees Running, in XML or JSON');
+is(scalar(grep { $_->{took} > 0.5 } @crowd), 30, 'after being held');
+my @tags = map { $_->{headers}{etag} } @crowd;
+@crowd = answers(time, map {
+    ask('/watch/jobs/timed5x2', 'If-None-Match' => $tags[$_ - 1],
+        Prefer => 'wait=20', $_ % 2 ? (Accept => 'application/json') : ())
+} 1 .. 30);
+is(scalar(grep { state_of($_) eq 'Success' } @crowd), 30,
+   'then every one sees Success');
+my $n = upstream_for('timed5x2');
+cmp_ok($n, '<=', 8, "upstream asked $n times in 5 s, "
+       . 'about once per interval');
+cmp_ok($n, '>=', 3, 'and more than at the start');
+
+# a client that goes away while held
+
+my $gone = ask('/watch/jobs/jobsSuccess3', 'If-None-Match' => $etag3,
+               Prefer => 'wait=20');
+sleep 0.3;
+close $gone;
+sleep 0.3;
+is($t->get('/watch/jobs/jobsSuccess3')->{status}, 200,
+   'a watcher gone: nginx goes on');
+
+# a reload answers the held requests at once, and the old workers exit
+
+my @held = map { ask('/watch/jobs/jobsSuccess3', 'If-None-Match' => $etag3,
+                     Prefer => 'wait=30') } 1 .. 10;
+sleep 0.5;
+my $start = time;
+$t->reload;
+my $reload = time - $start;
+cmp_ok($reload, '<', 2, sprintf 'reload with 10 held: the old workers gone '
+       . 'in %.2fs', $reload);
+my @after = answers($start, @held);
+is(scalar(grep { $_->{status} == 304 } @after), 10, 'each answered 304');
+cmp_ok((sort { $b <=> $a } map { $_->{took} } @after)[0], '<', 2,
+       'within 2 s');
+
+unlike($t->error_log, qr/subrequest|\[alert\]/, 'no alert in the log');
+
 $t->done;
+
+# --- configuration and ci_jobs_watch_max --------------------------------------
+
+my $m = CiJobsTest->new(workers => 2, http => <<'EOF');
+    ci_jobs_cache_zone ci_jobs:1m;
+    ci_jobs_watch_max 2;
+
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        %%CREDENTIALS%%
+
+        location /watch/ {
+            ci_jobs on;
+            ci_jobs_cache ci_jobs;
+            ci_jobs_watch on;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+        }
+    }
+EOF
+
+my ($status, $out) = $m->nginx_test(<<'EOF');
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        %%CREDENTIALS%%
+
+        location /watch/ {
+            ci_jobs on;
+            ci_jobs_watch on;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+        }
+    }
+EOF
+isnt($status, 0, 'ci_jobs_watch without ci_jobs_cache: nginx -t fails');
+like($out, qr/"ci_jobs_watch" needs "ci_jobs_cache"/, 'and says why');
+
+$t = $m;
+my $tag = $m->get('/watch/jobs/jobsSuccess4')->{headers}{etag};
+my @max = answers(time, map {
+    ask('/watch/jobs/jobsSuccess4', 'If-None-Match' => $tag,
+        Prefer => 'wait=2')
+} 1 .. 7);
+my @busy = grep { $_->{status} == 503 } @max;
+cmp_ok(scalar(@busy), '>=', 1, 'ci_jobs_watch_max 2, 7 watchers in two '
+       . 'workers: ' . scalar(@busy) . ' refused');
+is(CiJobsTest::error_code($busy[0] // {body => ''}), 'TooManyWatchers',
+   '503 TooManyWatchers');
+cmp_ok(scalar(grep { $_->{status} == 304 && $_->{took} > 1.5 } @max),
+       '<=', 4, 'at most 2 held in each worker');
+
+$m->done;
 done_testing;

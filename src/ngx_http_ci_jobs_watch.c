@@ -1,0 +1,541 @@
+
+/*
+ * The watch: a long-poll (If-None-Match with the current ETag, and
+ * Prefer: wait=N) is held until the zone's answer for its key changes,
+ * or the wait is over.
+ *
+ * Each worker keeps its watchers by key (a group per cache zone and
+ * key) and looks at the zone on one timer, every
+ * NGX_HTTP_CI_JOBS_WATCH_TICK ms, not one per watcher: a watcher whose
+ * answer's digest is no longer the zone's is sent the zone's answer (a
+ * 200 with the new ETag); one whose wait is over is sent the same (a
+ * 304 if nothing changed).  When a key's entry is pending and older than
+ * ci_jobs_watch_interval, or gone, and nobody holds its lock, the worker
+ * starts a refresh: a background subrequest of one of the key's
+ * watchers, as proxy_cache_background_update does, which goes through
+ * the module's own path (the lock, upstream, the answer stage, the
+ * store) and sends nothing.  The lock is taken only when the entry is
+ * still older than the interval (ngx_http_ci_jobs_cache_refresh_lock()),
+ * so one request in the whole nginx goes upstream per key and interval,
+ * whatever the number of workers and watchers.
+ */
+
+
+#include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_answer.h"
+#include "ngx_http_ci_jobs_prefer.h"
+
+
+/* how often a worker looks at the zone for its watchers' keys */
+#define NGX_HTTP_CI_JOBS_WATCH_TICK  100
+
+
+typedef struct {
+    ngx_str_node_t               sn;        /* the zone's address, the key */
+    ngx_queue_t                  queue;     /* in the worker's groups */
+    ngx_queue_t                  watchers;  /* ctx->watch_queue */
+    ngx_shm_zone_t              *zone;
+    ngx_str_t                    key;
+    ngx_msec_t                   interval;
+    ngx_msec_t                   refreshed;  /* this worker's last refresh */
+} ngx_http_ci_jobs_watch_group_t;
+
+
+static long ngx_http_ci_jobs_watch_prefer(ngx_http_request_t *r);
+static ngx_http_ci_jobs_watch_group_t *ngx_http_ci_jobs_watch_group(
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+static void ngx_http_ci_jobs_watch_cleanup(void *data);
+static void ngx_http_ci_jobs_watch_remove(ngx_http_ci_jobs_ctx_t *ctx);
+static void ngx_http_ci_jobs_watch_tick(ngx_event_t *ev);
+static void ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g);
+static void ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r);
+static void ngx_http_ci_jobs_watch_refresh_start(
+    ngx_http_ci_jobs_watch_group_t *g);
+
+
+static ngx_rbtree_t       ngx_http_ci_jobs_watch_tree;
+static ngx_rbtree_node_t  ngx_http_ci_jobs_watch_sentinel;
+static ngx_queue_t        ngx_http_ci_jobs_watch_groups;
+static ngx_uint_t         ngx_http_ci_jobs_watchers;
+static ngx_event_t        ngx_http_ci_jobs_watch_timer;
+
+
+/*
+ * From the content handler, for an id lookup of a location with
+ * ci_jobs_watch on: a long-poll whose If-None-Match names the zone's
+ * current answer is held (NGX_DONE); NGX_BUSY past ci_jobs_watch_max;
+ * NGX_DECLINED: not a long-poll, or the answer has changed, so the
+ * lookup goes on as any other; NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_watch_poll(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    long                             wait;
+    size_t                           len;
+    u_char                           etag[NGX_HTTP_CI_JOBS_ETAG_LEN];
+    ngx_int_t                        rc;
+    ngx_table_elt_t                 *inm;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_ci_jobs_main_conf_t    *cmcf;
+    ngx_http_ci_jobs_cache_peek_t    pk;
+    ngx_http_ci_jobs_watch_group_t  *g;
+
+    inm = r->headers_in.if_none_match;
+
+    if (inm == NULL) {
+        return NGX_DECLINED;
+    }
+
+    wait = ngx_http_ci_jobs_watch_prefer(r);
+
+    if (wait <= 0) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_ci_jobs_cache_key_init(r, ctx, lcf);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_MISS;
+
+    ngx_http_ci_jobs_cache_peek(lcf->cache_zone, &ctx->cache_key, &pk);
+
+    if (!pk.answer) {
+        return NGX_DECLINED;
+    }
+
+    len = ngx_http_ci_jobs_etag(etag, pk.digest,
+                                ctx->json ? lcf->array_names : NULL,
+                                lcf->narray_names);
+
+    if (!ngx_http_ci_jobs_etag_match(inm->value.data, inm->value.len,
+                                     etag, len))
+    {
+        return NGX_DECLINED;
+    }
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_ci_jobs_module);
+
+    if (ngx_http_ci_jobs_watchers >= (ngx_uint_t) cmcf->watch_max) {
+        return NGX_BUSY;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    g = ngx_http_ci_jobs_watch_group(ctx, lcf);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_ci_jobs_watch_cleanup;
+    cln->data = r;
+
+    /* the wait, in whole seconds as asked, at most ci_jobs_watch_timeout */
+
+    if ((ngx_msec_t) wait * 1000 > lcf->watch_timeout) {
+        wait = lcf->watch_timeout / 1000;
+    }
+
+    ctx->watch_wait = (wait > 0) ? wait : 1;
+    ctx->watch_end = ngx_current_msec + (ngx_msec_t) ctx->watch_wait * 1000;
+    ngx_memcpy(ctx->watch_digest, pk.digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+    ctx->watch_group = g;
+
+    ngx_queue_insert_tail(&g->watchers, &ctx->watch_queue);
+    ngx_http_ci_jobs_watchers++;
+
+    if (!ngx_http_ci_jobs_watch_timer.timer_set) {
+        ngx_http_ci_jobs_watch_timer.handler = ngx_http_ci_jobs_watch_tick;
+        ngx_http_ci_jobs_watch_timer.log = ngx_cycle->log;
+        ngx_http_ci_jobs_watch_timer.data = NULL;
+
+        /* not cancelable: a worker shutting down answers its watchers */
+
+        ngx_add_timer(&ngx_http_ci_jobs_watch_timer,
+                      NGX_HTTP_CI_JOBS_WATCH_TICK);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ci_jobs watch: held for %ds, %ui watchers",
+                   (int) ctx->watch_wait, ngx_http_ci_jobs_watchers);
+
+    /* a client that goes away ends its wait (and frees its place) */
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* the first "wait" preference of the Prefer lines, or -1 */
+
+static long
+ngx_http_ci_jobs_watch_prefer(ngx_http_request_t *r)
+{
+    long              wait;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return -1;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != sizeof("Prefer") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Prefer",
+                               sizeof("Prefer") - 1) != 0)
+        {
+            continue;
+        }
+
+        wait = ngx_http_ci_jobs_prefer_wait(h[i].value.data,
+                                            h[i].value.len);
+        if (wait >= 0) {
+            return wait;
+        }
+    }
+}
+
+
+/* the worker's group for the request's zone and key, made if need be */
+
+static ngx_http_ci_jobs_watch_group_t *
+ngx_http_ci_jobs_watch_group(ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    u_char                          *p;
+    uint32_t                         hash;
+    ngx_str_t                        name;
+    ngx_str_node_t                  *sn;
+    ngx_http_ci_jobs_watch_group_t  *g;
+
+    if (ngx_http_ci_jobs_watch_groups.next == NULL) {
+        ngx_rbtree_init(&ngx_http_ci_jobs_watch_tree,
+                        &ngx_http_ci_jobs_watch_sentinel,
+                        ngx_str_rbtree_insert_value);
+        ngx_queue_init(&ngx_http_ci_jobs_watch_groups);
+    }
+
+    /* the zone's address first: two zones may hold the same key */
+
+    name.len = sizeof(ngx_shm_zone_t *) + ctx->cache_key.len;
+    name.data = ngx_alloc(name.len, ngx_cycle->log);
+    if (name.data == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(name.data, &lcf->cache_zone, sizeof(ngx_shm_zone_t *));
+    ngx_memcpy(p, ctx->cache_key.data, ctx->cache_key.len);
+
+    hash = ngx_murmur_hash2(name.data, name.len);
+
+    sn = ngx_str_rbtree_lookup(&ngx_http_ci_jobs_watch_tree, &name, hash);
+
+    if (sn != NULL) {
+        ngx_free(name.data);
+        return (ngx_http_ci_jobs_watch_group_t *) sn;
+    }
+
+    g = ngx_alloc(sizeof(ngx_http_ci_jobs_watch_group_t), ngx_cycle->log);
+    if (g == NULL) {
+        ngx_free(name.data);
+        return NULL;
+    }
+
+    g->sn.node.key = hash;
+    g->sn.str = name;
+    g->zone = lcf->cache_zone;
+    g->key.data = p;
+    g->key.len = ctx->cache_key.len;
+    g->interval = lcf->watch_interval;
+    g->refreshed = ngx_current_msec - lcf->watch_interval;
+
+    ngx_queue_init(&g->watchers);
+    ngx_queue_insert_tail(&ngx_http_ci_jobs_watch_groups, &g->queue);
+    ngx_rbtree_insert(&ngx_http_ci_jobs_watch_tree, &g->sn.node);
+
+    return g;
+}
+
+
+static void
+ngx_http_ci_jobs_watch_cleanup(void *data)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+
+    if (ctx != NULL) {
+        ngx_http_ci_jobs_watch_remove(ctx);
+    }
+}
+
+
+/* out of its group; an empty group goes on the next tick */
+
+static void
+ngx_http_ci_jobs_watch_remove(ngx_http_ci_jobs_ctx_t *ctx)
+{
+    if (ctx->watch_group == NULL) {
+        return;
+    }
+
+    ngx_queue_remove(&ctx->watch_queue);
+    ctx->watch_group = NULL;
+    ngx_http_ci_jobs_watchers--;
+}
+
+
+/* the worker's one timer: every group's key looked at in the zone */
+
+static void
+ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
+{
+    ngx_queue_t                     *q, *next;
+    ngx_http_ci_jobs_watch_group_t  *g;
+
+    for (q = ngx_queue_head(&ngx_http_ci_jobs_watch_groups);
+         q != ngx_queue_sentinel(&ngx_http_ci_jobs_watch_groups);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        g = ngx_queue_data(q, ngx_http_ci_jobs_watch_group_t, queue);
+
+        if (!ngx_queue_empty(&g->watchers)) {
+            ngx_http_ci_jobs_watch_look(g);
+        }
+
+        if (ngx_queue_empty(&g->watchers)) {
+            ngx_rbtree_delete(&ngx_http_ci_jobs_watch_tree, &g->sn.node);
+            ngx_queue_remove(&g->queue);
+            ngx_free(g->sn.str.data);
+            ngx_free(g);
+        }
+    }
+
+    if (ngx_http_ci_jobs_watchers) {
+        ngx_add_timer(ev, NGX_HTTP_CI_JOBS_WATCH_TICK);
+    }
+}
+
+
+/*
+ * One key: its watchers whose answer changed or whose wait is over are
+ * answered (all of them when the worker is exiting); the entry is
+ * refreshed when it is due.
+ */
+
+static void
+ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
+{
+    ngx_msec_t                      now;
+    ngx_queue_t                    *q, *next;
+    ngx_http_request_t             *r;
+    ngx_http_ci_jobs_ctx_t         *ctx;
+    ngx_http_ci_jobs_cache_peek_t   pk;
+
+    now = ngx_current_msec;
+
+    ngx_http_ci_jobs_cache_peek(g->zone, &g->key, &pk);
+
+    for (q = ngx_queue_head(&g->watchers);
+         q != ngx_queue_sentinel(&g->watchers);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ctx = ngx_queue_data(q, ngx_http_ci_jobs_ctx_t, watch_queue);
+        r = ctx->watch_request;
+
+        if (ngx_exiting || ngx_terminate
+            || (ngx_msec_int_t) (ctx->watch_end - now) <= 0
+            || (pk.answer
+                && ngx_memcmp(pk.digest, ctx->watch_digest,
+                              NGX_HTTP_CI_JOBS_DIGEST_LEN) != 0))
+        {
+            ngx_http_ci_jobs_watch_wake(r);
+        }
+    }
+
+    /*
+     * Due: the entry's age in the zone says so.  This worker's own last
+     * refresh counts too, so that upstream's errors, which store nothing,
+     * are not retried on every tick.
+     */
+
+    if (!ngx_queue_empty(&g->watchers)
+        && !pk.locked
+        && (ngx_msec_int_t) (now - g->refreshed)
+           >= (ngx_msec_int_t) g->interval
+        && (!pk.answer
+            || (pk.pending
+                && (ngx_msec_int_t) (now - pk.fetched)
+                   >= (ngx_msec_int_t) g->interval)))
+    {
+        ngx_http_ci_jobs_watch_refresh_start(g);
+    }
+}
+
+
+/* the watcher is answered from the zone: 200 if it changed, 304 if not */
+
+static void
+ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_table_elt_t              *h;
+    ngx_http_ci_jobs_ctx_t       *ctx;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    c = r->connection;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    ngx_http_ci_jobs_watch_remove(ctx);
+
+    ngx_http_set_log_request(c->log, r);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        goto done;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Preference-Applied");
+
+    h->value.data = ngx_pnalloc(r->pool, sizeof("wait=") - 1 + NGX_TIME_T_LEN);
+    if (h->value.data == NULL) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        goto done;
+    }
+
+    h->value.len = ngx_sprintf(h->value.data, "wait=%T", ctx->watch_wait)
+                   - h->value.data;
+
+    rc = ngx_http_ci_jobs_cache_latest(r, ctx, lcf);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_ci_jobs_answer(r, ctx, ctx->body,
+                                     NGX_HTTP_CI_JOBS_FROM_CACHE, NULL);
+
+    } else if (rc == NGX_DECLINED) {
+        /* the entry is gone: a lookup as any other */
+        rc = ngx_http_ci_jobs_lookup_from_watch(r, ctx, lcf);
+
+    } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
+
+done:
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * A refresh, carried by the key's newest watcher (the one likely to stay
+ * longest is not the one to pay for it in its pool): a background
+ * subrequest of it, which the content handler knows for the module's own
+ * (ctx->refresh_sr) and which nothing but the cache sees.
+ */
+
+static void
+ngx_http_ci_jobs_watch_refresh_start(ngx_http_ci_jobs_watch_group_t *g)
+{
+    ngx_connection_t        *c;
+    ngx_http_request_t      *r, *sr;
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ctx = ngx_queue_data(ngx_queue_last(&g->watchers),
+                         ngx_http_ci_jobs_ctx_t, watch_queue);
+    r = ctx->watch_request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, NULL,
+                            NGX_HTTP_SUBREQUEST_CLONE
+                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    ctx->refresh_sr = sr;
+    g->refreshed = ngx_current_msec;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "ci_jobs watch: refresh");
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * In the content handler, for a subrequest: the module's own refresh,
+ * which goes upstream only with the key's lock, taken when the entry is
+ * still due; another worker's refresh makes it needless.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_watch_refresh(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_ci_jobs_cache_key_init(r, ctx, lcf);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_ci_jobs_cache_refresh_lock(r, ctx, lcf);
+    }
+
+    if (rc == NGX_DECLINED) {
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ci_jobs_upstream_init(r, lcf);
+}
+
+
+/* a subrequest is the module's own refresh when its parent says so */
+
+ngx_uint_t
+ngx_http_ci_jobs_watch_is_refresh(ngx_http_request_t *r)
+{
+    ngx_http_ci_jobs_ctx_t  *pctx;
+
+    pctx = ngx_http_get_module_ctx(r->parent, ngx_http_ci_jobs_module);
+
+    return (pctx != NULL && pctx->refresh_sr == r);
+}
