@@ -145,7 +145,11 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     if (lcf->watch && lcf->cache_zone
         && !ngx_http_ci_jobs_api_is_list(ctx->api))
     {
-        status = ngx_http_ci_jobs_watch_poll(r, ctx, lcf);
+        status = ngx_http_ci_jobs_watch_stream(r, ctx, lcf);
+
+        if (status == NGX_DECLINED) {
+            status = ngx_http_ci_jobs_watch_poll(r, ctx, lcf);
+        }
 
         if (status == NGX_BUSY) {
             return ngx_http_ci_jobs_refuse(r, ctx,

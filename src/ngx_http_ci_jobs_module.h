@@ -299,6 +299,13 @@ typedef struct {
     time_t                       watch_wait;     /* Preference-Applied */
     u_char                       watch_digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
     ngx_http_request_t          *refresh_sr;     /* the refresh it carries */
+    unsigned                     watch_stream:1;   /* Server-Sent Events */
+    unsigned                     stream_opened:1;  /* its first events */
+    uint32_t                    *stream_sent;    /* the jobs' versions */
+    ngx_uint_t                   stream_njobs;
+    ngx_msec_t                   stream_last;    /* for heartbeats */
+    off_t                        stream_written;
+    off_t                        stream_sent0;   /* c->sent when opened */
 } ngx_http_ci_jobs_ctx_t;
 
 
@@ -323,6 +330,8 @@ ngx_int_t ngx_http_ci_jobs_lookup_from_watch(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 
 ngx_int_t ngx_http_ci_jobs_watch_poll(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_int_t ngx_http_ci_jobs_watch_stream(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_int_t ngx_http_ci_jobs_watch_refresh(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);

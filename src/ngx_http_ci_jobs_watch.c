@@ -24,10 +24,17 @@
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_answer.h"
 #include "ngx_http_ci_jobs_prefer.h"
+#include "ngx_http_ci_jobs_sse.h"
 
 
 /* how often a worker looks at the zone for its watchers' keys */
-#define NGX_HTTP_CI_JOBS_WATCH_TICK  100
+#define NGX_HTTP_CI_JOBS_WATCH_TICK       100
+
+/* a stream sends a comment when it has sent nothing for this long */
+#define NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT  15000
+
+/* a stream whose reader lets more than this wait is cut */
+#define NGX_HTTP_CI_JOBS_WATCH_BACKLOG    65536
 
 
 typedef struct {
@@ -51,12 +58,30 @@ static void ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g);
 static void ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r);
 static void ngx_http_ci_jobs_watch_refresh_start(
     ngx_http_ci_jobs_watch_group_t *g);
+static ngx_table_elt_t *ngx_http_ci_jobs_watch_header(ngx_http_request_t *r,
+    const char *name, size_t len);
+static ngx_int_t ngx_http_ci_jobs_watch_register(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+static ngx_int_t ngx_http_ci_jobs_stream_open(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf);
+static void ngx_http_ci_jobs_stream_look(ngx_http_request_t *r,
+    ngx_http_ci_jobs_cache_peek_t *pk);
+static ngx_int_t ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t *done);
+static ngx_int_t ngx_http_ci_jobs_stream_send(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, u_char *data, size_t len);
+static void ngx_http_ci_jobs_stream_end(ngx_http_request_t *r,
+    ngx_int_t rc);
+static void ngx_http_ci_jobs_stream_write(ngx_http_request_t *r);
+static void *ngx_http_ci_jobs_watch_palloc(void *pool, size_t size);
+static void ngx_http_ci_jobs_watch_pfree(void *pool, void *p);
 
 
 static ngx_rbtree_t       ngx_http_ci_jobs_watch_tree;
 static ngx_rbtree_node_t  ngx_http_ci_jobs_watch_sentinel;
 static ngx_queue_t        ngx_http_ci_jobs_watch_groups;
 static ngx_uint_t         ngx_http_ci_jobs_watchers;
+static ngx_uint_t         ngx_http_ci_jobs_watch_events;
 static ngx_event_t        ngx_http_ci_jobs_watch_timer;
 
 
@@ -77,10 +102,7 @@ ngx_http_ci_jobs_watch_poll(ngx_http_request_t *r,
     u_char                           etag[NGX_HTTP_CI_JOBS_ETAG_LEN];
     ngx_int_t                        rc;
     ngx_table_elt_t                 *inm;
-    ngx_pool_cleanup_t              *cln;
-    ngx_http_ci_jobs_main_conf_t    *cmcf;
     ngx_http_ci_jobs_cache_peek_t    pk;
-    ngx_http_ci_jobs_watch_group_t  *g;
 
     inm = r->headers_in.if_none_match;
 
@@ -118,6 +140,44 @@ ngx_http_ci_jobs_watch_poll(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    /* the wait, in whole seconds as asked, at most ci_jobs_watch_timeout */
+
+    if ((ngx_msec_t) wait * 1000 > lcf->watch_timeout) {
+        wait = lcf->watch_timeout / 1000;
+    }
+
+    ctx->watch_wait = (wait > 0) ? wait : 1;
+    ctx->watch_end = ngx_current_msec + (ngx_msec_t) ctx->watch_wait * 1000;
+    ngx_memcpy(ctx->watch_digest, pk.digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+
+    rc = ngx_http_ci_jobs_watch_register(r, ctx, lcf);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ci_jobs watch: held for %ds, %ui watchers",
+                   (int) ctx->watch_wait, ngx_http_ci_jobs_watchers);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The request joins its key's group and the worker's timer; NGX_BUSY
+ * past ci_jobs_watch_max.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_watch_register(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_ci_jobs_main_conf_t    *cmcf;
+    ngx_http_ci_jobs_watch_group_t  *g;
+
     cmcf = ngx_http_get_module_main_conf(r, ngx_http_ci_jobs_module);
 
     if (ngx_http_ci_jobs_watchers >= (ngx_uint_t) cmcf->watch_max) {
@@ -137,15 +197,6 @@ ngx_http_ci_jobs_watch_poll(ngx_http_request_t *r,
     cln->handler = ngx_http_ci_jobs_watch_cleanup;
     cln->data = r;
 
-    /* the wait, in whole seconds as asked, at most ci_jobs_watch_timeout */
-
-    if ((ngx_msec_t) wait * 1000 > lcf->watch_timeout) {
-        wait = lcf->watch_timeout / 1000;
-    }
-
-    ctx->watch_wait = (wait > 0) ? wait : 1;
-    ctx->watch_end = ngx_current_msec + (ngx_msec_t) ctx->watch_wait * 1000;
-    ngx_memcpy(ctx->watch_digest, pk.digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
     ctx->watch_group = g;
 
     ngx_queue_insert_tail(&g->watchers, &ctx->watch_queue);
@@ -162,18 +213,469 @@ ngx_http_ci_jobs_watch_poll(ngx_http_request_t *r,
                       NGX_HTTP_CI_JOBS_WATCH_TICK);
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ci_jobs watch: held for %ds, %ui watchers",
-                   (int) ctx->watch_wait, ngx_http_ci_jobs_watchers);
-
     /* a client that goes away ends its wait (and frees its place) */
 
     r->read_event_handler = ngx_http_test_reading;
     r->write_event_handler = ngx_http_request_empty_handler;
 
+    return NGX_OK;
+}
+
+
+/*
+ * From the content handler, for an id lookup of a location with
+ * ci_jobs_watch on whose Accept names text/event-stream: a stream of
+ * Server-Sent Events (NGX_DONE once open); NGX_DECLINED when Accept does
+ * not ask for one; NGX_BUSY past ci_jobs_watch_max; NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_watch_stream(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_int_t                       rc;
+    ngx_table_elt_t                *h;
+    ngx_http_ci_jobs_cache_peek_t   pk;
+
+    h = ngx_http_ci_jobs_watch_header(r, "Accept", sizeof("Accept") - 1);
+
+    if (h == NULL
+        || ngx_strlcasestrn(h->value.data, h->value.data + h->value.len,
+                            (u_char *) "text/event-stream",
+                            sizeof("text/event-stream") - 2)
+           == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_ci_jobs_cache_key_init(r, ctx, lcf);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->stream_sent = ngx_pcalloc(r->pool, NGX_HTTP_CI_JOBS_SSE_JOBS
+                                            * sizeof(uint32_t));
+    if (ctx->stream_sent == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a reconnect: what its last event said the jobs were */
+
+    h = ngx_http_ci_jobs_watch_header(r, "Last-Event-ID",
+                                      sizeof("Last-Event-ID") - 1);
+    if (h != NULL) {
+        ctx->stream_njobs = ngx_http_ci_jobs_sse_id_parse(h->value.data,
+                                                          h->value.len,
+                                                          ctx->stream_sent);
+    }
+
+    ctx->watch_stream = 1;
+    ctx->watch_end = ngx_current_msec + lcf->watch_timeout;
+
+    rc = ngx_http_ci_jobs_watch_register(r, ctx, lcf);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_ci_jobs_stream_open(r, lcf) != NGX_OK) {
+        ngx_http_ci_jobs_watch_remove(ctx);
+        return NGX_ERROR;
+    }
+
+    r->write_event_handler = ngx_http_ci_jobs_stream_write;
     r->main->count++;
 
+    /* what the zone holds is sent at once, if anything */
+
+    ngx_http_ci_jobs_cache_peek(lcf->cache_zone, &ctx->cache_key, &pk);
+
+    if (pk.answer) {
+        ngx_http_ci_jobs_stream_look(r, &pk);
+    }
+
     return NGX_DONE;
+}
+
+
+/* the stream's header, and how long EventSource waits to reconnect */
+
+static ngx_int_t
+ngx_http_ci_jobs_stream_open(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    u_char                  *p;
+    ngx_int_t                rc;
+    ngx_table_elt_t         *h;
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+
+    r->headers_out.status = NGX_HTTP_OK;
+    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_length_n = -1;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-cache");
+
+    /* nginx in front (proxy_buffering) would hold the events back */
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Accel-Buffering");
+    ngx_str_set(&h->value, "no");
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->stream_sent0 = r->connection->sent;
+
+    p = ngx_pnalloc(r->pool, sizeof("retry: \n\n") + NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ci_jobs_stream_send(r, ctx, p,
+                                        ngx_sprintf(p, "retry: %M\n\n",
+                                                    lcf->watch_interval)
+                                        - p);
+}
+
+
+/*
+ * A stream at its worker's look: the jobs that changed, or a heartbeat;
+ * its end when every job is finished, when ci_jobs_watch_timeout is
+ * over, or when the worker exits.
+ */
+
+static void
+ngx_http_ci_jobs_stream_look(ngx_http_request_t *r,
+    ngx_http_ci_jobs_cache_peek_t *pk)
+{
+    ngx_int_t                rc;
+    ngx_uint_t               done;
+    ngx_msec_t               now;
+    ngx_connection_t        *c;
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    now = ngx_current_msec;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (ngx_exiting || ngx_terminate
+        || (ngx_msec_int_t) (ctx->watch_end - now) <= 0)
+    {
+        ngx_http_ci_jobs_stream_end(r, NGX_OK);
+        return;
+    }
+
+    done = 0;
+    rc = NGX_OK;
+
+    if (pk->answer
+        && (!ctx->stream_opened
+            || ngx_memcmp(pk->digest, ctx->watch_digest,
+                          NGX_HTTP_CI_JOBS_DIGEST_LEN) != 0))
+    {
+        rc = ngx_http_ci_jobs_stream_events(r, ctx, &done);
+
+    } else if ((ngx_msec_int_t) (now - ctx->stream_last)
+               >= NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT)
+    {
+        rc = ngx_http_ci_jobs_stream_send(r, ctx, (u_char *) ":\n\n", 3);
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_ci_jobs_stream_end(r, NGX_ERROR);
+        return;
+    }
+
+    /* a reader that does not keep up is cut: it resumes with its id */
+
+    if (ctx->stream_written - (c->sent - ctx->stream_sent0)
+        > NGX_HTTP_CI_JOBS_WATCH_BACKLOG)
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "ci_jobs watch: a stream's reader is too slow, "
+                      "stream closed");
+        ngx_http_ci_jobs_stream_end(r, NGX_ERROR);
+        return;
+    }
+
+    if (done) {
+        ngx_http_ci_jobs_stream_end(r, NGX_OK);
+    }
+}
+
+
+/*
+ * The zone's answer, rendered in JSON, job by job: an event for each
+ * job whose State or Progress is not what the stream last sent of it,
+ * "end" when every one is finished or missing.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t *done)
+{
+    int                             i, n, finished;
+    u_char                         *buf, *p, id[NGX_HTTP_CI_JOBS_SSE_ID_LEN];
+    size_t                          size, id_len;
+    ngx_int_t                       rc;
+    ngx_pool_t                     *pool, *saved;
+    ngx_http_ci_jobs_sse_job_t      jobs[NGX_HTTP_CI_JOBS_SSE_JOBS];
+    ngx_http_ci_jobs_loc_conf_t    *lcf;
+    ngx_http_ci_jobs_xml_conf_t     xc;
+    ngx_http_ci_jobs_xml_result_t   res;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    /*
+     * The entry and its rendering are made in a pool of their own, gone
+     * once the events are written: a stream's pool grows by its events
+     * only.
+     */
+
+    pool = ngx_create_pool(4096, r->connection->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    saved = r->pool;
+    r->pool = pool;
+    rc = ngx_http_ci_jobs_cache_latest(r, ctx, lcf);
+    r->pool = saved;
+
+    if (rc != NGX_OK) {
+        ngx_destroy_pool(pool);
+        ctx->body = NULL;
+        return (rc == NGX_DECLINED) ? NGX_OK : NGX_ERROR;
+    }
+
+    ngx_memzero(&xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
+
+    xc.array_names = lcf->array_names;
+    xc.narray_names = lcf->narray_names;
+    xc.json = 1;
+    xc.no_facts = 1;
+    xc.alloc = ngx_http_ci_jobs_watch_palloc;
+    xc.free = ngx_http_ci_jobs_watch_pfree;
+    xc.alloc_data = pool;
+
+    ngx_memzero(&res, sizeof(ngx_http_ci_jobs_xml_result_t));
+
+    if (ngx_http_ci_jobs_xml_parse(ctx->body->pos,
+                                   ctx->body->last - ctx->body->pos,
+                                   &xc, &res)
+        != NGX_HTTP_CI_JOBS_XML_OK
+        || (n = ngx_http_ci_jobs_sse_jobs(res.json, res.json_len, jobs)) < 0)
+    {
+        ngx_destroy_pool(pool);
+        ctx->body = NULL;
+        ngx_str_null(&ctx->ci_request_id);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->watch_digest, ctx->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+    ctx->stream_opened = 1;
+
+    /* the events, in one buffer of the stream's pool */
+
+    size = sizeof("event: end\nid: \ndata: {}\n\n") + sizeof(id);
+
+    for (i = 0; i < n; i++) {
+        size += ngx_http_ci_jobs_sse_event_size(sizeof("missing") - 1,
+                                                sizeof(id),
+                                                jobs[i].len
+                                                + sizeof("{\"JobId\":}"));
+    }
+
+    buf = ngx_pnalloc(r->pool, size);
+    if (buf == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    p = buf;
+    finished = 0;
+
+    if ((ngx_uint_t) n != ctx->stream_njobs) {
+        /* another set of jobs than the id said: all of them again */
+        ngx_memzero(ctx->stream_sent, n * sizeof(uint32_t));
+        ctx->stream_njobs = n;
+    }
+
+    for (i = 0; i < n; i++) {
+        finished += jobs[i].finished;
+
+        if (ctx->stream_sent[i] == jobs[i].version) {
+            continue;
+        }
+
+        ctx->stream_sent[i] = jobs[i].version;
+        id_len = ngx_http_ci_jobs_sse_id(id, ctx->stream_sent, n);
+
+        if (jobs[i].missing) {
+            p += ngx_sprintf(p, "event: missing\nid: %*s\n"
+                             "data: {\"JobId\":%*s}\n\n",
+                             id_len, id, jobs[i].len, jobs[i].data)
+                 - p;
+
+        } else {
+            p += ngx_http_ci_jobs_sse_event(p, "job", id, id_len,
+                                            jobs[i].data, jobs[i].len);
+        }
+
+        ngx_http_ci_jobs_watch_events++;
+    }
+
+    if (n > 0 && finished == n) {
+        id_len = ngx_http_ci_jobs_sse_id(id, ctx->stream_sent, n);
+        p += ngx_http_ci_jobs_sse_event(p, "end", id, id_len,
+                                        (u_char *) "{}", 2);
+        *done = 1;
+    }
+
+    ngx_destroy_pool(pool);
+
+    /* what pointed into it */
+
+    ctx->body = NULL;
+    ngx_str_null(&ctx->ci_request_id);
+
+    if (p == buf) {
+        return NGX_OK;
+    }
+
+    return ngx_http_ci_jobs_stream_send(r, ctx, buf, p - buf);
+}
+
+
+/* bytes of the stream, flushed */
+
+static ngx_int_t
+ngx_http_ci_jobs_stream_send(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, u_char *data, size_t len)
+{
+    ngx_buf_t    *b;
+    ngx_int_t     rc;
+    ngx_chain_t   out;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = 1;
+    b->flush = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    ctx->stream_written += len;
+    ctx->stream_last = ngx_current_msec;
+
+    rc = ngx_http_output_filter(r, &out);
+
+    return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
+}
+
+
+/* the stream ends: its last chunk, then the request, or the connection */
+
+static void
+ngx_http_ci_jobs_stream_end(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+
+    ngx_http_ci_jobs_watch_remove(ctx);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_send_special(r, NGX_HTTP_LAST);
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* the client can take more: what waits is sent */
+
+static void
+ngx_http_ci_jobs_stream_write(ngx_http_request_t *r)
+{
+    if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
+        ngx_http_ci_jobs_stream_end(r, NGX_ERROR);
+    }
+}
+
+
+/* the first header line of that name, or NULL */
+
+static ngx_table_elt_t *
+ngx_http_ci_jobs_watch_header(ngx_http_request_t *r, const char *name,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+static void *
+ngx_http_ci_jobs_watch_palloc(void *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
+}
+
+
+static void
+ngx_http_ci_jobs_watch_pfree(void *pool, void *p)
+{
+    (void) ngx_pfree(pool, p);
 }
 
 
@@ -353,6 +855,7 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
 {
     ngx_msec_t                      now;
     ngx_queue_t                    *q, *next;
+    ngx_connection_t               *c;
     ngx_http_request_t             *r;
     ngx_http_ci_jobs_ctx_t         *ctx;
     ngx_http_ci_jobs_cache_peek_t   pk;
@@ -368,6 +871,14 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
         next = ngx_queue_next(q);
         ctx = ngx_queue_data(q, ngx_http_ci_jobs_ctx_t, watch_queue);
         r = ctx->watch_request;
+
+        if (ctx->watch_stream) {
+            /* the request may be gone after its look */
+            c = r->connection;
+            ngx_http_ci_jobs_stream_look(r, &pk);
+            ngx_http_run_posted_requests(c);
+            continue;
+        }
 
         if (ngx_exiting || ngx_terminate
             || (ngx_msec_int_t) (ctx->watch_end - now) <= 0

@@ -4,9 +4,11 @@
 # every worker and for a cached entry as for upstream's answer;
 # If-None-Match with it gets a 304 and no body, from the cache or from
 # upstream.  With Prefer: wait=N as well (ci_jobs_watch on), the request
-# is held until the answer changes (200) or the wait is over (304), and
-# any number of watchers in two workers cost upstream one request per key
-# and ci_jobs_watch_interval.
+# is held until the answer changes (200) or the wait is over (304); with
+# Accept: text/event-stream, a stream of events, one per job and change,
+# resumed with Last-Event-ID.  Any number of watchers in two workers cost
+# upstream one request per key and ci_jobs_watch_interval, and a reload
+# ends them at once.
 
 use strict;
 use warnings;
@@ -360,6 +362,126 @@ my @after = answers($start, @held);
 is(scalar(grep { $_->{status} == 304 } @after), 10, 'each answered 304');
 cmp_ok((sort { $b <=> $a } map { $_->{took} } @after)[0], '<', 2,
        'within 2 s');
+
+# --- Server-Sent Events -----------------------------------------------------
+
+# a stream over HTTP/1.0 (no chunks): the sockets
+sub stream_ask {
+    my ($path, %headers) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . $t->port)
+        or die "connect: $!";
+    print $s "GET $path HTTP/1.0\r\nHost: localhost\r\n"
+             . "Accept: text/event-stream\r\n"
+             . join('', map { "$_: $headers{$_}\r\n" } sort keys %headers)
+             . "\r\n";
+    return $s;
+}
+
+# the events of an answer: [ { event, id, data, at } ... ], comments as
+# { comment }
+sub events {
+    my ($r) = @_;
+    my @events;
+    for my $block (split /\n\n/, $r->{body}) {
+        my %e;
+        for my $line (split /\n/, $block) {
+            if ($line =~ /^:(.*)/) { $e{comment} = $1 }
+            elsif ($line =~ /^(\w+): ?(.*)/) { $e{$1} = $2 }
+        }
+        push @events, \%e if %e;
+    }
+    return @events;
+}
+
+sub job_events { grep { ($_->{event} // '') eq 'job' } @_ }
+
+my ($sse) = answers(time, stream_ask('/watch/jobs/timed4x3'));
+is($sse->{status}, 200, 'a stream: 200');
+like($sse->{headers}{'content-type'}, qr{^text/event-stream},
+     'Content-Type: text/event-stream');
+is($sse->{headers}{'cache-control'}, 'no-cache', 'Cache-Control: no-cache');
+my @ev = events($sse);
+like($ev[0]{retry} // '', qr/^\d+$/, 'retry: first');
+my @jobs = map { decode_json($_->{data}) } job_events(@ev);
+is(join(' ', map { $_->{State} } @jobs), 'Submitted Running Success',
+   'event: job on open and at each change of State');
+is($jobs[0]{JobId}, 'timed4x3', 'data: the job\'s object, as JSON renders it');
+ok(!exists $jobs[0]{Response}, 'not wrapped in Response');
+is($ev[-1]{event}, 'end', 'event: end last');
+is($ev[-1]{data}, '{}', 'data: {}');
+my @ids = map { $_->{id} } job_events(@ev);
+is(scalar(grep { defined && length } @ids), 3, 'every event has an id');
+cmp_ok($sse->{took}, '>', 3, sprintf 'open while the job ran (%.1fs)',
+       $sse->{took});
+cmp_ok($sse->{took}, '<', 6.5, 'closed once it finished');
+
+# a finished job and a missing one: their events, end, and the stream ends
+
+my ($done) = answers(time, stream_ask('/watch/jobs/jobsSuccess5%2Cnosuch7'));
+@ev = events($done);
+is(join(' ', map { $_->{event} // 'retry' } @ev), 'retry job missing end',
+   'a finished job and a missing id: job, missing, end');
+is($ev[2]{data}, '{"JobId":"nosuch7"}', 'missing: its JobId');
+cmp_ok($done->{took}, '<', 1, 'ended at once');
+
+# Last-Event-ID: only what changed since
+
+my ($again) = answers(time, stream_ask('/watch/jobs/jobsSuccess5%2Cnosuch7',
+                                       'Last-Event-ID' => $ev[2]{id}));
+is(join(' ', map { $_->{event} // 'retry' } events($again)), 'retry end',
+   'a reconnect with the last id: nothing again, end');
+my ($resumed) = answers(time, stream_ask('/watch/jobs/timed4x3',
+                                         'Last-Event-ID' => $ids[0]));
+is(join(' ', map { decode_json($_->{data})->{State} }
+             job_events(events($resumed))),
+   'Success', 'a reconnect with an older id: only the change since');
+
+# the wait is capped by ci_jobs_watch_timeout
+
+my ($short) = answers(time, stream_ask('/short/jobs/timed60x7'));
+cmp_ok($short->{took}, '<', 3, sprintf 'a stream ends after '
+       . 'ci_jobs_watch_timeout (%.1fs)', $short->{took});
+cmp_ok($short->{took}, '>', 1.5, 'not before');
+
+# a crowd of streams in two workers: one upstream request per interval
+
+$t->forget_upstream_requests;
+my @streams = answers(time, map { stream_ask('/watch/jobs/timed5x4') } 1 .. 30);
+is(scalar(grep { join(' ', map { decode_json($_->{data})->{State} }
+                           job_events(events($_)))
+                     eq 'Submitted Running Success' } @streams),
+   30, '30 streams: each sees Submitted, Running, Success');
+is(scalar(grep { (events($_))[-1]{event} eq 'end' } @streams), 30,
+   'and end');
+$n = upstream_for('timed5x4');
+cmp_ok($n, '<=', 8, "upstream asked $n times for them all");
+
+# a heartbeat when nothing changes for 15 s
+
+my ($quiet) = answers(time, stream_ask('/watch/jobs/timed18x8'));
+ok(scalar(grep { exists $_->{comment} } events($quiet)),
+   'a comment while the job ran for 18 s without a change');
+
+# a reload ends the streams at once; a reconnect misses nothing
+
+my @open = map { stream_ask('/watch/jobs/timed60x9') } 1 .. 10;
+sleep 2.5;
+$start = time;
+$t->reload;
+$reload = time - $start;
+cmp_ok($reload, '<', 2, sprintf 'reload with 10 streams: the old workers '
+       . 'gone in %.2fs', $reload);
+my @ended = answers($start, @open);
+is(scalar(grep { $_->{took} < 2 } @ended), 10, 'each stream ended within 2 s');
+my $last = (grep { $_->{id} } events($ended[0]))[-1]{id};
+my $re = stream_ask('/watch/jobs/timed60x9', 'Last-Event-ID' => $last);
+sleep 1.5;
+$re->blocking(0);
+my $got = '';
+sysread $re, $got, 65536;
+close $re;
+like($got, qr{^HTTP/1\.1 200 .*\nretry: }s, 'a reconnect with its last id');
+unlike($got, qr/event: job/, 'gets no job again: nothing changed');
 
 unlike($t->error_log, qr/subrequest|\[alert\]/, 'no alert in the log');
 
