@@ -25,6 +25,7 @@
 #include "ngx_http_ci_jobs_answer.h"
 #include "ngx_http_ci_jobs_prefer.h"
 #include "ngx_http_ci_jobs_sse.h"
+#include "ngx_http_ci_jobs_counters.h"
 
 
 /* how often a worker looks at the zone for its watchers' keys */
@@ -81,7 +82,6 @@ static ngx_rbtree_t       ngx_http_ci_jobs_watch_tree;
 static ngx_rbtree_node_t  ngx_http_ci_jobs_watch_sentinel;
 static ngx_queue_t        ngx_http_ci_jobs_watch_groups;
 static ngx_uint_t         ngx_http_ci_jobs_watchers;
-static ngx_uint_t         ngx_http_ci_jobs_watch_events;
 static ngx_event_t        ngx_http_ci_jobs_watch_timer;
 
 
@@ -201,6 +201,7 @@ ngx_http_ci_jobs_watch_register(ngx_http_request_t *r,
 
     ngx_queue_insert_tail(&g->watchers, &ctx->watch_queue);
     ngx_http_ci_jobs_watchers++;
+    ngx_http_ci_jobs_count_watchers(1);
 
     if (!ngx_http_ci_jobs_watch_timer.timer_set) {
         ngx_http_ci_jobs_watch_timer.handler = ngx_http_ci_jobs_watch_tick;
@@ -438,6 +439,7 @@ ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
     u_char                         *buf, *p, id[NGX_HTTP_CI_JOBS_SSE_ID_LEN];
     size_t                          size, id_len;
     ngx_int_t                       rc;
+    ngx_uint_t                      events;
     ngx_pool_t                     *pool, *saved;
     ngx_http_ci_jobs_sse_job_t      jobs[NGX_HTTP_CI_JOBS_SSE_JOBS];
     ngx_http_ci_jobs_loc_conf_t    *lcf;
@@ -514,6 +516,7 @@ ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
 
     p = buf;
     finished = 0;
+    events = 0;
 
     if ((ngx_uint_t) n != ctx->stream_njobs) {
         /* another set of jobs than the id said: all of them again */
@@ -542,15 +545,18 @@ ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
                                             jobs[i].data, jobs[i].len);
         }
 
-        ngx_http_ci_jobs_watch_events++;
+        events++;
     }
 
     if (n > 0 && finished == n) {
         id_len = ngx_http_ci_jobs_sse_id(id, ctx->stream_sent, n);
         p += ngx_http_ci_jobs_sse_event(p, "end", id, id_len,
                                         (u_char *) "{}", 2);
+        events++;
         *done = 1;
     }
+
+    ngx_http_ci_jobs_count_watch_events(events);
 
     ngx_destroy_pool(pool);
 
@@ -808,6 +814,7 @@ ngx_http_ci_jobs_watch_remove(ngx_http_ci_jobs_ctx_t *ctx)
     ngx_queue_remove(&ctx->watch_queue);
     ctx->watch_group = NULL;
     ngx_http_ci_jobs_watchers--;
+    ngx_http_ci_jobs_count_watchers(-1);
 }
 
 
@@ -953,6 +960,11 @@ ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r)
     if (rc == NGX_OK) {
         rc = ngx_http_ci_jobs_answer(r, ctx, ctx->body,
                                      NGX_HTTP_CI_JOBS_FROM_CACHE, NULL);
+
+        if (r->headers_out.status == NGX_HTTP_OK) {
+            /* a changed answer, not the 304 of a wait that is over */
+            ngx_http_ci_jobs_count_watch_events(1);
+        }
 
     } else if (rc == NGX_DECLINED) {
         /* the entry is gone: a lookup as any other */

@@ -68,6 +68,10 @@ my $t = CiJobsTest->new(workers => 2, http => <<'EOF');
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
         }
 
+        location = /status {
+            ci_jobs_status;
+        }
+
         location /gzip/ {
             ci_jobs on;
             ci_jobs_json on;
@@ -423,6 +427,29 @@ is(join(' ', map { $_->{event} // 'retry' } @ev), 'retry job missing end',
    'a finished job and a missing id: job, missing, end');
 is($ev[2]{data}, '{"JobId":"nosuch7"}', 'missing: its JobId');
 cmp_ok($done->{took}, '<', 1, 'ended at once');
+
+# the metrics: ci_jobs_watchers, ci_jobs_watch_events_total
+
+sub metric {
+    my ($name) = @_;
+    my ($v) = $t->get('/status')->{body} =~ /^\Q$name\E (\d+)$/m;
+    return $v;
+}
+
+my $events0 = metric('ci_jobs_watch_events_total');
+answers(time, stream_ask('/watch/jobs/jobsSuccess5%2Cnosuch7'));
+is(metric('ci_jobs_watch_events_total') - $events0, 3,
+   'ci_jobs_watch_events_total: a stream\'s job, missing and end');
+is(metric('ci_jobs_watchers'), 0, 'ci_jobs_watchers: 0');
+my @watching = map { ask('/watch/jobs/jobsSuccess3',
+                         'If-None-Match' => $etag3, Prefer => 'wait=3') }
+               1 .. 3;
+push @watching, stream_ask('/short/jobs/timed60x10');
+sleep 0.5;
+is(metric('ci_jobs_watchers'), 4,
+   'ci_jobs_watchers: 3 long-polls and a stream, in two workers');
+answers(time, @watching);
+is(metric('ci_jobs_watchers'), 0, 'and 0 once they are over');
 
 # Last-Event-ID: only what changed since
 
