@@ -92,6 +92,9 @@ static void *ngx_http_ci_jobs_cache_alloc(ngx_http_ci_jobs_cache_t *cache,
 static size_t ngx_http_ci_jobs_cache_piece_size(size_t left);
 static ngx_int_t ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_node_t *cn);
+static ngx_int_t ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_http_ci_jobs_cache_node_t *cn, uint32_t hash);
 static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_lock_node(
     ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash);
 static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_node(
@@ -350,7 +353,6 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
     ngx_int_t                       rc;
     ngx_msec_t                      now;
     ngx_rbtree_node_t              *node;
-    ngx_pool_cleanup_t             *cln;
     ngx_http_ci_jobs_cache_t       *cache;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
@@ -450,6 +452,29 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
 
     /* the lock */
 
+    rc = ngx_http_ci_jobs_cache_take(r, ctx, lcf, cn, hash);
+
+    return (rc == NGX_ERROR) ? NGX_ERROR : NGX_DECLINED;
+}
+
+
+/*
+ * Under the mutex, which it releases: the key's lock for the request, on
+ * its entry cn, or on a node made for it.  NGX_OK; NGX_DECLINED when the
+ * zone has no room for the node; NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_http_ci_jobs_cache_node_t *cn, uint32_t hash)
+{
+    ngx_rbtree_node_t         *node;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_ci_jobs_cache_t  *cache;
+
+    cache = lcf->cache_zone->data;
+
     if (cn == NULL) {
         node = ngx_http_ci_jobs_cache_lock_node(cache, &ctx->cache_key, hash);
 
@@ -466,7 +491,7 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
     }
 
     cn->lock = cache->sh->locks;
-    cn->lock_until = now + lcf->cache_lock_timeout;
+    cn->lock_until = ngx_current_msec + lcf->cache_lock_timeout;
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
@@ -484,7 +509,7 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
         ctx->cache_cleanup = cln;
     }
 
-    return NGX_DECLINED;
+    return NGX_OK;
 }
 
 
@@ -845,20 +870,15 @@ ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
 {
     uint32_t                        hash;
+    ngx_int_t                       rc;
     ngx_msec_t                      now;
     ngx_rbtree_node_t              *node;
-    ngx_pool_cleanup_t             *cln;
     ngx_http_ci_jobs_cache_t       *cache;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
     cache = lcf->cache_zone->data;
     hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
     now = ngx_current_msec;
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
@@ -876,34 +896,13 @@ ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (cn == NULL) {
-        node = ngx_http_ci_jobs_cache_lock_node(cache, &ctx->cache_key, hash);
+    rc = ngx_http_ci_jobs_cache_take(r, ctx, lcf, cn, hash);
 
-        if (node == NULL) {
-            ngx_shmtx_unlock(&cache->shpool->mutex);
-            return NGX_DECLINED;
-        }
-
-        cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
+    if (rc == NGX_OK) {
+        ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_EXPIRED;
     }
 
-    if (++cache->sh->locks == 0) {
-        cache->sh->locks = 1;
-    }
-
-    cn->lock = cache->sh->locks;
-    cn->lock_until = now + lcf->cache_lock_timeout;
-
-    ngx_shmtx_unlock(&cache->shpool->mutex);
-
-    ctx->cache_lock = cn->lock;
-    ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_EXPIRED;
-
-    cln->handler = ngx_http_ci_jobs_cache_cleanup;
-    cln->data = r;
-    ctx->cache_cleanup = cln;
-
-    return NGX_OK;
+    return rc;
 }
 
 

@@ -60,7 +60,7 @@ static void ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r);
 static void ngx_http_ci_jobs_watch_refresh_start(
     ngx_http_ci_jobs_watch_group_t *g);
 static ngx_table_elt_t *ngx_http_ci_jobs_watch_header(ngx_http_request_t *r,
-    const char *name, size_t len);
+    const char *name, size_t len, ngx_table_elt_t *after);
 static ngx_int_t ngx_http_ci_jobs_watch_register(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 static ngx_int_t ngx_http_ci_jobs_stream_open(ngx_http_request_t *r,
@@ -238,7 +238,8 @@ ngx_http_ci_jobs_watch_stream(ngx_http_request_t *r,
     ngx_table_elt_t                *h;
     ngx_http_ci_jobs_cache_peek_t   pk;
 
-    h = ngx_http_ci_jobs_watch_header(r, "Accept", sizeof("Accept") - 1);
+    h = ngx_http_ci_jobs_watch_header(r, "Accept", sizeof("Accept") - 1,
+                                      NULL);
 
     if (h == NULL
         || ngx_strlcasestrn(h->value.data, h->value.data + h->value.len,
@@ -264,7 +265,7 @@ ngx_http_ci_jobs_watch_stream(ngx_http_request_t *r,
     /* a reconnect: what its last event said the jobs were */
 
     h = ngx_http_ci_jobs_watch_header(r, "Last-Event-ID",
-                                      sizeof("Last-Event-ID") - 1);
+                                      sizeof("Last-Event-ID") - 1, NULL);
     if (h != NULL) {
         ctx->stream_njobs = ngx_http_ci_jobs_sse_id_parse(h->value.data,
                                                           h->value.len,
@@ -637,11 +638,11 @@ ngx_http_ci_jobs_stream_write(ngx_http_request_t *r)
 }
 
 
-/* the first header line of that name, or NULL */
+/* the first header line of that name after "after" (NULL: any), or NULL */
 
 static ngx_table_elt_t *
 ngx_http_ci_jobs_watch_header(ngx_http_request_t *r, const char *name,
-    size_t len)
+    size_t len, ngx_table_elt_t *after)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
@@ -660,6 +661,14 @@ ngx_http_ci_jobs_watch_header(ngx_http_request_t *r, const char *name,
             part = part->next;
             h = part->elts;
             i = 0;
+        }
+
+        if (after != NULL) {
+            if (&h[i] == after) {
+                after = NULL;
+            }
+
+            continue;
         }
 
         if (h[i].key.len == len
@@ -691,38 +700,20 @@ static long
 ngx_http_ci_jobs_watch_prefer(ngx_http_request_t *r)
 {
     long              wait;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    for (h = ngx_http_ci_jobs_watch_header(r, "Prefer", 6, NULL);
+         h != NULL;
+         h = ngx_http_ci_jobs_watch_header(r, "Prefer", 6, h))
+    {
+        wait = ngx_http_ci_jobs_prefer_wait(h->value.data, h->value.len);
 
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return -1;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != sizeof("Prefer") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Prefer",
-                               sizeof("Prefer") - 1) != 0)
-        {
-            continue;
-        }
-
-        wait = ngx_http_ci_jobs_prefer_wait(h[i].value.data,
-                                            h[i].value.len);
         if (wait >= 0) {
             return wait;
         }
     }
+
+    return -1;
 }
 
 
