@@ -120,11 +120,17 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
 
     ctx->api = ctx->req.api;
 
-    /* before the cache: no answer, cached or not, without a valid token */
+    /*
+     * Before the cache: no answer, cached or not, without a valid token.
+     * The watch's refresh is a clone of a watcher checked when it came,
+     * whose token may expire while it watches.
+     */
 
-    status = ngx_http_ci_jobs_access(r, ctx, lcf, &code, &message);
-    if (status != NGX_OK) {
-        return ngx_http_ci_jobs_refuse(r, ctx, status, code, message);
+    if (!ctx->refresh) {
+        status = ngx_http_ci_jobs_access(r, ctx, lcf, &code, &message);
+        if (status != NGX_OK) {
+            return ngx_http_ci_jobs_refuse(r, ctx, status, code, message);
+        }
     }
 
     if (ngx_http_ci_jobs_keys(r, lcf) == NULL) {
