@@ -225,6 +225,34 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       offsetof(ngx_http_ci_jobs_main_conf_t, max_held_size),
       NULL },
 
+    { ngx_string("ci_jobs_watch"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, watch),
+      NULL },
+
+    { ngx_string("ci_jobs_watch_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, watch_interval),
+      NULL },
+
+    { ngx_string("ci_jobs_watch_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, watch_timeout),
+      NULL },
+
+    { ngx_string("ci_jobs_watch_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_main_conf_t, watch_max),
+      NULL },
+
     { ngx_string("ci_jobs_cache_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_ci_jobs_cache_zone,
@@ -386,6 +414,7 @@ ngx_http_ci_jobs_create_main_conf(ngx_conf_t *cf)
 
     cmcf->request_id_index = NGX_ERROR;
     cmcf->max_held_size = NGX_CONF_UNSET_SIZE;
+    cmcf->watch_max = NGX_CONF_UNSET;
 
     if (ngx_array_init(&cmcf->sources, cf->pool, 4,
                        sizeof(ngx_http_ci_jobs_source_t *))
@@ -405,6 +434,7 @@ ngx_http_ci_jobs_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_size_value(cmcf->max_held_size,
                              NGX_HTTP_CI_JOBS_MAX_HELD_SIZE);
+    ngx_conf_init_value(cmcf->watch_max, 10000);
 
     return NGX_CONF_OK;
 }
@@ -451,6 +481,9 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
     conf->cache_valid = NGX_CONF_UNSET;
     conf->cache_valid_pending = NGX_CONF_UNSET_MSEC;
     conf->cache_lock_timeout = NGX_CONF_UNSET_MSEC;
+    conf->watch = NGX_CONF_UNSET;
+    conf->watch_interval = NGX_CONF_UNSET_MSEC;
+    conf->watch_timeout = NGX_CONF_UNSET_MSEC;
     conf->ssl_verify = NGX_CONF_UNSET;
     conf->access = NGX_CONF_UNSET_UINT;
     conf->access_keys = NGX_CONF_UNSET_PTR;
@@ -514,6 +547,11 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->cache_valid_pending, 0);
     ngx_conf_merge_msec_value(conf->cache_lock_timeout,
                               prev->cache_lock_timeout, 5000);
+    ngx_conf_merge_value(conf->watch, prev->watch, 0);
+    ngx_conf_merge_msec_value(conf->watch_interval, prev->watch_interval,
+                              2000);
+    ngx_conf_merge_msec_value(conf->watch_timeout, prev->watch_timeout,
+                              600000);
     ngx_conf_merge_bitmask_value(conf->cache_use_stale,
                                  prev->cache_use_stale,
                                  NGX_CONF_BITMASK_SET
@@ -628,6 +666,20 @@ ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
                            "unknown zone \"%V\" in \"ci_jobs_cache\": no "
                            "\"ci_jobs_cache_zone\" declares it",
                            &conf->cache_zone->shm.name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* the watch learns of new answers from the cache's zone */
+
+    if (conf->watch && conf->cache_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ci_jobs_watch\" needs \"ci_jobs_cache\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->watch && conf->watch_interval == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"ci_jobs_watch_interval\" must not be 0");
         return NGX_CONF_ERROR;
     }
 

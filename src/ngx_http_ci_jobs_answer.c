@@ -31,6 +31,8 @@ static void ngx_http_ci_jobs_answer_store(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ci_jobs_answer_render(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_xml_result_t *res,
     ngx_str_t *out, ngx_uint_t facts);
+static ngx_int_t ngx_http_ci_jobs_answer_etag(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx);
 static ngx_int_t ngx_http_ci_jobs_answer_send(ngx_http_request_t *r,
     ngx_str_t *out, ngx_http_ci_jobs_output_t *output);
 static void *ngx_http_ci_jobs_palloc(void *pool, size_t size);
@@ -81,6 +83,15 @@ ngx_http_ci_jobs_answer(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
             return (rc == NGX_DECLINED) ? NGX_HTTP_INTERNAL_SERVER_ERROR
                                         : NGX_ERROR;
         }
+    }
+
+    if (ctx->refresh) {
+        /* the watch's refresh: stored, for the watchers; nothing sent */
+        return NGX_OK;
+    }
+
+    if (ngx_http_ci_jobs_answer_etag(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     return ngx_http_ci_jobs_answer_send(r, &out,
@@ -147,6 +158,17 @@ ngx_http_ci_jobs_answer_check(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    /* an id lookup's answer: its ETag's digest, kept with the entry */
+
+    if (r->headers_out.status == NGX_HTTP_OK
+        && !ngx_http_ci_jobs_api_is_list(ctx->req.api))
+    {
+        ngx_http_ci_jobs_etag_digest(ctx->body->pos,
+                                     ctx->body->last - ctx->body->pos,
+                                     ctx->digest);
+        ctx->digested = 1;
+    }
+
     if (ctx->cache_key.len) {
         ngx_http_ci_jobs_answer_store(r, ctx, lcf, &res);
     }
@@ -172,9 +194,15 @@ ngx_http_ci_jobs_answer_store(ngx_http_request_t *r,
     store = ngx_http_ci_jobs_cache_storable(ctx->req.api, ctx->req.nids,
                                             r->headers_out.status, res);
 
+    /*
+     * With the watch, a pending answer is stored even when it is expired
+     * as soon as stored (ci_jobs_cache_valid_pending 0): its version is
+     * what the watchers compare theirs with.
+     */
+
     if (store == NGX_HTTP_CI_JOBS_STORE_TERMINAL
         || (store == NGX_HTTP_CI_JOBS_STORE_PENDING
-            && lcf->cache_valid_pending))
+            && (lcf->cache_valid_pending || lcf->watch)))
     {
         ngx_http_ci_jobs_cache_store(r, ctx, lcf,
                                      store == NGX_HTTP_CI_JOBS_STORE_PENDING);
@@ -278,6 +306,67 @@ ngx_http_ci_jobs_answer_render(ngx_http_request_t *r,
     }
 
     return (rc == NGX_HTTP_CI_JOBS_XML_NOMEM) ? NGX_ERROR : NGX_DECLINED;
+}
+
+
+/*
+ * An id lookup's 200 carries a strong ETag; with If-None-Match naming
+ * it, the answer is a 304 with no body (the header filter makes it
+ * header only).  nginx's not_modified filter would do the same for a
+ * cache hit, but runs before the module's filter for upstream's answer.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_answer_etag(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx)
+{
+    u_char                       *p;
+    ngx_table_elt_t              *h, *inm;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    if (!ctx->digested
+        || r->headers_out.status != NGX_HTTP_OK
+        || ngx_http_ci_jobs_api_is_list(ctx->req.api))
+    {
+        return NGX_OK;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_CI_JOBS_ETAG_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "ETag");
+    h->value.data = p;
+    h->value.len = ngx_http_ci_jobs_etag(p, ctx->digest,
+                                         ctx->json ? lcf->array_names : NULL,
+                                         lcf->narray_names);
+    r->headers_out.etag = h;
+
+    inm = r->headers_in.if_none_match;
+
+    if (inm == NULL
+        || !ngx_http_ci_jobs_etag_match(inm->value.data, inm->value.len,
+                                        h->value.data, h->value.len))
+    {
+        return NGX_OK;
+    }
+
+    r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
+    r->headers_out.status_line.len = 0;
+    r->headers_out.content_type.len = 0;
+    ngx_http_clear_content_length(r);
+    r->header_only = 1;
+
+    return NGX_OK;
 }
 
 

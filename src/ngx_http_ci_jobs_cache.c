@@ -49,9 +49,11 @@ typedef struct {
     uint32_t                         stored_by;   /* the lock it ended */
     ngx_queue_t                      queue;
     ngx_msec_t                       expires;     /* 0: no answer yet */
+    ngx_msec_t                       fetched;     /* went upstream then */
     ngx_msec_t                       lock_until;
     size_t                           xml_len;
     ngx_http_ci_jobs_cache_piece_t  *xml;
+    u_char                           digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
     u_char                           data[1];     /* key, request id */
 } ngx_http_ci_jobs_cache_node_t;
 
@@ -90,6 +92,9 @@ static void *ngx_http_ci_jobs_cache_alloc(ngx_http_ci_jobs_cache_t *cache,
 static size_t ngx_http_ci_jobs_cache_piece_size(size_t left);
 static ngx_int_t ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_node_t *cn);
+static ngx_int_t ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_http_ci_jobs_cache_node_t *cn, uint32_t hash);
 static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_lock_node(
     ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash);
 static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_node(
@@ -346,10 +351,8 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
 {
     uint32_t                        hash;
     ngx_int_t                       rc;
-    ngx_str_t                      *id;
     ngx_msec_t                      now;
     ngx_rbtree_node_t              *node;
-    ngx_pool_cleanup_t             *cln;
     ngx_http_ci_jobs_cache_t       *cache;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
@@ -365,34 +368,17 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
     }
 
     if (ctx->cache_key.data == NULL) {
-        /*
-         * Role credentials change with every refresh: their entries are
-         * the role's (and the metadata service's), not one SecretId's.
-         */
-        id = (lcf->source->kind == NGX_HTTP_CI_JOBS_SOURCE_ROLE)
-             ? &lcf->source->name : &lcf->source->keys.id;
+        rc = ngx_http_ci_jobs_cache_key_init(r, ctx, lcf);
 
-        ctx->cache_key.len = ngx_http_ci_jobs_cache_key(NULL, lcf->host.data,
-                                                        lcf->host.len,
-                                                        &ctx->req, id->data,
-                                                        id->len);
-
-        ctx->cache_key.data = ngx_pnalloc(r->pool, ctx->cache_key.len);
-        if (ctx->cache_key.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_ci_jobs_cache_key(ctx->cache_key.data, lcf->host.data,
-                                   lcf->host.len, &ctx->req, id->data,
-                                   id->len);
-
-        if (ctx->cache_key.len > 0xffff) {
-            ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_BYPASS;
-            ctx->cache_key.len = 0;
-            return NGX_DECLINED;
+        if (rc != NGX_OK) {
+            return (rc == NGX_DECLINED) ? NGX_DECLINED : NGX_ERROR;
         }
 
         ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_MISS;
+
+    } else if (ctx->cache_key.len == 0) {
+        /* a key too long, found so by the watch */
+        return NGX_DECLINED;
     }
 
     cache = lcf->cache_zone->data;
@@ -466,6 +452,29 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
 
     /* the lock */
 
+    rc = ngx_http_ci_jobs_cache_take(r, ctx, lcf, cn, hash);
+
+    return (rc == NGX_ERROR) ? NGX_ERROR : NGX_DECLINED;
+}
+
+
+/*
+ * Under the mutex, which it releases: the key's lock for the request, on
+ * its entry cn, or on a node made for it.  NGX_OK; NGX_DECLINED when the
+ * zone has no room for the node; NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_http_ci_jobs_cache_node_t *cn, uint32_t hash)
+{
+    ngx_rbtree_node_t         *node;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_ci_jobs_cache_t  *cache;
+
+    cache = lcf->cache_zone->data;
+
     if (cn == NULL) {
         node = ngx_http_ci_jobs_cache_lock_node(cache, &ctx->cache_key, hash);
 
@@ -482,7 +491,7 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
     }
 
     cn->lock = cache->sh->locks;
-    cn->lock_until = now + lcf->cache_lock_timeout;
+    cn->lock_until = ngx_current_msec + lcf->cache_lock_timeout;
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
@@ -500,7 +509,49 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
         ctx->cache_cleanup = cln;
     }
 
-    return NGX_DECLINED;
+    return NGX_OK;
+}
+
+
+/*
+ * The request's key in ctx->cache_key.  NGX_DECLINED: too long to be
+ * cached (BYPASS).
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_cache_key_init(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_str_t  *id;
+
+    /*
+     * Role credentials change with every refresh: their entries are
+     * the role's (and the metadata service's), not one SecretId's.
+     */
+    id = (lcf->source->kind == NGX_HTTP_CI_JOBS_SOURCE_ROLE)
+         ? &lcf->source->name : &lcf->source->keys.id;
+
+    ctx->cache_key.len = ngx_http_ci_jobs_cache_key(NULL, lcf->host.data,
+                                                    lcf->host.len,
+                                                    &ctx->req, id->data,
+                                                    id->len);
+
+    ctx->cache_key.data = ngx_pnalloc(r->pool, ctx->cache_key.len);
+    if (ctx->cache_key.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_ci_jobs_cache_key(ctx->cache_key.data, lcf->host.data,
+                               lcf->host.len, &ctx->req, id->data,
+                               id->len);
+
+    if (ctx->cache_key.len > 0xffff) {
+        ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_BYPASS;
+        ctx->cache_key.len = 0;
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -528,6 +579,11 @@ ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
     ctx->ci_request_id.data = b->last;
     ctx->ci_request_id.len = p - b->last;
     ctx->body = b;
+
+    /* the answer's ETag, computed once, when it was stored */
+
+    ngx_memcpy(ctx->digest, cn->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+    ctx->digested = 1;
 
     return NGX_OK;
 }
@@ -763,6 +819,116 @@ ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
 
 
 /*
+ * For the watch: what the zone holds for key, read under the mutex and
+ * not copied, so that a worker's timer can look at every watched key.
+ */
+
+void
+ngx_http_ci_jobs_cache_peek(ngx_shm_zone_t *zone, ngx_str_t *key,
+    ngx_http_ci_jobs_cache_peek_t *pk)
+{
+    uint32_t                        hash;
+    ngx_rbtree_node_t              *node;
+    ngx_http_ci_jobs_cache_t       *cache;
+    ngx_http_ci_jobs_cache_node_t  *cn;
+
+    cache = zone->data;
+    hash = ngx_murmur_hash2(key->data, key->len);
+
+    ngx_memzero(pk, sizeof(ngx_http_ci_jobs_cache_peek_t));
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    node = ngx_http_ci_jobs_cache_find(cache, key, hash);
+
+    if (node != NULL) {
+        cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
+
+        pk->answer = (cn->expires != 0);
+        pk->pending = cn->pending;
+        pk->locked = (cn->lock
+                      && (ngx_msec_int_t) (cn->lock_until
+                                           - ngx_current_msec) > 0);
+        pk->fetched = cn->fetched;
+        ngx_memcpy(pk->digest, cn->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/*
+ * For the watch's refresh: the key's lock, taken only when its entry is
+ * pending (or gone) and was fetched at least interval ago and nobody
+ * holds the lock, so that one request in the whole nginx refreshes it
+ * per interval.  NGX_OK with ctx->cache_lock set, NGX_DECLINED, or
+ * NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    uint32_t                        hash;
+    ngx_int_t                       rc;
+    ngx_msec_t                      now;
+    ngx_rbtree_node_t              *node;
+    ngx_http_ci_jobs_cache_t       *cache;
+    ngx_http_ci_jobs_cache_node_t  *cn;
+
+    cache = lcf->cache_zone->data;
+    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    now = ngx_current_msec;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
+    cn = node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
+
+    if (cn != NULL
+        && ((cn->lock && (ngx_msec_int_t) (cn->lock_until - now) > 0)
+            || (cn->expires
+                && (!cn->pending
+                    || (ngx_msec_int_t) (now - cn->fetched)
+                       < (ngx_msec_int_t) lcf->watch_interval))))
+    {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_ci_jobs_cache_take(r, ctx, lcf, cn, hash);
+
+    if (rc == NGX_OK) {
+        ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_EXPIRED;
+    }
+
+    return rc;
+}
+
+
+/*
+ * The entry's answer, fresh or not, into ctx->body: what a watcher is
+ * sent when the zone's version is not the one it has.  NGX_OK,
+ * NGX_DECLINED when the zone has no answer, or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_cache_latest(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_ci_jobs_cache_stale(r, ctx, lcf);
+
+    if (rc == NGX_OK) {
+        ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_HIT;
+    }
+
+    return rc;
+}
+
+
+/*
  * Upstream failed: an expired answer, if the zone still has one, replaces
  * the error.  NGX_OK with ctx->body set, or NGX_DECLINED.
  */
@@ -902,7 +1068,9 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     cn->expires = (ctx->cache_fetched ? ctx->cache_fetched : now)
                   + (pending ? lcf->cache_valid_pending
                              : (ngx_msec_t) lcf->cache_valid * 1000);
+    cn->fetched = ctx->cache_fetched ? ctx->cache_fetched : now;
     cn->xml_len = left;
+    ngx_memcpy(cn->digest, ctx->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
 
     if (cn->expires == 0) {
         cn->expires = 1;

@@ -11,7 +11,7 @@
 #include "ngx_http_ci_jobs_counters.h"
 
 
-#define NGX_HTTP_CI_JOBS_COUNTERS_MAGIC  0x63696a6d00000003
+#define NGX_HTTP_CI_JOBS_COUNTERS_MAGIC  0x63696a6d00000004
 
 
 static ngx_int_t ngx_http_ci_jobs_counters_init_zone(ngx_shm_zone_t *shm_zone,
@@ -213,6 +213,30 @@ ngx_http_ci_jobs_count_reload(ngx_uint_t ok)
         (void) ngx_atomic_fetch_add(
                                &ngx_http_ci_jobs_counted->reloads[ok ? 1 : 0],
                                1);
+    }
+}
+
+
+/* a watcher held (1) or let go of (-1), in any worker */
+
+void
+ngx_http_ci_jobs_count_watchers(ngx_int_t n)
+{
+    if (ngx_http_ci_jobs_counted != NULL) {
+        (void) ngx_atomic_fetch_add(&ngx_http_ci_jobs_counted->watchers,
+                                    (ngx_atomic_int_t) n);
+    }
+}
+
+
+/* events of streams and changed answers of long-polls, sent */
+
+void
+ngx_http_ci_jobs_count_watch_events(ngx_uint_t n)
+{
+    if (ngx_http_ci_jobs_counted != NULL) {
+        (void) ngx_atomic_fetch_add(&ngx_http_ci_jobs_counted->watch_events,
+                                    n);
     }
 }
 

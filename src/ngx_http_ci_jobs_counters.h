@@ -34,6 +34,8 @@ typedef struct {
     ngx_atomic_t                 skew;
     ngx_atomic_t                 reloads[2];      /* error, ok */
     ngx_atomic_t                 access[NGX_HTTP_CI_JOBS_ACCESS_REASONS];
+    ngx_atomic_t                 watchers;        /* held now, a gauge */
+    ngx_atomic_t                 watch_events;
 } ngx_http_ci_jobs_counters_t;
 
 
@@ -52,6 +54,8 @@ void ngx_http_ci_jobs_count_access(ngx_uint_t reason);
 void ngx_http_ci_jobs_count_signature(void);
 void ngx_http_ci_jobs_count_skew(void);
 void ngx_http_ci_jobs_count_reload(ngx_uint_t ok);
+void ngx_http_ci_jobs_count_watchers(ngx_int_t n);
+void ngx_http_ci_jobs_count_watch_events(ngx_uint_t n);
 void ngx_http_ci_jobs_count_upstream(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_int_t rc);
 

@@ -26,6 +26,8 @@ static ngx_int_t ngx_http_ci_jobs_send_stale(ngx_http_request_t *r,
     ngx_uint_t status);
 static ngx_int_t ngx_http_ci_jobs_replace(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_chain_t *cl);
+static ngx_int_t ngx_http_ci_jobs_body_below(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_chain_t *in);
 static ngx_int_t ngx_http_ci_jobs_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 
@@ -189,7 +191,7 @@ ngx_http_ci_jobs_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
 
     if (ctx == NULL || ctx->hold == NGX_HTTP_CI_JOBS_HOLD_NONE) {
-        return ngx_http_next_body_filter(r, in);
+        return ngx_http_ci_jobs_body_below(r, ctx, in);
     }
 
     /*
@@ -215,7 +217,7 @@ ngx_http_ci_jobs_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 
     if (ctx->hold == NGX_HTTP_CI_JOBS_HOLD_REPLACEMENT) {
         ctx->hold = NGX_HTTP_CI_JOBS_HOLD_NONE;
-        return ngx_http_next_body_filter(r, ctx->replacement);
+        return ngx_http_ci_jobs_body_below(r, ctx, ctx->replacement);
     }
 
     /* upstream's body is whole, its header held: the answer stage's now */
@@ -223,4 +225,29 @@ ngx_http_ci_jobs_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     return ngx_http_ci_jobs_answer(r, ctx, ctx->body,
                                    NGX_HTTP_CI_JOBS_FROM_UPSTREAM,
                                    &ngx_http_ci_jobs_output_below);
+}
+
+
+/*
+ * To the filters below; but the watch's refresh, a background subrequest,
+ * sends nothing: its output would be postponed for ever, and the
+ * subrequest would never end.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_body_below(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_chain_t *in)
+{
+    ngx_chain_t  *cl;
+
+    if (ctx == NULL || !ctx->refresh) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        cl->buf->pos = cl->buf->last;
+        cl->buf->file_pos = cl->buf->file_last;
+    }
+
+    return NGX_OK;
 }

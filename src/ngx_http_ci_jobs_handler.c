@@ -42,16 +42,21 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_ci_jobs_module);
 
+    ctx->watch_request = r;
     ctx->date = NGX_ERROR;
     ctx->api = NGX_HTTP_CI_JOBS_API_COUNT;
     ctx->json = ngx_http_ci_jobs_wants_json(r, lcf);
 
     /*
      * A subrequest's answer is another response's to use (SSI, mirror,
-     * auth_request): no signed request is made for it.
+     * auth_request): no signed request is made for it.  The watch's
+     * refresh, the module's own, is the exception.
      */
 
-    if (r != r->main) {
+    if (r != r->main && ngx_http_ci_jobs_watch_is_refresh(r)) {
+        ctx->refresh = 1;
+
+    } else if (r != r->main) {
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_FORBIDDEN,
                                        NGX_HTTP_CI_JOBS_ACCESS_DENIED,
                                        "subrequests are not served");
@@ -115,11 +120,17 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
 
     ctx->api = ctx->req.api;
 
-    /* before the cache: no answer, cached or not, without a valid token */
+    /*
+     * Before the cache: no answer, cached or not, without a valid token.
+     * The watch's refresh is a clone of a watcher checked when it came,
+     * whose token may expire while it watches.
+     */
 
-    status = ngx_http_ci_jobs_access(r, ctx, lcf, &code, &message);
-    if (status != NGX_OK) {
-        return ngx_http_ci_jobs_refuse(r, ctx, status, code, message);
+    if (!ctx->refresh) {
+        status = ngx_http_ci_jobs_access(r, ctx, lcf, &code, &message);
+        if (status != NGX_OK) {
+            return ngx_http_ci_jobs_refuse(r, ctx, status, code, message);
+        }
     }
 
     if (ngx_http_ci_jobs_keys(r, lcf) == NULL) {
@@ -133,6 +144,46 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
                                        "credentials at the moment");
     }
 
+    if (ctx->refresh) {
+        return ngx_http_ci_jobs_watch_refresh(r, ctx, lcf);
+    }
+
+    if (lcf->watch && lcf->cache_zone
+        && !ngx_http_ci_jobs_api_is_list(ctx->api))
+    {
+        status = ngx_http_ci_jobs_watch_stream(r, ctx, lcf);
+
+        if (status == NGX_DECLINED) {
+            status = ngx_http_ci_jobs_watch_poll(r, ctx, lcf);
+        }
+
+        if (status == NGX_BUSY) {
+            return ngx_http_ci_jobs_refuse(r, ctx,
+                                       NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       NGX_HTTP_CI_JOBS_TOO_MANY_WATCHERS,
+                                       "the gateway holds "
+                                       "ci_jobs_watch_max watchers");
+        }
+
+        if (status == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (status != NGX_DECLINED) {
+            return status;
+        }
+    }
+
+    return ngx_http_ci_jobs_lookup(r, ctx, lcf);
+}
+
+
+/* a held watcher whose entry is gone: the lookup as for a new request */
+
+ngx_int_t
+ngx_http_ci_jobs_lookup_from_watch(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+{
     return ngx_http_ci_jobs_lookup(r, ctx, lcf);
 }
 

@@ -88,6 +88,18 @@ static ngx_http_ci_jobs_family_t  ngx_http_ci_jobs_skew_family = {
 };
 
 
+static ngx_http_ci_jobs_family_t  ngx_http_ci_jobs_watchers_family = {
+    "ci_jobs_watchers", "gauge",
+    "Streams and long-polls held now, all workers together."
+};
+
+
+static ngx_http_ci_jobs_family_t  ngx_http_ci_jobs_watch_events_family = {
+    "ci_jobs_watch_events_total", "counter",
+    "Events sent to streams, and changed answers sent to long-polls."
+};
+
+
 static ngx_http_ci_jobs_family_t  ngx_http_ci_jobs_reloads_family = {
     "ci_jobs_credentials_reloads_total", "counter",
     "Loads of a credentials file and fetches of role credentials, once for "
@@ -321,6 +333,14 @@ ngx_http_ci_jobs_status_metrics(ngx_http_request_t *r,
         != NGX_OK
         || ngx_http_ci_jobs_plain_labelled(t, &ngx_http_ci_jobs_skew_family,
                                            NULL, NULL, &m->skew, 1)
+           != NGX_OK
+        || ngx_http_ci_jobs_plain_labelled(t,
+                                           &ngx_http_ci_jobs_watchers_family,
+                                           NULL, NULL, &m->watchers, 1)
+           != NGX_OK
+        || ngx_http_ci_jobs_plain_labelled(t,
+                                      &ngx_http_ci_jobs_watch_events_family,
+                                      NULL, NULL, &m->watch_events, 1)
            != NGX_OK)
     {
         return NGX_ERROR;

@@ -16,6 +16,7 @@
 #include "ngx_http_ci_jobs_request.h"
 #include "ngx_http_ci_jobs_xml.h"
 #include "ngx_http_ci_jobs_cache_key.h"
+#include "ngx_http_ci_jobs_etag.h"
 #include "ngx_http_ci_jobs_credentials_parse.h"
 #include "ngx_http_ci_jobs_names.h"
 
@@ -65,6 +66,16 @@ typedef struct {
 } ngx_http_ci_jobs_zone_t;
 
 
+/* what the watch reads of a cache entry (ngx_http_ci_jobs_cache_peek()) */
+typedef struct {
+    u_char                       digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
+    ngx_msec_t                   fetched;
+    unsigned                     answer:1;    /* it holds an answer */
+    unsigned                     pending:1;   /* not all jobs finished */
+    unsigned                     locked:1;    /* someone is upstream */
+} ngx_http_ci_jobs_cache_peek_t;
+
+
 /* a cache zone's counts, for ci_jobs_status */
 typedef struct {
     ngx_uint_t                   results[NGX_HTTP_CI_JOBS_CACHE_STATUSES];
@@ -83,6 +94,7 @@ typedef struct {
     ngx_shm_zone_t              *metrics_zone;  /* with ci_jobs_status */
     ngx_array_t                  locations;  /* gateway loc confs, ?ready */
     ngx_hash_t                   upstream_headers;  /* the headers read */
+    ngx_int_t                    watch_max;  /* watchers per worker */
 } ngx_http_ci_jobs_main_conf_t;
 
 
@@ -215,6 +227,10 @@ typedef struct {
     ngx_msec_t                   cache_lock_timeout;
     ngx_uint_t                   cache_use_stale;
 
+    ngx_flag_t                   watch;
+    ngx_msec_t                   watch_interval;
+    ngx_msec_t                   watch_timeout;
+
     ngx_flag_t                   ssl_verify;
     ngx_str_t                    ssl_trusted_certificate;
 
@@ -241,6 +257,7 @@ typedef struct {
     time_t                       date;           /* CI's Date */
     ngx_buf_t                   *body;
     size_t                       held;           /* of the worker's bytes */
+    u_char                       digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
 
     /* the signature sent, and the one retry a clock skew is worth */
     time_t                       sign_start;
@@ -271,6 +288,24 @@ typedef struct {
     unsigned                     xml_content_type:1;
     unsigned                     skew_retried:1;
     unsigned                     held_counted:1;
+    unsigned                     digested:1;       /* digest is body's */
+    unsigned                     refresh:1;        /* the watch's refresh */
+
+    /* a watcher (ngx_http_ci_jobs_watch.c) */
+    ngx_http_request_t          *watch_request;
+    void                        *watch_group;    /* NULL: not watching */
+    ngx_queue_t                  watch_queue;
+    ngx_msec_t                   watch_end;
+    time_t                       watch_wait;     /* Preference-Applied */
+    u_char                       watch_digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
+    ngx_http_request_t          *refresh_sr;     /* the refresh it carries */
+    unsigned                     watch_stream:1;   /* Server-Sent Events */
+    unsigned                     stream_opened:1;  /* its first events */
+    uint32_t                    *stream_sent;    /* the jobs' versions */
+    ngx_uint_t                   stream_njobs;
+    ngx_msec_t                   stream_last;    /* for heartbeats */
+    off_t                        stream_written;
+    off_t                        stream_sent0;   /* c->sent when opened */
 } ngx_http_ci_jobs_ctx_t;
 
 
@@ -291,6 +326,16 @@ ngx_uint_t ngx_http_ci_jobs_worker_full(ngx_http_request_t *r);
 void ngx_http_ci_jobs_body_done(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t rendering);
 ngx_int_t ngx_http_ci_jobs_filter_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ci_jobs_lookup_from_watch(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+
+ngx_int_t ngx_http_ci_jobs_watch_poll(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_int_t ngx_http_ci_jobs_watch_stream(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_int_t ngx_http_ci_jobs_watch_refresh(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_uint_t ngx_http_ci_jobs_watch_is_refresh(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_ci_jobs_wants_json(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
@@ -336,6 +381,14 @@ void ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     ngx_uint_t pending);
 void ngx_http_ci_jobs_cache_unlock(ngx_http_ci_jobs_ctx_t *ctx,
     ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_int_t ngx_http_ci_jobs_cache_key_init(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+void ngx_http_ci_jobs_cache_peek(ngx_shm_zone_t *zone, ngx_str_t *key,
+    ngx_http_ci_jobs_cache_peek_t *pk);
+ngx_int_t ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+ngx_int_t ngx_http_ci_jobs_cache_latest(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_int_t ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 void ngx_http_ci_jobs_cache_count(ngx_shm_zone_t *zone, ngx_uint_t status);

@@ -170,6 +170,7 @@ my %want = (
     'ci_jobs_refusals_total{code="AccessDenied"}' => 0,
     'ci_jobs_refusals_total{code="ServiceUnavailable"}' => 0,
     'ci_jobs_refusals_total{code="CredentialsUnavailable"}' => 0,
+    'ci_jobs_refusals_total{code="TooManyWatchers"}' => 0,
     'ci_jobs_access_refusals_total{reason="missing"}' => 0,
     'ci_jobs_access_refusals_total{reason="malformed"}' => 0,
     'ci_jobs_access_refusals_total{reason="signature"}' => 0,
@@ -199,6 +200,8 @@ my %want = (
     # every request that went to the upstream side, signed once each
     'ci_jobs_upstream_response_seconds_count' => 12,
     'ci_jobs_clock_skew_corrections_total' => 0,
+    'ci_jobs_watchers' => 0,
+    'ci_jobs_watch_events_total' => 0,
     # the file's first load into the state zone, once for both workers
     'ci_jobs_credentials_reloads_total{result="ok"}' => 1,
     'ci_jobs_credentials_reloads_total{result="error"}' => 0,

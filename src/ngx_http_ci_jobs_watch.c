@@ -1,0 +1,1055 @@
+
+/*
+ * The watch: a long-poll (If-None-Match with the current ETag, and
+ * Prefer: wait=N) is held until the zone's answer for its key changes,
+ * or the wait is over.
+ *
+ * Each worker keeps its watchers by key (a group per cache zone and
+ * key) and looks at the zone on one timer, every
+ * NGX_HTTP_CI_JOBS_WATCH_TICK ms, not one per watcher: a watcher whose
+ * answer's digest is no longer the zone's is sent the zone's answer (a
+ * 200 with the new ETag); one whose wait is over is sent the same (a
+ * 304 if nothing changed).  When a key's entry is pending and older than
+ * ci_jobs_watch_interval, or gone, and nobody holds its lock, the worker
+ * starts a refresh: a background subrequest of one of the key's
+ * watchers, as proxy_cache_background_update does, which goes through
+ * the module's own path (the lock, upstream, the answer stage, the
+ * store) and sends nothing.  The lock is taken only when the entry is
+ * still older than the interval (ngx_http_ci_jobs_cache_refresh_lock()),
+ * so one request in the whole nginx goes upstream per key and interval,
+ * whatever the number of workers and watchers.
+ */
+
+
+#include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_answer.h"
+#include "ngx_http_ci_jobs_prefer.h"
+#include "ngx_http_ci_jobs_sse.h"
+#include "ngx_http_ci_jobs_counters.h"
+
+
+/* how often a worker looks at the zone for its watchers' keys */
+#define NGX_HTTP_CI_JOBS_WATCH_TICK       100
+
+/* a stream sends a comment when it has sent nothing for this long */
+#define NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT  15000
+
+/* a stream whose reader lets more than this wait is cut */
+#define NGX_HTTP_CI_JOBS_WATCH_BACKLOG    65536
+
+
+typedef struct {
+    ngx_str_node_t               sn;        /* the zone's address, the key */
+    ngx_queue_t                  queue;     /* in the worker's groups */
+    ngx_queue_t                  watchers;  /* ctx->watch_queue */
+    ngx_shm_zone_t              *zone;
+    ngx_str_t                    key;
+    ngx_msec_t                   interval;
+    ngx_msec_t                   refreshed;  /* this worker's last refresh */
+} ngx_http_ci_jobs_watch_group_t;
+
+
+static long ngx_http_ci_jobs_watch_prefer(ngx_http_request_t *r);
+static ngx_http_ci_jobs_watch_group_t *ngx_http_ci_jobs_watch_group(
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+static void ngx_http_ci_jobs_watch_cleanup(void *data);
+static void ngx_http_ci_jobs_watch_remove(ngx_http_ci_jobs_ctx_t *ctx);
+static void ngx_http_ci_jobs_watch_tick(ngx_event_t *ev);
+static void ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g);
+static void ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r);
+static void ngx_http_ci_jobs_watch_refresh_start(
+    ngx_http_ci_jobs_watch_group_t *g);
+static ngx_table_elt_t *ngx_http_ci_jobs_watch_header(ngx_http_request_t *r,
+    const char *name, size_t len, ngx_table_elt_t *after);
+static ngx_int_t ngx_http_ci_jobs_watch_register(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+static ngx_int_t ngx_http_ci_jobs_stream_open(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf);
+static void ngx_http_ci_jobs_stream_look(ngx_http_request_t *r,
+    ngx_http_ci_jobs_cache_peek_t *pk);
+static ngx_int_t ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t *done);
+static ngx_int_t ngx_http_ci_jobs_stream_send(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, u_char *data, size_t len);
+static void ngx_http_ci_jobs_stream_end(ngx_http_request_t *r,
+    ngx_int_t rc);
+static void ngx_http_ci_jobs_stream_write(ngx_http_request_t *r);
+static void *ngx_http_ci_jobs_watch_palloc(void *pool, size_t size);
+static void ngx_http_ci_jobs_watch_pfree(void *pool, void *p);
+
+
+static ngx_rbtree_t       ngx_http_ci_jobs_watch_tree;
+static ngx_rbtree_node_t  ngx_http_ci_jobs_watch_sentinel;
+static ngx_queue_t        ngx_http_ci_jobs_watch_groups;
+static ngx_uint_t         ngx_http_ci_jobs_watchers;
+static ngx_event_t        ngx_http_ci_jobs_watch_timer;
+
+
+/*
+ * From the content handler, for an id lookup of a location with
+ * ci_jobs_watch on: a long-poll whose If-None-Match names the zone's
+ * current answer is held (NGX_DONE); NGX_BUSY past ci_jobs_watch_max;
+ * NGX_DECLINED: not a long-poll, or the answer has changed, so the
+ * lookup goes on as any other; NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_watch_poll(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    long                             wait;
+    size_t                           len;
+    u_char                           etag[NGX_HTTP_CI_JOBS_ETAG_LEN];
+    ngx_int_t                        rc;
+    ngx_table_elt_t                 *inm;
+    ngx_http_ci_jobs_cache_peek_t    pk;
+
+    inm = r->headers_in.if_none_match;
+
+    if (inm == NULL) {
+        return NGX_DECLINED;
+    }
+
+    wait = ngx_http_ci_jobs_watch_prefer(r);
+
+    if (wait <= 0) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_ci_jobs_cache_key_init(r, ctx, lcf);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_MISS;
+
+    ngx_http_ci_jobs_cache_peek(lcf->cache_zone, &ctx->cache_key, &pk);
+
+    if (!pk.answer) {
+        return NGX_DECLINED;
+    }
+
+    len = ngx_http_ci_jobs_etag(etag, pk.digest,
+                                ctx->json ? lcf->array_names : NULL,
+                                lcf->narray_names);
+
+    if (!ngx_http_ci_jobs_etag_match(inm->value.data, inm->value.len,
+                                     etag, len))
+    {
+        return NGX_DECLINED;
+    }
+
+    /* the wait, in whole seconds as asked, at most ci_jobs_watch_timeout */
+
+    if ((ngx_msec_t) wait * 1000 > lcf->watch_timeout) {
+        wait = lcf->watch_timeout / 1000;
+    }
+
+    ctx->watch_wait = (wait > 0) ? wait : 1;
+    ctx->watch_end = ngx_current_msec + (ngx_msec_t) ctx->watch_wait * 1000;
+    ngx_memcpy(ctx->watch_digest, pk.digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+
+    rc = ngx_http_ci_jobs_watch_register(r, ctx, lcf);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ci_jobs watch: held for %ds, %ui watchers",
+                   (int) ctx->watch_wait, ngx_http_ci_jobs_watchers);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The request joins its key's group and the worker's timer; NGX_BUSY
+ * past ci_jobs_watch_max.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_watch_register(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_ci_jobs_main_conf_t    *cmcf;
+    ngx_http_ci_jobs_watch_group_t  *g;
+
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_ci_jobs_module);
+
+    if (ngx_http_ci_jobs_watchers >= (ngx_uint_t) cmcf->watch_max) {
+        return NGX_BUSY;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    g = ngx_http_ci_jobs_watch_group(ctx, lcf);
+    if (g == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_ci_jobs_watch_cleanup;
+    cln->data = r;
+
+    ctx->watch_group = g;
+
+    ngx_queue_insert_tail(&g->watchers, &ctx->watch_queue);
+    ngx_http_ci_jobs_watchers++;
+    ngx_http_ci_jobs_count_watchers(1);
+
+    if (!ngx_http_ci_jobs_watch_timer.timer_set) {
+        ngx_http_ci_jobs_watch_timer.handler = ngx_http_ci_jobs_watch_tick;
+        ngx_http_ci_jobs_watch_timer.log = ngx_cycle->log;
+        ngx_http_ci_jobs_watch_timer.data = NULL;
+
+        /* not cancelable: a worker shutting down answers its watchers */
+
+        ngx_add_timer(&ngx_http_ci_jobs_watch_timer,
+                      NGX_HTTP_CI_JOBS_WATCH_TICK);
+    }
+
+    /* a client that goes away ends its wait (and frees its place) */
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_OK;
+}
+
+
+/*
+ * From the content handler, for an id lookup of a location with
+ * ci_jobs_watch on whose Accept names text/event-stream: a stream of
+ * Server-Sent Events (NGX_DONE once open); NGX_DECLINED when Accept does
+ * not ask for one; NGX_BUSY past ci_jobs_watch_max; NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_watch_stream(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_int_t                       rc;
+    ngx_table_elt_t                *h;
+    ngx_http_ci_jobs_cache_peek_t   pk;
+
+    h = ngx_http_ci_jobs_watch_header(r, "Accept", sizeof("Accept") - 1,
+                                      NULL);
+
+    if (h == NULL
+        || ngx_strlcasestrn(h->value.data, h->value.data + h->value.len,
+                            (u_char *) "text/event-stream",
+                            sizeof("text/event-stream") - 2)
+           == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_ci_jobs_cache_key_init(r, ctx, lcf);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->stream_sent = ngx_pcalloc(r->pool, NGX_HTTP_CI_JOBS_SSE_JOBS
+                                            * sizeof(uint32_t));
+    if (ctx->stream_sent == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* a reconnect: what its last event said the jobs were */
+
+    h = ngx_http_ci_jobs_watch_header(r, "Last-Event-ID",
+                                      sizeof("Last-Event-ID") - 1, NULL);
+    if (h != NULL) {
+        ctx->stream_njobs = ngx_http_ci_jobs_sse_id_parse(h->value.data,
+                                                          h->value.len,
+                                                          ctx->stream_sent);
+    }
+
+    ctx->watch_stream = 1;
+    ctx->watch_end = ngx_current_msec + lcf->watch_timeout;
+
+    rc = ngx_http_ci_jobs_watch_register(r, ctx, lcf);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_ci_jobs_stream_open(r, lcf) != NGX_OK) {
+        ngx_http_ci_jobs_watch_remove(ctx);
+        return NGX_ERROR;
+    }
+
+    r->write_event_handler = ngx_http_ci_jobs_stream_write;
+    r->main->count++;
+
+    /* what the zone holds is sent at once, if anything */
+
+    ngx_http_ci_jobs_cache_peek(lcf->cache_zone, &ctx->cache_key, &pk);
+
+    if (pk.answer) {
+        ngx_http_ci_jobs_stream_look(r, &pk);
+    }
+
+    return NGX_DONE;
+}
+
+
+/* the stream's header, and how long EventSource waits to reconnect */
+
+static ngx_int_t
+ngx_http_ci_jobs_stream_open(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    u_char                  *p;
+    ngx_int_t                rc;
+    ngx_table_elt_t         *h;
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+
+    r->headers_out.status = NGX_HTTP_OK;
+    ngx_str_set(&r->headers_out.content_type, "text/event-stream");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_length_n = -1;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-cache");
+
+    /* nginx in front (proxy_buffering) would hold the events back */
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-Accel-Buffering");
+    ngx_str_set(&h->value, "no");
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->stream_sent0 = r->connection->sent;
+
+    p = ngx_pnalloc(r->pool, sizeof("retry: \n\n") + NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ci_jobs_stream_send(r, ctx, p,
+                                        ngx_sprintf(p, "retry: %M\n\n",
+                                                    lcf->watch_interval)
+                                        - p);
+}
+
+
+/*
+ * A stream at its worker's look: the jobs that changed, or a heartbeat;
+ * its end when every job is finished, when ci_jobs_watch_timeout is
+ * over, or when the worker exits.
+ */
+
+static void
+ngx_http_ci_jobs_stream_look(ngx_http_request_t *r,
+    ngx_http_ci_jobs_cache_peek_t *pk)
+{
+    ngx_int_t                rc;
+    ngx_uint_t               done;
+    ngx_msec_t               now;
+    ngx_connection_t        *c;
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    now = ngx_current_msec;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (ngx_exiting || ngx_terminate
+        || (ngx_msec_int_t) (ctx->watch_end - now) <= 0)
+    {
+        ngx_http_ci_jobs_stream_end(r, NGX_OK);
+        return;
+    }
+
+    done = 0;
+    rc = NGX_OK;
+
+    if (pk->answer
+        && (!ctx->stream_opened
+            || ngx_memcmp(pk->digest, ctx->watch_digest,
+                          NGX_HTTP_CI_JOBS_DIGEST_LEN) != 0))
+    {
+        rc = ngx_http_ci_jobs_stream_events(r, ctx, &done);
+
+    } else if ((ngx_msec_int_t) (now - ctx->stream_last)
+               >= NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT)
+    {
+        rc = ngx_http_ci_jobs_stream_send(r, ctx, (u_char *) ":\n\n", 3);
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_ci_jobs_stream_end(r, NGX_ERROR);
+        return;
+    }
+
+    /* a reader that does not keep up is cut: it resumes with its id */
+
+    if (ctx->stream_written - (c->sent - ctx->stream_sent0)
+        > NGX_HTTP_CI_JOBS_WATCH_BACKLOG)
+    {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "ci_jobs watch: a stream's reader is too slow, "
+                      "stream closed");
+        ngx_http_ci_jobs_stream_end(r, NGX_ERROR);
+        return;
+    }
+
+    if (done) {
+        ngx_http_ci_jobs_stream_end(r, NGX_OK);
+    }
+}
+
+
+/*
+ * The zone's answer, rendered in JSON, job by job: an event for each
+ * job whose State or Progress is not what the stream last sent of it,
+ * "end" when every one is finished or missing.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t *done)
+{
+    int                             i, n, finished;
+    u_char                         *buf, *p, id[NGX_HTTP_CI_JOBS_SSE_ID_LEN];
+    size_t                          size, id_len;
+    ngx_int_t                       rc;
+    ngx_uint_t                      events;
+    ngx_pool_t                     *pool, *saved;
+    ngx_http_ci_jobs_sse_job_t      jobs[NGX_HTTP_CI_JOBS_SSE_JOBS];
+    ngx_http_ci_jobs_loc_conf_t    *lcf;
+    ngx_http_ci_jobs_xml_conf_t     xc;
+    ngx_http_ci_jobs_xml_result_t   res;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    /*
+     * The entry and its rendering are made in a pool of their own, gone
+     * once the events are written: a stream's pool grows by its events
+     * only.
+     */
+
+    pool = ngx_create_pool(4096, r->connection->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    saved = r->pool;
+    r->pool = pool;
+    rc = ngx_http_ci_jobs_cache_latest(r, ctx, lcf);
+    r->pool = saved;
+
+    if (rc != NGX_OK) {
+        ngx_destroy_pool(pool);
+        ctx->body = NULL;
+        return (rc == NGX_DECLINED) ? NGX_OK : NGX_ERROR;
+    }
+
+    ngx_memzero(&xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
+
+    xc.array_names = lcf->array_names;
+    xc.narray_names = lcf->narray_names;
+    xc.json = 1;
+    xc.no_facts = 1;
+    xc.alloc = ngx_http_ci_jobs_watch_palloc;
+    xc.free = ngx_http_ci_jobs_watch_pfree;
+    xc.alloc_data = pool;
+
+    ngx_memzero(&res, sizeof(ngx_http_ci_jobs_xml_result_t));
+
+    if (ngx_http_ci_jobs_xml_parse(ctx->body->pos,
+                                   ctx->body->last - ctx->body->pos,
+                                   &xc, &res)
+        != NGX_HTTP_CI_JOBS_XML_OK
+        || (n = ngx_http_ci_jobs_sse_jobs(res.json, res.json_len, jobs)) < 0)
+    {
+        ngx_destroy_pool(pool);
+        ctx->body = NULL;
+        ngx_str_null(&ctx->ci_request_id);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ctx->watch_digest, ctx->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+    ctx->stream_opened = 1;
+
+    /* the events, in one buffer of the stream's pool */
+
+    size = sizeof("event: end\nid: \ndata: {}\n\n") + sizeof(id);
+
+    for (i = 0; i < n; i++) {
+        size += ngx_http_ci_jobs_sse_event_size(sizeof("missing") - 1,
+                                                sizeof(id),
+                                                jobs[i].len
+                                                + sizeof("{\"JobId\":}"));
+    }
+
+    buf = ngx_pnalloc(r->pool, size);
+    if (buf == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    p = buf;
+    finished = 0;
+    events = 0;
+
+    if ((ngx_uint_t) n != ctx->stream_njobs) {
+        /* another set of jobs than the id said: all of them again */
+        ngx_memzero(ctx->stream_sent, n * sizeof(uint32_t));
+        ctx->stream_njobs = n;
+    }
+
+    for (i = 0; i < n; i++) {
+        finished += jobs[i].finished;
+
+        if (ctx->stream_sent[i] == jobs[i].version) {
+            continue;
+        }
+
+        ctx->stream_sent[i] = jobs[i].version;
+        id_len = ngx_http_ci_jobs_sse_id(id, ctx->stream_sent, n);
+
+        if (jobs[i].missing) {
+            p += ngx_sprintf(p, "event: missing\nid: %*s\n"
+                             "data: {\"JobId\":%*s}\n\n",
+                             id_len, id, jobs[i].len, jobs[i].data)
+                 - p;
+
+        } else {
+            p += ngx_http_ci_jobs_sse_event(p, "job", id, id_len,
+                                            jobs[i].data, jobs[i].len);
+        }
+
+        events++;
+    }
+
+    if (n > 0 && finished == n) {
+        id_len = ngx_http_ci_jobs_sse_id(id, ctx->stream_sent, n);
+        p += ngx_http_ci_jobs_sse_event(p, "end", id, id_len,
+                                        (u_char *) "{}", 2);
+        events++;
+        *done = 1;
+    }
+
+    ngx_http_ci_jobs_count_watch_events(events);
+
+    ngx_destroy_pool(pool);
+
+    /* what pointed into it */
+
+    ctx->body = NULL;
+    ngx_str_null(&ctx->ci_request_id);
+
+    if (p == buf) {
+        return NGX_OK;
+    }
+
+    return ngx_http_ci_jobs_stream_send(r, ctx, buf, p - buf);
+}
+
+
+/* bytes of the stream, flushed */
+
+static ngx_int_t
+ngx_http_ci_jobs_stream_send(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, u_char *data, size_t len)
+{
+    ngx_buf_t    *b;
+    ngx_int_t     rc;
+    ngx_chain_t   out;
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = 1;
+    b->flush = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    ctx->stream_written += len;
+    ctx->stream_last = ngx_current_msec;
+
+    rc = ngx_http_output_filter(r, &out);
+
+    return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
+}
+
+
+/* the stream ends: its last chunk, then the request, or the connection */
+
+static void
+ngx_http_ci_jobs_stream_end(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+
+    ngx_http_ci_jobs_watch_remove(ctx);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_send_special(r, NGX_HTTP_LAST);
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* the client can take more: what waits is sent */
+
+static void
+ngx_http_ci_jobs_stream_write(ngx_http_request_t *r)
+{
+    if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
+        ngx_http_ci_jobs_stream_end(r, NGX_ERROR);
+    }
+}
+
+
+/* the first header line of that name after "after" (NULL: any), or NULL */
+
+static ngx_table_elt_t *
+ngx_http_ci_jobs_watch_header(ngx_http_request_t *r, const char *name,
+    size_t len, ngx_table_elt_t *after)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (after != NULL) {
+            if (&h[i] == after) {
+                after = NULL;
+            }
+
+            continue;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+static void *
+ngx_http_ci_jobs_watch_palloc(void *pool, size_t size)
+{
+    return ngx_palloc(pool, size);
+}
+
+
+static void
+ngx_http_ci_jobs_watch_pfree(void *pool, void *p)
+{
+    (void) ngx_pfree(pool, p);
+}
+
+
+/* the first "wait" preference of the Prefer lines, or -1 */
+
+static long
+ngx_http_ci_jobs_watch_prefer(ngx_http_request_t *r)
+{
+    long              wait;
+    ngx_table_elt_t  *h;
+
+    for (h = ngx_http_ci_jobs_watch_header(r, "Prefer", 6, NULL);
+         h != NULL;
+         h = ngx_http_ci_jobs_watch_header(r, "Prefer", 6, h))
+    {
+        wait = ngx_http_ci_jobs_prefer_wait(h->value.data, h->value.len);
+
+        if (wait >= 0) {
+            return wait;
+        }
+    }
+
+    return -1;
+}
+
+
+/* the worker's group for the request's zone and key, made if need be */
+
+static ngx_http_ci_jobs_watch_group_t *
+ngx_http_ci_jobs_watch_group(ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    u_char                          *p;
+    uint32_t                         hash;
+    ngx_str_t                        name;
+    ngx_str_node_t                  *sn;
+    ngx_http_ci_jobs_watch_group_t  *g;
+
+    if (ngx_http_ci_jobs_watch_groups.next == NULL) {
+        ngx_rbtree_init(&ngx_http_ci_jobs_watch_tree,
+                        &ngx_http_ci_jobs_watch_sentinel,
+                        ngx_str_rbtree_insert_value);
+        ngx_queue_init(&ngx_http_ci_jobs_watch_groups);
+    }
+
+    /* the zone's address first: two zones may hold the same key */
+
+    name.len = sizeof(ngx_shm_zone_t *) + ctx->cache_key.len;
+    name.data = ngx_alloc(name.len, ngx_cycle->log);
+    if (name.data == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(name.data, &lcf->cache_zone, sizeof(ngx_shm_zone_t *));
+    ngx_memcpy(p, ctx->cache_key.data, ctx->cache_key.len);
+
+    hash = ngx_murmur_hash2(name.data, name.len);
+
+    sn = ngx_str_rbtree_lookup(&ngx_http_ci_jobs_watch_tree, &name, hash);
+
+    if (sn != NULL) {
+        ngx_free(name.data);
+        return (ngx_http_ci_jobs_watch_group_t *) sn;
+    }
+
+    g = ngx_alloc(sizeof(ngx_http_ci_jobs_watch_group_t), ngx_cycle->log);
+    if (g == NULL) {
+        ngx_free(name.data);
+        return NULL;
+    }
+
+    g->sn.node.key = hash;
+    g->sn.str = name;
+    g->zone = lcf->cache_zone;
+    g->key.data = p;
+    g->key.len = ctx->cache_key.len;
+    g->interval = lcf->watch_interval;
+    g->refreshed = ngx_current_msec - lcf->watch_interval;
+
+    ngx_queue_init(&g->watchers);
+    ngx_queue_insert_tail(&ngx_http_ci_jobs_watch_groups, &g->queue);
+    ngx_rbtree_insert(&ngx_http_ci_jobs_watch_tree, &g->sn.node);
+
+    return g;
+}
+
+
+static void
+ngx_http_ci_jobs_watch_cleanup(void *data)
+{
+    ngx_http_request_t *r = data;
+
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+
+    if (ctx != NULL) {
+        ngx_http_ci_jobs_watch_remove(ctx);
+    }
+}
+
+
+/* out of its group; an empty group goes on the next tick */
+
+static void
+ngx_http_ci_jobs_watch_remove(ngx_http_ci_jobs_ctx_t *ctx)
+{
+    if (ctx->watch_group == NULL) {
+        return;
+    }
+
+    ngx_queue_remove(&ctx->watch_queue);
+    ctx->watch_group = NULL;
+    ngx_http_ci_jobs_watchers--;
+    ngx_http_ci_jobs_count_watchers(-1);
+}
+
+
+/* the worker's one timer: every group's key looked at in the zone */
+
+static void
+ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
+{
+    ngx_queue_t                     *q, *next;
+    ngx_http_ci_jobs_watch_group_t  *g;
+
+    for (q = ngx_queue_head(&ngx_http_ci_jobs_watch_groups);
+         q != ngx_queue_sentinel(&ngx_http_ci_jobs_watch_groups);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        g = ngx_queue_data(q, ngx_http_ci_jobs_watch_group_t, queue);
+
+        if (!ngx_queue_empty(&g->watchers)) {
+            ngx_http_ci_jobs_watch_look(g);
+        }
+
+        if (ngx_queue_empty(&g->watchers)) {
+            ngx_rbtree_delete(&ngx_http_ci_jobs_watch_tree, &g->sn.node);
+            ngx_queue_remove(&g->queue);
+            ngx_free(g->sn.str.data);
+            ngx_free(g);
+        }
+    }
+
+    if (ngx_http_ci_jobs_watchers) {
+        ngx_add_timer(ev, NGX_HTTP_CI_JOBS_WATCH_TICK);
+    }
+}
+
+
+/*
+ * One key: its watchers whose answer changed or whose wait is over are
+ * answered (all of them when the worker is exiting); the entry is
+ * refreshed when it is due.
+ */
+
+static void
+ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
+{
+    ngx_msec_t                      now;
+    ngx_queue_t                    *q, *next;
+    ngx_connection_t               *c;
+    ngx_http_request_t             *r;
+    ngx_http_ci_jobs_ctx_t         *ctx;
+    ngx_http_ci_jobs_cache_peek_t   pk;
+
+    now = ngx_current_msec;
+
+    ngx_http_ci_jobs_cache_peek(g->zone, &g->key, &pk);
+
+    for (q = ngx_queue_head(&g->watchers);
+         q != ngx_queue_sentinel(&g->watchers);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ctx = ngx_queue_data(q, ngx_http_ci_jobs_ctx_t, watch_queue);
+        r = ctx->watch_request;
+
+        if (ctx->watch_stream) {
+            /* the request may be gone after its look */
+            c = r->connection;
+            ngx_http_ci_jobs_stream_look(r, &pk);
+            ngx_http_run_posted_requests(c);
+            continue;
+        }
+
+        if (ngx_exiting || ngx_terminate
+            || (ngx_msec_int_t) (ctx->watch_end - now) <= 0
+            || (pk.answer
+                && ngx_memcmp(pk.digest, ctx->watch_digest,
+                              NGX_HTTP_CI_JOBS_DIGEST_LEN) != 0))
+        {
+            ngx_http_ci_jobs_watch_wake(r);
+        }
+    }
+
+    /*
+     * Due: the entry's age in the zone says so.  This worker's own last
+     * refresh counts too, so that upstream's errors, which store nothing,
+     * are not retried on every tick.
+     */
+
+    if (!ngx_queue_empty(&g->watchers)
+        && !pk.locked
+        && (ngx_msec_int_t) (now - g->refreshed)
+           >= (ngx_msec_int_t) g->interval
+        && (!pk.answer
+            || (pk.pending
+                && (ngx_msec_int_t) (now - pk.fetched)
+                   >= (ngx_msec_int_t) g->interval)))
+    {
+        ngx_http_ci_jobs_watch_refresh_start(g);
+    }
+}
+
+
+/* the watcher is answered from the zone: 200 if it changed, 304 if not */
+
+static void
+ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r)
+{
+    ngx_int_t                     rc;
+    ngx_connection_t             *c;
+    ngx_table_elt_t              *h;
+    ngx_http_ci_jobs_ctx_t       *ctx;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    c = r->connection;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    ngx_http_ci_jobs_watch_remove(ctx);
+
+    ngx_http_set_log_request(c->log, r);
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        goto done;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Preference-Applied");
+
+    h->value.data = ngx_pnalloc(r->pool, sizeof("wait=") - 1 + NGX_TIME_T_LEN);
+    if (h->value.data == NULL) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+        goto done;
+    }
+
+    h->value.len = ngx_sprintf(h->value.data, "wait=%T", ctx->watch_wait)
+                   - h->value.data;
+
+    rc = ngx_http_ci_jobs_cache_latest(r, ctx, lcf);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_ci_jobs_answer(r, ctx, ctx->body,
+                                     NGX_HTTP_CI_JOBS_FROM_CACHE, NULL);
+
+        if (r->headers_out.status == NGX_HTTP_OK) {
+            /* a changed answer, not the 304 of a wait that is over */
+            ngx_http_ci_jobs_count_watch_events(1);
+        }
+
+    } else if (rc == NGX_DECLINED) {
+        /* the entry is gone: a lookup as any other */
+        rc = ngx_http_ci_jobs_lookup_from_watch(r, ctx, lcf);
+
+    } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
+
+done:
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * A refresh, carried by the key's newest watcher (the one likely to stay
+ * longest is not the one to pay for it in its pool): a background
+ * subrequest of it, which the content handler knows for the module's own
+ * (ctx->refresh_sr) and which nothing but the cache sees.
+ */
+
+static void
+ngx_http_ci_jobs_watch_refresh_start(ngx_http_ci_jobs_watch_group_t *g)
+{
+    ngx_connection_t        *c;
+    ngx_http_request_t      *r, *sr;
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ctx = ngx_queue_data(ngx_queue_last(&g->watchers),
+                         ngx_http_ci_jobs_ctx_t, watch_queue);
+    r = ctx->watch_request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, NULL,
+                            NGX_HTTP_SUBREQUEST_CLONE
+                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    ctx->refresh_sr = sr;
+    g->refreshed = ngx_current_msec;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "ci_jobs watch: refresh");
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * In the content handler, for a subrequest: the module's own refresh,
+ * which goes upstream only with the key's lock, taken when the entry is
+ * still due; another worker's refresh makes it needless.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_watch_refresh(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_ci_jobs_cache_key_init(r, ctx, lcf);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_ci_jobs_cache_refresh_lock(r, ctx, lcf);
+    }
+
+    if (rc == NGX_DECLINED) {
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ci_jobs_upstream_init(r, lcf);
+}
+
+
+/* a subrequest is the module's own refresh when its parent says so */
+
+ngx_uint_t
+ngx_http_ci_jobs_watch_is_refresh(ngx_http_request_t *r)
+{
+    ngx_http_ci_jobs_ctx_t  *pctx;
+
+    pctx = ngx_http_get_module_ctx(r->parent, ngx_http_ci_jobs_module);
+
+    return (pctx != NULL && pctx->refresh_sr == r);
+}
