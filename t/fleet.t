@@ -6,7 +6,8 @@
 # jobs through both edges costs CI what one node would: at most one
 # request per job per ci_jobs_cache_valid_pending.  A shield killed
 # mid-run moves only its own jobs, and no request fails beyond those it
-# held at that moment.
+# held at that moment.  A browser watching a job through an edge gets its
+# events as they come.
 
 use strict;
 use warnings;
@@ -173,6 +174,16 @@ is(scalar(grep { $owner->{$_}{ $before{$_} } && keys %{ $owner->{$_} } == 1 }
 my @moved = grep { $before{$_} == $victim } @jobs;
 ok(@moved && !(grep { !keys %{ $owner->{$_} } } @moved),
    'the dead shield\'s jobs were answered by the others');
+
+# a watcher through an edge: the events of a job that ends while it
+# watches
+my $stream = HTTP::Tiny->new(timeout => 30)->get(
+    'http://127.0.0.1:' . $edges[0]->port . "/ci/jobs/timed3x$$",
+    { headers => { Accept => 'text/event-stream' } });
+is($stream->{status}, 200, 'a watcher through an edge');
+like($stream->{content},
+     qr/"State":"Running".*"State":"Success".*\nevent: end\n/s,
+     '... sees the job run and end');
 
 $_->done for @edges, @alive;
 $ci->done;

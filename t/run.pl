@@ -5,7 +5,8 @@
 # CI_SECRET_ID and CI_SECRET_KEY (and optionally CI_SECURITY_TOKEN) set, in
 # front of the real https://<bucket>.ci.<region>.myqcloud.com.  It serves
 # the whole product: the gateway at /ci/ (JSON when Accept asks for it, the
-# cache with a pending micro-cache and its lock), the job-status page at /,
+# cache with a pending micro-cache and its lock, the watch: event streams
+# and long-polls), the job-status page at /,
 # the metrics at /ci-status.  CI_RUN_DIR: where its files go (build/run).
 
 use strict;
@@ -102,6 +103,8 @@ http {
             ci_jobs_json auto;
             ci_jobs_cache ci_jobs;
             ci_jobs_cache_valid_pending 1s;
+            ci_jobs_watch on;
+            ci_jobs_watch_interval 1s;
             $upstream
         }
 
@@ -122,6 +125,8 @@ print "nginx on http://$listen/ in front of ",
       "open  http://$listen/            the job-status page\n",
       "try   curl -i http://$listen/ci/jobs/$job\n",
       "      curl -H 'Accept: application/json' http://$listen/ci/jobs/$job\n",
+      "      curl -N -H 'Accept: text/event-stream' "
+      . "http://$listen/ci/jobs/timed30x$$   (events)\n",
       "      curl -i http://$listen/ci/jobs/..%2Fbucket      (refused)\n",
       "      curl http://$listen/ci-status                  (metrics)\n",
       "\nCtrl-C stops.\n";

@@ -1,8 +1,8 @@
 #!/usr/bin/perl
 
 # make run (t/run.pl) shows the product as the README's "Getting started"
-# says: the gateway at /ci/ in XML and, on request, JSON, the cache, the
-# job-status page at /, the metrics at /ci-status; and Ctrl-C stops it,
+# says: the gateway at /ci/ in XML and, on request, JSON, the cache, event
+# streams, the job-status page at /, the metrics at /ci-status; and Ctrl-C stops it,
 # nginx and the emulator with it.
 
 use strict;
@@ -35,7 +35,7 @@ if ($pid == 0) {
     exec $^X, "$CiJobsTest::ROOT/t/run.pl" or die "exec: $!";
 }
 
-my $http = HTTP::Tiny->new(timeout => 10, max_redirect => 0);
+my $http = HTTP::Tiny->new(timeout => 20, max_redirect => 0);
 my $job = 'j8d121820f5e411ec926ef19d53ba9c6f';
 
 ok(CiJobsTest::wait_for(sub { $http->get("$base/ci-status")->{status} < 599 },
@@ -56,6 +56,14 @@ is($r->{status}, 200, 'the lookup asking for JSON');
 like($r->{headers}{'content-type'}, qr{^application/json}, 'in JSON');
 like($r->{content}, qr{^\{"Response":\{"JobsDetail":\[\{.*"State":"Success"}s,
      'the JSON mapping');
+
+# a job that finishes a second after it is first asked for, watched
+$r = $http->get("$base/ci/jobs/timed2x$$",
+                { headers => { Accept => 'text/event-stream' } });
+is($r->{status}, 200, 'an event stream');
+like($r->{content},
+     qr/event: job\n.*"State":"Success".*\nevent: end\n(?:id: \S+\n)?data: \{\}\n/s,
+     'the job\'s states pushed until it ends');
 
 $r = $http->get("$base/ci/jobs/..%2Fbucket");
 is($r->{status}, 400, 'a bad path is refused');
