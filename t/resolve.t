@@ -6,7 +6,8 @@
 # every request is a 200, the new address taking requests within the TTL
 # and a second; the DNS server falls silent and requests keep going to
 # the last address; a name that never resolves is a 502 BadGateway, and
-# nothing crashes.  The counters say what the resolutions found.
+# nothing crashes.  Idle connections to an address gone are closed.  The
+# counters say what the resolutions found.
 
 use strict;
 use warnings;
@@ -101,7 +102,19 @@ for my $n (1, 2) {
     push @loaders, [$pid, $file];
 }
 
+# nginx's connections to an address, open (the pooled ones among them)
+sub connections_to {
+    my ($address) = @_;
+    my $port = $t->emulator_port('a');
+    my @lines = grep { /\S/ }
+        `ss -Htn state established dst $address:$port 2>/dev/null`;
+    return scalar @lines;
+}
+
 sleep 1.5;
+
+cmp_ok(connections_to('127.0.0.2'), '>', 0,
+       'connections to the first address, kept alive');
 
 $t->dns_answer($host => ['127.0.0.3']);
 my $changed = time;
@@ -123,6 +136,8 @@ my $a_before = answered('a');
 sleep 2;
 is(answered('a'), $a_before,
    'no request goes to the old address any more');
+is(connections_to('127.0.0.2'), 0,
+   'the idle ones to the old address are closed');
 
 # silence: longer than the TTL and resolver_timeout together
 
