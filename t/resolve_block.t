@@ -68,8 +68,8 @@ sub answered {
     return $n;
 }
 
-# the block's first resolution comes after start: its servers are none
-# until then, and nginx answers 502
+# nginx resolves the block's server in each worker after it starts: a
+# request may come before that
 my $first = CiJobsTest::wait_for(sub {
     $t->get("/block/jobs/$ID")->{status} == 200 }, 10);
 ok($first, 'a request through the block: 200');
