@@ -53,6 +53,11 @@ $t->{http} = <<"EOF";
             ci_jobs_pass https://%%HOST%%:%%EMU_a%%;
         }
 
+        location /quiet/ {
+            ci_jobs on;
+            ci_jobs_pass https://quiet.example.test:%%EMU_a%%;
+        }
+
         location /nowhere/ {
             ci_jobs on;
             ci_jobs_pass https://nowhere.invalid.test:%%EMU_a%%;
@@ -163,6 +168,27 @@ is(scalar @failed, 0, 'every one of them a 200') or diag "@failed[0 .. 9]";
 diag sprintf '%d requests through the change and the silence, %d failed',
              scalar @lines, scalar @failed;
 
+# a name without an answer yet while the DNS server is silent: the request
+# waits for the resolution, up to resolver_timeout, then is a 502
+
+my $asked = time;
+my $quiet = $t->get("/quiet/jobs/$ID");
+my $waited = time - $asked;
+is($quiet->{status}, 502, 'no first answer: 502');
+is(CiJobsTest::error_code($quiet), 'BadGateway', 'BadGateway');
+cmp_ok($waited, '<', 2 + 2, 'within resolver_timeout');
+
+# the name gets an answer (nginx's resolver keeps the NXDOMAIN it had
+# before the silence for 10 s): a request waits for the resolution it
+# starts, and goes on
+
+$t->dns_answer($host => ['127.0.0.3'], 'quiet.example.test' => ['127.0.0.3']);
+my $b_quiet = answered('b');
+ok(CiJobsTest::wait_for(sub {
+       $t->get("/quiet/jobs/$ID")->{status} == 200 }, 15),
+   'the first answer: the waiting request goes on');
+is(answered('b') - $b_quiet, 1, 'to its address');
+
 my @streak = $t->error_log =~ /"\Q$host\E" could not be resolved/g;
 ok(@streak >= 1 && @streak <= 2,
    'one error a worker for the failure streak') or diag scalar @streak;
@@ -173,7 +199,6 @@ my $nowhere = $t->get("/nowhere/jobs/$ID");
 is($nowhere->{status}, 502, 'a name that does not resolve: 502');
 is(CiJobsTest::error_code($nowhere), 'BadGateway', 'BadGateway');
 
-$t->dns_answer($host => ['127.0.0.3']);
 my $again = $t->get("/nowhere/jobs/$ID");
 is($again->{status}, 502, 'again');
 
