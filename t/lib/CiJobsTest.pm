@@ -22,6 +22,11 @@ package CiJobsTest;
 # valid, each with its token.  Every role key and token is a secret the
 # log check looks for.
 #
+# An emulator with address => '127.0.0.2' listens there (all of 127/8 is
+# loopback), with port_of => NAME on NAME's port.  $t->start_dns(NAME =>
+# [ADDRESS ...]) runs t/emulator/dns.pl (its port: $t->dns_port), whose
+# answers dns_answer replaces and dns_silent stops.
+#
 # Placeholders: %%PORT%% (nginx), %%EMU_<name>%% (an emulator's port),
 # %%DIR%% (the test's directory), %%CA%% (the test CA certificate),
 # %%HOST%% (the bucket's host name), %%CREDENTIALS%% (bucket, region and
