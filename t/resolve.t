@@ -73,6 +73,25 @@ EOF
 my ($rc, $out) = $t->nginx_test($t->{http});
 is($rc, 0, 'nginx -t needs no address for the host name') or diag $out;
 
+# the default, https://<bucket>.ci.<region>.myqcloud.com, alike; without
+# resolver, as before: a name is resolved when the configuration is read,
+# through the system (.invalid never resolves)
+my $default = <<"EOF";
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        %%CREDENTIALS%%
+        resolver 127.0.0.1:$dns ipv6=off;
+        location /ci/ { ci_jobs on; }
+    }
+EOF
+($rc, $out) = $t->nginx_test($default);
+is($rc, 0, 'the default URL with resolver: nginx -t') or diag $out;
+
+($rc, $out) = $t->nginx_test($default =~ s/^\s*resolver .*\n//mr
+    =~ s{ci_jobs on;}{ci_jobs on; ci_jobs_pass https://ci.invalid;}r);
+isnt($rc, 0, 'without resolver, resolved at configuration time');
+like($out, qr/host not found/, 'as proxy_pass does');
+
 $t->start_nginx;
 
 # the requests an emulator has answered: its record's lines
