@@ -1084,6 +1084,14 @@ ngx_http_ci_jobs_targets_init_process(ngx_cycle_t *cycle)
     ngx_uint_t                   i, n;
     ngx_http_ci_jobs_target_t  **tp;
 
+    /* not in the cache manager and loader, which run init_process too */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return;
+    }
+
     tp = ngx_http_ci_jobs_targets(cycle, &n);
 
     for (i = 0; i < n; i++) {
