@@ -1014,6 +1014,7 @@ static ngx_int_t
 ngx_http_ci_jobs_init_process(ngx_cycle_t *cycle)
 {
     ngx_http_ci_jobs_counters_process(cycle);
+    ngx_http_ci_jobs_targets_init_process(cycle);
 
     return ngx_http_ci_jobs_sources_init_process(cycle);
 }
@@ -1038,7 +1039,5 @@ ngx_http_ci_jobs_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_ci_jobs_xml_cleanup();
 
-#if (NGX_HTTP_SSL)
     ngx_http_ci_jobs_targets_exit(cycle);
-#endif
 }

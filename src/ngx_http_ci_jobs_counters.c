@@ -241,6 +241,16 @@ ngx_http_ci_jobs_count_watch_events(ngx_uint_t n)
 }
 
 
+void
+ngx_http_ci_jobs_count_resolution(ngx_uint_t result)
+{
+    if (ngx_http_ci_jobs_counted != NULL) {
+        (void) ngx_atomic_fetch_add(
+                          &ngx_http_ci_jobs_counted->resolutions[result], 1);
+    }
+}
+
+
 /*
  * The upstream exchange ends (u->finalize_request: the peer connection is
  * still there to look at): its time, CI's status, and for a 502 or 504

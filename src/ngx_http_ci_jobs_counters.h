@@ -20,6 +20,12 @@
 
 #define NGX_HTTP_CI_JOBS_BUCKETS     12     /* and +Inf */
 
+/* ci_jobs_upstream_resolutions_total{result} */
+#define NGX_HTTP_CI_JOBS_RESOLVED_CHANGED    0
+#define NGX_HTTP_CI_JOBS_RESOLVED_UNCHANGED  1
+#define NGX_HTTP_CI_JOBS_RESOLVED_FAILED     2
+#define NGX_HTTP_CI_JOBS_RESOLVED            3
+
 
 typedef struct {
     ngx_atomic_t                 magic;
@@ -36,6 +42,7 @@ typedef struct {
     ngx_atomic_t                 access[NGX_HTTP_CI_JOBS_ACCESS_REASONS];
     ngx_atomic_t                 watchers;        /* held now, a gauge */
     ngx_atomic_t                 watch_events;
+    ngx_atomic_t                 resolutions[NGX_HTTP_CI_JOBS_RESOLVED];
 } ngx_http_ci_jobs_counters_t;
 
 
@@ -56,6 +63,7 @@ void ngx_http_ci_jobs_count_skew(void);
 void ngx_http_ci_jobs_count_reload(ngx_uint_t ok);
 void ngx_http_ci_jobs_count_watchers(ngx_int_t n);
 void ngx_http_ci_jobs_count_watch_events(ngx_uint_t n);
+void ngx_http_ci_jobs_count_resolution(ngx_uint_t result);
 void ngx_http_ci_jobs_count_upstream(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_int_t rc);
 

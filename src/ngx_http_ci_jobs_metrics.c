@@ -107,10 +107,23 @@ static ngx_http_ci_jobs_family_t  ngx_http_ci_jobs_reloads_family = {
 };
 
 
+static ngx_http_ci_jobs_family_t  ngx_http_ci_jobs_resolutions_family = {
+    "ci_jobs_upstream_resolutions_total", "counter",
+    "Run-time resolutions of CI's host name, by each worker, by result."
+};
+
+
 static ngx_http_ci_jobs_family_t  ngx_http_ci_jobs_expiry_family = {
     "ci_jobs_credentials_expiry_seconds", "gauge",
     "When the credentials of a source expire (Unix time): roles, and the "
     "files that say."
+};
+
+
+static ngx_str_t  ngx_http_ci_jobs_resolution_results[] = {
+    ngx_string("changed"),
+    ngx_string("unchanged"),
+    ngx_string("failed")
 };
 
 
@@ -353,7 +366,14 @@ ngx_http_ci_jobs_status_metrics(ngx_http_request_t *r,
                                         "result",
                                         ngx_http_ci_jobs_reload_results,
                                         reloads, 2)
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_ci_jobs_plain_labelled(t,
+                                        &ngx_http_ci_jobs_resolutions_family,
+                                        "result",
+                                        ngx_http_ci_jobs_resolution_results,
+                                        m->resolutions,
+                                        NGX_HTTP_CI_JOBS_RESOLVED)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }

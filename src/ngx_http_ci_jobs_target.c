@@ -11,6 +11,11 @@
  * verified it: the module's own upstreams belong to one target each, and
  * an upstream {} block that targets of different trust settings share
  * resumes no session at all (nginx keeps sessions per server of a block).
+ *
+ * With nginx's resolver set, the host name of a module's own upstream is
+ * resolved at run time (src/ngx_http_ci_jobs_resolve.c), not when the
+ * configuration is read; locations with different resolvers do not share
+ * a target.
  */
 
 
@@ -32,8 +37,11 @@ struct ngx_http_ci_jobs_target_s {
     ngx_flag_t                     ssl_verify;
     ngx_str_t                      ssl_trusted_certificate;
     ngx_uint_t                     keepalive;
+    ngx_resolver_t                *resolver;   /* with addresses, or NULL */
+    ngx_msec_t                     resolver_timeout;
 
     ngx_http_upstream_srv_conf_t  *upstream;
+    ngx_http_ci_jobs_resolve_t    *resolve;
     ngx_array_t                    confs;     /* ngx_http_upstream_conf_t * */
 
 #if (NGX_HTTP_SSL)
@@ -51,8 +59,15 @@ struct ngx_http_ci_jobs_target_s {
 typedef struct {
     ngx_queue_t                        cache;
     ngx_queue_t                        free;
-    ngx_http_upstream_init_peer_pt     init_peer;     /* round robin's */
 } ngx_http_ci_jobs_keepalive_t;
+
+
+/* what an own upstream keeps in its srv_conf */
+
+typedef struct {
+    ngx_http_ci_jobs_keepalive_t      *keepalive;     /* or NULL */
+    ngx_http_ci_jobs_resolve_t        *resolve;       /* or NULL */
+} ngx_http_ci_jobs_own_t;
 
 
 typedef struct {
@@ -68,6 +83,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_ci_jobs_keepalive_t      *keepalive;
+    ngx_http_ci_jobs_resolve_t        *resolve;
     ngx_http_upstream_t               *upstream;
     void                              *data;          /* round robin's */
     ngx_event_get_peer_pt              get_peer;
@@ -80,11 +96,13 @@ typedef struct {
 
 
 static ngx_http_ci_jobs_target_t *ngx_http_ci_jobs_target_find(
-    ngx_array_t *targets, ngx_str_t *url, ngx_http_ci_jobs_loc_conf_t *conf);
+    ngx_array_t *targets, ngx_str_t *url, ngx_http_ci_jobs_loc_conf_t *conf,
+    ngx_http_core_loc_conf_t *clcf);
 static ngx_int_t ngx_http_ci_jobs_target_trusts_alike(
     ngx_http_ci_jobs_target_t *a, ngx_http_ci_jobs_target_t *b);
 static ngx_http_ci_jobs_target_t *ngx_http_ci_jobs_target_create(
-    ngx_conf_t *cf, ngx_str_t *url, ngx_http_ci_jobs_loc_conf_t *conf);
+    ngx_conf_t *cf, ngx_str_t *url, ngx_http_ci_jobs_loc_conf_t *conf,
+    ngx_http_core_loc_conf_t *clcf);
 static void ngx_http_ci_jobs_target_scope_sessions(ngx_array_t *targets,
     ngx_http_ci_jobs_target_t *target);
 static ngx_int_t ngx_http_ci_jobs_target_use(ngx_http_ci_jobs_target_t *target,
@@ -92,11 +110,13 @@ static ngx_int_t ngx_http_ci_jobs_target_use(ngx_http_ci_jobs_target_t *target,
 static ngx_http_upstream_srv_conf_t *ngx_http_ci_jobs_upstream_block(
     ngx_conf_t *cf, ngx_url_t *u, ngx_str_t *url);
 static ngx_http_upstream_srv_conf_t *ngx_http_ci_jobs_own_upstream(
-    ngx_conf_t *cf, ngx_url_t *u, ngx_uint_t keepalive);
-static ngx_int_t ngx_http_ci_jobs_keepalive_init(ngx_conf_t *cf,
-    ngx_http_upstream_srv_conf_t *uscf, ngx_uint_t max_cached);
-static ngx_int_t ngx_http_ci_jobs_keepalive_init_peer(ngx_http_request_t *r,
+    ngx_conf_t *cf, ngx_url_t *u, ngx_http_ci_jobs_target_t *target);
+static ngx_http_ci_jobs_keepalive_t *ngx_http_ci_jobs_keepalive_init(
+    ngx_conf_t *cf, ngx_uint_t max_cached);
+static ngx_int_t ngx_http_ci_jobs_own_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_ci_jobs_keepalive_wrap(ngx_http_request_t *r,
+    ngx_http_ci_jobs_own_t *own);
 static ngx_int_t ngx_http_ci_jobs_keepalive_get_peer(ngx_peer_connection_t *pc,
     void *data);
 static void ngx_http_ci_jobs_keepalive_free_peer(ngx_peer_connection_t *pc,
@@ -113,18 +133,23 @@ static void ngx_http_ci_jobs_keepalive_save_session(ngx_peer_connection_t *pc,
 #if (NGX_HTTP_SSL)
 static ngx_int_t ngx_http_ci_jobs_target_ssl(ngx_conf_t *cf,
     ngx_http_ci_jobs_target_t *target);
-static void ngx_http_ci_jobs_free_sessions(ngx_http_upstream_rr_peers_t *peers);
 #endif
+static ngx_http_ci_jobs_target_t **ngx_http_ci_jobs_targets(
+    ngx_cycle_t *cycle, ngx_uint_t *n);
 
 
 char *
 ngx_http_ci_jobs_set_target(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *conf)
 {
     ngx_str_t                      url;
+    ngx_http_core_loc_conf_t      *clcf;
     ngx_http_ci_jobs_target_t     *target, **tp;
     ngx_http_ci_jobs_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ci_jobs_module);
+
+    /* the location's, merged: the core module's merge comes first */
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     if (conf->pass.len) {
         url = conf->pass;
@@ -147,10 +172,10 @@ ngx_http_ci_jobs_set_target(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *conf)
         return NGX_CONF_ERROR;
     }
 
-    target = ngx_http_ci_jobs_target_find(&cmcf->targets, &url, conf);
+    target = ngx_http_ci_jobs_target_find(&cmcf->targets, &url, conf, clcf);
 
     if (target == NULL) {
-        target = ngx_http_ci_jobs_target_create(cf, &url, conf);
+        target = ngx_http_ci_jobs_target_create(cf, &url, conf, clcf);
         if (target == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -175,10 +200,13 @@ ngx_http_ci_jobs_set_target(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *conf)
 
 static ngx_http_ci_jobs_target_t *
 ngx_http_ci_jobs_target_find(ngx_array_t *targets, ngx_str_t *url,
-    ngx_http_ci_jobs_loc_conf_t *conf)
+    ngx_http_ci_jobs_loc_conf_t *conf, ngx_http_core_loc_conf_t *clcf)
 {
     ngx_uint_t                  i;
+    ngx_resolver_t             *resolver;
     ngx_http_ci_jobs_target_t  *t, **tp, wanted;
+
+    resolver = clcf->resolver->connections.nelts ? clcf->resolver : NULL;
 
     wanted.host = conf->host;
     wanted.ssl_verify = conf->ssl_verify;
@@ -192,6 +220,9 @@ ngx_http_ci_jobs_target_find(ngx_array_t *targets, ngx_str_t *url,
         if (t->url.len == url->len
             && ngx_strncmp(t->url.data, url->data, url->len) == 0
             && t->keepalive == (ngx_uint_t) conf->keepalive
+            && t->resolver == resolver
+            && (resolver == NULL
+                || t->resolver_timeout == clcf->resolver_timeout)
             && ngx_http_ci_jobs_target_trusts_alike(t, &wanted))
         {
             return t;
@@ -229,7 +260,7 @@ ngx_http_ci_jobs_target_trusts_alike(ngx_http_ci_jobs_target_t *a,
 
 static ngx_http_ci_jobs_target_t *
 ngx_http_ci_jobs_target_create(ngx_conf_t *cf, ngx_str_t *url,
-    ngx_http_ci_jobs_loc_conf_t *conf)
+    ngx_http_ci_jobs_loc_conf_t *conf, ngx_http_core_loc_conf_t *clcf)
 {
     size_t                      add;
     in_port_t                   port;
@@ -262,6 +293,11 @@ ngx_http_ci_jobs_target_create(ngx_conf_t *cf, ngx_str_t *url,
     target->ssl_verify = conf->ssl_verify;
     target->ssl_trusted_certificate = conf->ssl_trusted_certificate;
     target->keepalive = conf->keepalive;
+
+    if (clcf->resolver->connections.nelts) {
+        target->resolver = clcf->resolver;
+        target->resolver_timeout = clcf->resolver_timeout;
+    }
 
     if (ngx_array_init(&target->confs, cf->pool, 4,
                        sizeof(ngx_http_upstream_conf_t *))
@@ -299,8 +335,7 @@ ngx_http_ci_jobs_target_create(ngx_conf_t *cf, ngx_str_t *url,
     }
 
     if (target->upstream == NULL) {
-        target->upstream = ngx_http_ci_jobs_own_upstream(cf, &u,
-                                                         target->keepalive);
+        target->upstream = ngx_http_ci_jobs_own_upstream(cf, &u, target);
         if (target->upstream == NULL) {
             return NULL;
         }
@@ -377,6 +412,7 @@ ngx_http_ci_jobs_target_use(ngx_http_ci_jobs_target_t *target,
     *cp = &conf->upstream;
 
     conf->upstream.upstream = target->upstream;
+    conf->resolve = target->resolve;
 
 #if (NGX_HTTP_SSL)
     if (target->tls) {
@@ -444,13 +480,15 @@ ngx_http_ci_jobs_upstream_block(ngx_conf_t *cf, ngx_url_t *u, ngx_str_t *url)
  *
  * Locations are merged after the upstream module has initialized its
  * upstreams: this one is initialized here, by round robin, and its pool
- * wraps round robin's peers.
+ * wraps round robin's peers.  A host name with a resolver set is not
+ * resolved here: the worker's answers become round robin's peers.
  */
 
 static ngx_http_upstream_srv_conf_t *
 ngx_http_ci_jobs_own_upstream(ngx_conf_t *cf, ngx_url_t *u,
-    ngx_uint_t keepalive)
+    ngx_http_ci_jobs_target_t *target)
 {
+    ngx_http_ci_jobs_own_t        *own;
     ngx_http_upstream_server_t    *us;
     ngx_http_upstream_srv_conf_t  *uscf;
 
@@ -465,35 +503,68 @@ ngx_http_ci_jobs_own_upstream(ngx_conf_t *cf, ngx_url_t *u,
     uscf->file_name = cf->conf_file->file.name.data;
     uscf->line = cf->conf_file->line;
 
-    /* an address is one server; a name is resolved by round robin's init */
-
-    if (u->naddrs == 1 && (u->port || u->family == AF_UNIX)) {
-        uscf->servers = ngx_array_create(cf->pool, 1,
-                                         sizeof(ngx_http_upstream_server_t));
-        if (uscf->servers == NULL) {
-            return NULL;
-        }
-
-        us = ngx_array_push(uscf->servers);
-        if (us == NULL) {
-            return NULL;
-        }
-
-        ngx_memzero(us, sizeof(ngx_http_upstream_server_t));
-
-        us->addrs = u->addrs;
-        us->naddrs = 1;
-    }
-
-    if (ngx_http_upstream_init_round_robin(cf, uscf) != NGX_OK) {
+    own = ngx_pcalloc(cf->pool, sizeof(ngx_http_ci_jobs_own_t));
+    if (own == NULL) {
         return NULL;
     }
 
-    if (keepalive
-        && ngx_http_ci_jobs_keepalive_init(cf, uscf, keepalive) != NGX_OK)
-    {
+    if (target->resolver && u->naddrs == 0 && u->family != AF_UNIX) {
+        own->resolve = ngx_http_ci_jobs_resolve_create(cf, u, uscf,
+                                                  target->resolver,
+                                                  target->resolver_timeout);
+        if (own->resolve == NULL) {
+            return NULL;
+        }
+
+        target->resolve = own->resolve;
+
+    } else {
+
+        /* an address is one server; a name is resolved by round robin */
+
+        if (u->naddrs == 1 && (u->port || u->family == AF_UNIX)) {
+            uscf->servers = ngx_array_create(cf->pool, 1,
+                                          sizeof(ngx_http_upstream_server_t));
+            if (uscf->servers == NULL) {
+                return NULL;
+            }
+
+            us = ngx_array_push(uscf->servers);
+            if (us == NULL) {
+                return NULL;
+            }
+
+            ngx_memzero(us, sizeof(ngx_http_upstream_server_t));
+
+            us->addrs = u->addrs;
+            us->naddrs = 1;
+        }
+
+        if (ngx_http_upstream_init_round_robin(cf, uscf) != NGX_OK) {
+            return NULL;
+        }
+    }
+
+    if (target->keepalive) {
+        own->keepalive = ngx_http_ci_jobs_keepalive_init(cf,
+                                                         target->keepalive);
+        if (own->keepalive == NULL) {
+            return NULL;
+        }
+    }
+
+    /* found by init_peer where any balancer finds its own: in srv_conf */
+
+    uscf->srv_conf = ngx_pcalloc(cf->pool,
+                                 sizeof(void *) * ngx_http_max_module);
+    if (uscf->srv_conf == NULL) {
         return NULL;
     }
+
+    uscf->srv_conf[ngx_http_upstream_module.ctx_index] = uscf;
+    uscf->srv_conf[ngx_http_ci_jobs_module.ctx_index] = own;
+
+    uscf->peer.init = ngx_http_ci_jobs_own_init_peer;
 
     return uscf;
 }
@@ -501,15 +572,14 @@ ngx_http_ci_jobs_own_upstream(ngx_conf_t *cf, ngx_url_t *u,
 
 /*
  * The pool of the module's own upstreams, a balancer of our own in the
- * public balancer interface: it is the upstream's peer.init, and its get
- * and free wrap round robin's, keeping the idle connections of the
- * upstream's one target.  The rules are those of nginx's keepalive
- * module, which does the same for the upstream {} blocks that ask for it.
+ * public balancer interface: its get and free wrap round robin's, keeping
+ * the idle connections of the upstream's one target.  The rules are those
+ * of nginx's keepalive module, which does the same for the upstream {}
+ * blocks that ask for it.
  */
 
-static ngx_int_t
-ngx_http_ci_jobs_keepalive_init(ngx_conf_t *cf,
-    ngx_http_upstream_srv_conf_t *uscf, ngx_uint_t max_cached)
+static ngx_http_ci_jobs_keepalive_t *
+ngx_http_ci_jobs_keepalive_init(ngx_conf_t *cf, ngx_uint_t max_cached)
 {
     ngx_uint_t                          i;
     ngx_http_ci_jobs_keepalive_t       *ka;
@@ -517,14 +587,14 @@ ngx_http_ci_jobs_keepalive_init(ngx_conf_t *cf,
 
     ka = ngx_palloc(cf->pool, sizeof(ngx_http_ci_jobs_keepalive_t));
     if (ka == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     items = ngx_pcalloc(cf->pool,
                         sizeof(ngx_http_ci_jobs_keepalive_item_t)
                         * max_cached);
     if (items == NULL) {
-        return NGX_ERROR;
+        return NULL;
     }
 
     ngx_queue_init(&ka->cache);
@@ -535,46 +605,52 @@ ngx_http_ci_jobs_keepalive_init(ngx_conf_t *cf,
         ngx_queue_insert_head(&ka->free, &items[i].queue);
     }
 
-    /* found by init_peer where any balancer finds its own: in srv_conf */
+    return ka;
+}
 
-    uscf->srv_conf = ngx_pcalloc(cf->pool,
-                                 sizeof(void *) * ngx_http_max_module);
-    if (uscf->srv_conf == NULL) {
-        return NGX_ERROR;
+
+/* the upstream's peer.init: round robin's, the pool around it */
+
+static ngx_int_t
+ngx_http_ci_jobs_own_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_int_t                rc;
+    ngx_http_ci_jobs_own_t  *own;
+
+    own = ngx_http_conf_upstream_srv_conf(us, ngx_http_ci_jobs_module);
+
+    if (own->resolve) {
+        rc = ngx_http_ci_jobs_resolve_init_peer(r, own->resolve, us);
+
+    } else {
+        rc = ngx_http_upstream_init_round_robin_peer(r, us);
     }
 
-    uscf->srv_conf[ngx_http_upstream_module.ctx_index] = uscf;
-    uscf->srv_conf[ngx_http_ci_jobs_module.ctx_index] = ka;
+    if (rc != NGX_OK || own->keepalive == NULL) {
+        return rc;
+    }
 
-    ka->init_peer = uscf->peer.init;
-    uscf->peer.init = ngx_http_ci_jobs_keepalive_init_peer;
-
-    return NGX_OK;
+    return ngx_http_ci_jobs_keepalive_wrap(r, own);
 }
 
 
 static ngx_int_t
-ngx_http_ci_jobs_keepalive_init_peer(ngx_http_request_t *r,
-    ngx_http_upstream_srv_conf_t *us)
+ngx_http_ci_jobs_keepalive_wrap(ngx_http_request_t *r,
+    ngx_http_ci_jobs_own_t *own)
 {
     ngx_http_upstream_t                *u;
-    ngx_http_ci_jobs_keepalive_t       *ka;
     ngx_http_ci_jobs_keepalive_peer_t  *kp;
-
-    ka = ngx_http_conf_upstream_srv_conf(us, ngx_http_ci_jobs_module);
 
     kp = ngx_palloc(r->pool, sizeof(ngx_http_ci_jobs_keepalive_peer_t));
     if (kp == NULL) {
         return NGX_ERROR;
     }
 
-    if (ka->init_peer(r, us) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     u = r->upstream;
 
-    kp->keepalive = ka;
+    kp->keepalive = own->keepalive;
+    kp->resolve = own->resolve;
     kp->upstream = u;
     kp->data = u->peer.data;
     kp->get_peer = u->peer.get;
@@ -593,6 +669,54 @@ ngx_http_ci_jobs_keepalive_init_peer(ngx_http_request_t *r,
 #endif
 
     return NGX_OK;
+}
+
+
+/*
+ * An answer changed: the idle connections to addresses it no longer has
+ * are closed (the ones in use finish their requests, and are not kept).
+ */
+
+void
+ngx_http_ci_jobs_keepalive_forget(ngx_http_upstream_srv_conf_t *uscf,
+    ngx_http_ci_jobs_resolve_t *res)
+{
+    ngx_queue_t                        *q, *next;
+    ngx_http_ci_jobs_own_t             *own;
+    ngx_http_ci_jobs_keepalive_t       *ka;
+    ngx_http_ci_jobs_keepalive_item_t  *item;
+
+    own = ngx_http_conf_upstream_srv_conf(uscf, ngx_http_ci_jobs_module);
+    ka = own->keepalive;
+
+    if (ka == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ka->cache);
+         q != ngx_queue_sentinel(&ka->cache);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+
+        item = ngx_queue_data(q, ngx_http_ci_jobs_keepalive_item_t, queue);
+
+        if (ngx_http_ci_jobs_resolve_current(res,
+                                           (struct sockaddr *) &item->sockaddr,
+                                           item->socklen))
+        {
+            continue;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "ci_jobs keepalive: closing connection %p, "
+                       "its address is gone", item->connection);
+
+        ngx_queue_remove(q);
+        ngx_queue_insert_head(&ka->free, q);
+
+        ngx_http_ci_jobs_keepalive_close(item->connection);
+    }
 }
 
 
@@ -696,6 +820,9 @@ ngx_http_ci_jobs_keepalive_free_peer(ngx_peer_connection_t *pc, void *data,
         || !u->request_body_sent
         || ngx_terminate
         || ngx_exiting
+        || (kp->resolve
+            && !ngx_http_ci_jobs_resolve_current(kp->resolve, pc->sockaddr,
+                                                 pc->socklen))
         || ngx_handle_read_event(c->read, 0) != NGX_OK)
     {
         goto done;
@@ -921,43 +1048,9 @@ ngx_http_ci_jobs_target_ssl(ngx_conf_t *cf, ngx_http_ci_jobs_target_t *target)
 }
 
 
-
-/*
- * At a worker's exit: the TLS sessions round robin kept for the servers
- * the targets connect to, of the module's own upstreams and of blocks.
- * Outside a shared zone round robin holds each in the worker's heap for
- * the worker's life and never frees it (a plain proxy_pass https:// leaves
- * the same, t/valgrind.supp), and nginx has no call that releases them:
- * they are reached through the peers of ngx_http_upstream_round_robin.h,
- * the header every balancer builds on.  This keeps a worker's exit clean
- * for LeakSanitizer, which runs the suite's nginx without suppressions.
- */
+/* the TLS sessions round robin keeps per server, outside a zone */
 
 void
-ngx_http_ci_jobs_targets_exit(ngx_cycle_t *cycle)
-{
-    ngx_uint_t                      i;
-    ngx_http_ci_jobs_target_t     **tp;
-    ngx_http_ci_jobs_main_conf_t   *cmcf;
-
-    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ci_jobs_module);
-
-    if (cmcf == NULL) {
-        /* no http {} block */
-        return;
-    }
-
-    tp = cmcf->targets.elts;
-
-    for (i = 0; i < cmcf->targets.nelts; i++) {
-        if (tp[i]->tls && tp[i]->upstream->peer.data != NULL) {
-            ngx_http_ci_jobs_free_sessions(tp[i]->upstream->peer.data);
-        }
-    }
-}
-
-
-static void
 ngx_http_ci_jobs_free_sessions(ngx_http_upstream_rr_peers_t *peers)
 {
     ngx_http_upstream_rr_peer_t  *peer;
@@ -981,3 +1074,86 @@ ngx_http_ci_jobs_free_sessions(ngx_http_upstream_rr_peers_t *peers)
 }
 
 #endif
+
+
+/* a worker starts: the first resolution of each name resolved at run time */
+
+void
+ngx_http_ci_jobs_targets_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                   i, n;
+    ngx_http_ci_jobs_target_t  **tp;
+
+    /* not in the cache manager and loader, which run init_process too */
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return;
+    }
+
+    tp = ngx_http_ci_jobs_targets(cycle, &n);
+
+    for (i = 0; i < n; i++) {
+        if (tp[i]->resolve) {
+            ngx_http_ci_jobs_resolve_init_process(tp[i]->resolve);
+        }
+    }
+}
+
+
+/* the cycle's targets; none without an http {} block */
+
+static ngx_http_ci_jobs_target_t **
+ngx_http_ci_jobs_targets(ngx_cycle_t *cycle, ngx_uint_t *n)
+{
+    ngx_http_ci_jobs_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_ci_jobs_module);
+
+    if (cmcf == NULL) {
+        *n = 0;
+        return NULL;
+    }
+
+    *n = cmcf->targets.nelts;
+
+    return cmcf->targets.elts;
+}
+
+
+/*
+ * At a worker's exit: the TLS sessions round robin kept for the servers
+ * the targets connect to, of the module's own upstreams and of blocks.
+ * Outside a shared zone round robin holds each in the worker's heap for
+ * the worker's life and never frees it (a plain proxy_pass https:// leaves
+ * the same, t/valgrind.supp), and nginx has no call that releases them:
+ * they are reached through the peers of ngx_http_upstream_round_robin.h,
+ * the header every balancer builds on.  This keeps a worker's exit clean
+ * for LeakSanitizer, which runs the suite's nginx without suppressions.
+ * Then what run-time resolution holds.
+ */
+
+void
+ngx_http_ci_jobs_targets_exit(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                   i, n;
+    ngx_http_ci_jobs_target_t  **tp;
+
+    tp = ngx_http_ci_jobs_targets(cycle, &n);
+
+    for (i = 0; i < n; i++) {
+
+#if (NGX_HTTP_SSL)
+        if (tp[i]->tls && tp[i]->upstream->peer.data != NULL) {
+            ngx_http_ci_jobs_free_sessions(tp[i]->upstream->peer.data);
+        }
+#endif
+
+        /* the answers' peer sets, their sessions freed above */
+
+        if (tp[i]->resolve) {
+            ngx_http_ci_jobs_resolve_exit(tp[i]->resolve);
+        }
+    }
+}

@@ -178,6 +178,23 @@ ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
 
     r->main->count++;
 
+    /* before the first answer for CI's name: the resolution resumes it */
+
+    if (lcf->resolve) {
+        switch (ngx_http_ci_jobs_resolve_wait(r, lcf->resolve)) {
+
+        case NGX_OK:
+            break;
+
+        case NGX_AGAIN:
+            return NGX_DONE;
+
+        default:
+            r->main->count--;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     ngx_http_upstream_init(r);
 
     return NGX_DONE;

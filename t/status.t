@@ -205,6 +205,9 @@ my %want = (
     # the file's first load into the state zone, once for both workers
     'ci_jobs_credentials_reloads_total{result="ok"}' => 1,
     'ci_jobs_credentials_reloads_total{result="error"}' => 0,
+    'ci_jobs_upstream_resolutions_total{result="changed"}' => 0,
+    'ci_jobs_upstream_resolutions_total{result="unchanged"}' => 0,
+    'ci_jobs_upstream_resolutions_total{result="failed"}' => 0,
     qq(ci_jobs_credentials_expiry_seconds{file="@{[ $t->dir ]}/file.json"})
         => $expires,
 );

@@ -22,6 +22,11 @@ package CiJobsTest;
 # valid, each with its token.  Every role key and token is a secret the
 # log check looks for.
 #
+# An emulator with address => '127.0.0.2' listens there (all of 127/8 is
+# loopback), with port_of => NAME on NAME's port.  $t->start_dns(NAME =>
+# [ADDRESS ...]) runs t/emulator/dns.pl (its port: $t->dns_port), whose
+# answers dns_answer replaces and dns_silent stops.
+#
 # Placeholders: %%PORT%% (nginx), %%EMU_<name>%% (an emulator's port),
 # %%DIR%% (the test's directory), %%CA%% (the test CA certificate),
 # %%HOST%% (the bucket's host name), %%CREDENTIALS%% (bucket, region and
@@ -96,6 +101,12 @@ sub new {
 
     for my $name (sort keys %{ $self->{emulators} }) {
         $self->{ports}{"emu_$name"} = free_port();
+    }
+
+    # emulators on other loopback addresses may share another's port
+    for my $name (sort keys %{ $self->{emulators} }) {
+        my $other = $self->{emulators}{$name}{port_of} or next;
+        $self->{ports}{"emu_$name"} = $self->{ports}{"emu_$other"};
     }
 
     if (my $m = $args{metadata}) {
@@ -189,7 +200,8 @@ sub start_emulators {
         my $opt = $self->{emulators}{$name};
         my $pidfile = "$self->{dir}/emu_$name.pid";
         my @cmd = ($^X, $EMULATOR,
-                   '--listen', "127.0.0.1:" . $self->emulator_port($name),
+                   '--listen', ($opt->{address} // '127.0.0.1') . ':'
+                               . $self->emulator_port($name),
                    '--host', $opt->{host} // $HOST,
                    '--secret', "$SECRET_ID:$SECRET_KEY",
                    '--record', "$self->{dir}/emu_$name.jsonl",
@@ -238,6 +250,52 @@ sub restart_emulator {
     $self->stop_emulator($name);
     local $self->{emulators} = { $name => $self->{emulators}{$name} };
     $self->start_emulators;
+}
+
+# --- a DNS server ------------------------------------------------------------
+
+# t/emulator/dns.pl on a UDP port of 127.0.0.1: the A records of
+# dns_answer(NAME => [ADDRESS ...], ...), or none at all (dns_silent).
+sub start_dns {
+    my ($self, %answers) = @_;
+    my $d = $self->{dir};
+    my $pidfile = "$d/dns.pid";
+    $self->{ports}{dns} = free_port();
+    $self->dns_answer(%answers);
+    my @cmd = ($^X, "$ROOT/t/emulator/dns.pl",
+               '--listen', "127.0.0.1:$self->{ports}{dns}", '--ttl', 1,
+               '--zone-file', "$d/dns.zone", '--record', "$d/dns.jsonl",
+               '--pid-file', $pidfile);
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>>', "$d/dns.log";
+        open STDERR, '>&', \*STDOUT;
+        exec @cmd or die "exec: $!";
+    }
+    $self->{pids}{dns} = $pid;
+    wait_for(sub { -s $pidfile }, 15)
+        or die "DNS server did not start: " . slurp("$d/dns.log");
+}
+
+sub dns_port { $_[0]{ports}{dns} }
+
+# the zone, replaced whole (read by the server at each query)
+sub dns_answer {
+    my ($self, %answers) = @_;
+    my $file = "$self->{dir}/dns.zone";
+    open my $fh, '>', "$file.tmp" or die;
+    print $fh "$_ @{ $answers{$_} }\n" for sort keys %answers;
+    close $fh;
+    rename "$file.tmp", $file or die;
+}
+
+sub dns_silent {
+    my ($self) = @_;
+    my $file = "$self->{dir}/dns.zone";
+    open my $fh, '>', "$file.tmp" or die;
+    print $fh "silent\n";
+    close $fh;
+    rename "$file.tmp", $file or die;
 }
 
 # --- the metadata service ---------------------------------------------------
@@ -594,6 +652,10 @@ sub stop_all {
     $self->stop_emulator($_) for map { s/^emu_//r } grep { /^emu_/ }
         keys %{ $self->{pids} };
     $self->stop_metadata;
+    if (my $pid = delete $self->{pids}{dns}) {
+        kill 'TERM', $pid;
+        waitpid $pid, 0;
+    }
 }
 
 sub DESTROY {

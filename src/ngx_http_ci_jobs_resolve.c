@@ -1,0 +1,587 @@
+
+/*
+ * CI's host name resolved at run time, through nginx's resolver (the
+ * "resolver" directive of the location): one resolution per target per
+ * worker, shared by all its requests, started when the worker starts and
+ * again whenever the answer's TTL (or "resolver ... valid=") runs out.
+ *
+ * The addresses of an answer are a round-robin peer set of their own,
+ * the upstream's peer.data in this worker; when an answer differs, a new
+ * set replaces it, and requests that began on the old one finish on it.
+ * A set is freed when no request holds it any more.  Rebuilding a set is
+ * simpler than changing one in place: round robin's per-request state
+ * (its tried bitmap, the peer it picked) always matches the set it began
+ * with, and addresses never change under a request.
+ *
+ * A failed resolution keeps the last addresses; requests wait only for
+ * the first answer, and get a 502 if a resolution ends without one.
+ */
+
+
+#include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_counters.h"
+
+
+/* after a failure: the next attempt */
+#define NGX_HTTP_CI_JOBS_RESOLVE_RETRY      1000
+
+/* the least time between two resolutions */
+#define NGX_HTTP_CI_JOBS_RESOLVE_MIN        100
+
+/* round robin's defaults for a server: max_fails=1 fail_timeout=10s */
+#define NGX_HTTP_CI_JOBS_MAX_FAILS          1
+#define NGX_HTTP_CI_JOBS_FAIL_TIMEOUT       10
+
+
+typedef struct {
+    ngx_http_upstream_rr_peers_t       peers;
+    ngx_pool_t                        *pool;
+    ngx_uint_t                         refs;    /* requests, and current */
+} ngx_http_ci_jobs_peer_set_t;
+
+
+struct ngx_http_ci_jobs_resolve_s {
+    ngx_str_t                          host;
+    in_port_t                          port;
+    ngx_resolver_t                    *resolver;
+    ngx_msec_t                         timeout;
+    ngx_http_upstream_srv_conf_t      *upstream;
+    ngx_http_ci_jobs_peer_set_t       *current;
+    ngx_resolver_ctx_t                *ctx;         /* under way */
+    ngx_event_t                        timer;       /* the next one */
+    ngx_queue_t                        waiting;     /* for a first answer */
+    unsigned                           failing:1;
+};
+
+
+/* a request waiting for the first answer */
+
+typedef struct {
+    ngx_queue_t                        queue;
+    ngx_http_request_t                *request;
+} ngx_http_ci_jobs_waiter_t;
+
+
+/* a request's hold on the set it began with */
+
+typedef struct {
+    ngx_http_ci_jobs_resolve_t        *resolve;
+    ngx_http_ci_jobs_peer_set_t       *set;
+} ngx_http_ci_jobs_hold_t;
+
+
+static void ngx_http_ci_jobs_resolve_timer(ngx_event_t *ev);
+static void ngx_http_ci_jobs_resolve_start(ngx_http_ci_jobs_resolve_t *res);
+static void ngx_http_ci_jobs_resolve_handler(ngx_resolver_ctx_t *ctx);
+static void ngx_http_ci_jobs_resolve_failed(ngx_http_ci_jobs_resolve_t *res,
+    ngx_int_t state);
+static ngx_uint_t ngx_http_ci_jobs_resolve_changed(
+    ngx_http_ci_jobs_resolve_t *res, ngx_resolver_ctx_t *ctx);
+static ngx_http_ci_jobs_peer_set_t *ngx_http_ci_jobs_peer_set(
+    ngx_http_ci_jobs_resolve_t *res, ngx_resolver_ctx_t *ctx);
+static void ngx_http_ci_jobs_peer_set_release(ngx_http_ci_jobs_resolve_t *res,
+    ngx_http_ci_jobs_peer_set_t *set);
+static void ngx_http_ci_jobs_resolve_wake(ngx_http_ci_jobs_resolve_t *res,
+    ngx_uint_t answered);
+static void ngx_http_ci_jobs_waiter_cleanup(void *data);
+static void ngx_http_ci_jobs_hold_cleanup(void *data);
+
+
+ngx_http_ci_jobs_resolve_t *
+ngx_http_ci_jobs_resolve_create(ngx_conf_t *cf, ngx_url_t *u,
+    ngx_http_upstream_srv_conf_t *uscf, ngx_resolver_t *resolver,
+    ngx_msec_t timeout)
+{
+    ngx_http_ci_jobs_resolve_t  *res;
+
+    res = ngx_pcalloc(cf->pool, sizeof(ngx_http_ci_jobs_resolve_t));
+    if (res == NULL) {
+        return NULL;
+    }
+
+    res->host = u->host;
+    res->port = u->port ? u->port : u->default_port;
+    res->resolver = resolver;
+    res->timeout = timeout;
+    res->upstream = uscf;
+
+    return res;
+}
+
+
+/* a worker starts: its first resolution, from the event loop */
+
+void
+ngx_http_ci_jobs_resolve_init_process(ngx_http_ci_jobs_resolve_t *res)
+{
+    ngx_queue_init(&res->waiting);
+
+    res->timer.handler = ngx_http_ci_jobs_resolve_timer;
+    res->timer.data = res;
+    res->timer.log = ngx_cycle->log;
+    res->timer.cancelable = 1;
+
+    ngx_add_timer(&res->timer, 0);
+}
+
+
+/* a worker leaves: what this worker holds */
+
+void
+ngx_http_ci_jobs_resolve_exit(ngx_http_ci_jobs_resolve_t *res)
+{
+    if (res->ctx) {
+        ngx_resolve_name_done(res->ctx);
+        res->ctx = NULL;
+    }
+
+    if (res->timer.timer_set) {
+        ngx_del_timer(&res->timer);
+    }
+
+    if (res->current) {
+        res->upstream->peer.data = NULL;
+        ngx_http_ci_jobs_peer_set_release(res, res->current);
+        res->current = NULL;
+    }
+}
+
+
+/*
+ * NGX_OK: there are addresses; NGX_AGAIN: the request waits for the first
+ * answer, and the resolution resumes it (ngx_http_upstream_init) or ends
+ * it with a 502.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_resolve_wait(ngx_http_request_t *r,
+    ngx_http_ci_jobs_resolve_t *res)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_ci_jobs_waiter_t  *w;
+
+    if (res->current) {
+        return NGX_OK;
+    }
+
+    w = ngx_palloc(r->pool, sizeof(ngx_http_ci_jobs_waiter_t));
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->request = r;
+    ngx_queue_insert_tail(&res->waiting, &w->queue);
+
+    cln->handler = ngx_http_ci_jobs_waiter_cleanup;
+    cln->data = w;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ci_jobs resolve: waiting for \"%V\"", &res->host);
+
+    /* none under way: the last one failed, and its retry comes now */
+
+    if (res->ctx == NULL) {
+        if (res->timer.timer_set) {
+            ngx_del_timer(&res->timer);
+        }
+
+        ngx_http_ci_jobs_resolve_start(res);
+    }
+
+    return NGX_AGAIN;
+}
+
+
+/*
+ * The upstream's peer.init: round robin over the current set, held by the
+ * request until it ends, whatever answers come meanwhile.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_resolve_init_peer(ngx_http_request_t *r,
+    ngx_http_ci_jobs_resolve_t *res, ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_ci_jobs_hold_t  *hold;
+
+    if (res->current == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ci_jobs: no address of \"%V\" yet", &res->host);
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ci_jobs_hold_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    hold = cln->data;
+    hold->resolve = res;
+    hold->set = res->current;
+    hold->set->refs++;
+
+    cln->handler = ngx_http_ci_jobs_hold_cleanup;
+
+    return ngx_http_upstream_init_round_robin_peer(r, us);
+}
+
+
+/* whether an address is one of the current answer's */
+
+ngx_uint_t
+ngx_http_ci_jobs_resolve_current(ngx_http_ci_jobs_resolve_t *res,
+    struct sockaddr *sockaddr, socklen_t socklen)
+{
+    ngx_http_upstream_rr_peer_t  *peer;
+
+    if (res->current == NULL) {
+        return 0;
+    }
+
+    for (peer = res->current->peers.peer; peer; peer = peer->next) {
+        if (ngx_cmp_sockaddr(peer->sockaddr, peer->socklen, sockaddr, socklen,
+                             1)
+            == NGX_OK)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_ci_jobs_resolve_timer(ngx_event_t *ev)
+{
+    ngx_http_ci_jobs_resolve_start(ev->data);
+}
+
+
+static void
+ngx_http_ci_jobs_resolve_start(ngx_http_ci_jobs_resolve_t *res)
+{
+    ngx_resolver_ctx_t  *ctx, temp;
+
+    if (res->ctx || ngx_exiting || ngx_terminate) {
+        return;
+    }
+
+    temp.name = res->host;
+
+    ctx = ngx_resolve_start(res->resolver, &temp);
+
+    if (ctx == NULL || ctx == NGX_NO_RESOLVER) {
+        ngx_http_ci_jobs_resolve_failed(res, NGX_ERROR);
+        return;
+    }
+
+    ctx->name = res->host;
+    ctx->handler = ngx_http_ci_jobs_resolve_handler;
+    ctx->data = res;
+    ctx->timeout = res->timeout;
+
+    res->ctx = ctx;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "ci_jobs resolve: resolving \"%V\"", &res->host);
+
+    /* the handler may run before this returns, from the resolver's cache */
+
+    if (ngx_resolve_name(ctx) != NGX_OK) {
+        res->ctx = NULL;
+        ngx_http_ci_jobs_resolve_failed(res, NGX_ERROR);
+    }
+}
+
+
+static void
+ngx_http_ci_jobs_resolve_handler(ngx_resolver_ctx_t *ctx)
+{
+    ngx_http_ci_jobs_resolve_t *res = ctx->data;
+
+    time_t                        valid;
+    ngx_int_t                     state;
+    ngx_msec_t                    delay, now, until;
+    ngx_time_t                   *tp;
+    ngx_http_ci_jobs_peer_set_t  *set;
+
+    res->ctx = NULL;
+    state = ctx->state;
+    valid = ctx->valid;
+
+    if (state || ctx->naddrs == 0) {
+        ngx_resolve_name_done(ctx);
+        ngx_http_ci_jobs_resolve_failed(res, state ? state : NGX_ERROR);
+        return;
+    }
+
+    if (ngx_http_ci_jobs_resolve_changed(res, ctx)) {
+        set = ngx_http_ci_jobs_peer_set(res, ctx);
+
+        if (set == NULL) {
+            ngx_resolve_name_done(ctx);
+            ngx_http_ci_jobs_resolve_failed(res, NGX_ERROR);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ci_jobs: \"%V\" resolved to %V%s",
+                      &res->host, &set->peers.peer->name,
+                      set->peers.number > 1 ? " and more" : "");
+
+        if (res->current) {
+            ngx_http_ci_jobs_peer_set_release(res, res->current);
+        }
+
+        res->current = set;
+        res->upstream->peer.data = &set->peers;
+
+        /* idle connections to addresses no longer in the answer */
+
+        ngx_http_ci_jobs_keepalive_forget(res->upstream, res);
+
+        ngx_http_ci_jobs_count_resolution(NGX_HTTP_CI_JOBS_RESOLVED_CHANGED);
+
+    } else {
+        ngx_http_ci_jobs_count_resolution(
+                                      NGX_HTTP_CI_JOBS_RESOLVED_UNCHANGED);
+    }
+
+    ngx_resolve_name_done(ctx);
+
+    if (res->failing) {
+        res->failing = 0;
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "ci_jobs: \"%V\" resolves again", &res->host);
+    }
+
+    ngx_http_ci_jobs_resolve_wake(res, 1);
+
+    /*
+     * The resolver's cache holds the answer through the second it becomes
+     * invalid in (valid >= ngx_time()): the next resolution, a new query,
+     * is at the start of the second after it.
+     */
+
+    tp = ngx_timeofday();
+    now = (ngx_msec_t) tp->sec * 1000 + tp->msec;
+    until = (ngx_msec_t) (valid + 1) * 1000;
+
+    delay = (until > now) ? until - now : 0;
+
+    if (delay < NGX_HTTP_CI_JOBS_RESOLVE_MIN) {
+        delay = NGX_HTTP_CI_JOBS_RESOLVE_MIN;
+    }
+
+    if (!ngx_exiting) {
+        ngx_add_timer(&res->timer, delay);
+    }
+}
+
+
+/* the last addresses stay; waiting requests get their 502 */
+
+static void
+ngx_http_ci_jobs_resolve_failed(ngx_http_ci_jobs_resolve_t *res,
+    ngx_int_t state)
+{
+    ngx_http_ci_jobs_count_resolution(NGX_HTTP_CI_JOBS_RESOLVED_FAILED);
+
+    if (!res->failing) {
+        res->failing = 1;
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "ci_jobs: \"%V\" could not be resolved (%i: %s)%s",
+                      &res->host, state,
+                      (state > 0) ? ngx_resolver_strerror(state)
+                                  : "no address",
+                      res->current ? ", the last addresses are kept" : "");
+    }
+
+    ngx_http_ci_jobs_resolve_wake(res, 0);
+
+    if (!ngx_exiting) {
+        ngx_add_timer(&res->timer, NGX_HTTP_CI_JOBS_RESOLVE_RETRY);
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_ci_jobs_resolve_changed(ngx_http_ci_jobs_resolve_t *res,
+    ngx_resolver_ctx_t *ctx)
+{
+    ngx_uint_t                    i;
+    ngx_http_upstream_rr_peer_t  *peer;
+
+    if (res->current == NULL || res->current->peers.number != ctx->naddrs) {
+        return 1;
+    }
+
+    for (i = 0; i < ctx->naddrs; i++) {
+
+        for (peer = res->current->peers.peer; peer; peer = peer->next) {
+            if (ngx_cmp_sockaddr(peer->sockaddr, peer->socklen,
+                                 ctx->addrs[i].sockaddr,
+                                 ctx->addrs[i].socklen, 0)
+                == NGX_OK)
+            {
+                break;
+            }
+        }
+
+        if (peer == NULL) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* an answer's addresses, at the URL's port, as round robin's servers */
+
+static ngx_http_ci_jobs_peer_set_t *
+ngx_http_ci_jobs_peer_set(ngx_http_ci_jobs_resolve_t *res,
+    ngx_resolver_ctx_t *ctx)
+{
+    u_char                       *p;
+    size_t                        len;
+    ngx_uint_t                    i, n;
+    ngx_pool_t                   *pool;
+    struct sockaddr              *sa;
+    ngx_http_upstream_rr_peer_t  *peer;
+    ngx_http_ci_jobs_peer_set_t  *set;
+
+    n = ctx->naddrs;
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return NULL;
+    }
+
+    set = ngx_pcalloc(pool, sizeof(ngx_http_ci_jobs_peer_set_t));
+    peer = ngx_pcalloc(pool, sizeof(ngx_http_upstream_rr_peer_t) * n);
+
+    if (set == NULL || peer == NULL) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        len = ctx->addrs[i].socklen;
+
+        sa = ngx_palloc(pool, len);
+        p = ngx_pnalloc(pool, NGX_SOCKADDR_STRLEN);
+
+        if (sa == NULL || p == NULL) {
+            ngx_destroy_pool(pool);
+            return NULL;
+        }
+
+        ngx_memcpy(sa, ctx->addrs[i].sockaddr, len);
+        ngx_inet_set_port(sa, res->port);
+
+        peer[i].sockaddr = sa;
+        peer[i].socklen = len;
+        peer[i].name.data = p;
+        peer[i].name.len = ngx_sock_ntop(sa, len, p, NGX_SOCKADDR_STRLEN, 1);
+        peer[i].server = res->host;
+        peer[i].weight = 1;
+        peer[i].effective_weight = 1;
+        peer[i].max_fails = NGX_HTTP_CI_JOBS_MAX_FAILS;
+        peer[i].fail_timeout = NGX_HTTP_CI_JOBS_FAIL_TIMEOUT;
+        peer[i].next = (i + 1 < n) ? &peer[i + 1] : NULL;
+    }
+
+    set->peers.number = n;
+    set->peers.total_weight = n;
+    set->peers.tries = n;
+    set->peers.single = (n == 1);
+    set->peers.name = &res->host;
+    set->peers.peer = peer;
+
+    set->pool = pool;
+    set->refs = 1;
+
+    return set;
+}
+
+
+/* a set no request and no answer holds goes, with its TLS sessions */
+
+static void
+ngx_http_ci_jobs_peer_set_release(ngx_http_ci_jobs_resolve_t *res,
+    ngx_http_ci_jobs_peer_set_t *set)
+{
+    if (--set->refs) {
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "ci_jobs resolve: addresses of \"%V\" freed", &res->host);
+
+#if (NGX_HTTP_SSL)
+    ngx_http_ci_jobs_free_sessions(&set->peers);
+#endif
+
+    ngx_destroy_pool(set->pool);
+}
+
+
+/* a resolution ends: the requests that waited go on, or get their 502 */
+
+static void
+ngx_http_ci_jobs_resolve_wake(ngx_http_ci_jobs_resolve_t *res,
+    ngx_uint_t answered)
+{
+    ngx_queue_t                *q;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_ci_jobs_waiter_t  *w;
+
+    while (!ngx_queue_empty(&res->waiting)) {
+        q = ngx_queue_head(&res->waiting);
+        ngx_queue_remove(q);
+
+        w = ngx_queue_data(q, ngx_http_ci_jobs_waiter_t, queue);
+        r = w->request;
+        w->request = NULL;
+
+        c = r->connection;
+
+        if (answered) {
+            ngx_http_upstream_init(r);
+
+        } else {
+            ngx_http_finalize_request(r, NGX_HTTP_BAD_GATEWAY);
+        }
+
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+static void
+ngx_http_ci_jobs_waiter_cleanup(void *data)
+{
+    ngx_http_ci_jobs_waiter_t  *w = data;
+
+    if (w->request) {
+        ngx_queue_remove(&w->queue);
+        w->request = NULL;
+    }
+}
+
+
+static void
+ngx_http_ci_jobs_hold_cleanup(void *data)
+{
+    ngx_http_ci_jobs_hold_t  *hold = data;
+
+    ngx_http_ci_jobs_peer_set_release(hold->resolve, hold->set);
+}
