@@ -174,6 +174,7 @@ typedef struct {
     u_char                      *buf;         /* this worker's copy */
     size_t                       buf_size;
     ngx_atomic_uint_t            generation;  /* of the shared copy held */
+    ngx_atomic_uint_t            changed;     /* the generation of its values */
     ngx_http_ci_jobs_shsource_t *sh;
     ngx_http_ci_jobs_zone_t     *state;       /* the zone sh is in */
     ngx_event_t                  timer;
@@ -259,7 +260,8 @@ typedef struct {
     size_t                       held;           /* of the worker's bytes */
     u_char                       digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
 
-    /* the signature sent, and the one retry a clock skew is worth */
+    /* the signature sent, and the one retry a refusal may be worth */
+    ngx_atomic_uint_t            keys_signed;    /* their source's changed */
     time_t                       sign_start;
     time_t                       sign_end;
     ngx_event_free_peer_pt       free_peer;
@@ -286,7 +288,7 @@ typedef struct {
     unsigned                     json:1;           /* answer in JSON */
     unsigned                     chunked_body:1;
     unsigned                     xml_content_type:1;
-    unsigned                     skew_retried:1;
+    unsigned                     retried:1;
     unsigned                     held_counted:1;
     unsigned                     digested:1;       /* digest is body's */
     unsigned                     refresh:1;        /* the watch's refresh */
@@ -355,6 +357,8 @@ ngx_uint_t ngx_http_ci_jobs_source_health(ngx_http_ci_jobs_source_t *source,
     time_t now, time_t *expires);
 void ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_source_t *source,
     ngx_str_t *name);
+ngx_uint_t ngx_http_ci_jobs_source_renew(ngx_http_ci_jobs_source_t *source,
+    ngx_atomic_uint_t signed_with);
 
 ngx_http_ci_jobs_sign_key_t *ngx_http_ci_jobs_sign_key_for(
     ngx_http_ci_jobs_keys_t *keys, time_t offset, time_t expires,

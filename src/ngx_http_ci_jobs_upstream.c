@@ -41,6 +41,7 @@ static ngx_int_t ngx_http_ci_jobs_ci_request_id(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value);
 static ngx_uint_t ngx_http_ci_jobs_is_request_id(ngx_str_t *value);
 static ngx_uint_t ngx_http_ci_jobs_is_xml_type(ngx_str_t *value);
+static ngx_int_t ngx_http_ci_jobs_process_refusal(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_retry(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx);
 static void ngx_http_ci_jobs_free_peer(ngx_peer_connection_t *pc, void *data,
@@ -218,6 +219,7 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     }
 
     token = &keys->token;
+    ctx->keys_signed = lcf->source->changed;
 
     sign_key = ngx_http_ci_jobs_sign_key_for(keys,
                                              ngx_http_ci_jobs_clock_offset(lcf),
@@ -506,12 +508,9 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
     }
 
-    if (ctx->status.code == NGX_HTTP_FORBIDDEN && !ctx->skew_retried
-        && ngx_http_ci_jobs_learn_offset(r, lcf, ctx->date, ctx->sign_start,
-                                         ctx->sign_end)
-           == NGX_OK)
-    {
-        return ngx_http_ci_jobs_retry(r, ctx);
+    if (ctx->status.code == NGX_HTTP_FORBIDDEN && !ctx->retried) {
+        u->process_header = ngx_http_ci_jobs_process_refusal;
+        return ngx_http_ci_jobs_process_refusal(r);
     }
 
     /* held by the header filter (ngx_http_ci_jobs_filter.c) from here on */
@@ -522,10 +521,60 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
 
 
 /*
- * One more try, signed with the corrected clock, through the upstream
- * module's own "next upstream" path, the only way to a retry a module
- * has (ngx_http_upstream_next() is static, reached through the status
- * process_header leaves and next_upstream).  So:
+ * A 403: its error Code is read before the answer is passed on, when the
+ * body is small enough to wait for in the header buffer (CI's are a few
+ * hundred bytes).  Keys refused as invalid or expired make the source
+ * renew them, and the request is tried once more when the keys to sign
+ * with have changed since; a Date outside the signature's window is a
+ * clock offset, tried once.  The buffer's pos stays at the body's start.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_process_refusal(ngx_http_request_t *r)
+{
+    off_t                         len;
+    ngx_http_upstream_t          *u;
+    ngx_http_ci_jobs_ctx_t       *ctx;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+    u = r->upstream;
+
+    len = u->headers_in.content_length_n;
+
+    if (!ctx->chunked_body && len > 0
+        && len <= u->buffer.end - u->buffer.pos)
+    {
+        if (u->buffer.last - u->buffer.pos < len) {
+            return NGX_AGAIN;
+        }
+
+        if (ngx_http_ci_jobs_keys_refused(u->buffer.pos, (size_t) len)
+            && ngx_http_ci_jobs_source_renew(lcf->source, ctx->keys_signed))
+        {
+            return ngx_http_ci_jobs_retry(r, ctx);
+        }
+    }
+
+    if (ngx_http_ci_jobs_learn_offset(r, lcf, ctx->date, ctx->sign_start,
+                                      ctx->sign_end)
+        == NGX_OK)
+    {
+        return ngx_http_ci_jobs_retry(r, ctx);
+    }
+
+    ctx->hold = NGX_HTTP_CI_JOBS_HOLD_ANSWER;
+
+    return NGX_OK;
+}
+
+
+/*
+ * One more try, signed anew (with new keys, or the corrected clock),
+ * through the upstream module's own "next upstream" path, the only way to
+ * a retry a module has (ngx_http_upstream_next() is static, reached
+ * through the status process_header leaves and next_upstream).  So:
  *
  * - a 403 is made retryable in a copy of u->conf for this request only,
  *   the location's conf being every request's;
@@ -555,7 +604,7 @@ ngx_http_ci_jobs_retry(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx)
     conf->next_upstream |= NGX_HTTP_UPSTREAM_FT_HTTP_403;
     u->conf = conf;
 
-    ctx->skew_retried = 1;
+    ctx->retried = 1;
     ctx->free_peer = u->peer.free;
     ctx->peer_data = u->peer.data;
 
@@ -569,7 +618,7 @@ ngx_http_ci_jobs_retry(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx)
 }
 
 
-/* the balancer's own free, then the clock skew's one try */
+/* the balancer's own free, then the refusal's one try */
 
 static void
 ngx_http_ci_jobs_free_peer(ngx_peer_connection_t *pc, void *data,
