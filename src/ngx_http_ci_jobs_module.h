@@ -210,7 +210,7 @@ typedef struct {
     ngx_str_t                    credentials_role;
     ngx_str_t                    metadata_url;
     ngx_http_ci_jobs_source_t   *source;
-    ngx_http_ci_jobs_shoffset_t *offset;       /* of the host's clock */
+    ngx_http_ci_jobs_shoffset_t *offset;       /* of the target's clock */
     ngx_shm_zone_t              *state_zone;
     time_t                       sign_expires;
 
@@ -262,6 +262,7 @@ typedef struct {
 
     /* the signature sent, and the one retry a refusal may be worth */
     ngx_atomic_uint_t            keys_signed;    /* their source's changed */
+    time_t                       offset;         /* the guess tried */
     time_t                       sign_start;
     time_t                       sign_end;
     ngx_event_free_peer_pt       free_peer;
@@ -289,6 +290,7 @@ typedef struct {
     unsigned                     chunked_body:1;
     unsigned                     xml_content_type:1;
     unsigned                     retried:1;
+    unsigned                     offset_tried:1;
     unsigned                     held_counted:1;
     unsigned                     digested:1;       /* digest is body's */
     unsigned                     refresh:1;        /* the watch's refresh */
@@ -363,6 +365,8 @@ ngx_uint_t ngx_http_ci_jobs_source_renew(ngx_http_ci_jobs_source_t *source,
 ngx_http_ci_jobs_sign_key_t *ngx_http_ci_jobs_sign_key_for(
     ngx_http_ci_jobs_keys_t *keys, time_t offset, time_t expires,
     time_t *start, time_t *end);
+void ngx_http_ci_jobs_sign_window(time_t offset, time_t expires,
+    time_t *start, time_t *end);
 
 ngx_int_t ngx_http_ci_jobs_state_zone(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *lcf);
@@ -370,8 +374,10 @@ void *ngx_http_ci_jobs_state_entry(ngx_shm_zone_t *state_zone,
     ngx_http_ci_jobs_named_t **list, ngx_str_t *name, size_t size);
 
 time_t ngx_http_ci_jobs_clock_offset(ngx_http_ci_jobs_loc_conf_t *lcf);
-ngx_int_t ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r,
-    ngx_http_ci_jobs_loc_conf_t *lcf, time_t date, time_t start, time_t end);
+ngx_int_t ngx_http_ci_jobs_guess_offset(time_t date, time_t start,
+    time_t end, time_t *offset);
+void ngx_http_ci_jobs_offset_accepted(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf, ngx_http_ci_jobs_ctx_t *ctx);
 
 char *ngx_http_ci_jobs_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -195,6 +195,7 @@ static ngx_int_t
 ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
 {
     size_t                          len, path_len, query_len, auth_len;
+    time_t                          offset;
     u_char                         *path;
     ngx_buf_t                      *b;
     ngx_str_t                      *token;
@@ -221,9 +222,10 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     token = &keys->token;
     ctx->keys_signed = lcf->source->changed;
 
-    sign_key = ngx_http_ci_jobs_sign_key_for(keys,
-                                             ngx_http_ci_jobs_clock_offset(lcf),
-                                             lcf->sign_expires,
+    offset = ctx->offset_tried ? ctx->offset
+                               : ngx_http_ci_jobs_clock_offset(lcf);
+
+    sign_key = ngx_http_ci_jobs_sign_key_for(keys, offset, lcf->sign_expires,
                                              &ctx->sign_start, &ctx->sign_end);
     if (sign_key == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -513,6 +515,11 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
         return ngx_http_ci_jobs_process_refusal(r);
     }
 
+    /* CI's own answers (a 5xx may be a proxy's): the signature passed */
+    if (ctx->status.code != NGX_HTTP_FORBIDDEN && ctx->status.code < 500) {
+        ngx_http_ci_jobs_offset_accepted(r, lcf, ctx);
+    }
+
     /* held by the header filter (ngx_http_ci_jobs_filter.c) from here on */
     ctx->hold = NGX_HTTP_CI_JOBS_HOLD_ANSWER;
 
@@ -526,7 +533,8 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
  * hundred bytes).  Keys refused as invalid or expired make the source
  * renew them, and the request is tried once more when the keys to sign
  * with have changed since; a Date outside the signature's window is a
- * clock offset, tried once.  The buffer's pos stays at the body's start.
+ * clock offset, tried once, and kept only if that try is accepted.  The
+ * buffer's pos stays at the body's start.
  */
 
 static ngx_int_t
@@ -557,10 +565,12 @@ ngx_http_ci_jobs_process_refusal(ngx_http_request_t *r)
         }
     }
 
-    if (ngx_http_ci_jobs_learn_offset(r, lcf, ctx->date, ctx->sign_start,
-                                      ctx->sign_end)
+    if (ngx_http_ci_jobs_guess_offset(ctx->date, ctx->sign_start,
+                                      ctx->sign_end, &ctx->offset)
         == NGX_OK)
     {
+        /* kept for the target only if the retry is accepted */
+        ctx->offset_tried = 1;
         return ngx_http_ci_jobs_retry(r, ctx);
     }
 
