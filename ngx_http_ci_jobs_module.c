@@ -701,6 +701,22 @@ ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
     ngx_sprintf(conf->host.data, "%V.ci.%V.myqcloud.com",
                 &conf->bucket, &conf->region);
 
+    /* the cache's entries are the target's: how this location reaches CI */
+    conf->cache_target.len = ngx_http_ci_jobs_cache_target(NULL,
+                                 conf->pass.data, conf->pass.len,
+                                 conf->ssl_verify,
+                                 conf->ssl_trusted_certificate.data,
+                                 conf->ssl_trusted_certificate.len);
+    conf->cache_target.data = ngx_pnalloc(cf->pool, conf->cache_target.len);
+    if (conf->cache_target.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_ci_jobs_cache_target(conf->cache_target.data, conf->pass.data,
+                                  conf->pass.len, conf->ssl_verify,
+                                  conf->ssl_trusted_certificate.data,
+                                  conf->ssl_trusted_certificate.len);
+
     return NGX_CONF_OK;
 }
 

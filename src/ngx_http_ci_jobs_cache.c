@@ -533,6 +533,8 @@ ngx_http_ci_jobs_cache_key_init(ngx_http_request_t *r,
 
     ctx->cache_key.len = ngx_http_ci_jobs_cache_key(NULL, lcf->host.data,
                                                     lcf->host.len,
+                                                    lcf->cache_target.data,
+                                                    lcf->cache_target.len,
                                                     &ctx->req, id->data,
                                                     id->len);
 
@@ -542,7 +544,8 @@ ngx_http_ci_jobs_cache_key_init(ngx_http_request_t *r,
     }
 
     ngx_http_ci_jobs_cache_key(ctx->cache_key.data, lcf->host.data,
-                               lcf->host.len, &ctx->req, id->data,
+                               lcf->host.len, lcf->cache_target.data,
+                               lcf->cache_target.len, &ctx->req, id->data,
                                id->len);
 
     if (ctx->cache_key.len > 0xffff) {

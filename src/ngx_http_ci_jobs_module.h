@@ -223,6 +223,7 @@ typedef struct {
     size_t                       max_body_size;
 
     ngx_shm_zone_t              *cache_zone;
+    ngx_str_t                    cache_target;  /* in the cache key */
     time_t                       cache_valid;
     ngx_msec_t                   cache_valid_pending;
     ngx_msec_t                   cache_lock_timeout;
