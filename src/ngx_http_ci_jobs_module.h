@@ -272,7 +272,8 @@ typedef struct {
     ngx_str_t                    cache_key;
     ngx_uint_t                   cache_status;
     uint32_t                     cache_lock;     /* the lock held, or 0 */
-    uint32_t                     cache_waited;   /* the lock waited for */
+    uint32_t                     cache_chain;    /* the lock's chain */
+    uint32_t                     cache_waited;   /* the chain waited for */
     ngx_msec_t                   cache_wait_end;
     ngx_msec_t                   cache_fetched;  /* went upstream */
     ngx_event_t                  cache_wait;
