@@ -20,9 +20,9 @@ size_t
 ngx_http_ci_jobs_cache_target(u_char *buf, const u_char *pass,
     size_t pass_len, int verify, const u_char *ca, size_t ca_len)
 {
-    int     n;
-    u_char *p;
-    char    lens[2][24];
+    int      n;
+    char     lens[2][24];
+    u_char  *p;
 
     n = snprintf(lens[0], sizeof(lens[0]), "%zu", pass_len)
         + snprintf(lens[1], sizeof(lens[1]), "%zu", ca_len);
