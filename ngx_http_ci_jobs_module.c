@@ -73,6 +73,8 @@ static char *ngx_http_ci_jobs_set_array_names(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *conf);
 static char *ngx_http_ci_jobs_check_token_post(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_ci_jobs_check_secret_id_post(ngx_conf_t *cf,
+    void *post, void *data);
 static char *ngx_http_ci_jobs_check_sign_expires(ngx_conf_t *cf, void *post,
     void *data);
 
@@ -83,6 +85,8 @@ static ngx_conf_bitmask_t  ngx_http_ci_jobs_api_masks[
 
 static ngx_conf_post_t  ngx_http_ci_jobs_token_post =
     { ngx_http_ci_jobs_check_token_post };
+static ngx_conf_post_t  ngx_http_ci_jobs_secret_id_post =
+    { ngx_http_ci_jobs_check_secret_id_post };
 
 static ngx_conf_post_t  ngx_http_ci_jobs_sign_expires_post =
     { ngx_http_ci_jobs_check_sign_expires };
@@ -146,7 +150,7 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ci_jobs_loc_conf_t, secret_id),
-      &ngx_http_ci_jobs_token_post },
+      &ngx_http_ci_jobs_secret_id_post },
 
     { ngx_string("ci_jobs_secret_key"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -697,6 +701,22 @@ ngx_http_ci_jobs_check_merged(ngx_conf_t *cf,
     ngx_sprintf(conf->host.data, "%V.ci.%V.myqcloud.com",
                 &conf->bucket, &conf->region);
 
+    /* the cache's entries are the target's: how this location reaches CI */
+    conf->cache_target.len = ngx_http_ci_jobs_cache_target(NULL,
+                                 conf->pass.data, conf->pass.len,
+                                 conf->ssl_verify,
+                                 conf->ssl_trusted_certificate.data,
+                                 conf->ssl_trusted_certificate.len);
+    conf->cache_target.data = ngx_pnalloc(cf->pool, conf->cache_target.len);
+    if (conf->cache_target.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_ci_jobs_cache_target(conf->cache_target.data, conf->pass.data,
+                                  conf->pass.len, conf->ssl_verify,
+                                  conf->ssl_trusted_certificate.data,
+                                  conf->ssl_trusted_certificate.len);
+
     return NGX_CONF_OK;
 }
 
@@ -945,6 +965,21 @@ ngx_http_ci_jobs_check_token_post(ngx_conf_t *cf, void *post, void *data)
 
     if (!ngx_http_ci_jobs_token_ok(value->data, value->len)) {
         return "must be printable ASCII without spaces";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* an "&" or "=" in a SecretId would split the Authorization fields */
+
+static char *
+ngx_http_ci_jobs_check_secret_id_post(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *value = data;
+
+    if (!ngx_http_ci_jobs_secret_id_ok(value->data, value->len)) {
+        return "must be 1 to 128 letters and digits";
     }
 
     return NGX_CONF_OK;

@@ -29,9 +29,10 @@
  *   root with any text or element in it; which ids asked for are named,
  *   and whether another is, as above (ids split at commas and white
  *   space);
- * - the key's length is the one announced for a NULL buffer, host + API
- *   name + ids + SecretId + 3 separators, and it is written within that
- *   length (the buffer is exactly as long: AddressSanitizer);
+ * - the key's length is the one announced for a NULL buffer, host +
+ *   target (a fixed one) + API name + ids + SecretId + 4 separators, and
+ *   it is written within that length (the buffer is exactly as long:
+ *   AddressSanitizer);
  * - the key is deterministic, and two keys are equal exactly when host,
  *   API, ids and SecretId are (the parts hold no "\n", as in the module:
  *   each part varied alone, and a second set of parts from elsewhere in
@@ -49,6 +50,10 @@
 
 #include "ngx_http_ci_jobs_cache_key.h"
 #include "pool.h"
+
+
+/* the target every fuzzed key is made for */
+#define FUZZ_TARGET  "1 18:https://ci.example 0:"
 
 
 #define FUZZ_HEAD  4
@@ -563,8 +568,9 @@ fuzz_keys(const u_char *data, size_t size, const u_char *head)
 
     key = fuzz_key(&a, &n);
 
-    if (n != a.host_len + strlen(ngx_http_ci_jobs_api_names[api])
-             + a.req.ids_len + a.secret_id_len + 3)
+    if (n != a.host_len + sizeof(FUZZ_TARGET) - 1
+             + strlen(ngx_http_ci_jobs_api_names[api])
+             + a.req.ids_len + a.secret_id_len + 4)
     {
         abort();
     }
@@ -735,7 +741,9 @@ fuzz_key(const fuzz_key_t *k, size_t *len)
     size_t   n;
     u_char  *key;
 
-    n = ngx_http_ci_jobs_cache_key(NULL, k->host, k->host_len, &k->req,
+    n = ngx_http_ci_jobs_cache_key(NULL, k->host, k->host_len,
+                                   (const u_char *) FUZZ_TARGET,
+                                   sizeof(FUZZ_TARGET) - 1, &k->req,
                                    k->secret_id, k->secret_id_len);
 
     key = malloc(n);
@@ -745,7 +753,9 @@ fuzz_key(const fuzz_key_t *k, size_t *len)
 
     memset(key, 0xa5, n);
 
-    *len = ngx_http_ci_jobs_cache_key(key, k->host, k->host_len, &k->req,
+    *len = ngx_http_ci_jobs_cache_key(key, k->host, k->host_len,
+                                      (const u_char *) FUZZ_TARGET,
+                                      sizeof(FUZZ_TARGET) - 1, &k->req,
                                       k->secret_id, k->secret_id_len);
 
     if (*len != n) {

@@ -10,8 +10,8 @@
  *   is ever quoted in an error;
  * - an accepted file has a SecretId and a SecretKey, non-empty, a Token
  *   that is NULL or non-empty, all pointing inside the input and made of
- *   printable ASCII without spaces, 4096 bytes at most; no ExpiredTime
- *   below 0;
+ *   printable ASCII without spaces, 4096 bytes at most (the SecretId of
+ *   letters and digits); no ExpiredTime below 0;
  * - the same bytes at another address give the same answer, the values at
  *   the same offsets; a newline appended changes nothing;
  * - the values of an accepted file, written again as NAME=VALUE lines
@@ -60,7 +60,9 @@ static const char  *fuzz_errors[] = {
     "a value is written with escapes",
     "no SecretId",
     "no SecretKey",
-    "a value is not printable ASCII without spaces",
+    "the SecretId is not letters and digits only",
+    "the SecretKey or the Token is longer than 4096 bytes",
+    "the SecretKey or the Token is not printable ASCII without spaces",
     NULL
 };
 

@@ -10,8 +10,11 @@
  * same key, in any worker, wait for it, looking again every few
  * milliseconds, up to ci_jobs_cache_lock_timeout.  A lock is an id drawn
  * from the zone's counter with a deadline, so that neither a worker that
- * dies nor a request that is lost holds it longer; a holder that stores
- * nothing releases it, and its waiters then go upstream each.
+ * dies nor a request that is lost holds it longer.  Waiters wait for the
+ * lock's chain (the id of its first holder): a holder that ends without
+ * storing an answer (its client gone, an error) hands the lock over, and
+ * the first waiter to look takes it, in the same chain, and goes upstream
+ * while the others keep waiting.
  *
  * A zone holds an rbtree keyed by a MurmurHash2 of the key (the whole key
  * compared on collision) and an LRU queue, under the zone's mutex.  An
@@ -45,8 +48,10 @@ typedef struct {
     u_char                           pending;     /* a pending answer */
     u_short                          key_len;
     u_short                          request_id_len;
+    u_char                           handover;    /* its holder ended */
     uint32_t                         lock;        /* its holder, 0: none */
-    uint32_t                         stored_by;   /* the lock it ended */
+    uint32_t                         chain;       /* waited for */
+    uint32_t                         stored_by;   /* the chain it ended */
     ngx_queue_t                      queue;
     ngx_msec_t                       expires;     /* 0: no answer yet */
     ngx_msec_t                       fetched;     /* went upstream then */
@@ -95,6 +100,8 @@ static ngx_int_t ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
     ngx_http_ci_jobs_cache_node_t *cn, uint32_t hash);
+static ngx_uint_t ngx_http_ci_jobs_cache_handed(
+    ngx_http_ci_jobs_cache_node_t *cn, ngx_msec_t now);
 static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_lock_node(
     ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash);
 static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_node(
@@ -426,13 +433,13 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
         /* another request is on its way upstream */
 
         if (ctx->cache_waited == 0) {
-            ctx->cache_waited = cn->lock;
+            ctx->cache_waited = cn->chain;
             ctx->cache_wait_end = now + lcf->cache_lock_timeout;
             ngx_shmtx_unlock(&cache->shpool->mutex);
             return NGX_AGAIN;
         }
 
-        if (ctx->cache_waited == cn->lock
+        if (ctx->cache_waited == cn->chain
             && (ngx_msec_int_t) (ctx->cache_wait_end - now) > 0)
         {
             ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -440,10 +447,14 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
         }
     }
 
-    if (ctx->cache_waited) {
+    if (ctx->cache_waited
+        && !(cn != NULL && cn->chain == ctx->cache_waited
+             && ngx_http_ci_jobs_cache_handed(cn, now)
+             && (ngx_msec_int_t) (ctx->cache_wait_end - now) > 0))
+    {
         /*
-         * The lock waited for is gone without an answer stored, or taken
-         * by another, or the wait is over: upstream, without a lock.
+         * The lock waited for is gone without being handed over, or taken
+         * by another chain, or the wait is over: upstream, without a lock.
          */
 
         ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -469,11 +480,13 @@ ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
     ngx_http_ci_jobs_cache_node_t *cn, uint32_t hash)
 {
+    ngx_msec_t                 now;
     ngx_rbtree_node_t         *node;
     ngx_pool_cleanup_t        *cln;
     ngx_http_ci_jobs_cache_t  *cache;
 
     cache = lcf->cache_zone->data;
+    now = ngx_current_msec;
 
     if (cn == NULL) {
         node = ngx_http_ci_jobs_cache_lock_node(cache, &ctx->cache_key, hash);
@@ -490,12 +503,19 @@ ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
         cache->sh->locks = 1;
     }
 
+    /* a lock handed over stays in its chain, for the others waiting */
+    if (!ngx_http_ci_jobs_cache_handed(cn, now)) {
+        cn->chain = cache->sh->locks;
+    }
+
     cn->lock = cache->sh->locks;
-    cn->lock_until = ngx_current_msec + lcf->cache_lock_timeout;
+    cn->lock_until = now + lcf->cache_lock_timeout;
+    cn->handover = 0;
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
     ctx->cache_lock = cn->lock;
+    ctx->cache_chain = cn->chain;
 
     if (ctx->cache_cleanup == NULL) {
         cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -533,6 +553,8 @@ ngx_http_ci_jobs_cache_key_init(ngx_http_request_t *r,
 
     ctx->cache_key.len = ngx_http_ci_jobs_cache_key(NULL, lcf->host.data,
                                                     lcf->host.len,
+                                                    lcf->cache_target.data,
+                                                    lcf->cache_target.len,
                                                     &ctx->req, id->data,
                                                     id->len);
 
@@ -542,7 +564,8 @@ ngx_http_ci_jobs_cache_key_init(ngx_http_request_t *r,
     }
 
     ngx_http_ci_jobs_cache_key(ctx->cache_key.data, lcf->host.data,
-                               lcf->host.len, &ctx->req, id->data,
+                               lcf->host.len, lcf->cache_target.data,
+                               lcf->cache_target.len, &ctx->req, id->data,
                                id->len);
 
     if (ctx->cache_key.len > 0xffff) {
@@ -586,6 +609,17 @@ ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
     ctx->digested = 1;
 
     return NGX_OK;
+}
+
+
+/* under the mutex: its holder ended without storing, a while ago at most */
+
+static ngx_uint_t
+ngx_http_ci_jobs_cache_handed(ngx_http_ci_jobs_cache_node_t *cn,
+    ngx_msec_t now)
+{
+    return cn->lock == 0 && cn->handover
+           && (ngx_msec_int_t) (cn->lock_until - now) > 0;
 }
 
 
@@ -671,12 +705,14 @@ ngx_http_ci_jobs_cache_unlock(ngx_http_ci_jobs_ctx_t *ctx,
         cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
 
         if (cn->lock == ctx->cache_lock) {
+            /*
+             * Ended without storing: the first waiter to look takes the
+             * lock over (a node holding only a lock stays for that, and
+             * for whoever comes next).
+             */
             cn->lock = 0;
-
-            if (cn->expires == 0) {
-                /* nothing was ever stored: the lock's node goes */
-                ngx_http_ci_jobs_cache_delete(cache, node);
-            }
+            cn->handover = 1;
+            cn->lock_until = ngx_current_msec + lcf->cache_lock_timeout;
         }
     }
 
@@ -782,7 +818,7 @@ done:
 }
 
 
-/* the lock waited for is still held, and the wait not over */
+/* the lock's chain waited for is still held, and the wait not over */
 
 static ngx_uint_t
 ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
@@ -809,7 +845,8 @@ ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
     node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
     cn = node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
 
-    locked = (cn != NULL && cn->lock == ctx->cache_waited
+    /* a lock handed over is not: one waiter is to take it */
+    locked = (cn != NULL && cn->chain == ctx->cache_waited && cn->lock != 0
               && (ngx_msec_int_t) (cn->lock_until - now) > 0);
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -1061,7 +1098,7 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
 
     cn->request_id_len = (u_short) ctx->ci_request_id.len;
     cn->pending = pending ? 1 : 0;
-    cn->stored_by = ctx->cache_lock;
+    cn->stored_by = ctx->cache_chain;
 
     /* counted from the request upstream: no older than upstream's state */
 

@@ -4,6 +4,7 @@
  */
 
 
+#include <stdio.h>
 #include <string.h>
 
 #include "ngx_http_ci_jobs_cache_key.h"
@@ -16,7 +17,38 @@ static int ngx_http_ci_jobs_cache_name_cmp(const ngx_http_ci_jobs_pair_t *a,
 
 
 size_t
+ngx_http_ci_jobs_cache_target(u_char *buf, const u_char *pass,
+    size_t pass_len, int verify, const u_char *ca, size_t ca_len)
+{
+    int      n;
+    char     lens[2][24];
+    u_char  *p;
+
+    n = snprintf(lens[0], sizeof(lens[0]), "%zu", pass_len)
+        + snprintf(lens[1], sizeof(lens[1]), "%zu", ca_len);
+
+    if (buf == NULL) {
+        return sizeof("v : :") - 1 + n + pass_len + ca_len;
+    }
+
+    p = buf;
+    *p++ = verify ? '1' : '0';
+    *p++ = ' ';
+    p = (u_char *) memcpy(p, lens[0], strlen(lens[0])) + strlen(lens[0]);
+    *p++ = ':';
+    p = (u_char *) memcpy(p, pass, pass_len) + pass_len;
+    *p++ = ' ';
+    p = (u_char *) memcpy(p, lens[1], strlen(lens[1])) + strlen(lens[1]);
+    *p++ = ':';
+    p = (u_char *) memcpy(p, ca, ca_len) + ca_len;
+
+    return p - buf;
+}
+
+
+size_t
 ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host, size_t host_len,
+    const u_char *target, size_t target_len,
     const ngx_http_ci_jobs_request_t *req, const u_char *secret_id,
     size_t secret_id_len)
 {
@@ -28,14 +60,21 @@ ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host, size_t host_len,
     api_len = strlen(api);
 
     if (buf == NULL) {
-        return host_len + 1 + api_len + 1 + req->ids_len + 1 + secret_id_len
-               + ngx_http_ci_jobs_key_params(NULL, req, '\n');
+        return host_len + 1 + target_len + 1 + api_len + 1 + req->ids_len + 1
+               + secret_id_len + ngx_http_ci_jobs_key_params(NULL, req, '\n');
     }
 
     p = buf;
 
     memcpy(p, host, host_len);
     p += host_len;
+    *p++ = '\n';
+
+    if (target_len) {
+        memcpy(p, target, target_len);
+        p += target_len;
+    }
+
     *p++ = '\n';
 
     memcpy(p, api, api_len);

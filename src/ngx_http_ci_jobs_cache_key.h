@@ -14,16 +14,27 @@
 
 
 /*
- * The key: upstream host, API, ids and SecretId, "\n"-separated (none of
- * them can hold a "\n"), so that locations with other buckets or other
- * credentials never share an entry; a list page's parameters follow,
- * sorted by name and percent-encoded ("\nqueueId=...&tag=..."), so that
- * the same query in another order is the same page.  Returns the length;
- * with buf NULL only computes it.
+ * How a location reaches CI, for the key: "<verify> <len>:<ci_jobs_pass>
+ * <len>:<CA file>" (verify 1 or 0), the lengths keeping it unambiguous.
+ * Returns the length; with buf NULL only computes it.
+ */
+size_t ngx_http_ci_jobs_cache_target(u_char *buf, const u_char *pass,
+    size_t pass_len, int verify, const u_char *ca, size_t ca_len);
+
+/*
+ * The key: upstream host, target (ngx_http_ci_jobs_cache_target()), API,
+ * ids and SecretId, "\n"-separated (none of them but the target can hold
+ * a "\n", and the target's lengths say where it ends), so that locations
+ * with other buckets, other credentials, or reaching CI another way
+ * (another ci_jobs_pass, TLS verification or CAs) never share an entry; a
+ * list page's parameters follow, sorted by name and percent-encoded
+ * ("\nqueueId=...&tag=..."), so that the same query in another order is
+ * the same page.  Returns the length; with buf NULL only computes it.
  */
 size_t ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host,
-    size_t host_len, const ngx_http_ci_jobs_request_t *req,
-    const u_char *secret_id, size_t secret_id_len);
+    size_t host_len, const u_char *target, size_t target_len,
+    const ngx_http_ci_jobs_request_t *req, const u_char *secret_id,
+    size_t secret_id_len);
 
 /*
  * The lookup key alone, $ci_jobs_key: "<api>/<ids>" for an id lookup

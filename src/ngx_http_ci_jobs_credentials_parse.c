@@ -276,12 +276,26 @@ ngx_http_ci_jobs_credentials_check(ngx_http_ci_jobs_parsed_credentials_t *creds)
         return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
-    if (!ngx_http_ci_jobs_token_ok(creds->id, creds->id_len)
-        || !ngx_http_ci_jobs_token_ok(creds->key, creds->key_len)
+    /* an "&" or "=" in it would split the Authorization fields */
+    if (!ngx_http_ci_jobs_secret_id_ok(creds->id, creds->id_len)) {
+        creds->error = "the SecretId is not letters and digits only";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    if (creds->key_len > NGX_HTTP_CI_JOBS_TOKEN_MAX
+        || (creds->token && creds->token_len > NGX_HTTP_CI_JOBS_TOKEN_MAX))
+    {
+        creds->error = "the SecretKey or the Token is longer than "
+                       "4096 bytes";
+        return NGX_HTTP_CI_JOBS_PARSE_ERROR;
+    }
+
+    if (!ngx_http_ci_jobs_token_ok(creds->key, creds->key_len)
         || (creds->token
             && !ngx_http_ci_jobs_token_ok(creds->token, creds->token_len)))
     {
-        creds->error = "a value is not printable ASCII without spaces";
+        creds->error = "the SecretKey or the Token is not printable ASCII "
+                       "without spaces";
         return NGX_HTTP_CI_JOBS_PARSE_ERROR;
     }
 
@@ -308,7 +322,9 @@ ngx_http_ci_jobs_skip_space(const u_char *p, const u_char *last)
 /* --- the metadata service ------------------------------------------------- */
 
 
-#define NGX_HTTP_CI_JOBS_ROLE_MAX  128
+#define NGX_HTTP_CI_JOBS_ROLE_MAX      128
+#define NGX_HTTP_CI_JOBS_REFRESH       300     /* s before ExpiredTime */
+#define NGX_HTTP_CI_JOBS_LIFETIME_MAX  43200   /* s: a longer one is not */
 
 
 ngx_http_ci_jobs_parse_rc_e
@@ -406,6 +422,8 @@ ngx_http_ci_jobs_http_answer_parse(ngx_http_ci_jobs_http_answer_t *a,
     a->body_len = last - a->body;
 
     if (has_clen) {
+        a->complete = (a->body_len >= clen);
+
         if (a->body_len < clen) {
             a->error = "the body is truncated";
             return NGX_HTTP_CI_JOBS_PARSE_ERROR;
@@ -474,6 +492,15 @@ ngx_http_ci_jobs_role_name_ok(const u_char *p, size_t len)
         return 0;
     }
 
+    /* ".", "..": a path segment of the metadata URL, not a role */
+    for (i = 0; i < len && p[i] == '.'; i++) {
+        /* void */
+    }
+
+    if (i == len) {
+        return 0;
+    }
+
     for (i = 0; i < len; i++) {
         if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
             || (p[i] >= '0' && p[i] <= '9')
@@ -528,4 +555,109 @@ ngx_http_ci_jobs_metadata_credentials(
     }
 
     return NGX_HTTP_CI_JOBS_PARSE_OK;
+}
+
+
+int
+ngx_http_ci_jobs_secret_id_ok(const u_char *p, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > NGX_HTTP_CI_JOBS_ROLE_MAX) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
+            || (p[i] >= '0' && p[i] <= '9'))
+        {
+            continue;
+        }
+
+        return 0;
+    }
+
+    return 1;
+}
+
+
+/*
+ * CI's and COS's codes for keys or a token that are not (or no longer)
+ * valid, as against a signature or a clock that is wrong.
+ */
+
+int
+ngx_http_ci_jobs_keys_refused(const u_char *body, size_t len)
+{
+    size_t         i, n;
+    const u_char  *p, *last, *end;
+
+    static const char  *codes[] = {
+        "InvalidAccessKeyId",
+        "ExpiredToken",
+        "InvalidToken",
+        "TokenExpired",
+        "InvalidSecurityToken",
+        "AccessKeyExpired",
+        "AccessKeyDisabled",
+    };
+
+    last = body + len;
+
+    for (p = body; last - p > 6; p++) {
+        if (memcmp(p, "<Code>", 6) == 0) {
+            break;
+        }
+    }
+
+    if (last - p <= 6) {
+        return 0;
+    }
+
+    p += 6;
+    end = p;
+
+    while (end < last && *end != '<') {
+        end++;
+    }
+
+    if (end == last) {
+        return 0;
+    }
+
+    n = end - p;
+
+    for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        if (strlen(codes[i]) == n && memcmp(p, codes[i], n) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Role credentials are fetched again when 300 seconds, or a third of
+ * their lifetime if that is less, remain; a lifetime is taken for 12 hours
+ * at most, whatever ExpiredTime says (one far in the future must not pin
+ * keys that CI may revoke).
+ */
+
+int
+ngx_http_ci_jobs_refresh_due(time_t expires, time_t fetched, time_t now)
+{
+    time_t  margin;
+
+    if (expires - fetched > NGX_HTTP_CI_JOBS_LIFETIME_MAX) {
+        expires = fetched + NGX_HTTP_CI_JOBS_LIFETIME_MAX;
+    }
+
+    margin = (expires - fetched) / 3;
+
+    if (margin > NGX_HTTP_CI_JOBS_REFRESH) {
+        margin = NGX_HTTP_CI_JOBS_REFRESH;
+    }
+
+    return expires - now <= margin;
 }

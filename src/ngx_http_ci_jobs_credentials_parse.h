@@ -40,11 +40,12 @@ typedef struct {
 } ngx_http_ci_jobs_parsed_credentials_t;
 
 
-/* an HTTP/1.x answer of the metadata service, read to the connection's end */
+/* an HTTP/1.x answer of the metadata service, as far as it was read */
 typedef struct {
     unsigned int   status;
     const u_char  *body;        /* points into the answer */
     size_t         body_len;
+    unsigned int   complete;    /* all its Content-Length says is in */
     const char    *error;       /* why the answer is unusable */
 } ngx_http_ci_jobs_http_answer_t;
 
@@ -74,8 +75,22 @@ ngx_http_ci_jobs_parse_rc_e ngx_http_ci_jobs_metadata_credentials(
     ngx_http_ci_jobs_parsed_credentials_t *creds, const u_char *data,
     size_t len, time_t now);
 
-/* a role name: 1-128 of letters, digits and +=,.@_- */
+/* a role name: 1-128 of letters, digits and +=,.@_-, not dots only */
 int ngx_http_ci_jobs_role_name_ok(const u_char *p, size_t len);
+
+/* a SecretId: 1-128 letters and digits */
+int ngx_http_ci_jobs_secret_id_ok(const u_char *p, size_t len);
+
+/* whether CI's error answer (its Code) says the keys or token are invalid */
+int ngx_http_ci_jobs_keys_refused(const u_char *body, size_t len);
+
+/*
+ * Whether role credentials fetched at FETCHED and expiring at EXPIRES are
+ * to be fetched again at NOW: 300 s, or a third of their lifetime, before
+ * they expire, a lifetime being 12 hours at most.
+ */
+int ngx_http_ci_jobs_refresh_due(time_t expires, time_t fetched,
+    time_t now);
 
 
 #endif /* _NGX_HTTP_CI_JOBS_CREDENTIALS_PARSE_H_INCLUDED_ */

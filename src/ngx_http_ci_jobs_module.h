@@ -175,6 +175,7 @@ typedef struct {
     u_char                      *buf;         /* this worker's copy */
     size_t                       buf_size;
     ngx_atomic_uint_t            generation;  /* of the shared copy held */
+    ngx_atomic_uint_t            changed;     /* the generation of its values */
     ngx_http_ci_jobs_shsource_t *sh;
     ngx_http_ci_jobs_zone_t     *state;       /* the zone sh is in */
     ngx_event_t                  timer;
@@ -211,7 +212,7 @@ typedef struct {
     ngx_str_t                    credentials_role;
     ngx_str_t                    metadata_url;
     ngx_http_ci_jobs_source_t   *source;
-    ngx_http_ci_jobs_shoffset_t *offset;       /* of the host's clock */
+    ngx_http_ci_jobs_shoffset_t *offset;       /* of the target's clock */
     ngx_shm_zone_t              *state_zone;
     time_t                       sign_expires;
 
@@ -224,6 +225,7 @@ typedef struct {
     size_t                       max_body_size;
 
     ngx_shm_zone_t              *cache_zone;
+    ngx_str_t                    cache_target;  /* in the cache key */
     time_t                       cache_valid;
     ngx_msec_t                   cache_valid_pending;
     ngx_msec_t                   cache_lock_timeout;
@@ -261,7 +263,9 @@ typedef struct {
     size_t                       held;           /* of the worker's bytes */
     u_char                       digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
 
-    /* the signature sent, and the one retry a clock skew is worth */
+    /* the signature sent, and the one retry a refusal may be worth */
+    ngx_atomic_uint_t            keys_signed;    /* their source's changed */
+    time_t                       offset;         /* the guess tried */
     time_t                       sign_start;
     time_t                       sign_end;
     ngx_event_free_peer_pt       free_peer;
@@ -270,7 +274,8 @@ typedef struct {
     ngx_str_t                    cache_key;
     ngx_uint_t                   cache_status;
     uint32_t                     cache_lock;     /* the lock held, or 0 */
-    uint32_t                     cache_waited;   /* the lock waited for */
+    uint32_t                     cache_chain;    /* the lock's chain */
+    uint32_t                     cache_waited;   /* the chain waited for */
     ngx_msec_t                   cache_wait_end;
     ngx_msec_t                   cache_fetched;  /* went upstream */
     ngx_event_t                  cache_wait;
@@ -288,7 +293,8 @@ typedef struct {
     unsigned                     json:1;           /* answer in JSON */
     unsigned                     chunked_body:1;
     unsigned                     xml_content_type:1;
-    unsigned                     skew_retried:1;
+    unsigned                     retried:1;
+    unsigned                     offset_tried:1;
     unsigned                     held_counted:1;
     unsigned                     digested:1;       /* digest is body's */
     unsigned                     refresh:1;        /* the watch's refresh */
@@ -373,9 +379,13 @@ ngx_uint_t ngx_http_ci_jobs_source_health(ngx_http_ci_jobs_source_t *source,
     time_t now, time_t *expires);
 void ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_source_t *source,
     ngx_str_t *name);
+ngx_uint_t ngx_http_ci_jobs_source_renew(ngx_http_ci_jobs_source_t *source,
+    ngx_atomic_uint_t signed_with);
 
 ngx_http_ci_jobs_sign_key_t *ngx_http_ci_jobs_sign_key_for(
     ngx_http_ci_jobs_keys_t *keys, time_t offset, time_t expires,
+    time_t *start, time_t *end);
+void ngx_http_ci_jobs_sign_window(time_t offset, time_t expires,
     time_t *start, time_t *end);
 
 ngx_int_t ngx_http_ci_jobs_state_zone(ngx_conf_t *cf,
@@ -384,8 +394,10 @@ void *ngx_http_ci_jobs_state_entry(ngx_shm_zone_t *state_zone,
     ngx_http_ci_jobs_named_t **list, ngx_str_t *name, size_t size);
 
 time_t ngx_http_ci_jobs_clock_offset(ngx_http_ci_jobs_loc_conf_t *lcf);
-ngx_int_t ngx_http_ci_jobs_learn_offset(ngx_http_request_t *r,
-    ngx_http_ci_jobs_loc_conf_t *lcf, time_t date, time_t start, time_t end);
+ngx_int_t ngx_http_ci_jobs_guess_offset(time_t date, time_t start,
+    time_t end, time_t *offset);
+void ngx_http_ci_jobs_offset_accepted(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf, ngx_http_ci_jobs_ctx_t *ctx);
 
 char *ngx_http_ci_jobs_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

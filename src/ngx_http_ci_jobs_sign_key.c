@@ -31,14 +31,7 @@ ngx_http_ci_jobs_sign_key_t *
 ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_keys_t *keys, time_t offset,
     time_t expires, time_t *start, time_t *end)
 {
-    time_t  now, step;
-
-    now = ngx_time() + offset;
-    step = (expires >= NGX_HTTP_CI_JOBS_KEY_STEP_FROM)
-           ? NGX_HTTP_CI_JOBS_KEY_STEP : 1;
-
-    *start = now - now % step - step;
-    *end = *start + expires;
+    ngx_http_ci_jobs_sign_window(offset, expires, start, end);
 
     if (keys->key_start == *start && keys->key_end == *end) {
         return &keys->sign_key;
@@ -56,4 +49,21 @@ ngx_http_ci_jobs_sign_key_for(ngx_http_ci_jobs_keys_t *keys, time_t offset,
     keys->key_end = *end;
 
     return &keys->sign_key;
+}
+
+
+/* the KeyTime of a signature made now with that offset to our clock */
+
+void
+ngx_http_ci_jobs_sign_window(time_t offset, time_t expires, time_t *start,
+    time_t *end)
+{
+    time_t  now, step;
+
+    now = ngx_time() + offset;
+    step = (expires >= NGX_HTTP_CI_JOBS_KEY_STEP_FROM)
+           ? NGX_HTTP_CI_JOBS_KEY_STEP : 1;
+
+    *start = now - now % step - step;
+    *end = *start + expires;
 }

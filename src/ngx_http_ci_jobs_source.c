@@ -12,8 +12,12 @@
  *
  * Role credentials are fetched at start and again when 300 seconds (or a
  * third of their lifetime, if that is less) remain before their
- * ExpiredTime; a failed fetch keeps the last good ones until they expire,
- * is retried with a backoff, and is logged once per streak of failures.
+ * ExpiredTime, a lifetime being taken for 12 hours at most (a far-future
+ * ExpiredTime must not pin keys that CI may revoke); a failed fetch keeps
+ * the last good ones until they expire, is retried with a backoff, and is
+ * logged once per streak of failures.  CI refusing the keys as invalid or
+ * expired makes the source fetch or re-read at once, at most once per 10
+ * seconds for all workers.
  */
 
 
@@ -24,8 +28,8 @@
 #define NGX_HTTP_CI_JOBS_TICK          1000    /* ms between two looks */
 #define NGX_HTTP_CI_JOBS_FETCH_TIMEOUT 3000    /* ms, connect, then answer */
 #define NGX_HTTP_CI_JOBS_BUSY_STALE    15      /* s: a fetcher that died */
-#define NGX_HTTP_CI_JOBS_REFRESH       300     /* s before ExpiredTime */
 #define NGX_HTTP_CI_JOBS_RETRY_MAX     10      /* s between retries */
+#define NGX_HTTP_CI_JOBS_RENEW_EVERY   10      /* s between two renewals */
 #define NGX_HTTP_CI_JOBS_ANSWER_MAX    65536
 #define NGX_HTTP_CI_JOBS_FILE_MAX      65536
 
@@ -43,6 +47,8 @@ struct ngx_http_ci_jobs_shsource_s {
     time_t                          fetched;
     time_t                          next_try;
     ngx_uint_t                      failures;    /* of the streak */
+    ngx_uint_t                      renew;       /* CI refused the keys */
+    time_t                          renewed;
     u_char                         *data;        /* id, key, token */
     size_t                          id_len;
     size_t                          key_len;
@@ -69,6 +75,7 @@ static ngx_int_t ngx_http_ci_jobs_publish(ngx_http_ci_jobs_source_t *source,
     ngx_http_ci_jobs_parsed_credentials_t *parsed);
 static void ngx_http_ci_jobs_release(ngx_http_ci_jobs_source_t *source);
 static void ngx_http_ci_jobs_tick(ngx_event_t *ev);
+static void ngx_http_ci_jobs_look(ngx_http_ci_jobs_source_t *source);
 static ngx_uint_t ngx_http_ci_jobs_due(ngx_http_ci_jobs_source_t *source,
     time_t now);
 static void ngx_http_ci_jobs_file_refresh(ngx_http_ci_jobs_source_t *source);
@@ -516,6 +523,12 @@ ngx_http_ci_jobs_keys_sync(ngx_http_ci_jobs_source_t *source)
 
     ngx_memcpy(buf, sh->data, size);
 
+    if (source->buf == NULL || source->buf_size != size
+        || ngx_memcmp(source->buf, buf, size) != 0)
+    {
+        source->changed = generation;
+    }
+
     ngx_http_ci_jobs_keys_set(source, buf, size, buf, sh->id_len,
                                buf + sh->id_len, sh->key_len,
                                buf + sh->id_len + sh->key_len, sh->token_len,
@@ -605,6 +618,61 @@ ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_source_t *source,
 
     name->data = source->name.data + sizeof("role:") - 1;
     name->len = source->name.len - (sizeof("role:") - 1);
+}
+
+
+/*
+ * CI refused the keys as invalid or expired: the source is fetched or
+ * re-read at once, by one worker for all, at most once per
+ * NGX_HTTP_CI_JOBS_RENEW_EVERY seconds (a refusal of keys that are still
+ * good, or a hostile upstream, cannot make it hammer the service).
+ * Returns whether the keys to sign with now differ from those of
+ * SIGNED_WITH (the source's "changed" when the request was signed).
+ */
+
+ngx_uint_t
+ngx_http_ci_jobs_source_renew(ngx_http_ci_jobs_source_t *source,
+    ngx_atomic_uint_t signed_with)
+{
+    time_t                        now;
+    ngx_str_t                     name;
+    ngx_slab_pool_t              *shpool;
+    ngx_http_ci_jobs_shsource_t  *sh;
+
+    sh = source->sh;
+
+    if (source->kind == NGX_HTTP_CI_JOBS_SOURCE_INLINE || sh == NULL) {
+        return 0;
+    }
+
+    ngx_http_ci_jobs_source_name(source, &name);
+
+    now = ngx_time();
+    shpool = source->state->shpool;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (now - sh->renewed >= NGX_HTTP_CI_JOBS_RENEW_EVERY) {
+        sh->renewed = now;
+        sh->renew = 1;
+
+        /* the file is read again even if it looks unchanged */
+        sh->mtime = 0;
+
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "ci_jobs: CI refused the credentials of \"%V\" as "
+                      "invalid or expired, renewing them", &name);
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (sh->generation != source->generation) {
+        ngx_http_ci_jobs_keys_sync(source);
+    }
+
+    ngx_http_ci_jobs_look(source);
+
+    return source->changed != signed_with;
 }
 
 
@@ -773,9 +841,6 @@ ngx_http_ci_jobs_sources_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_ci_jobs_tick(ngx_event_t *ev)
 {
-    time_t                      now;
-    ngx_uint_t                  due;
-    ngx_slab_pool_t            *shpool;
     ngx_http_ci_jobs_source_t  *source;
 
     source = ev->data;
@@ -789,6 +854,19 @@ ngx_http_ci_jobs_tick(ngx_event_t *ev)
     if (source->sh->generation != source->generation) {
         ngx_http_ci_jobs_keys_sync(source);
     }
+
+    ngx_http_ci_jobs_look(source);
+}
+
+
+/* whether the source is due, and if so, this worker's turn to refresh it */
+
+static void
+ngx_http_ci_jobs_look(ngx_http_ci_jobs_source_t *source)
+{
+    time_t            now;
+    ngx_uint_t        due;
+    ngx_slab_pool_t  *shpool;
 
     if (source->fetching) {
         return;
@@ -804,6 +882,7 @@ ngx_http_ci_jobs_tick(ngx_event_t *ev)
     if (due) {
         source->sh->busy = ngx_pid;
         source->sh->busy_since = now;
+        source->sh->renew = 0;
 
         if (source->kind == NGX_HTTP_CI_JOBS_SOURCE_FILE) {
             source->sh->checked = now;
@@ -833,7 +912,6 @@ ngx_http_ci_jobs_tick(ngx_event_t *ev)
 static ngx_uint_t
 ngx_http_ci_jobs_due(ngx_http_ci_jobs_source_t *source, time_t now)
 {
-    time_t                        margin;
     ngx_http_ci_jobs_shsource_t  *sh;
 
     sh = source->sh;
@@ -843,7 +921,11 @@ ngx_http_ci_jobs_due(ngx_http_ci_jobs_source_t *source, time_t now)
     }
 
     if (source->kind == NGX_HTTP_CI_JOBS_SOURCE_FILE) {
-        return sh->checked != now;
+        return sh->checked != now || sh->renew;
+    }
+
+    if (sh->renew) {
+        return 1;
     }
 
     if (now < sh->next_try) {
@@ -854,13 +936,7 @@ ngx_http_ci_jobs_due(ngx_http_ci_jobs_source_t *source, time_t now)
         return 1;
     }
 
-    margin = (sh->expires - sh->fetched) / 3;
-
-    if (margin > NGX_HTTP_CI_JOBS_REFRESH) {
-        margin = NGX_HTTP_CI_JOBS_REFRESH;
-    }
-
-    return sh->expires - now <= margin;
+    return ngx_http_ci_jobs_refresh_due(sh->expires, sh->fetched, now);
 }
 
 
@@ -1092,9 +1168,10 @@ ngx_http_ci_jobs_fetch_write(ngx_event_t *wev)
 static void
 ngx_http_ci_jobs_fetch_read(ngx_event_t *rev)
 {
-    ssize_t                     n;
-    ngx_connection_t           *c;
-    ngx_http_ci_jobs_source_t  *source;
+    ssize_t                          n;
+    ngx_connection_t                *c;
+    ngx_http_ci_jobs_source_t       *source;
+    ngx_http_ci_jobs_http_answer_t   a;
 
     c = rev->data;
     source = c->data;
@@ -1141,6 +1218,15 @@ ngx_http_ci_jobs_fetch_read(ngx_event_t *rev)
         }
 
         source->in_len += n;
+
+        /* a keep-alive service does not close: its Content-Length ends it */
+        if (ngx_http_ci_jobs_http_answer_parse(&a, source->in,
+                                               source->in_len)
+            == NGX_HTTP_CI_JOBS_PARSE_OK
+            && a.complete)
+        {
+            break;
+        }
     }
 
     ngx_http_ci_jobs_fetch_done(source);

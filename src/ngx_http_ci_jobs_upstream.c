@@ -41,6 +41,7 @@ static ngx_int_t ngx_http_ci_jobs_ci_request_id(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value);
 static ngx_uint_t ngx_http_ci_jobs_is_request_id(ngx_str_t *value);
 static ngx_uint_t ngx_http_ci_jobs_is_xml_type(ngx_str_t *value);
+static ngx_int_t ngx_http_ci_jobs_process_refusal(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_retry(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx);
 static void ngx_http_ci_jobs_free_peer(ngx_peer_connection_t *pc, void *data,
@@ -211,6 +212,7 @@ static ngx_int_t
 ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
 {
     size_t                          len, path_len, query_len, auth_len;
+    time_t                          offset;
     u_char                         *path;
     ngx_buf_t                      *b;
     ngx_str_t                      *token;
@@ -235,10 +237,12 @@ ngx_http_ci_jobs_create_request(ngx_http_request_t *r)
     }
 
     token = &keys->token;
+    ctx->keys_signed = lcf->source->changed;
 
-    sign_key = ngx_http_ci_jobs_sign_key_for(keys,
-                                             ngx_http_ci_jobs_clock_offset(lcf),
-                                             lcf->sign_expires,
+    offset = ctx->offset_tried ? ctx->offset
+                               : ngx_http_ci_jobs_clock_offset(lcf);
+
+    sign_key = ngx_http_ci_jobs_sign_key_for(keys, offset, lcf->sign_expires,
                                              &ctx->sign_start, &ctx->sign_end);
     if (sign_key == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -523,12 +527,14 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
         return NGX_HTTP_UPSTREAM_INVALID_HEADER;
     }
 
-    if (ctx->status.code == NGX_HTTP_FORBIDDEN && !ctx->skew_retried
-        && ngx_http_ci_jobs_learn_offset(r, lcf, ctx->date, ctx->sign_start,
-                                         ctx->sign_end)
-           == NGX_OK)
-    {
-        return ngx_http_ci_jobs_retry(r, ctx);
+    if (ctx->status.code == NGX_HTTP_FORBIDDEN && !ctx->retried) {
+        u->process_header = ngx_http_ci_jobs_process_refusal;
+        return ngx_http_ci_jobs_process_refusal(r);
+    }
+
+    /* CI's own answers (a 5xx may be a proxy's): the signature passed */
+    if (ctx->status.code != NGX_HTTP_FORBIDDEN && ctx->status.code < 500) {
+        ngx_http_ci_jobs_offset_accepted(r, lcf, ctx);
     }
 
     /* held by the header filter (ngx_http_ci_jobs_filter.c) from here on */
@@ -539,10 +545,63 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
 
 
 /*
- * One more try, signed with the corrected clock, through the upstream
- * module's own "next upstream" path, the only way to a retry a module
- * has (ngx_http_upstream_next() is static, reached through the status
- * process_header leaves and next_upstream).  So:
+ * A 403: its error Code is read before the answer is passed on, when the
+ * body is small enough to wait for in the header buffer (CI's are a few
+ * hundred bytes).  Keys refused as invalid or expired make the source
+ * renew them, and the request is tried once more when the keys to sign
+ * with have changed since; a Date outside the signature's window is a
+ * clock offset, tried once, and kept only if that try is accepted.  The
+ * buffer's pos stays at the body's start.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_process_refusal(ngx_http_request_t *r)
+{
+    off_t                         len;
+    ngx_http_upstream_t          *u;
+    ngx_http_ci_jobs_ctx_t       *ctx;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+    u = r->upstream;
+
+    len = u->headers_in.content_length_n;
+
+    if (!ctx->chunked_body && len > 0
+        && len <= u->buffer.end - u->buffer.pos)
+    {
+        if (u->buffer.last - u->buffer.pos < len) {
+            return NGX_AGAIN;
+        }
+
+        if (ngx_http_ci_jobs_keys_refused(u->buffer.pos, (size_t) len)
+            && ngx_http_ci_jobs_source_renew(lcf->source, ctx->keys_signed))
+        {
+            return ngx_http_ci_jobs_retry(r, ctx);
+        }
+    }
+
+    if (ngx_http_ci_jobs_guess_offset(ctx->date, ctx->sign_start,
+                                      ctx->sign_end, &ctx->offset)
+        == NGX_OK)
+    {
+        /* kept for the target only if the retry is accepted */
+        ctx->offset_tried = 1;
+        return ngx_http_ci_jobs_retry(r, ctx);
+    }
+
+    ctx->hold = NGX_HTTP_CI_JOBS_HOLD_ANSWER;
+
+    return NGX_OK;
+}
+
+
+/*
+ * One more try, signed anew (with new keys, or the corrected clock),
+ * through the upstream module's own "next upstream" path, the only way to
+ * a retry a module has (ngx_http_upstream_next() is static, reached
+ * through the status process_header leaves and next_upstream).  So:
  *
  * - a 403 is made retryable in a copy of u->conf for this request only,
  *   the location's conf being every request's;
@@ -572,7 +631,7 @@ ngx_http_ci_jobs_retry(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx)
     conf->next_upstream |= NGX_HTTP_UPSTREAM_FT_HTTP_403;
     u->conf = conf;
 
-    ctx->skew_retried = 1;
+    ctx->retried = 1;
     ctx->free_peer = u->peer.free;
     ctx->peer_data = u->peer.data;
 
@@ -586,7 +645,7 @@ ngx_http_ci_jobs_retry(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx)
 }
 
 
-/* the balancer's own free, then the clock skew's one try */
+/* the balancer's own free, then the refusal's one try */
 
 static void
 ngx_http_ci_jobs_free_peer(ngx_peer_connection_t *pc, void *data,

@@ -71,7 +71,12 @@ my @bad = (
       qr/"ci_jobs_sign_expires" directive must be between/, 'a 5s signature' ],
     [ server("location / { ci_jobs on; $where $key $pass "
              . "ci_jobs_secret_id \"AKID with space\"; }"),
-      qr/"ci_jobs_secret_id" directive must be printable/, 'a space in the secret id' ],
+      qr/"ci_jobs_secret_id" directive must be 1 to 128 letters and digits/,
+      'a space in the secret id' ],
+    [ server("location / { ci_jobs on; $where $key $pass "
+             . "ci_jobs_secret_id \"AKIDx&q-ak=AKIDy\"; }"),
+      qr/"ci_jobs_secret_id" directive must be 1 to 128 letters and digits/,
+      'an "&" in the secret id: it would split the Authorization fields' ],
     [ server("location / { ci_jobs on; $where $id $key $pass "
              . "ci_jobs_json sometimes; }"),
       qr/invalid value "sometimes"/, 'an unknown ci_jobs_json mode' ],

@@ -48,9 +48,10 @@ my $t = CiJobsTest->new(workers => 2, http => <<"EOF");
             ci_jobs_cache_lock_timeout 300ms;
         }
 
+        # the emulator stopped for a while: its stored answers, stale
         location /downstale/ {
             ci_jobs on;
-            ci_jobs_pass http://127.0.0.1:$dead;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
             ci_jobs_cache_valid_pending 1s;
             ci_jobs_cache_use_stale error timeout;
         }
@@ -208,7 +209,9 @@ is(cache_of($t->get('/terminal/jobs?queueId=p893bcda225bf4945a378da6662e81a89'
 
 # --- stale on error -----------------------------------------------------------
 
-my $fresh = $t->get('/ci/jobs/jobsRunning63');
+# entries are the target's: stored through the location that serves them
+my $fresh = $t->get('/downstale/jobs/jobsRunning63');
+$t->stop_emulator('plain');
 sleep 1.2;
 my $stale = $t->get('/downstale/jobs/jobsRunning63');
 is($stale->{status}, 200, 'upstream down, expired entry: 200');
@@ -221,6 +224,7 @@ is($down->{status}, 502, 'ci_jobs_cache_use_stale off: 502');
 is(CiJobsTest::error_code($down), 'BadGateway', 'CI error shape');
 is($t->get('/downstale/jobs/jobsRunning64')->{status}, 502,
    'use_stale, nothing stored: 502');
+$t->restart_emulator('plain');
 
 # --- a polling crowd ----------------------------------------------------------
 

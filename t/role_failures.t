@@ -171,6 +171,44 @@ ok(CiJobsTest::wait_for(sub {
     ok(until_status('auto', 200, 12), 'then a role again');
 }
 
+# --- a role named "..", for auto: refused, never requested --------------------
+
+ok(CiJobsTest::wait_for(sub {
+       lines_of($auto) == lines_of(qr{security-credentials/" again}) }, 15),
+   'auto: the streak of the empty list over');
+
+{
+    my $before = () = lines_of($auto);
+    $t->metadata_mode('dotrole');
+    ok(CiJobsTest::wait_for(sub { lines_of($auto) > $before }, 15),
+       'a role list naming "..": logged');
+    like((lines_of($auto))[-1], qr/the first role name is not valid/,
+         'the name refused');
+    is(scalar(grep { $_->{path} =~ m{/\.\.$} } $t->metadata_requests), 0,
+       'the role ".." was never requested');
+    $t->metadata_mode('ok');
+    ok(until_status('auto', 200, 12), 'then a role again');
+}
+
+# --- a keep-alive service: its answers end at their Content-Length ---------------
+
+{
+    my $before = () = lines_of($named);
+    my $start = time;
+    $t->metadata_mode('keepalive');
+    ok(CiJobsTest::wait_for(sub {
+           scalar(grep { $_->{mode} eq 'keepalive' && $_->{time} >= $start
+                         && $_->{path} =~ /ci-gateway$/ }
+                  $t->metadata_requests) >= 3 }, 30),
+       'a keep-alive service is asked again');
+    sleep 3.5;
+    is(scalar(() = lines_of($named)), $before,
+       'and no fetch failed waiting for it to close')
+        or diag((lines_of($named))[-1]);
+    is(status_of('named'), 200, 'its credentials sign');
+    $t->metadata_mode('ok');
+}
+
 # --- the metadata service down --------------------------------------------------
 
 $t->stop_metadata;

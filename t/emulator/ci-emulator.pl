@@ -165,6 +165,8 @@
 #                     body whatever NNN is (204 and 304 included)
 #   faultreason       200 with the reason phrase "OK <script>..." and
 #                     control bytes
+#   faultforgeddate   403 AccessDenied with a Date 80000 s ahead (a hostile
+#                     upstream); a signature CI refuses is answered as usual
 #   faultrequestid    200 with an x-ci-request-id of markup, quotes, control
 #                     bytes and ";Set-Cookie: x"
 # For the list, the fault queue holds one Success job named after it.
@@ -782,7 +784,7 @@ sub fault_kind {
                            |missing|wrongid|reset|resetbody
                            |500|503|truncated|malformed|huge|big|chunked|gzip
                            |close|nolength|contenttype|status[0-9]{3}
-                           |reason|requestid)\z/x ? $1 : undef;
+                           |reason|requestid|forgeddate)\z/x ? $1 : undef;
 }
 
 sub next_fault_state {
@@ -1221,6 +1223,9 @@ sub fault_answer {
     my ($fault, $api, $rid, $list) = @_;
     my $kind = fault_kind($fault // '') // return;
 
+    return { status => 403, code => 'AccessDenied',
+             body => error_xml('AccessDenied', 'Access Denied.', $rid) }
+        if $kind eq 'forgeddate';
     return { status => 500, code => 'InternalError',
              body => error_xml('InternalError', 'We encountered an internal '
                                . 'error. Please try again.', $rid) }
@@ -1268,8 +1273,10 @@ my %REASON = (200 => 'OK', 400 => 'Bad Request', 403 => 'Forbidden',
 my @DAY = qw(Sun Mon Tue Wed Thu Fri Sat);
 my @MON = qw(Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec);
 
+our $DATE_SHIFT = 0;       # faultforgeddate's
+
 sub http_date {
-    my @t = gmtime(int now());
+    my @t = gmtime(int(now() + $DATE_SHIFT));
     return sprintf '%s, %02d %s %04d %02d:%02d:%02d GMT',
                    $DAY[ $t[6] ], $t[3], $MON[ $t[4] ], $t[5] + 1900,
                    @t[2, 1, 0];
@@ -1489,6 +1496,7 @@ sub deliver {
     my ($sock, $req, $res, $rid) = @_;
     my $fault = fault_kind($res->{fault} // '') // '';
     my $body = $res->{body};
+    local $DATE_SHIFT = $fault eq 'forgeddate' ? 80000 : 0;
     my $keepalive = $req->{keepalive};
     my @headers = @{ $res->{headers} || [] };
     $body = '' if $req->{method} eq 'HEAD';

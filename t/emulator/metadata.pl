@@ -19,7 +19,10 @@
 # --mode-file, read at each request, changes the answers: "ok" (or no
 # file), "500", "timeout" (never answers), "malformed" (not JSON),
 # "code" (Code is not Success), "past" (ExpiredTime in the past), "empty"
-# (an empty role list), "norole" (404 for the role).
+# (an empty role list), "norole" (404 for the role), "keepalive" (the
+# answers say Connection: keep-alive and the connection stays open for
+# 10 s), "dotrole" (the role list names ".."), "far" (ExpiredTime
+# 99999999999).
 
 use strict;
 use warnings;
@@ -86,13 +89,16 @@ sub record {
     close $fh;
 }
 
+my $KEEPALIVE;
+
 sub respond {
     my ($c, $status, $body) = @_;
     my %reason = (200 => 'OK', 404 => 'Not Found',
                   500 => 'Internal Server Error');
     print $c "HTTP/1.1 $status $reason{$status}\r\n"
            . "Content-Type: text/plain\r\nContent-Length: " . length($body)
-           . "\r\nConnection: close\r\n\r\n$body";
+           . "\r\nConnection: " . ($KEEPALIVE ? 'keep-alive' : 'close')
+           . "\r\n\r\n$body";
 }
 
 while (1) {
@@ -112,6 +118,8 @@ while (1) {
     my ($path) = $head =~ m{^GET (\S+) HTTP/1\.[01]\r?\n};
     my $now = time;
     my $mode = mode();
+    $KEEPALIVE = $mode eq 'keepalive';
+    $c->autoflush(1);
     my $gen = int(($now - $START) / $opt{period});
     record({ time => $now, path => $path // '', mode => $mode,
              generation => $gen, version => ($head =~ m{ HTTP/(1\.\d)}) });
@@ -126,7 +134,9 @@ while (1) {
         respond($c, 500, 'internal error');
 
     } elsif ($path eq $PREFIX) {
-        respond($c, 200, $mode eq 'empty' ? '' : "$opt{role}\n");
+        respond($c, 200, $mode eq 'empty' ? ''
+                         : $mode eq 'dotrole' ? "..\n$opt{role}\n"
+                         : "$opt{role}\n");
 
     } elsif ($path ne $PREFIX . $opt{role} || $mode eq 'norole') {
         respond($c, 404, 'no such role');
@@ -138,6 +148,7 @@ while (1) {
         write_secrets($now);
         my $exp = $START + $gen * $opt{period} + $opt{lifetime};
         $exp = int($now) - 60 if $mode eq 'past';
+        $exp = 99999999999 if $mode eq 'far';
         respond($c, 200, JSON::PP->new->canonical->encode({
             TmpSecretId => id_of($gen), TmpSecretKey => key_of($gen),
             Token => token_of($gen), ExpiredTime => $exp + 0,
@@ -145,6 +156,7 @@ while (1) {
             Code => $mode eq 'code' ? 'InternalError' : 'Success' }));
     }
 
+    sleep 10 if $KEEPALIVE;
     close $c;
     exit 0;
 }

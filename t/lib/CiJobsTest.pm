@@ -335,7 +335,8 @@ sub stop_metadata {
     waitpid $pid, 0;
 }
 
-# "ok", "500", "timeout", "malformed", "code", "past", "empty", "norole"
+# "ok", "500", "timeout", "malformed", "code", "past", "empty", "norole",
+# "keepalive", "dotrole", "far" (t/emulator/metadata.pl)
 sub metadata_mode {
     my ($self, $mode) = @_;
     my $f = "$self->{dir}/metadata.mode";

@@ -20,6 +20,9 @@
 static void test_exact(void);
 static void test_list_key(void);
 static void test_lookup_key(void);
+static void test_target_key(void);
+static size_t target_key(u_char *buf, const char *pass, int verify,
+    const char *ca);
 static size_t lookup_key(u_char *buf, const char *path, const char *query);
 
 
@@ -169,28 +172,94 @@ test_list_key(void)
     r2 = r1;
     memcpy(r2.params, p2, sizeof(p2));
 
-    alen = ngx_http_ci_jobs_cache_key(a, (const u_char *) "h", 1, &r1,
-                                      (const u_char *) "AKID", 4);
-    blen = ngx_http_ci_jobs_cache_key(b, (const u_char *) "h", 1, &r2,
-                                      (const u_char *) "AKID", 4);
+    alen = ngx_http_ci_jobs_cache_key(a, (const u_char *) "h", 1, NULL, 0,
+                                      &r1, (const u_char *) "AKID", 4);
+    blen = ngx_http_ci_jobs_cache_key(b, (const u_char *) "h", 1, NULL, 0,
+                                      &r2, (const u_char *) "AKID", 4);
 
     tap_ok(alen == ngx_http_ci_jobs_cache_key(NULL, (const u_char *) "h", 1,
-                                              &r1, (const u_char *) "AKID",
-                                              4),
+                                              NULL, 0, &r1,
+                                              (const u_char *) "AKID", 4),
            "a list key: the length announced");
 
-    tap_is_mem(a, alen, "h\nlist\n\nAKID\nqueueId=q1&size=5&tag=Trans%20code",
+    tap_is_mem(a, alen, "h\n\nlist\n\nAKID\nqueueId=q1&size=5&tag=Trans%20code",
                "a list key: the parameters sorted and encoded");
 
     tap_ok(alen == blen && memcmp(a, b, alen) == 0,
            "a list key: the same in any order");
 
     r2.params[0].value = (const u_char *) "6";
-    blen = ngx_http_ci_jobs_cache_key(b, (const u_char *) "h", 1, &r2,
-                                      (const u_char *) "AKID", 4);
+    blen = ngx_http_ci_jobs_cache_key(b, (const u_char *) "h", 1, NULL, 0,
+                                      &r2, (const u_char *) "AKID", 4);
 
     tap_ok(alen != blen || memcmp(a, b, alen) != 0,
            "a list key: another value, another key");
+}
+
+
+/* the key of jobs/j1 through a target */
+
+static size_t
+target_key(u_char *buf, const char *pass, int verify, const char *ca)
+{
+    size_t                      n;
+    u_char                      target[256];
+    ngx_http_ci_jobs_request_t  req;
+
+    memset(&req, 0, sizeof(req));
+    req.api = NGX_HTTP_CI_JOBS_API_JOBS;
+    req.ids = (const u_char *) "j1";
+    req.ids_len = 2;
+    req.nids = 1;
+
+    n = ngx_http_ci_jobs_cache_target(target, (const u_char *) pass,
+                                      strlen(pass), verify,
+                                      (const u_char *) ca, strlen(ca));
+
+    if (n != ngx_http_ci_jobs_cache_target(NULL, (const u_char *) pass,
+                                           strlen(pass), verify,
+                                           (const u_char *) ca, strlen(ca)))
+    {
+        return 0;
+    }
+
+    return ngx_http_ci_jobs_cache_key(buf, (const u_char *) "h", 1, target,
+                                      n, &req, (const u_char *) "AKID", 4);
+}
+
+
+static void
+test_target_key(void)
+{
+    size_t  alen, blen;
+    u_char  a[512], b[512];
+
+    alen = target_key(a, "https://ci.example", 1, "/ca.pem");
+
+    tap_is_mem(a, alen, "h\n1 18:https://ci.example 7:/ca.pem\njobs\nj1\n"
+               "AKID", "the key names the target: verification, pass, CAs");
+
+    blen = target_key(b, "https://ci.example", 1, "/ca.pem");
+    tap_ok(alen == blen && memcmp(a, b, alen) == 0,
+           "the same target: the same key");
+
+    blen = target_key(b, "http://staging:8080", 1, "/ca.pem");
+    tap_ok(alen != blen || memcmp(a, b, alen) != 0,
+           "another ci_jobs_pass: another key");
+
+    blen = target_key(b, "https://ci.example", 0, "/ca.pem");
+    tap_ok(alen != blen || memcmp(a, b, alen) != 0,
+           "ci_jobs_ssl_verify off: another key");
+
+    blen = target_key(b, "https://ci.example", 1, "/other.pem");
+    tap_ok(alen != blen || memcmp(a, b, alen) != 0,
+           "other CAs: another key");
+
+    /* the lengths keep a space in one part from reading as the next */
+    alen = target_key(a, "a 1:b", 1, "");
+    blen = target_key(b, "a", 1, "b");
+    tap_ok(alen != blen || memcmp(a, b, alen) != 0,
+           "parts that would run together: other keys");
 }
 
 
@@ -260,6 +329,7 @@ main(void)
     test_exact();
     test_list_key();
     test_lookup_key();
+    test_target_key();
 
     xmlCleanupParser();
 

@@ -28,6 +28,13 @@ role_json(ngx_http_ci_jobs_parsed_credentials_t *c, const char *s)
 
 
 static int
+refused(const char *s)
+{
+    return ngx_http_ci_jobs_keys_refused((const u_char *) s, strlen(s));
+}
+
+
+static int
 parse(ngx_http_ci_jobs_parsed_credentials_t *c, const char *s)
 {
     return ngx_http_ci_jobs_credentials_parse(c, (const u_char *) s,
@@ -188,6 +195,70 @@ main(void)
            && !ngx_http_ci_jobs_role_name_ok((const u_char *) "a/b", 3)
            && !ngx_http_ci_jobs_role_name_ok((const u_char *) "", 0),
            "role names");
+
+    tap_ok(!ngx_http_ci_jobs_role_name_ok((const u_char *) "..", 2)
+           && !ngx_http_ci_jobs_role_name_ok((const u_char *) ".", 1)
+           && ngx_http_ci_jobs_role_name_ok((const u_char *) "..a", 3),
+           "a role name of dots only is a path segment: refused");
+
+    tap_ok(parse(&c, "SecretId=AKID1&q-ak=x\nSecretKey=k1\n") == -1
+           && strcmp(c.error, "the SecretId is not letters and digits only")
+              == 0, "a SecretId with \"&\": refused, saying why");
+    tap_ok(parse(&c, "SecretId=AKID=1\nSecretKey=k1\n") == -1,
+           "a SecretId with \"=\": refused");
+    tap_ok(ngx_http_ci_jobs_secret_id_ok((const u_char *) "AKIDz09", 7)
+           && !ngx_http_ci_jobs_secret_id_ok((const u_char *) "AK-ID", 5),
+           "SecretIds: letters and digits");
+
+    {
+        static char  json[8192];
+
+        memset(json, 0, sizeof(json));
+        strcpy(json, "{\"TmpSecretId\":\"AKID1\",\"TmpSecretKey\":\"k1\","
+                     "\"Token\":\"");
+        memset(json + strlen(json), 't', 4096);
+        strcat(json, "\"}");
+
+        tap_ok(parse(&c, json) == 0 && c.token_len == 4096,
+               "a 4096-byte token: taken");
+
+        json[strlen(json) - 2] = 't';
+        strcat(json, "\"}");
+
+        tap_ok(parse(&c, json) == -1
+               && strcmp(c.error, "the SecretKey or the Token is longer "
+                                  "than 4096 bytes") == 0,
+               "a 4097-byte token: refused, saying why (%s)", c.error);
+    }
+
+    tap_ok(answer(&a, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                      "Connection: keep-alive\r\n\r\nabc") == 0
+           && a.complete, "an answer whose Content-Length is in: complete");
+    tap_ok(answer(&a, "HTTP/1.1 200 OK\r\n\r\nabc") == 0 && !a.complete,
+           "without Content-Length: read to the connection's end");
+
+    tap_ok(refused("<?xml version='1.0'?><Error><Code>InvalidAccessKeyId</Code>"
+               "<Message>m</Message></Error>")
+           && refused("<Error><Code>ExpiredToken</Code></Error>")
+           && refused("<Error><Code>InvalidToken</Code></Error>"),
+           "keys refused: InvalidAccessKeyId, ExpiredToken, InvalidToken");
+    tap_ok(!refused("<Error><Code>SignatureDoesNotMatch</Code></Error>")
+           && !refused("<Error><Code>InvalidAccessKeyIdx</Code></Error>")
+           && !refused("<Error><Code>InvalidAccessKeyId")
+           && !refused("<Code>"),
+           "not for a signature, another code, or a truncated one");
+
+    tap_ok(!ngx_http_ci_jobs_refresh_due(1000 + 7200, 1000, 1000 + 6899)
+           && ngx_http_ci_jobs_refresh_due(1000 + 7200, 1000, 1000 + 6900),
+           "a 2-hour lifetime: refreshed 300 s before it ends");
+    tap_ok(!ngx_http_ci_jobs_refresh_due(1000 + 12, 1000, 1000 + 7)
+           && ngx_http_ci_jobs_refresh_due(1000 + 12, 1000, 1000 + 8),
+           "a 12 s lifetime: with a third of it left");
+    tap_ok(!ngx_http_ci_jobs_refresh_due(99999999999LL, 1800000000,
+                                         1800000000 + 43199 - 300)
+           && ngx_http_ci_jobs_refresh_due(99999999999LL, 1800000000,
+                                           1800000000 + 43200 - 300),
+           "ExpiredTime 99999999999: refreshed as if it were 12 h away");
 
     return tap_done();
 }
