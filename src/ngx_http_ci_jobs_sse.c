@@ -16,6 +16,8 @@ static const u_char *ngx_http_ci_jobs_sse_skip(const u_char *p,
     const u_char *last);
 static const u_char *ngx_http_ci_jobs_sse_string(const u_char *p,
     const u_char *last);
+static const u_char *ngx_http_ci_jobs_sse_member(const u_char *p,
+    const u_char *last, const u_char **value);
 static int ngx_http_ci_jobs_sse_job(const u_char *p, const u_char *last,
     ngx_http_ci_jobs_sse_job_t *job);
 static uint32_t ngx_http_ci_jobs_sse_hash(uint32_t h, const u_char *p,
@@ -49,19 +51,13 @@ ngx_http_ci_jobs_sse_jobs(const u_char *json, size_t len,
     while (p < last && *p != '}') {
 
         key = p;
-        p = ngx_http_ci_jobs_sse_string(p, last);
+        p = ngx_http_ci_jobs_sse_member(p, last, &v);
 
-        if (p == NULL || p == last || *p != ':') {
-            return -1;
-        }
-
-        klen = p - key;
-        v = ++p;
-
-        p = ngx_http_ci_jobs_sse_skip(p, last);
         if (p == NULL) {
             return -1;
         }
+
+        klen = v - 1 - key;
 
         if (ngx_http_ci_jobs_sse_key_is(key, klen, "JobsDetail")
             || ngx_http_ci_jobs_sse_key_is(key, klen, "WorkflowExecution"))
@@ -120,6 +116,28 @@ ngx_http_ci_jobs_sse_jobs(const u_char *json, size_t len,
 }
 
 
+/*
+ * An object's member at p, "name":value: *value is where the value
+ * starts, just after the ":" that ends the name; returns the end of the
+ * value, or NULL.
+ */
+
+static const u_char *
+ngx_http_ci_jobs_sse_member(const u_char *p, const u_char *last,
+    const u_char **value)
+{
+    p = ngx_http_ci_jobs_sse_string(p, last);
+
+    if (p == NULL || p == last || *p != ':') {
+        return NULL;
+    }
+
+    *value = ++p;
+
+    return ngx_http_ci_jobs_sse_skip(p, last);
+}
+
+
 /* a job's object [p, last): its State and Progress */
 
 static int
@@ -141,19 +159,13 @@ ngx_http_ci_jobs_sse_job(const u_char *p, const u_char *last,
 
     for (p++; p < last - 1; ) {
         key = p;
-        p = ngx_http_ci_jobs_sse_string(p, last);
+        p = ngx_http_ci_jobs_sse_member(p, last, &v);
 
-        if (p == NULL || p == last || *p != ':') {
-            return -1;
-        }
-
-        klen = p - key;
-        v = ++p;
-
-        p = ngx_http_ci_jobs_sse_skip(p, last);
         if (p == NULL) {
             return -1;
         }
+
+        klen = v - 1 - key;
 
         if (*v == '"' && ngx_http_ci_jobs_sse_key_is(key, klen, "State")) {
             state = v + 1;
