@@ -23,7 +23,9 @@
  *   without its ids;
  * - the facts are those of an independent reading of the document with
  *   libxml2's tree parser: the qualified name of the root; the
- *   <JobsDetail> children of the root; a job is terminal when it has a
+ *   <JobsDetail> children of the root, and apart from them the
+ *   <WorkflowExecution> ones (workflow runs, named by RunId instead of
+ *   JobId); a job is terminal when it has a
  *   direct <State> and every direct <State> is a leaf whose text is
  *   exactly Success, Failed or Cancel; a <NonExistJobIds> child of the
  *   root with any text or element in it; which ids asked for are named,
@@ -71,6 +73,8 @@ typedef struct {
 typedef struct {
     size_t                       jobs;
     size_t                       terminal_jobs;
+    size_t                       runs;
+    size_t                       terminal_runs;
     unsigned                     nonexist:1;
     unsigned                     response:1;
     unsigned                     foreign:1;
@@ -86,7 +90,8 @@ static int fuzz_name_is(xmlNodePtr node, const char *name);
 static int fuzz_job_terminal(xmlNodePtr job);
 static int fuzz_state_terminal(xmlNodePtr state);
 static int fuzz_not_empty(xmlNodePtr node);
-static void fuzz_job_id(xmlNodePtr job, fuzz_facts_t *facts);
+static void fuzz_job_id(xmlNodePtr job, const char *id_name,
+    fuzz_facts_t *facts);
 static void fuzz_ids_text(xmlNodePtr node, int split, fuzz_facts_t *facts);
 static void fuzz_check_decision(ngx_http_ci_jobs_api_e api, size_t nids,
     unsigned status, int rc, const ngx_http_ci_jobs_xml_result_t *res,
@@ -173,6 +178,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (have_tree) {
         if (tree.jobs != res.jobs || tree.terminal_jobs != res.terminal_jobs
+            || tree.runs != res.runs || tree.terminal_runs != res.terminal_runs
             || tree.nonexist != res.nonexist
             || tree.response != res.response)
         {
@@ -192,10 +198,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 
-/* one direct JobId, a leaf naming an id asked for */
+/* one direct JobId (RunId of a run), a leaf naming an id asked for */
 
 static void
-fuzz_job_id(xmlNodePtr job, fuzz_facts_t *facts)
+fuzz_job_id(xmlNodePtr job, const char *id_name, fuzz_facts_t *facts)
 {
     size_t      n;
     xmlNodePtr  child;
@@ -203,7 +209,7 @@ fuzz_job_id(xmlNodePtr job, fuzz_facts_t *facts)
     n = 0;
 
     for (child = job->children; child != NULL; child = child->next) {
-        if (child->type == XML_ELEMENT_NODE && fuzz_name_is(child, "JobId")) {
+        if (child->type == XML_ELEMENT_NODE && fuzz_name_is(child, id_name)) {
             fuzz_ids_text(child, 0, facts);
             n++;
         }
@@ -432,7 +438,12 @@ fuzz_tree_facts(const u_char *data, size_t size, fuzz_facts_t *facts)
         if (fuzz_name_is(child, "JobsDetail")) {
             facts->jobs++;
             facts->terminal_jobs += fuzz_job_terminal(child);
-            fuzz_job_id(child, facts);
+            fuzz_job_id(child, "JobId", facts);
+
+        } else if (fuzz_name_is(child, "WorkflowExecution")) {
+            facts->runs++;
+            facts->terminal_runs += fuzz_job_terminal(child);
+            fuzz_job_id(child, "RunId", facts);
 
         } else if (fuzz_name_is(child, "NonExistJobIds")) {
             if (fuzz_not_empty(child)) {
