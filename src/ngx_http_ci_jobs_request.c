@@ -106,16 +106,6 @@ static const ngx_http_ci_jobs_base_t  ngx_http_ci_jobs_bases[] = {
     (sizeof(ngx_http_ci_jobs_bases) / sizeof(ngx_http_ci_jobs_bases[0]))
 
 
-#define NGX_HTTP_CI_JOBS_ORDER_ERROR  "orderByTime must be Desc or Asc"
-#define NGX_HTTP_CI_JOBS_SIZE_ERROR                                           \
-    "size must be 1 to " ngx_http_ci_jobs_stringify(NGX_HTTP_CI_JOBS_MAX_SIZE)
-#define NGX_HTTP_CI_JOBS_STATES_ERROR                                         \
-    "states must be a list of All, Submitted, Running, Success, Failed, "     \
-    "Pause, Cancel"
-#define NGX_HTTP_CI_JOBS_START_ERROR                                          \
-    "startCreationTime must be like 2001-01-01T00:00:00+0800"
-#define NGX_HTTP_CI_JOBS_END_ERROR                                            \
-    "endCreationTime must be like 2001-01-01T00:00:00+0800"
 #define NGX_HTTP_CI_JOBS_ID_ERROR                                             \
     "a job id is 1 to "                                                       \
     ngx_http_ci_jobs_stringify(NGX_HTTP_CI_JOBS_MAX_ID_LEN)                   \
@@ -124,48 +114,65 @@ static const ngx_http_ci_jobs_base_t  ngx_http_ci_jobs_bases[] = {
     "at most " ngx_http_ci_jobs_stringify(NGX_HTTP_CI_JOBS_MAX_IDS) " job ids"
 
 
+/* the lists' parameters, each written once: name, value, errors */
+
+#define ngx_http_ci_jobs_param_id(name)                                       \
+    { name, NGX_HTTP_CI_JOBS_VALUE_ID, "invalid " name, NULL }
+#define ngx_http_ci_jobs_param_text(name)                                     \
+    { name, NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid " name, NULL }
+
+#define NGX_HTTP_CI_JOBS_PARAM_QUEUE                                          \
+    { "queueId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid queueId",                \
+      "queueId is required" }
+#define NGX_HTTP_CI_JOBS_PARAM_TAG                                            \
+    { "tag", NGX_HTTP_CI_JOBS_VALUE_TAG, "invalid tag", "tag is required" }
+#define NGX_HTTP_CI_JOBS_PARAM_ORDER                                          \
+    { "orderByTime", NGX_HTTP_CI_JOBS_VALUE_ORDER,                            \
+      "orderByTime must be Desc or Asc", NULL }
+#define NGX_HTTP_CI_JOBS_PARAM_SIZE                                           \
+    { "size", NGX_HTTP_CI_JOBS_VALUE_SIZE,                                    \
+      "size must be 1 to "                                                    \
+      ngx_http_ci_jobs_stringify(NGX_HTTP_CI_JOBS_MAX_SIZE), NULL }
+#define NGX_HTTP_CI_JOBS_PARAM_STATES                                         \
+    { "states", NGX_HTTP_CI_JOBS_VALUE_STATES,                                \
+      "states must be a list of All, Submitted, Running, Success, Failed, "   \
+      "Pause, Cancel", NULL }
+#define NGX_HTTP_CI_JOBS_PARAM_START                                          \
+    { "startCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,                       \
+      "startCreationTime must be like 2001-01-01T00:00:00+0800", NULL }
+#define NGX_HTTP_CI_JOBS_PARAM_END                                            \
+    { "endCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,                         \
+      "endCreationTime must be like 2001-01-01T00:00:00+0800", NULL }
+
+
+/* the order, page and filters of the job lists */
+#define NGX_HTTP_CI_JOBS_PARAMS_JOB_PAGE                                      \
+    NGX_HTTP_CI_JOBS_PARAM_ORDER,                                             \
+    ngx_http_ci_jobs_param_text("nextToken"),                                 \
+    NGX_HTTP_CI_JOBS_PARAM_SIZE,                                              \
+    NGX_HTTP_CI_JOBS_PARAM_STATES,                                            \
+    NGX_HTTP_CI_JOBS_PARAM_START,                                             \
+    NGX_HTTP_CI_JOBS_PARAM_END
+
+
 /* GET /jobs and GET /pic_jobs (the job lists of media and of pictures) */
 
 static const ngx_http_ci_jobs_param_t  ngx_http_ci_jobs_job_params[] = {
-    { "queueId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid queueId",
-      "queueId is required" },
-    { "tag", NGX_HTTP_CI_JOBS_VALUE_TAG, "invalid tag", "tag is required" },
-    { "workflowId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid workflowId", NULL },
-    { "inventoryTriggerJobId", NGX_HTTP_CI_JOBS_VALUE_ID,
-      "invalid inventoryTriggerJobId", NULL },
-    { "inputObject", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid inputObject",
-      NULL },
-    { "orderByTime", NGX_HTTP_CI_JOBS_VALUE_ORDER,
-      NGX_HTTP_CI_JOBS_ORDER_ERROR, NULL },
-    { "nextToken", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid nextToken", NULL },
-    { "size", NGX_HTTP_CI_JOBS_VALUE_SIZE, NGX_HTTP_CI_JOBS_SIZE_ERROR,
-      NULL },
-    { "states", NGX_HTTP_CI_JOBS_VALUE_STATES, NGX_HTTP_CI_JOBS_STATES_ERROR,
-      NULL },
-    { "startCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
-      NGX_HTTP_CI_JOBS_START_ERROR, NULL },
-    { "endCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
-      NGX_HTTP_CI_JOBS_END_ERROR, NULL }
+    NGX_HTTP_CI_JOBS_PARAM_QUEUE,
+    NGX_HTTP_CI_JOBS_PARAM_TAG,
+    ngx_http_ci_jobs_param_id("workflowId"),
+    ngx_http_ci_jobs_param_id("inventoryTriggerJobId"),
+    ngx_http_ci_jobs_param_text("inputObject"),
+    NGX_HTTP_CI_JOBS_PARAMS_JOB_PAGE
 };
 
 
 /* GET /ai_jobs */
 
 static const ngx_http_ci_jobs_param_t  ngx_http_ci_jobs_ai_params[] = {
-    { "queueId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid queueId",
-      "queueId is required" },
-    { "tag", NGX_HTTP_CI_JOBS_VALUE_TAG, "invalid tag", "tag is required" },
-    { "orderByTime", NGX_HTTP_CI_JOBS_VALUE_ORDER,
-      NGX_HTTP_CI_JOBS_ORDER_ERROR, NULL },
-    { "nextToken", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid nextToken", NULL },
-    { "size", NGX_HTTP_CI_JOBS_VALUE_SIZE, NGX_HTTP_CI_JOBS_SIZE_ERROR,
-      NULL },
-    { "states", NGX_HTTP_CI_JOBS_VALUE_STATES, NGX_HTTP_CI_JOBS_STATES_ERROR,
-      NULL },
-    { "startCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
-      NGX_HTTP_CI_JOBS_START_ERROR, NULL },
-    { "endCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
-      NGX_HTTP_CI_JOBS_END_ERROR, NULL }
+    NGX_HTTP_CI_JOBS_PARAM_QUEUE,
+    NGX_HTTP_CI_JOBS_PARAM_TAG,
+    NGX_HTTP_CI_JOBS_PARAMS_JOB_PAGE
 };
 
 
@@ -175,43 +182,34 @@ static const ngx_http_ci_jobs_param_t  ngx_http_ci_jobs_ai_params[] = {
  */
 
 static const ngx_http_ci_jobs_param_t  ngx_http_ci_jobs_run_params[] = {
-    { "workflowId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid workflowId", NULL },
-    { "name", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid name", NULL },
-    { "orderByTime", NGX_HTTP_CI_JOBS_VALUE_ORDER,
-      NGX_HTTP_CI_JOBS_ORDER_ERROR, NULL },
-    { "size", NGX_HTTP_CI_JOBS_VALUE_SIZE, NGX_HTTP_CI_JOBS_SIZE_ERROR,
-      NULL },
+    ngx_http_ci_jobs_param_id("workflowId"),
+    ngx_http_ci_jobs_param_text("name"),
+    NGX_HTTP_CI_JOBS_PARAM_ORDER,
+    NGX_HTTP_CI_JOBS_PARAM_SIZE,
     { "states", NGX_HTTP_CI_JOBS_VALUE_RUN_STATES,
       "states must be a list of All, Success, Failed, Running, Cancel",
       NULL },
-    { "startCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
-      NGX_HTTP_CI_JOBS_START_ERROR, NULL },
-    { "endCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
-      NGX_HTTP_CI_JOBS_END_ERROR, NULL },
-    { "nextToken", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid nextToken", NULL },
-    { "jobId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid jobId", NULL }
+    NGX_HTTP_CI_JOBS_PARAM_START,
+    NGX_HTTP_CI_JOBS_PARAM_END,
+    ngx_http_ci_jobs_param_text("nextToken"),
+    ngx_http_ci_jobs_param_id("jobId")
 };
 
 
 /* GET /inventorytriggerjob: every parameter optional */
 
 static const ngx_http_ci_jobs_param_t  ngx_http_ci_jobs_inventory_params[] = {
-    { "nextToken", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid nextToken", NULL },
-    { "size", NGX_HTTP_CI_JOBS_VALUE_SIZE, NGX_HTTP_CI_JOBS_SIZE_ERROR,
-      NULL },
+    ngx_http_ci_jobs_param_text("nextToken"),
+    NGX_HTTP_CI_JOBS_PARAM_SIZE,
     { "type", NGX_HTTP_CI_JOBS_VALUE_TYPE, "type must be Workflow or Job",
       NULL },
-    { "orderByTime", NGX_HTTP_CI_JOBS_VALUE_ORDER,
-      NGX_HTTP_CI_JOBS_ORDER_ERROR, NULL },
-    { "states", NGX_HTTP_CI_JOBS_VALUE_STATES, NGX_HTTP_CI_JOBS_STATES_ERROR,
-      NULL },
-    { "startCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
-      NGX_HTTP_CI_JOBS_START_ERROR, NULL },
-    { "endCreationTime", NGX_HTTP_CI_JOBS_VALUE_TIME,
-      NGX_HTTP_CI_JOBS_END_ERROR, NULL },
-    { "workflowId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid workflowId", NULL },
-    { "jobId", NGX_HTTP_CI_JOBS_VALUE_ID, "invalid jobId", NULL },
-    { "name", NGX_HTTP_CI_JOBS_VALUE_TEXT, "invalid name", NULL }
+    NGX_HTTP_CI_JOBS_PARAM_ORDER,
+    NGX_HTTP_CI_JOBS_PARAM_STATES,
+    NGX_HTTP_CI_JOBS_PARAM_START,
+    NGX_HTTP_CI_JOBS_PARAM_END,
+    ngx_http_ci_jobs_param_id("workflowId"),
+    ngx_http_ci_jobs_param_id("jobId"),
+    ngx_http_ci_jobs_param_text("name")
 };
 
 
@@ -245,26 +243,9 @@ static const char  *ngx_http_ci_jobs_run_states[] = {
 
 
 /* letters, digits, "_", "," and "/": nothing else is ever in a valid path */
-static const u_char  ngx_http_ci_jobs_path_chars[256] = {
-    ['_'] = 1, [','] = 1, ['/'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
-    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
-    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
-    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
-    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
-    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
-    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
-    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-    ['y'] = 1, ['z'] = 1
-};
+#define ngx_http_ci_jobs_is_path_char(c)                                      \
+    (ngx_http_ci_jobs_is_alnum(c) || (c) == '_' || (c) == ',' || (c) == '/')
 
-
-#define ngx_http_ci_jobs_is_alnum(c)                                          \
-    (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                \
-     || ((c) >= 'A' && (c) <= 'Z'))
 
 /* "%2C" or "%2c" at p, an encoded comma: SDKs send it between ids */
 #define ngx_http_ci_jobs_is_comma(p, last)                                    \
@@ -292,7 +273,7 @@ ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
             continue;
         }
 
-        if (!ngx_http_ci_jobs_path_chars[*p]) {
+        if (!ngx_http_ci_jobs_is_path_char(*p)) {
             return ngx_http_ci_jobs_refuse(req,
                                            NGX_HTTP_CI_JOBS_REQUEST_INVALID,
                                            "invalid character in path");

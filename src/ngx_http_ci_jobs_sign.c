@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "ngx_http_ci_jobs_sign.h"
+#include "ngx_http_ci_jobs_text.h"
 
 #include <openssl/crypto.h>
 
@@ -31,9 +32,7 @@ static int ngx_http_ci_jobs_cmp_names(const ngx_http_ci_jobs_pair_t *a,
 static void ngx_http_ci_jobs_sort(const ngx_http_ci_jobs_pair_t **sorted,
     const ngx_http_ci_jobs_pair_t *pairs, size_t n);
 static u_char *ngx_http_ci_jobs_write_pairs(u_char *p,
-    const ngx_http_ci_jobs_pair_t **sorted, size_t n);
-static u_char *ngx_http_ci_jobs_write_list(u_char *p,
-    const ngx_http_ci_jobs_pair_t **sorted, size_t n);
+    const ngx_http_ci_jobs_pair_t **sorted, size_t n, int values);
 static size_t ngx_http_ci_jobs_pairs_size(const ngx_http_ci_jobs_pair_t *pairs,
     size_t n);
 static u_char *ngx_http_ci_jobs_hex(u_char *dst, const u_char *src,
@@ -44,22 +43,10 @@ static void ngx_http_ci_jobs_hmac(u_char *md, const SHA_CTX *inner,
     const SHA_CTX *outer, const u_char *data, size_t len);
 
 
-/* 1: kept as is by UrlEncode */
-static const u_char  ngx_http_ci_jobs_unreserved[256] = {
-    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
-    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
-    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
-    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
-    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
-    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
-    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
-    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-    ['y'] = 1, ['z'] = 1
-};
+/* kept as is by UrlEncode */
+#define ngx_http_ci_jobs_is_unreserved(c)                                     \
+    (ngx_http_ci_jobs_is_alnum(c)                                             \
+     || (c) == '-' || (c) == '.' || (c) == '_' || (c) == '~')
 
 
 size_t
@@ -74,14 +61,14 @@ ngx_http_ci_jobs_uri_encode(u_char *dst, const u_char *src, size_t len)
 
     if (dst == NULL) {
         for (n = 0; src < last; src++) {
-            n += ngx_http_ci_jobs_unreserved[*src] ? 1 : 3;
+            n += ngx_http_ci_jobs_is_unreserved(*src) ? 1 : 3;
         }
 
         return n;
     }
 
     for (n = 0; src < last; src++) {
-        if (ngx_http_ci_jobs_unreserved[*src]) {
+        if (ngx_http_ci_jobs_is_unreserved(*src)) {
             dst[n++] = *src;
 
         } else {
@@ -220,10 +207,10 @@ ngx_http_ci_jobs_sign(u_char *buf, const ngx_http_ci_jobs_sign_input_t *in)
     p += in->path_len;
     *p++ = '\n';
 
-    p = ngx_http_ci_jobs_write_pairs(p, params, in->nparams);
+    p = ngx_http_ci_jobs_write_pairs(p, params, in->nparams, 1);
     *p++ = '\n';
 
-    p = ngx_http_ci_jobs_write_pairs(p, headers, in->nheaders);
+    p = ngx_http_ci_jobs_write_pairs(p, headers, in->nheaders, 1);
     *p++ = '\n';
 
     SHA1_Init(&ctx);
@@ -265,10 +252,10 @@ ngx_http_ci_jobs_sign(u_char *buf, const ngx_http_ci_jobs_sign_input_t *in)
     p += key->key_time_len;
 
     ngx_http_ci_jobs_put("&q-header-list=");
-    p = ngx_http_ci_jobs_write_list(p, headers, in->nheaders);
+    p = ngx_http_ci_jobs_write_pairs(p, headers, in->nheaders, 0);
 
     ngx_http_ci_jobs_put("&q-url-param-list=");
-    p = ngx_http_ci_jobs_write_list(p, params, in->nparams);
+    p = ngx_http_ci_jobs_write_pairs(p, params, in->nparams, 0);
 
     ngx_http_ci_jobs_put("&q-signature=");
     p = ngx_http_ci_jobs_hex(p, md, sizeof(md));
@@ -369,41 +356,30 @@ ngx_http_ci_jobs_sort(const ngx_http_ci_jobs_pair_t **sorted,
 }
 
 
+/*
+ * The sorted names, encoded: "a=1&b=2" with their values (HttpParameters,
+ * HttpHeaders), "a;b" without (q-url-param-list, q-header-list).
+ */
+
 static u_char *
 ngx_http_ci_jobs_write_pairs(u_char *p, const ngx_http_ci_jobs_pair_t **sorted,
-    size_t n)
+    size_t n, int values)
 {
     size_t  i;
 
     for (i = 0; i < n; i++) {
         if (i) {
-            *p++ = '&';
+            *p++ = values ? '&' : ';';
         }
 
         p += ngx_http_ci_jobs_encode_name(p, sorted[i]->name,
                                           sorted[i]->name_len);
-        *p++ = '=';
-        p += ngx_http_ci_jobs_uri_encode(p, sorted[i]->value,
-                                         sorted[i]->value_len);
-    }
 
-    return p;
-}
-
-
-static u_char *
-ngx_http_ci_jobs_write_list(u_char *p, const ngx_http_ci_jobs_pair_t **sorted,
-    size_t n)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        if (i) {
-            *p++ = ';';
+        if (values) {
+            *p++ = '=';
+            p += ngx_http_ci_jobs_uri_encode(p, sorted[i]->value,
+                                             sorted[i]->value_len);
         }
-
-        p += ngx_http_ci_jobs_encode_name(p, sorted[i]->name,
-                                          sorted[i]->name_len);
     }
 
     return p;

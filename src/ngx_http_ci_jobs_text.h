@@ -20,6 +20,12 @@
     ((len) == sizeof(lit) - 1 && memcmp(s, lit, sizeof(lit) - 1) == 0)
 
 
+/* an ASCII letter or digit: the bulk of every alphabet the APIs allow */
+#define ngx_http_ci_jobs_is_alnum(c)                                          \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                \
+     || ((c) >= 'A' && (c) <= 'Z'))
+
+
 /* the decimal text of a numeric macro, for messages: "64" */
 #define ngx_http_ci_jobs_stringify(n)   ngx_http_ci_jobs_stringify_(n)
 #define ngx_http_ci_jobs_stringify_(n)  #n
