@@ -16,14 +16,15 @@
 # The same load for each: BENCH_FLEET_CLIENTS (32) clients, each on its
 # own keepalive connection (in the fleets half on each edge), together
 # sending BENCH_FLEET_RATE (320) polls a second, spread evenly, for
-# BENCH_FLEET_TIME (10) seconds, each poll for the next of BENCH_FLEET_JOBS
-# (16) jobs.  The jobs are the emulator's timed ones, new to each shape:
-# Submitted for a second after CI is first asked, then Running, then
-# Success after 2 to 2 x BENCH_FLEET_TIME seconds, so that about half of
-# them finish during the run.  A poll fails unless it is a 200 naming its
-# job.  Each client first asks once for a finished job of its own, a
-# second before the load: the connections on the way are open when it
-# starts, as on nodes that have been serving.
+# BENCH_FLEET_TIME (10) seconds, every one of BENCH_FLEET_JOBS (16) jobs
+# polled as often as the others, through each edge in turn.  The jobs are
+# the emulator's timed ones, new to each shape: Submitted for a second
+# after CI is first asked, then Running, then Success after 2 to
+# 2 x BENCH_FLEET_TIME seconds, so that about half of them finish during
+# the run.  A poll fails unless it is a 200 naming its job.  Each client
+# first asks once for a finished job of its own, a second before the
+# load: the connections on the way are open when it starts, as on nodes
+# that have been serving.
 #
 # Per shape: the clients' answers a second, p50 and p99 latency, failed
 # polls; CI's requests (the emulator's record): in all, then those
@@ -215,7 +216,7 @@ sub edge {
 # --- the load ----------------------------------------------------------------
 
 # $CLIENTS processes, client c on port c % @$ports, asking for $warm->[c]
-# first, then from a second on polling @$jobs in turn from job c on;
+# first, then from a second on polling @$jobs from job c on;
 # returns { rps, p50, p99 (ms), failed, status => {}, end }
 sub crowd {
     my ($ports, $jobs, $warm) = @_;
@@ -236,7 +237,10 @@ sub crowd {
             $status{"warm-up:$res->{status}"}++ if $res->{status} != 200;
             # the clients' polls interleaved over the period
             my $tick = $start + $period * $c / $CLIENTS;
-            for (my $n = $c; ; $n++) {
+            # the next poll $CLIENTS + 1 jobs on: the clients' polls of one
+            # period spread over all the jobs, and a job's polls go through
+            # each edge in turn
+            for (my $n = $c; ; $n += $CLIENTS + 1) {
                 my $now = time;
                 $tick = $now if $tick < $now;
                 last if $tick >= $end;
