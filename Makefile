@@ -88,7 +88,7 @@ FUZZ_TARGETS := xml request credentials cache sign metadata token
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
         bench-profile bench-sign bench-token bench-xml bench-cache \
-        bench-memory soak test-asan test-fresh deb docs clean
+        bench-memory bench-fleet soak test-asan test-fresh deb docs clean
 
 all: module
 
@@ -253,10 +253,17 @@ $(BUILD)/fuzz/%_fuzz: fuzz/%_fuzz.c $(CORE_SRCS) $(wildcard src/*.h) \
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lcrypto -lxml2 -ljansson
 
-# the gateway next to plain nginx and an njs signer, the micro-benchmarks
-# and the cache's capacity; the table and a plot land in build/bench/
+# the gateway next to plain nginx and an njs signer, the micro-benchmarks,
+# the cache's capacity and the fleet; the tables and a plot land in
+# build/bench/
 bench: bench-deps module bench-sign bench-token bench-xml bench-cache
 	perl bench/run.pl
+	$(MAKE) bench-fleet
+
+# what a polling crowd costs CI through one node, the fleet of examples/
+# and the same fleet without the hash (about 40 s)
+bench-fleet: module $(NGX_BIN)
+	$(NGX_TEST_ENV) perl bench/fleet.pl
 
 # instructions per request of each scenario, under callgrind
 bench-profile: bench-deps module
