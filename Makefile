@@ -269,7 +269,8 @@ bench-fleet: module $(NGX_BIN)
 bench-profile: bench-deps module
 	perl bench/run.pl profile
 
-bench-deps:
+# the suite's packages and Node modules too: the bench mints access tokens
+bench-deps: deps
 	$(call apt_install,wrk gnuplot-nox libnginx-mod-http-js valgrind)
 
 # how many answers a 10 MB zone holds
