@@ -171,7 +171,7 @@ my %relay;      # name => pid
 
 my $MAIN = $$;
 $SIG{INT} = $SIG{TERM} = sub { stop_all(); exit 1 };
-END { local $?; stop_all() if $$ == $MAIN }
+END { local $?; stop_all() if defined $MAIN && $$ == $MAIN }
 
 system('cp', "$FindBin::Bin/cos_sign.js", $dir) == 0 or die;
 
