@@ -88,7 +88,7 @@ FUZZ_TARGETS := xml request credentials cache sign metadata token
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
         bench-profile bench-sign bench-token bench-xml bench-cache \
-        bench-memory soak test-asan test-fresh deb docs clean
+        bench-memory bench-watch soak test-asan test-fresh deb docs clean
 
 all: module
 
@@ -257,6 +257,7 @@ $(BUILD)/fuzz/%_fuzz: fuzz/%_fuzz.c $(CORE_SRCS) $(wildcard src/*.h) \
 # and the cache's capacity; the table and a plot land in build/bench/
 bench: bench-deps module bench-sign bench-token bench-xml bench-cache
 	perl bench/run.pl
+	$(MAKE) bench-watch
 
 # instructions per request of each scenario, under callgrind
 bench-profile: bench-deps module
@@ -264,6 +265,12 @@ bench-profile: bench-deps module
 
 bench-deps:
 	$(call apt_install,wrk gnuplot-nox libnginx-mod-http-js valgrind)
+
+# the watch under 10,000 clients (BENCH_WATCHERS) in turn: event streams,
+# streams with nothing to tell, polling through the pending micro-cache,
+# long-polls (about 4 minutes); needs node (make deps)
+bench-watch: module
+	perl bench/watch.pl
 
 # how many answers a 10 MB zone holds
 bench-cache: module
