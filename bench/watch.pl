@@ -109,6 +109,7 @@ make_path("$dir/temp");
 
 my ($nginx, $base_rss, $nginx_version);
 ($nginx_version) = `$CiJobsTest::NGINX -v 2>&1` =~ m{nginx/(\S+)};
+my $load_before = (split ' ', CiJobsTest::slurp('/proc/loadavg'))[1];
 my %row;
 $row{sse} = phase('sse', "/ci/jobs/tick${STEP}x", $WATCHERS);
 $row{idle} = phase('sse', '/ci/jobs/jobsRunning', $WATCHERS, $IDLE);
@@ -117,6 +118,7 @@ $row{poll} = phase('poll', "/ci/jobs/tick${STEP}x", $POLLERS);
 $row{longpoll} = phase('longpoll', "/ci/jobs/tick${STEP}x", $LONGPOLLS);
 
 $emu->stop_all;
+my $load_after = (split ' ', CiJobsTest::slurp('/proc/loadavg'))[1];
 
 my @order = ([ sse => 'sse' ], [ idle => 'sse idle' ],
              [ idle1 => 'idle/job' ], [ poll => 'poll' ],
@@ -136,9 +138,10 @@ for (@order) {
 $table .= sprintf "\nnginx %s, worker_processes 2, %d jobs stepping every "
     . "%d s, ci_jobs_watch_interval %d s, ci_jobs_cache_valid_pending 1s; "
     . "%d s per scenario (%d s idle); %d CPUs; a new nginx for each, its "
-    . "workers' RSS before any client: %.1f MiB\n",
+    . "workers' RSS before any client: %.1f MiB; load average (5 min) "
+    . "%s before, %s after\n",
     $nginx_version, $JOBS, $STEP, $INTERVAL, $SECONDS, $IDLE,
-    scalar(`nproc`), $base_rss / 1024;
+    scalar(`nproc`), $base_rss / 1024, $load_before, $load_after;
 
 print $table;
 make_path($OUT);
