@@ -269,8 +269,8 @@ bench-deps:
 # the watch under 10,000 clients (BENCH_WATCHERS) in turn: event streams,
 # streams with nothing to tell, polling through the pending micro-cache,
 # long-polls (about 4 minutes); needs node (make deps)
-bench-watch: module
-	perl bench/watch.pl
+bench-watch: module $(NGX_BIN)
+	$(NGX_TEST_ENV) perl bench/watch.pl
 
 # how many answers a 10 MB zone holds
 bench-cache: module
