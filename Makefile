@@ -88,7 +88,8 @@ FUZZ_TARGETS := xml request credentials cache sign metadata token
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
         bench-profile bench-sign bench-token bench-xml bench-cache \
-        bench-memory bench-fleet soak test-asan test-fresh deb docs clean
+        bench-memory bench-fleet bench-watch soak test-asan test-fresh deb \
+        docs clean
 
 all: module
 
@@ -254,11 +255,12 @@ $(BUILD)/fuzz/%_fuzz: fuzz/%_fuzz.c $(CORE_SRCS) $(wildcard src/*.h) \
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lcrypto -lxml2 -ljansson
 
 # the gateway next to plain nginx and an njs signer, the micro-benchmarks,
-# the cache's capacity and the fleet; the tables and a plot land in
+# the cache's capacity, the fleet and the watch; the tables and a plot land in
 # build/bench/
 bench: bench-deps module bench-sign bench-token bench-xml bench-cache
 	perl bench/run.pl
 	$(MAKE) bench-fleet
+	$(MAKE) bench-watch
 
 # what a polling crowd costs CI through one node, the fleet of examples/
 # and the same fleet without the hash (about 40 s)
@@ -272,6 +274,12 @@ bench-profile: bench-deps module
 # the suite's packages and Node modules too: the bench mints access tokens
 bench-deps: deps
 	$(call apt_install,wrk gnuplot-nox libnginx-mod-http-js valgrind)
+
+# the watch under 10,000 clients (BENCH_WATCHERS) in turn: event streams,
+# streams with nothing to tell, polling through the pending micro-cache,
+# long-polls (about 4 minutes); needs node (make deps)
+bench-watch: module $(NGX_BIN)
+	$(NGX_TEST_ENV) perl bench/watch.pl
 
 # how many answers a 10 MB zone holds
 bench-cache: module

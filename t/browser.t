@@ -1,10 +1,12 @@
 #!/usr/bin/perl
 
-# A real browser: examples/job-status.html, served from one origin, polls
-# the gateway's JSON endpoint on another with fetch(), and shows each job's
-# state as it changes.  Nothing the browser receives holds a secret or an
-# Authorization header.  Given an access token in its URL, the page sends
-# it to a location with ci_jobs_access token.
+# A real browser: examples/job-status.html, served from one origin, shows
+# each job's state as it changes, from a gateway on another: with
+# ci_jobs_watch on, told by one EventSource stream, with no request of its
+# own after it; without, it falls back to polling the JSON endpoint with
+# fetch().  Nothing the browser receives holds a secret or an Authorization
+# header.  Given an access token in its URL, the page sends it to a
+# location with ci_jobs_access token (as access_token to the stream).
 
 use strict;
 use warnings;
@@ -32,10 +34,24 @@ my $t = CiJobsTest->new(start => 0, secrets => [ $key ], http => <<"EOF");
         root $examples;
     }
 
+    ci_jobs_cache_zone ci_jobs:1m;
+
     server {
         listen 127.0.0.1:%%PORT%%;
 
         location /ci/ {
+            add_header Access-Control-Allow-Origin "http://127.0.0.1:$page_port" always;
+
+            ci_jobs on;
+            ci_jobs_json on;
+            %%CREDENTIALS%%
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+            ci_jobs_cache ci_jobs;
+            ci_jobs_watch on;
+            ci_jobs_watch_interval 1s;
+        }
+
+        location /poll/ {
             if (\$request_method = OPTIONS) {
                 add_header Access-Control-Allow-Origin "http://127.0.0.1:$page_port";
                 add_header Access-Control-Allow-Methods "GET";
@@ -67,6 +83,9 @@ my $t = CiJobsTest->new(start => 0, secrets => [ $key ], http => <<"EOF");
             ci_jobs_access_keys %%DIR%%/keys.json;
             %%CREDENTIALS%%
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+            ci_jobs_cache ci_jobs;
+            ci_jobs_watch on;
+            ci_jobs_watch_interval 1s;
         }
     }
 EOF
@@ -76,7 +95,7 @@ print $kf encode_json({ keys => [ { kty => 'oct', kid => 'page', k => $key } ] }
 close $kf;
 $t->start_nginx;
 
-my $gateway = 'http://127.0.0.1:' . $t->port . '/ci/';
+my $gateway = 'http://127.0.0.1:' . $t->port . '/poll/';
 my $url = "http://127.0.0.1:$page_port/job-status.html?gateway=$gateway"
         . '&jobs=faultstate,jobsFailed1,jobsRunning1,nosuchjob1&interval=200';
 
@@ -98,7 +117,19 @@ sub browse {
         exit 127;
     }
 
-    my $dom = do { local $/; <$out> } // '';
+    # virtual time stands still while a stream is open: a page whose
+    # stream never ends is cut after a minute of real time
+    my $dom = eval {
+        local $SIG{ALRM} = sub { die "timeout\n" };
+        alarm 60;
+        my $text = do { local $/; <$out> } // '';
+        alarm 0;
+        $text;
+    };
+    if (!defined $dom) {
+        kill 'TERM', $pid;
+        $dom = '';
+    }
     close $out;
     return $dom;
 }
@@ -111,7 +142,20 @@ sub job_state {
     return ($in // $dom) =~ m{<tr id="job-$id" data-state="(\w+)"} ? $1 : '';
 }
 
+# the page's requests to a gateway location, as nginx logged them
+sub gateway_requests {
+    my ($prefix) = @_;
+    return grep { m{"[A-Z]+ /\Q$prefix\E/} }
+           split /\n/, CiJobsTest::slurp($t->dir . '/access.log');
+}
+
 ok(length $dom, 'the browser rendered the page') or diag(CiJobsTest::slurp($t->dir . '/chromium-plain.log'));
+like($dom, qr{<body data-mode="polling">},
+     'no stream offered: the page polls');
+my @polls = gateway_requests('poll');
+like($polls[0] // '', qr{"GET /poll/jobs/faultstate,\S+ HTTP/1.1" 200 },
+     'after one EventSource request the gateway answered as a lookup');
+cmp_ok(scalar @polls, '>=', 4, 'then one request per interval');
 is(job_state('faultstate'), 'Success',
    'a job seen Submitted, then Running, ends Success');
 is(job_state('jobsFailed1'), 'Failed', 'a failed job');
@@ -144,6 +188,45 @@ unlike($received // '', qr/^authorization:/mi,
 unlike($netlog_text, qr/"authorization:/i,
        'no Authorization header in the network log');
 
+# --- events: one stream, no polling ------------------------------------------
+
+$t->forget_upstream_requests;
+my $timed = "timed3x$$";
+my $events_url = "http://127.0.0.1:$page_port/job-status.html?gateway="
+               . 'http://127.0.0.1:' . $t->port . '/ci/'
+               . "&jobs=$timed,jobsFailed1,nosuchjob1&interval=200";
+my $events_dom = browse($events_url, 'events');
+
+like($events_dom, qr{<body data-mode="events">}, 'a stream offered: events');
+is(job_state($timed, $events_dom), 'Success',
+   'a job seen running ends Success');
+is(job_state('jobsFailed1', $events_dom), 'Failed', 'a failed job');
+is(job_state('nosuchjob1', $events_dom), 'missing', 'a missing job');
+like($events_dom, qr{<p id="status">all jobs finished</p>},
+     'the page knows every job ended');
+
+my ($told) = $events_dom =~ m{<pre id="received" hidden="">(.*?)</pre>}s;
+$told //= '';
+my @progress = map { /"JobId":"\Q$timed\E".*"State":"(\w+)".*"Progress":"?(\d+)/
+                     ? "$1 $2" : () }
+               $told =~ /^event: job\n(?:id: .*\n)?data: (.*)$/mg;
+is_deeply(\@progress, [ 'Submitted 0', 'Running 30', 'Success 100' ],
+          'each state and its progress pushed as it changed')
+    or diag($told);
+like($told, qr/event: end\n(?:id: .*\n)?data: \{\}\n\s*\z/, 'then the end');
+
+my @streams = gateway_requests('ci');
+is(scalar @streams, 1, 'one request from the page: the stream') or diag("@streams");
+like($streams[0] // '', qr{"GET /ci/jobs/\Q$timed\E,jobsFailed1,nosuchjob1 HTTP/1.1" 200 },
+     'on the id lookup');
+my $refreshes = grep { $_->{target} =~ /\Q$timed\E/ } $t->upstream_requests;
+cmp_ok($refreshes, '<=', 6,
+       'CI asked once per watch interval, not per page request');
+
+my $events_netlog = CiJobsTest::slurp($t->dir . '/netlog-events.json');
+unlike($events_netlog, qr/\Q$CiJobsTest::SECRET_KEY\E|q-signature/,
+       'no secret and no signature in its network log');
+
 # --- with an access token ----------------------------------------------------
 
 my $sdk = "$CiJobsTest::ROOT/t/sdk/node_modules";
@@ -154,7 +237,7 @@ my $specs = $t->dir . '/specs.json';
 open my $sf, '>', $specs or die;
 print $sf encode_json([ {
     key => $key,
-    payload => { ci_jobs => [ qw(jobsFailed1 jobsRunning1) ],
+    payload => { ci_jobs => [ 'jobsFailed1', "timed2x$$" ],
                  exp => time + 600 },
     options => { algorithm => 'HS256', keyid => 'page',
                  noTimestamp => JSON::PP::true } } ]);
@@ -164,11 +247,18 @@ like($token, qr/^[\w-]+\.[\w-]+\.[\w-]+$/, 'a token minted by jsonwebtoken');
 
 my $tok_gateway = 'http://127.0.0.1:' . $t->port . '/tok/';
 my $tok_dom = browse("http://127.0.0.1:$page_port/job-status.html"
-                     . "?gateway=$tok_gateway&jobs=jobsFailed1,jobsRunning1"
+                     . "?gateway=$tok_gateway&jobs=jobsFailed1,timed2x$$"
                      . "&interval=200&token=$token", 'token');
 is(job_state('jobsFailed1', $tok_dom), 'Failed',
    'with the token of its URL: a failed job');
-is(job_state('jobsRunning1', $tok_dom), 'Running', 'and a running one');
+is(job_state("timed2x$$", $tok_dom), 'Success',
+   'and one that ends while watched');
+like($tok_dom, qr{<body data-mode="events">},
+     'told by a stream, the token its access_token');
+my @tok = gateway_requests('tok');
+is(scalar @tok, 1, 'one request from the page');
+like($tok[0] // '', qr{"GET /tok/jobs/jobsFailed1,timed2x$$\?access_token=\S+ HTTP/1.1" 200 },
+     'one stream request') or diag("@tok");
 
 my $bad_dom = browse("http://127.0.0.1:$page_port/job-status.html"
                      . "?gateway=$tok_gateway&jobs=jobsFailed1&interval=200",

@@ -900,6 +900,20 @@ for my $api (qw(jobs ai_jobs)) {
               "$api/faultstate: Submitted, Running, then Success");
 }
 
+# tick<S>x<N>: Running, one step further every S seconds, job N's steps
+# N * S / 100 seconds after job 0's
+{
+    my $before = time;
+    my $answer = ask($A, path => '/jobs/tick2x50')->{body};
+    my $after = time;
+    my ($progress) = job_field('Progress', $answer);
+    my @may = map { int(($_ * 1000 - 1000) / 2000) % 100 } $before, $after;
+    is_deeply([ job_states($answer) ], [ 'Running' ], 'tick2x50: Running');
+    ok(grep({ $_ == $progress } @may),
+       "tick2x50: the step of the clock, 1 s later than job 0's")
+        or diag("$progress, not one of @may");
+}
+
 $r = ask($A, path => '/jobs/faultclose');
 ok($r->{eof} && !defined $r->{status}, 'faultclose: closed without an answer');
 $r = ask($A, path => '/jobs/faultcontenttype');

@@ -89,7 +89,7 @@ http {
     server {
         listen $listen;
 
-        # the job-status page, polling the gateway below
+        # the job-status page, told by the gateway below (events)
         location = / {
             return 302 /job-status.html$jobs;
         }

@@ -96,6 +96,12 @@
 #   timed<S>x<N> (S 2..999, any id API): Submitted for a second from the
 #   first request for it (per API; kept with faultstate's counters), then
 #   Running, then Success from S seconds after that first request on.
+#   tick<S>x<N> (S 1..999, /jobs only): Running for ever, its Progress
+#   (step k mod 100) one step further every S seconds of real time (not
+#   --clock-offset's): step k begins k * S seconds plus
+#   (N * 10 * S mod 1000 * S) milliseconds after the epoch, so that jobs
+#   1..100 step in turn and a client can tell when a change it sees
+#   happened (bench/watch.pl).
 #   Unknown ids come back as one <NonExistJobIds> per id, in request order.
 #   Media Success jobs carry MediaInfo/MediaResult; every media job has an
 #   Operation/DigitalWatermark/State of Running (as in the seed) whatever its
@@ -435,7 +441,7 @@ sub generated_job {
     my ($api, $id) = @_;
     my $prefix = $API_PREFIX{$api};
 
-    my ($state, $n);
+    my ($state, $n, $progress);
     if ($id =~ /\A\Q$prefix\E(Submitted|Running|Pause|Success|Failed|Cancel)
                 ([1-9][0-9]{0,8})\z/x) {
         ($state, $n) = ($1, $2);
@@ -445,6 +451,10 @@ sub generated_job {
         ($state, $n) = (next_fault_state($api), 1);
     } elsif ($id =~ /\Atimed([2-9]|[1-9][0-9]{1,2})x([1-9][0-9]{0,8})\z/) {
         ($state, $n) = (timed_state($api, $id, $1), $2);
+    } elsif ($api eq 'jobs'
+             && $id =~ /\Atick([1-9][0-9]{0,2})x([1-9][0-9]{0,8})\z/) {
+        ($state, $n) = ('Running', $2);
+        $progress = tick_progress($1, $2);
     } elsif (fault_kind($id)) {
         ($state, $n) = ('Success', 1);
     } else {
@@ -457,7 +467,7 @@ sub generated_job {
              tag => { media => 'Transcode', pic => 'PosterProduction',
                       ai => 'Translation', inv => '' }->{ $API_KIND{$api} },
              bucket => $BUCKET, region => $REGION, name => "batch-$id",
-             user_data => 'This is my data.' };
+             user_data => 'This is my data.', progress => $progress };
 }
 
 sub find_job {
@@ -595,8 +605,9 @@ sub media_tree {
 
     return [
         Code => $code, Message => $message, JobId => $j->{id}, State => $s,
-        Progress => { Submitted => 0, Running => 30, Pause => 30,
-                      Success => 100, Failed => 30, Cancel => 0 }->{$s},
+        Progress => $j->{progress}
+                    // { Submitted => 0, Running => 30, Pause => 30,
+                         Success => 100, Failed => 30, Cancel => 0 }->{$s},
         CreationTime => $created, StartTime => $started, EndTime => $ended,
         QueueId => $j->{queue}, Tag => $j->{tag}, workflow_parts($j),
         Input => [ BucketId => $j->{bucket},
@@ -801,6 +812,14 @@ sub next_fault_state {
     syswrite $fh, join '', map { "$_ $count{$_}\n" } sort keys %count;
     close $fh;
     return ('Submitted', 'Running')[$n] // 'Success';
+}
+
+# a ticking job's progress: its step number now, mod 100
+sub tick_progress {
+    my ($secs, $n) = @_;
+    my $ms = int(Time::HiRes::time() * 1000);
+    my $offset = $n * 10 * $secs % (1000 * $secs);
+    return int(($ms - $offset) / (1000 * $secs)) % 100;
 }
 
 # the state of a timed job: by the time since its first request
