@@ -339,11 +339,11 @@ ngx_http_ci_jobs_resolve_start(ngx_http_ci_jobs_resolve_t *res)
 
 /*
  * nginx's resolver keeps an answer until the end of the second its TTL runs
- * out in: up to a second longer than the TTL, more than the time a change
- * of the answer may take to be seen.  The cached answer, and those of the
- * CNAMEs it leads through, are marked out of date, as nginx marks one it
- * asks again for: the resolution that follows asks the DNS server.  One
- * being asked for already is left as it is, and joined.
+ * out in, up to a second longer than the TTL.  Before a scheduled
+ * resolution the cached answer, and those of the CNAMEs it leads through,
+ * are marked out of date, as nginx marks one it asks again for, so that
+ * the DNS server is asked; one being asked for already is left as it is,
+ * and joined.
  */
 
 static void
