@@ -3,7 +3,8 @@
  * CI's host name resolved at run time, through nginx's resolver (the
  * "resolver" directive of the location): one resolution per target per
  * worker, shared by all its requests, started when the worker starts and
- * again whenever the answer's TTL (or "resolver ... valid=") runs out.
+ * again, in the background, shortly before the answer's TTL (or "resolver
+ * ... valid=") runs out, so that a new answer is in use by then.
  *
  * The addresses of an answer are a round-robin peer set of their own,
  * the upstream's peer.data in this worker; when an answer differs, a new
@@ -25,8 +26,14 @@
 /* after a failure: the next attempt */
 #define NGX_HTTP_CI_JOBS_RESOLVE_RETRY      1000
 
-/* the least time between two resolutions */
-#define NGX_HTTP_CI_JOBS_RESOLVE_MIN        100
+/*
+ * An answer's life, in seconds, as used: a TTL of 0 taken as 1, one over a
+ * day as a day (and the timer within 32 bits); the next resolution starts
+ * when a tenth of it is left.
+ */
+#define NGX_HTTP_CI_JOBS_RESOLVE_LIFE_MIN   1
+#define NGX_HTTP_CI_JOBS_RESOLVE_LIFE_MAX   86400
+#define NGX_HTTP_CI_JOBS_RESOLVE_AHEAD      10
 
 /* round robin's defaults for a server: max_fails=1 fail_timeout=10s */
 #define NGX_HTTP_CI_JOBS_MAX_FAILS          1
@@ -72,6 +79,9 @@ typedef struct {
 
 static void ngx_http_ci_jobs_resolve_timer(ngx_event_t *ev);
 static void ngx_http_ci_jobs_resolve_start(ngx_http_ci_jobs_resolve_t *res);
+static void ngx_http_ci_jobs_resolve_expire(ngx_http_ci_jobs_resolve_t *res);
+static ngx_resolver_node_t *ngx_http_ci_jobs_resolver_node(ngx_resolver_t *r,
+    ngx_str_t *name);
 static void ngx_http_ci_jobs_resolve_handler(ngx_resolver_ctx_t *ctx);
 static void ngx_http_ci_jobs_resolve_failed(ngx_http_ci_jobs_resolve_t *res,
     ngx_int_t state);
@@ -92,6 +102,7 @@ ngx_http_ci_jobs_resolve_create(ngx_conf_t *cf, ngx_url_t *u,
     ngx_http_upstream_srv_conf_t *uscf, ngx_resolver_t *resolver,
     ngx_msec_t timeout)
 {
+    ngx_str_t                    host;
     ngx_http_ci_jobs_resolve_t  *res;
 
     res = ngx_pcalloc(cf->pool, sizeof(ngx_http_ci_jobs_resolve_t));
@@ -99,7 +110,22 @@ ngx_http_ci_jobs_resolve_create(ngx_conf_t *cf, ngx_url_t *u,
         return NULL;
     }
 
-    res->host = u->host;
+    /* as nginx's resolver keeps the name: lower case, no final dot */
+
+    host = u->host;
+
+    if (host.len > 1 && host.data[host.len - 1] == '.') {
+        host.len--;
+    }
+
+    res->host.data = ngx_pnalloc(cf->pool, host.len);
+    if (res->host.data == NULL) {
+        return NULL;
+    }
+
+    ngx_strlow(res->host.data, host.data, host.len);
+    res->host.len = host.len;
+
     res->port = u->port ? u->port : u->default_port;
     res->resolver = resolver;
     res->timeout = timeout;
@@ -256,10 +282,18 @@ ngx_http_ci_jobs_resolve_current(ngx_http_ci_jobs_resolve_t *res,
 }
 
 
+/* a resolution the worker schedules asks the DNS server, not the cache */
+
 static void
 ngx_http_ci_jobs_resolve_timer(ngx_event_t *ev)
 {
-    ngx_http_ci_jobs_resolve_start(ev->data);
+    ngx_http_ci_jobs_resolve_t *res = ev->data;
+
+    if (res->ctx == NULL) {
+        ngx_http_ci_jobs_resolve_expire(res);
+    }
+
+    ngx_http_ci_jobs_resolve_start(res);
 }
 
 
@@ -286,6 +320,9 @@ ngx_http_ci_jobs_resolve_start(ngx_http_ci_jobs_resolve_t *res)
     ctx->data = res;
     ctx->timeout = res->timeout;
 
+    /* a resolution under way does not hold back a worker that leaves */
+    ctx->cancelable = 1;
+
     res->ctx = ctx;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
@@ -300,15 +337,99 @@ ngx_http_ci_jobs_resolve_start(ngx_http_ci_jobs_resolve_t *res)
 }
 
 
+/*
+ * nginx's resolver keeps an answer until the end of the second its TTL runs
+ * out in, up to a second longer than the TTL.  Before a scheduled
+ * resolution the cached answer, and those of the CNAMEs it leads through,
+ * are marked out of date, as nginx marks one it asks again for, so that
+ * the DNS server is asked; one being asked for already is left as it is,
+ * and joined.
+ */
+
+static void
+ngx_http_ci_jobs_resolve_expire(ngx_http_ci_jobs_resolve_t *res)
+{
+    ngx_str_t             name;
+    ngx_uint_t            n, naddrs;
+    ngx_resolver_node_t  *rn;
+
+    name = res->host;
+
+    for (n = 0; n < NGX_RESOLVER_MAX_RECURSION; n++) {
+
+        rn = ngx_http_ci_jobs_resolver_node(res->resolver, &name);
+
+        if (rn == NULL || rn->waiting || rn->valid < ngx_time()) {
+            return;
+        }
+
+        rn->valid = 0;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "ci_jobs resolve: cached \"%V\" out of date", &name);
+
+        /* a CNAME alone: nginx's own test (ngx_resolve_name_locked) */
+
+        naddrs = (rn->naddrs == (u_short) -1) ? 0 : rn->naddrs;
+#if (NGX_HAVE_INET6)
+        naddrs += (rn->naddrs6 == (u_short) -1) ? 0 : rn->naddrs6;
+#endif
+
+        if (naddrs || rn->nsrvs || rn->cnlen == 0) {
+            return;
+        }
+
+        name.data = rn->u.cname;
+        name.len = rn->cnlen;
+    }
+}
+
+
+/* a name's node in the resolver's cache, found as the resolver finds it */
+
+static ngx_resolver_node_t *
+ngx_http_ci_jobs_resolver_node(ngx_resolver_t *r, ngx_str_t *name)
+{
+    uint32_t              hash;
+    ngx_int_t             rc;
+    ngx_rbtree_node_t    *node, *sentinel;
+    ngx_resolver_node_t  *rn;
+
+    hash = ngx_crc32_short(name->data, name->len);
+
+    node = r->name_rbtree.root;
+    sentinel = r->name_rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        rn = ngx_rbtree_data(node, ngx_resolver_node_t, node);
+
+        rc = ngx_memn2cmp(name->data, rn->name, name->len, rn->nlen);
+
+        if (rc == 0) {
+            return rn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
 static void
 ngx_http_ci_jobs_resolve_handler(ngx_resolver_ctx_t *ctx)
 {
     ngx_http_ci_jobs_resolve_t *res = ctx->data;
 
-    time_t                        valid;
+    time_t                        valid, life;
     ngx_int_t                     state;
-    ngx_msec_t                    delay, now, until;
-    ngx_time_t                   *tp;
+    ngx_msec_t                    delay;
     ngx_http_ci_jobs_peer_set_t  *set;
 
     res->ctx = NULL;
@@ -364,20 +485,29 @@ ngx_http_ci_jobs_resolve_handler(ngx_resolver_ctx_t *ctx)
     ngx_http_ci_jobs_resolve_wake(res, 1);
 
     /*
-     * The resolver's cache holds the answer through the second it becomes
-     * invalid in (valid >= ngx_time()): the next resolution, a new query,
-     * is at the start of the second after it.
+     * The answer lives valid - now seconds from now, nginx's time being
+     * whole seconds: it is fresh from the DNS server (a scheduled
+     * resolution expires the cached one), or, for a first answer, one
+     * cached at most a second longer.  The next resolution starts when a
+     * tenth of that is left, so that a new answer is in use before this
+     * one runs out.
      */
 
-    tp = ngx_timeofday();
-    now = (ngx_msec_t) tp->sec * 1000 + tp->msec;
-    until = (ngx_msec_t) (valid + 1) * 1000;
+    life = valid - ngx_time();
 
-    delay = (until > now) ? until - now : 0;
+    if (life < NGX_HTTP_CI_JOBS_RESOLVE_LIFE_MIN) {
+        life = NGX_HTTP_CI_JOBS_RESOLVE_LIFE_MIN;
 
-    if (delay < NGX_HTTP_CI_JOBS_RESOLVE_MIN) {
-        delay = NGX_HTTP_CI_JOBS_RESOLVE_MIN;
+    } else if (life > NGX_HTTP_CI_JOBS_RESOLVE_LIFE_MAX) {
+        life = NGX_HTTP_CI_JOBS_RESOLVE_LIFE_MAX;
     }
+
+    delay = (ngx_msec_t) life * 1000;
+    delay -= delay / NGX_HTTP_CI_JOBS_RESOLVE_AHEAD;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "ci_jobs resolve: \"%V\" again in %M ms",
+                   &res->host, delay);
 
     if (!ngx_exiting) {
         ngx_add_timer(&res->timer, delay);

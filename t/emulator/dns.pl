@@ -7,17 +7,20 @@
 #   perl t/emulator/dns.pl --listen 127.0.0.1:PORT --zone-file FILE
 #       [--ttl SECONDS] [--record FILE] [--pid-file FILE]
 #
-# The zone file has a line "NAME ADDRESS [ADDRESS ...]" per name, or the
-# one word "silent": then no query is answered.  A query for an A record
-# of a name there gets its addresses, with the TTL; any other type of a
-# name there, an empty answer; a name not there, NXDOMAIN.  Each query is
-# recorded as a JSON line: {"time":..., "name":..., "type":..., "answer":
-# [...]} ("answer" is null when silent).
+# The zone file has a line "NAME [delay=SECONDS] ADDRESS [ADDRESS ...]" or
+# "NAME silent" per name, or the one word "silent": then no query is
+# answered.  A query for an A record of a name there gets its addresses,
+# with the TTL, SECONDS later if delay= says so (other queries answered
+# meanwhile); any other type of a name there, an empty answer; a name not
+# there, NXDOMAIN; a silent name, nothing.  Each query is recorded as a
+# JSON line: {"time":..., "name":..., "type":..., "answer": [...]}
+# ("answer" is null when silent).
 
 use strict;
 use warnings;
 
 use Getopt::Long;
+use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes qw(time);
@@ -48,6 +51,7 @@ sub zone {
         next unless defined $name;
         return undef if $name eq 'silent';
         $zone{lc $name} = \@addrs;
+        $zone{lc $name} = undef if "@addrs" eq 'silent';
     }
     return \%zone;
 }
@@ -60,12 +64,30 @@ sub record {
     close $fh;
 }
 
+# answers held back by delay=: [time due, reply, peer], in that order
+my @held;
+my $select = IO::Select->new($socket);
+
 while (1) {
-    my $peer = $socket->recv(my $query, 512) // next;
-    next if length $query < 17;
+    my $wait = @held ? $held[0][0] - time : undef;
+    $wait = 0 if defined $wait && $wait < 0;
+
+    if ($select->can_read($wait)) {
+        query();
+    }
+
+    while (@held && $held[0][0] <= time) {
+        my ($due, $reply, $peer) = @{ shift @held };
+        $socket->send($reply, 0, $peer);
+    }
+}
+
+sub query {
+    my $peer = $socket->recv(my $query, 512) // return;
+    return if length $query < 17;
 
     my ($id, $flags, $qdcount) = unpack 'n n n', $query;
-    next if $qdcount != 1 || $flags & 0x8000;
+    return if $qdcount != 1 || $flags & 0x8000;
 
     # the question: labels, then type and class
     my ($pos, @labels) = (12);
@@ -76,21 +98,24 @@ while (1) {
         push @labels, substr $query, $pos, $len;
         $pos += $len;
     }
-    next if $pos + 4 > length $query;
+    return if $pos + 4 > length $query;
     my ($type) = unpack 'n', substr $query, $pos, 2;
     my $question = substr $query, 12, $pos + 4 - 12;
     my $name = lc join '.', @labels;
 
     my $zone = zone();
-    if (!defined $zone) {
+    if (!defined $zone || (exists $zone->{$name} && !$zone->{$name})) {
         record({ time => time, name => $name, type => $type,
                  answer => undef });
-        next;
+        return;
     }
 
-    my $addrs = $zone->{$name};
-    my @answer = ($addrs && $type == 1) ? @$addrs : ();
-    my $rcode = $addrs ? 0 : 3;
+    my @addrs = @{ $zone->{$name} // [] };
+    my ($delay) = map { /^delay=([\d.]+)$/ ? $1 : () } @addrs;
+    @addrs = grep { !/^delay=/ } @addrs;
+
+    my @answer = (exists $zone->{$name} && $type == 1) ? @addrs : ();
+    my $rcode = exists $zone->{$name} ? 0 : 3;
 
     my $reply = pack('n n n n n n', $id, 0x8180 | $rcode,
                      1, scalar @answer, 0, 0) . $question;
@@ -100,6 +125,14 @@ while (1) {
     }
 
     record({ time => time, name => $name, type => $type,
-             answer => \@answer, rcode => $rcode });
+             answer => \@answer, rcode => $rcode,
+             ($delay ? (delay => $delay) : ()) });
+
+    if ($delay) {
+        @held = sort { $a->[0] <=> $b->[0] }
+                @held, [time + $delay, $reply, $peer];
+        return;
+    }
+
     $socket->send($reply, 0, $peer);
 }

@@ -25,7 +25,9 @@ package CiJobsTest;
 # An emulator with address => '127.0.0.2' listens there (all of 127/8 is
 # loopback), with port_of => NAME on NAME's port.  $t->start_dns(NAME =>
 # [ADDRESS ...]) runs t/emulator/dns.pl (its port: $t->dns_port), whose
-# answers dns_answer replaces and dns_silent stops.
+# answers dns_answer replaces and dns_silent stops; a name's list may start
+# with 'delay=SECONDS' (answered that much later) or be ['silent'] (never
+# answered).
 #
 # Placeholders: %%PORT%% (nginx), %%EMU_<name>%% (an emulator's port),
 # %%DIR%% (the test's directory), %%CA%% (the test CA certificate),
@@ -255,7 +257,8 @@ sub restart_emulator {
 # --- a DNS server ------------------------------------------------------------
 
 # t/emulator/dns.pl on a UDP port of 127.0.0.1: the A records of
-# dns_answer(NAME => [ADDRESS ...], ...), or none at all (dns_silent).
+# dns_answer(NAME => [ADDRESS ...], ...) (['delay=S', ADDRESS ...]: S s
+# late; ['silent']: never), or none at all (dns_silent).
 sub start_dns {
     my ($self, %answers) = @_;
     my $d = $self->{dir};
