@@ -84,7 +84,8 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Isrc -It/unit \
                $(shell pkg-config --cflags libxml-2.0 2>/dev/null \
                        || echo -I/usr/include/libxml2)
-FUZZ_TARGETS := xml request credentials cache sign metadata token
+FUZZ_TARGETS := xml request credentials cache sign metadata token \
+                notification
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
         bench-profile bench-sign bench-token bench-xml bench-cache \
@@ -228,7 +229,7 @@ run: deps module $(NGX_BIN)
 # make fuzz FUZZ_TIME=N: each libFuzzer target N seconds, from its corpus
 fuzz: fuzz-deps $(patsubst %,$(BUILD)/fuzz/%_fuzz,$(FUZZ_TARGETS))
 	@for t in $(FUZZ_TARGETS); do \
-	    case $$t in xml|cache) dict=-dict=fuzz/xml.dict;; *) dict=;; esac; \
+	    case $$t in xml|cache|notification) dict=-dict=fuzz/xml.dict;; *) dict=;; esac; \
 	    mkdir -p $(BUILD)/fuzz/$$t-corpus && \
 	    echo "fuzzing $$t for $(FUZZ_TIME)s" && \
 	    $(BUILD)/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_TIME) \
