@@ -27,6 +27,10 @@ package CiJobsTest;
 # [ADDRESS ...]) runs t/emulator/dns.pl (its port: $t->dns_port), whose
 # answers dns_answer replaces and dns_silent stops.
 #
+# An emulator with callback => '/PATH' posts CI's notifications of its
+# timed jobs and runs to http://127.0.0.1:%%PORT%%/PATH when they end (in
+# JSON with callback_json => 1); $t->callbacks lists those it sent.
+#
 # Placeholders: %%PORT%% (nginx), %%EMU_<name>%% (an emulator's port),
 # %%DIR%% (the test's directory), %%CA%% (the test CA certificate),
 # %%HOST%% (the bucket's host name), %%CREDENTIALS%% (bucket, region and
@@ -217,6 +221,10 @@ sub start_emulators {
             if $opt->{stale_after};
         push @cmd, '--idle-timeout', $opt->{idle_timeout}
             if $opt->{idle_timeout};
+        push @cmd, '--callback',
+                   "http://127.0.0.1:$self->{ports}{nginx}$opt->{callback}"
+            if $opt->{callback};
+        push @cmd, '--callback-json' if $opt->{callback_json};
 
         if (my $tls = $opt->{tls}) {
             push @cmd, '--tls-cert', "$self->{dir}/tls/$tls.crt",
@@ -774,6 +782,16 @@ sub upstream_requests {
     my ($self, $name) = @_;
     $name //= (sort keys %{ $self->{emulators} })[0];
     my $file = "$self->{dir}/emu_$name.jsonl";
+    return () unless -e $file;
+    open my $fh, '<', $file or die;
+    return map { decode_json($_) } grep { /\S/ } <$fh>;
+}
+
+# the notifications the emulator posted: [ { event, id, time, status } ]
+sub callbacks {
+    my ($self, $name) = @_;
+    $name //= (sort keys %{ $self->{emulators} })[0];
+    my $file = "$self->{dir}/emu_$name.jsonl.callbacks";
     return () unless -e $file;
     open my $fh, '<', $file or die;
     return map { decode_json($_) } grep { /\S/ } <$fh>;
