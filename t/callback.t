@@ -38,6 +38,14 @@ my $t = CiJobsTest->new(workers => 2,
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
         }
 
+        location /poll/ {
+            ci_jobs on;
+            ci_jobs_cache ci_jobs;
+            ci_jobs_cache_valid_pending 30s;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+            add_header X-Cache $ci_jobs_cache_status always;
+        }
+
         location = /ci-events {
             ci_jobs_callback ci_jobs;
         }
@@ -245,6 +253,49 @@ is(states($got->[0]), '', 'a forged JSON Success: nothing told either');
 is(upstream_for('jobsRunning3'), 1, 'its query');
 
 close $running;
+
+# --- pollers: a pending entry woken is expired ------------------------------
+
+is($t->get('/poll/jobs/jobsRunning4')->{headers}{'x-cache'}, 'MISS',
+   'a poller: from upstream');
+is($t->get('/poll/jobs/jobsRunning4')->{headers}{'x-cache'}, 'HIT',
+   'then kept for ci_jobs_cache_valid_pending');
+sleep 1.1;
+is(post(task_finish('jobsRunning4'))->{status}, 200, 'its notification');
+$t->forget_upstream_requests;
+is($t->get('/poll/jobs/jobsRunning4')->{headers}{'x-cache'}, 'EXPIRED',
+   'the next poller goes upstream');
+is($t->get('/poll/jobs/jobsRunning4')->{headers}{'x-cache'}, 'HIT',
+   'and the one after has its answer');
+is(upstream_for('jobsRunning4'), 1, 'one query');
+
+# --- configuration ----------------------------------------------------------
+
+my ($status, $out) = $t->nginx_test(<<'EOF');
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /e { ci_jobs_callback nosuchzone; }
+    }
+EOF
+isnt($status, 0, 'an unknown zone: nginx -t fails');
+like($out, qr/unknown zone "nosuchzone" in "ci_jobs_callback"/,
+     'naming the directive');
+
+($status, $out) = $t->nginx_test(<<'EOF');
+    ci_jobs_cache_zone ci_jobs:1m;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        %%CREDENTIALS%%
+        location /e {
+            ci_jobs on;
+            ci_jobs_callback ci_jobs;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+        }
+    }
+EOF
+isnt($status, 0, 'with ci_jobs on: nginx -t fails');
+like($out, qr/"ci_jobs_callback" and "ci_jobs on" in one location/,
+     'saying why');
 
 $t->done;
 
