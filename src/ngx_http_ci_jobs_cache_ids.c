@@ -4,24 +4,22 @@
  * of an id lookup carries one link per id after its key and answer's
  * request id; the links are in the index while the entry is in the zone.
  * The same id in several lookups ("jobs/a", "jobs/a,b") is several links
- * of equal keys: the tree is ordered by hash then id, and a search for an
- * id visits every subtree that may hold an equal one.
+ * of equal keys: the tree is nginx's string tree, ordered by hash then
+ * id, and a search for an id visits every subtree that may hold an equal
+ * one.
  */
 
 
 #include "ngx_http_ci_jobs_cache_ids.h"
 
 
+/* sn: the id's hash and the id, in the entry after the links */
 typedef struct {
-    ngx_rbtree_node_t                node;     /* key: the id's hash */
+    ngx_str_node_t                   sn;
     void                            *entry;
-    u_char                          *id;       /* in the entry, after links */
-    size_t                           len;
 } ngx_http_ci_jobs_cache_link_t;
 
 
-static void ngx_http_ci_jobs_cache_ids_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_uint_t ngx_http_ci_jobs_cache_ids_visit(ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel, uint32_t hash, const u_char *id,
     size_t len, ngx_http_ci_jobs_cache_ids_pt found, void *data);
@@ -31,7 +29,7 @@ void
 ngx_http_ci_jobs_cache_ids_init(ngx_rbtree_t *tree,
     ngx_rbtree_node_t *sentinel)
 {
-    ngx_rbtree_init(tree, sentinel, ngx_http_ci_jobs_cache_ids_insert_value);
+    ngx_rbtree_init(tree, sentinel, ngx_str_rbtree_insert_value);
 }
 
 
@@ -82,9 +80,9 @@ ngx_http_ci_jobs_cache_ids_init_links(u_char *room, const u_char *ids,
             comma = end;
         }
 
-        links[i].id = p;
-        links[i].len = comma - p;
-        links[i].node.key = ngx_murmur_hash2(p, comma - p);
+        links[i].sn.str.data = p;
+        links[i].sn.str.len = comma - p;
+        links[i].sn.node.key = ngx_murmur_hash2(p, comma - p);
 
         p = comma + 1;
     }
@@ -104,7 +102,7 @@ ngx_http_ci_jobs_cache_ids_link(ngx_rbtree_t *tree, u_char *room,
 
     for (i = 0; i < n; i++) {
         links[i].entry = entry;
-        ngx_rbtree_insert(tree, &links[i].node);
+        ngx_rbtree_insert(tree, &links[i].sn.node);
     }
 }
 
@@ -119,7 +117,7 @@ ngx_http_ci_jobs_cache_ids_unlink(ngx_rbtree_t *tree, u_char *room,
     links = (ngx_http_ci_jobs_cache_link_t *) room;
 
     for (i = 0; i < n; i++) {
-        ngx_rbtree_delete(tree, &links[i].node);
+        ngx_rbtree_delete(tree, &links[i].sn.node);
     }
 }
 
@@ -160,7 +158,8 @@ ngx_http_ci_jobs_cache_ids_visit(ngx_rbtree_node_t *node,
 
         link = (ngx_http_ci_jobs_cache_link_t *) node;
 
-        rc = ngx_memn2cmp((u_char *) id, link->id, len, link->len);
+        rc = ngx_memn2cmp((u_char *) id, link->sn.str.data, len,
+                          link->sn.str.len);
 
         if (rc != 0) {
             node = (rc < 0) ? node->left : node->right;
@@ -176,41 +175,3 @@ ngx_http_ci_jobs_cache_ids_visit(ngx_rbtree_node_t *node,
     return n;
 }
 
-
-static void
-ngx_http_ci_jobs_cache_ids_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t              **p;
-    ngx_http_ci_jobs_cache_link_t   *l, *lt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else { /* node->key == temp->key */
-
-            l = (ngx_http_ci_jobs_cache_link_t *) node;
-            lt = (ngx_http_ci_jobs_cache_link_t *) temp;
-
-            p = (ngx_memn2cmp(l->id, lt->id, l->len, lt->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
