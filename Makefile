@@ -89,7 +89,7 @@ FUZZ_TARGETS := xml request credentials cache sign metadata token \
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
         bench-profile bench-sign bench-token bench-xml bench-cache \
-        bench-memory soak test-asan test-fresh deb docs clean
+        bench-memory bench-callback soak test-asan test-fresh deb docs clean
 
 all: module
 
@@ -269,6 +269,10 @@ bench-deps:
 # how many answers a 10 MB zone holds
 bench-cache: module
 	perl bench/cache.pl
+
+# from CI's notification to the event at 1,000 watchers (p50, p99)
+bench-callback: module
+	perl bench/callback.pl
 
 # the worker's peak RSS for slow readers of large answers, XML and JSON
 # (about 1.5 minutes); BENCH_MODULE=FILE measures another build
