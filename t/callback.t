@@ -21,7 +21,11 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 my $t = CiJobsTest->new(workers => 2,
-                        emulators => { plain => { callback => '/ci-events' } },
+                        emulators => {
+                            plain => { callback => '/ci-events' },
+                            plainjson => { callback => '/ci-events',
+                                           callback_json => 1 },
+                        },
                         http => <<'EOF');
     ci_jobs_cache_zone ci_jobs:1m;
 
@@ -36,6 +40,14 @@ my $t = CiJobsTest->new(workers => 2,
             ci_jobs_watch on;
             ci_jobs_watch_interval 30s;
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+        }
+
+        location /json/ {
+            ci_jobs on;
+            ci_jobs_cache ci_jobs;
+            ci_jobs_watch on;
+            ci_jobs_watch_interval 30s;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plainjson%%;
         }
 
         location /poll/ {
@@ -152,6 +164,19 @@ like($got->[0], qr/"RunId":"timed3x2".*"State":"Success".*event: end/s,
      'the run\'s watchers: Success, end');
 ok(defined $got->[1] && @sent && $got->[1] - $sent[0]{time} < 1,
    sprintf 'within %.2f s of the notification',
+   defined $got->[1] && @sent ? $got->[1] - $sent[0]{time} : 99);
+
+# --- CI's JSON form --------------------------------------------------------
+
+$s = stream_ask('/json/ai_jobs/timed3x4');
+$got = read_for($s, 8);
+@sent = grep { $_->{id} eq 'timed3x4' } $t->callbacks('plainjson');
+
+is(scalar @sent, 1, 'the emulator posted TaskFinish in JSON');
+is($sent[0]{status}, 200, 'answered 200') if @sent;
+is((states($got->[0]) =~ /(\w+)$/)[0], 'Success', 'Success');
+ok(defined $got->[1] && @sent && $got->[1] - $sent[0]{time} < 1,
+   sprintf 'and end within %.2f s of the notification',
    defined $got->[1] && @sent ? $got->[1] - $sent[0]{time} : 99);
 
 # --- a forged notification changes nothing ----------------------------------
