@@ -780,18 +780,20 @@ sub parse_response {
 
 sub upstream_requests {
     my ($self, $name) = @_;
-    $name //= (sort keys %{ $self->{emulators} })[0];
-    my $file = "$self->{dir}/emu_$name.jsonl";
-    return () unless -e $file;
-    open my $fh, '<', $file or die;
-    return map { decode_json($_) } grep { /\S/ } <$fh>;
+    return $self->emulator_lines($name, '');
 }
 
 # the notifications the emulator posted: [ { event, id, time, status } ]
 sub callbacks {
     my ($self, $name) = @_;
+    return $self->emulator_lines($name, '.callbacks');
+}
+
+# the JSON lines of an emulator's record (the first emulator by default)
+sub emulator_lines {
+    my ($self, $name, $suffix) = @_;
     $name //= (sort keys %{ $self->{emulators} })[0];
-    my $file = "$self->{dir}/emu_$name.jsonl.callbacks";
+    my $file = "$self->{dir}/emu_$name.jsonl$suffix";
     return () unless -e $file;
     open my $fh, '<', $file or die;
     return map { decode_json($_) } grep { /\S/ } <$fh>;
