@@ -84,12 +84,13 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=undefined -Isrc -It/unit \
                $(shell pkg-config --cflags libxml-2.0 2>/dev/null \
                        || echo -I/usr/include/libxml2)
-FUZZ_TARGETS := xml request credentials cache sign metadata token
+FUZZ_TARGETS := xml request credentials cache sign metadata token \
+                notification
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
         bench-profile bench-sign bench-token bench-xml bench-cache \
-        bench-memory bench-fleet bench-watch soak test-asan test-fresh deb \
-        docs clean
+        bench-memory bench-fleet bench-watch bench-callback soak test-asan \
+        test-fresh deb docs clean
 
 all: module
 
@@ -229,7 +230,7 @@ run: deps module $(NGX_BIN)
 # make fuzz FUZZ_TIME=N: each libFuzzer target N seconds, from its corpus
 fuzz: fuzz-deps $(patsubst %,$(BUILD)/fuzz/%_fuzz,$(FUZZ_TARGETS))
 	@for t in $(FUZZ_TARGETS); do \
-	    case $$t in xml|cache) dict=-dict=fuzz/xml.dict;; *) dict=;; esac; \
+	    case $$t in xml|cache|notification) dict=-dict=fuzz/xml.dict;; *) dict=;; esac; \
 	    mkdir -p $(BUILD)/fuzz/$$t-corpus && \
 	    echo "fuzzing $$t for $(FUZZ_TIME)s" && \
 	    $(BUILD)/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_TIME) \
@@ -284,6 +285,10 @@ bench-watch: module $(NGX_BIN)
 # how many answers a 10 MB zone holds
 bench-cache: module
 	perl bench/cache.pl
+
+# from CI's notification to the event at 1,000 watchers (p50, p99)
+bench-callback: module
+	perl bench/callback.pl
 
 # the worker's peak RSS for slow readers of large answers, XML and JSON
 # (about 1.5 minutes); BENCH_MODULE=FILE measures another build

@@ -348,6 +348,13 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       offsetof(ngx_http_ci_jobs_loc_conf_t, access_max_ttl),
       NULL },
 
+    { ngx_string("ci_jobs_callback"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ci_jobs_callback,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ci_jobs_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_ci_jobs_status,
@@ -578,6 +585,10 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->upstream.send_timeout = conf->upstream.read_timeout;
 
     if (ngx_http_ci_jobs_access_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ci_jobs_callback_check(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

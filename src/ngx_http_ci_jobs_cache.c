@@ -27,6 +27,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_cache_ids.h"
 
 
 /* the slab allocator's largest chunk (half a page) and a small one */
@@ -49,6 +50,7 @@ typedef struct {
     u_short                          key_len;
     u_short                          request_id_len;
     u_char                           handover;    /* its holder ended */
+    u_char                           nlinks;      /* in the ids' index */
     uint32_t                         lock;        /* its holder, 0: none */
     uint32_t                         chain;       /* waited for */
     uint32_t                         stored_by;   /* the chain it ended */
@@ -56,10 +58,12 @@ typedef struct {
     ngx_msec_t                       expires;     /* 0: no answer yet */
     ngx_msec_t                       fetched;     /* went upstream then */
     ngx_msec_t                       lock_until;
+    ngx_msec_t                       woken;       /* by a notification */
     size_t                           xml_len;
     ngx_http_ci_jobs_cache_piece_t  *xml;
     u_char                           digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
-    u_char                           data[1];     /* key, request id */
+    u_char                           data[1];     /* key, request id,
+                                                     ids' links */
 } ngx_http_ci_jobs_cache_node_t;
 
 
@@ -67,6 +71,8 @@ typedef struct {
     ngx_rbtree_t                     rbtree;
     ngx_rbtree_node_t                sentinel;
     ngx_queue_t                      queue;       /* most recent first */
+    ngx_rbtree_t                     ids;         /* id -> entries */
+    ngx_rbtree_node_t                ids_sentinel;
     uint32_t                         locks;       /* the last lock id */
     ngx_uint_t                       entries;
     size_t                           bytes;       /* of answers held */
@@ -79,6 +85,12 @@ typedef struct {
     ngx_http_ci_jobs_cache_sh_t     *sh;
     ngx_slab_pool_t                 *shpool;
 } ngx_http_ci_jobs_cache_t;
+
+
+/* where an entry's links in the ids' index are */
+#define ngx_http_ci_jobs_cache_links(cn)                                      \
+    ((u_char *) ngx_align_ptr((cn)->data + (cn)->key_len                      \
+                              + (cn)->request_id_len, NGX_ALIGNMENT))
 
 
 static ngx_int_t ngx_http_ci_jobs_cache_check_name(ngx_conf_t *cf,
@@ -103,10 +115,16 @@ static ngx_int_t ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_ci_jobs_cache_handed(
     ngx_http_ci_jobs_cache_node_t *cn, ngx_msec_t now);
 static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_lock_node(
-    ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash);
+    ngx_http_ci_jobs_cache_t *cache, ngx_http_ci_jobs_ctx_t *ctx,
+    uint32_t hash);
 static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_node(
-    ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash,
-    size_t extra);
+    ngx_http_ci_jobs_cache_t *cache, ngx_http_ci_jobs_ctx_t *ctx,
+    uint32_t hash, size_t extra);
+static void ngx_http_ci_jobs_cache_insert(ngx_http_ci_jobs_cache_t *cache,
+    ngx_rbtree_node_t *node);
+static ngx_uint_t ngx_http_ci_jobs_cache_due(ngx_http_ci_jobs_cache_node_t *cn,
+    ngx_msec_t now);
+static ngx_uint_t ngx_http_ci_jobs_cache_woken(void *entry, void *data);
 static void ngx_http_ci_jobs_cache_cleanup(void *data);
 static void ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
@@ -286,6 +304,7 @@ ngx_http_ci_jobs_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                     ngx_http_ci_jobs_cache_rbtree_insert_value);
 
     ngx_queue_init(&cache->sh->queue);
+    ngx_http_ci_jobs_cache_ids_init(&cache->sh->ids, &cache->sh->ids_sentinel);
 
     len = sizeof(" in ci_jobs_cache_zone \"\"") + shm_zone->shm.name.len;
 
@@ -403,7 +422,8 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
      */
 
     if (cn != NULL && cn->expires
-        && ((ngx_msec_int_t) (cn->expires - now) > 0
+        && (((ngx_msec_int_t) (cn->expires - now) > 0
+             && !ngx_http_ci_jobs_cache_due(cn, now))
             || (ctx->cache_waited && cn->stored_by == ctx->cache_waited)))
     {
         rc = ngx_http_ci_jobs_cache_copy(r, ctx, cn);
@@ -489,7 +509,7 @@ ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
     now = ngx_current_msec;
 
     if (cn == NULL) {
-        node = ngx_http_ci_jobs_cache_lock_node(cache, &ctx->cache_key, hash);
+        node = ngx_http_ci_jobs_cache_lock_node(cache, ctx, hash);
 
         if (node == NULL) {
             ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -627,40 +647,66 @@ ngx_http_ci_jobs_cache_handed(ngx_http_ci_jobs_cache_node_t *cn,
 
 static ngx_rbtree_node_t *
 ngx_http_ci_jobs_cache_lock_node(ngx_http_ci_jobs_cache_t *cache,
-    ngx_str_t *key, uint32_t hash)
+    ngx_http_ci_jobs_ctx_t *ctx, uint32_t hash)
 {
-    ngx_rbtree_node_t              *node;
-    ngx_http_ci_jobs_cache_node_t  *cn;
+    ngx_rbtree_node_t  *node;
 
-    node = ngx_http_ci_jobs_cache_node(cache, key, hash, 0);
+    node = ngx_http_ci_jobs_cache_node(cache, ctx, hash, 0);
     if (node == NULL) {
         return NULL;
     }
+
+    ngx_http_ci_jobs_cache_insert(cache, node);
+
+    return node;
+}
+
+
+/* under the mutex: into the tree, the LRU queue and the ids' index */
+
+static void
+ngx_http_ci_jobs_cache_insert(ngx_http_ci_jobs_cache_t *cache,
+    ngx_rbtree_node_t *node)
+{
+    ngx_http_ci_jobs_cache_node_t  *cn;
 
     cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
 
     ngx_rbtree_insert(&cache->sh->rbtree, node);
     ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
 
-    return node;
+    ngx_http_ci_jobs_cache_ids_link(&cache->sh->ids,
+                                    ngx_http_ci_jobs_cache_links(cn), cn,
+                                    cn->nlinks);
 }
 
 
 /*
- * Under the mutex: a node for key, with room for extra bytes after the
- * key, zeroed but for its key; not in the tree yet.
+ * Under the mutex: a node for the request's key, with room for extra
+ * bytes after the key, then for the links of an id lookup's ids in the
+ * ids' index; zeroed but for its key and ids; not in the tree yet.
  */
 
 static ngx_rbtree_node_t *
-ngx_http_ci_jobs_cache_node(ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key,
-    uint32_t hash, size_t extra)
+ngx_http_ci_jobs_cache_node(ngx_http_ci_jobs_cache_t *cache,
+    ngx_http_ci_jobs_ctx_t *ctx, uint32_t hash, size_t extra)
 {
-    size_t                          size;
+    size_t                          size, links;
+    ngx_str_t                      *key;
     ngx_rbtree_node_t              *node;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
+    key = &ctx->cache_key;
+    links = 0;
+
+    if (!ngx_http_ci_jobs_api_is_list(ctx->req.api)) {
+        links = ngx_http_ci_jobs_cache_ids_size(ctx->req.ids,
+                                                ctx->req.ids_len);
+    }
+
     size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_ci_jobs_cache_node_t, data) + key->len + extra;
+           + offsetof(ngx_http_ci_jobs_cache_node_t, data) + key->len + extra
+           + (links ? NGX_ALIGNMENT + links : 0);
 
     node = ngx_http_ci_jobs_cache_alloc(cache, size);
     if (node == NULL) {
@@ -673,7 +719,14 @@ ngx_http_ci_jobs_cache_node(ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key,
 
     node->key = hash;
     cn->key_len = (u_short) key->len;
+    cn->request_id_len = (u_short) extra;
     ngx_memcpy(cn->data, key->data, key->len);
+
+    if (links) {
+        cn->nlinks = (u_char) ngx_http_ci_jobs_cache_ids_init_links(
+                                  ngx_http_ci_jobs_cache_links(cn),
+                                  ctx->req.ids, ctx->req.ids_len);
+    }
 
     return node;
 }
@@ -887,6 +940,7 @@ ngx_http_ci_jobs_cache_peek(ngx_shm_zone_t *zone, ngx_str_t *key,
                       && (ngx_msec_int_t) (cn->lock_until
                                            - ngx_current_msec) > 0);
         pk->fetched = cn->fetched;
+        pk->due = ngx_http_ci_jobs_cache_due(cn, ngx_current_msec);
         ngx_memcpy(pk->digest, cn->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
     }
 
@@ -926,8 +980,9 @@ ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
         && ((cn->lock && (ngx_msec_int_t) (cn->lock_until - now) > 0)
             || (cn->expires
                 && (!cn->pending
-                    || (ngx_msec_int_t) (now - cn->fetched)
-                       < (ngx_msec_int_t) lcf->watch_interval))))
+                    || ((ngx_msec_int_t) (now - cn->fetched)
+                        < (ngx_msec_int_t) lcf->watch_interval
+                        && !ngx_http_ci_jobs_cache_due(cn, now))))))
     {
         ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_DECLINED;
@@ -1025,7 +1080,7 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     u_char                           *data;
     size_t                            size, len, left, need;
     uint32_t                          hash;
-    ngx_msec_t                        now;
+    ngx_msec_t                        now, woken;
     ngx_rbtree_node_t                *node, *old;
     ngx_http_ci_jobs_cache_t         *cache;
     ngx_http_ci_jobs_cache_node_t    *cn, *ocn;
@@ -1066,6 +1121,7 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     ngx_shmtx_lock(&cache->shpool->mutex);
 
     old = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
+    woken = 0;
 
     if (old != NULL) {
         ocn = (ngx_http_ci_jobs_cache_node_t *) &old->color;
@@ -1084,11 +1140,13 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
             return;
         }
 
+        /* a notification later than this answer's query still counts */
+        woken = ocn->woken;
+
         ngx_http_ci_jobs_cache_delete(cache, old);
     }
 
-
-    node = ngx_http_ci_jobs_cache_node(cache, &ctx->cache_key, hash,
+    node = ngx_http_ci_jobs_cache_node(cache, ctx, hash,
                                        ctx->ci_request_id.len);
     if (node == NULL) {
         goto failed;
@@ -1096,8 +1154,8 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
 
     cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
 
-    cn->request_id_len = (u_short) ctx->ci_request_id.len;
     cn->pending = pending ? 1 : 0;
+    cn->woken = woken;
     cn->stored_by = ctx->cache_chain;
 
     /* counted from the request upstream: no older than upstream's state */
@@ -1146,8 +1204,7 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
         left -= len;
     }
 
-    ngx_rbtree_insert(&cache->sh->rbtree, node);
-    ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+    ngx_http_ci_jobs_cache_insert(cache, node);
 
     cache->sh->entries++;
     cache->sh->bytes += cn->xml_len;
@@ -1226,6 +1283,9 @@ ngx_http_ci_jobs_cache_delete(ngx_http_ci_jobs_cache_t *cache,
 
     ngx_queue_remove(&cn->queue);
     ngx_rbtree_delete(&cache->sh->rbtree, node);
+    ngx_http_ci_jobs_cache_ids_unlink(&cache->sh->ids,
+                                      ngx_http_ci_jobs_cache_links(cn),
+                                      cn->nlinks);
 
     /* a node that holds only a lock is no answer held */
     if (cn->expires != 0) {
@@ -1299,6 +1359,78 @@ ngx_http_ci_jobs_cache_alloc(ngx_http_ci_jobs_cache_t *cache, size_t size)
                                       ((u_char *) cn
                                        - offsetof(ngx_rbtree_node_t, color)));
     }
+}
+
+
+/*
+ * A notification names id: every entry naming it whose lookup is pending
+ * or has no answer yet is woken, due for a query once its answer's is a
+ * second old (ngx_http_ci_jobs_cache_due()).  Nothing of the
+ * notification is kept but when it came.  Returns the entries woken.
+ */
+
+ngx_uint_t
+ngx_http_ci_jobs_cache_wake(ngx_shm_zone_t *zone, u_char *id, size_t len)
+{
+    ngx_msec_t                 now;
+    ngx_uint_t                 n;
+    ngx_http_ci_jobs_cache_t  *cache;
+
+    cache = zone->data;
+    now = ngx_current_msec ? ngx_current_msec : 1;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    n = ngx_http_ci_jobs_cache_ids_find(&cache->sh->ids, id, len,
+                                        ngx_http_ci_jobs_cache_woken, &now);
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    return n;
+}
+
+
+static ngx_uint_t
+ngx_http_ci_jobs_cache_woken(void *entry, void *data)
+{
+    ngx_http_ci_jobs_cache_node_t *cn = entry;
+    ngx_msec_t *now = data;
+
+    if (cn->expires != 0 && !cn->pending) {
+        /* a terminal answer never changes */
+        return 0;
+    }
+
+    cn->woken = *now;
+
+    return 1;
+}
+
+
+/*
+ * Under the mutex: a pending entry is due when a notification came after
+ * its answer's query left, and that query is at least
+ * NGX_HTTP_CI_JOBS_WAKE_SPACING old: notifications make a lookup's
+ * query at most once a second, and none is lost.
+ */
+
+static ngx_uint_t
+ngx_http_ci_jobs_cache_due(ngx_http_ci_jobs_cache_node_t *cn, ngx_msec_t now)
+{
+    return cn->woken != 0 && cn->expires != 0 && cn->pending
+           && (ngx_msec_int_t) (cn->woken - cn->fetched) >= 0
+           && (ngx_msec_int_t) (now - cn->fetched)
+              >= NGX_HTTP_CI_JOBS_WAKE_SPACING;
+}
+
+
+/* the zone is a cache zone (ci_jobs_cache_zone declares it) */
+
+ngx_uint_t
+ngx_http_ci_jobs_cache_is_zone(ngx_shm_zone_t *zone)
+{
+    return zone->tag == &ngx_http_ci_jobs_module
+           && zone->init == ngx_http_ci_jobs_cache_init_zone;
 }
 
 

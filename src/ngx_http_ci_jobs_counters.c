@@ -251,6 +251,18 @@ ngx_http_ci_jobs_count_resolution(ngx_uint_t result)
 }
 
 
+/* a notification of CI, at ci_jobs_callback */
+
+void
+ngx_http_ci_jobs_count_callback(ngx_uint_t result)
+{
+    if (ngx_http_ci_jobs_counted != NULL) {
+        (void) ngx_atomic_fetch_add(
+                            &ngx_http_ci_jobs_counted->callbacks[result], 1);
+    }
+}
+
+
 /*
  * The upstream exchange ends (u->finalize_request: the peer connection is
  * still there to look at): its time, CI's status, and for a 502 or 504

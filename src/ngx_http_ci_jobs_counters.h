@@ -26,6 +26,12 @@
 #define NGX_HTTP_CI_JOBS_RESOLVED_FAILED     2
 #define NGX_HTTP_CI_JOBS_RESOLVED            3
 
+/* ci_jobs_callbacks_total{result} */
+#define NGX_HTTP_CI_JOBS_CALLBACK_ACCEPTED   0    /* a lookup woken */
+#define NGX_HTTP_CI_JOBS_CALLBACK_IGNORED    1    /* none to wake */
+#define NGX_HTTP_CI_JOBS_CALLBACK_INVALID    2    /* refused */
+#define NGX_HTTP_CI_JOBS_CALLBACK_RESULTS    3
+
 
 typedef struct {
     ngx_atomic_t                 magic;
@@ -43,6 +49,7 @@ typedef struct {
     ngx_atomic_t                 watchers;        /* held now, a gauge */
     ngx_atomic_t                 watch_events;
     ngx_atomic_t                 resolutions[NGX_HTTP_CI_JOBS_RESOLVED];
+    ngx_atomic_t                 callbacks[NGX_HTTP_CI_JOBS_CALLBACK_RESULTS];
 } ngx_http_ci_jobs_counters_t;
 
 
@@ -64,6 +71,7 @@ void ngx_http_ci_jobs_count_reload(ngx_uint_t ok);
 void ngx_http_ci_jobs_count_watchers(ngx_int_t n);
 void ngx_http_ci_jobs_count_watch_events(ngx_uint_t n);
 void ngx_http_ci_jobs_count_resolution(ngx_uint_t result);
+void ngx_http_ci_jobs_count_callback(ngx_uint_t result);
 void ngx_http_ci_jobs_count_upstream(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_int_t rc);
 

@@ -66,7 +66,7 @@ ngx_http_ci_jobs_header_filter(ngx_http_request_t *r)
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
-    if (!lcf->enable) {
+    if (!lcf->enable && lcf->callback_zone == NULL) {
         return ngx_http_next_header_filter(r);
     }
 

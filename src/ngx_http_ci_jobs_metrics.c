@@ -113,6 +113,13 @@ static ngx_http_ci_jobs_family_t  ngx_http_ci_jobs_resolutions_family = {
 };
 
 
+static ngx_http_ci_jobs_family_t  ngx_http_ci_jobs_callbacks_family = {
+    "ci_jobs_callbacks_total", "counter",
+    "CI's notifications received at ci_jobs_callback, by result: accepted "
+    "(a lookup woken), ignored (none to wake), invalid (refused)."
+};
+
+
 static ngx_http_ci_jobs_family_t  ngx_http_ci_jobs_expiry_family = {
     "ci_jobs_credentials_expiry_seconds", "gauge",
     "When the credentials of a source expire (Unix time): roles, and the "
@@ -124,6 +131,13 @@ static ngx_str_t  ngx_http_ci_jobs_resolution_results[] = {
     ngx_string("changed"),
     ngx_string("unchanged"),
     ngx_string("failed")
+};
+
+
+static ngx_str_t  ngx_http_ci_jobs_callback_results[] = {
+    ngx_string("accepted"),
+    ngx_string("ignored"),
+    ngx_string("invalid")
 };
 
 
@@ -373,6 +387,13 @@ ngx_http_ci_jobs_status_metrics(ngx_http_request_t *r,
                                         ngx_http_ci_jobs_resolution_results,
                                         m->resolutions,
                                         NGX_HTTP_CI_JOBS_RESOLVED)
+           != NGX_OK
+        || ngx_http_ci_jobs_plain_labelled(t,
+                                        &ngx_http_ci_jobs_callbacks_family,
+                                        "result",
+                                        ngx_http_ci_jobs_callback_results,
+                                        m->callbacks,
+                                        NGX_HTTP_CI_JOBS_CALLBACK_RESULTS)
            != NGX_OK)
     {
         return NGX_ERROR;

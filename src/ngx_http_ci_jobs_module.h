@@ -37,6 +37,9 @@
 /* a waiting request looks at the entry this often */
 #define NGX_HTTP_CI_JOBS_CACHE_WAIT     10
 
+/* CI's notifications make a lookup's query at most this often */
+#define NGX_HTTP_CI_JOBS_WAKE_SPACING   1000
+
 
 /*
  * What the filters hold of a request's answer (ctx->hold): nothing; the
@@ -74,6 +77,7 @@ typedef struct {
     unsigned                     answer:1;    /* it holds an answer */
     unsigned                     pending:1;   /* not all jobs finished */
     unsigned                     locked:1;    /* someone is upstream */
+    unsigned                     due:1;       /* woken by a notification */
 } ngx_http_ci_jobs_cache_peek_t;
 
 
@@ -235,6 +239,8 @@ typedef struct {
     ngx_msec_t                   watch_interval;
     ngx_msec_t                   watch_timeout;
 
+    ngx_shm_zone_t              *callback_zone;  /* ci_jobs_callback */
+
     ngx_flag_t                   ssl_verify;
     ngx_str_t                    ssl_trusted_certificate;
 
@@ -361,6 +367,11 @@ ngx_int_t ngx_http_ci_jobs_watch_refresh(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_uint_t ngx_http_ci_jobs_watch_is_refresh(ngx_http_request_t *r);
 
+char *ngx_http_ci_jobs_callback(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ci_jobs_callback_check(ngx_conf_t *cf,
+    ngx_http_ci_jobs_loc_conf_t *conf);
+
 ngx_int_t ngx_http_ci_jobs_wants_json(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_int_t ngx_http_ci_jobs_answer_headers(ngx_http_request_t *r,
@@ -424,6 +435,9 @@ ngx_int_t ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
 void ngx_http_ci_jobs_cache_count(ngx_shm_zone_t *zone, ngx_uint_t status);
 ngx_int_t ngx_http_ci_jobs_cache_stats(ngx_shm_zone_t *zone,
     ngx_http_ci_jobs_cache_stats_t *st);
+ngx_uint_t ngx_http_ci_jobs_cache_wake(ngx_shm_zone_t *zone, u_char *id,
+    size_t len);
+ngx_uint_t ngx_http_ci_jobs_cache_is_zone(ngx_shm_zone_t *zone);
 ngx_int_t ngx_http_ci_jobs_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 

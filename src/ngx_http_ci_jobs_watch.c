@@ -889,7 +889,8 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
     }
 
     /*
-     * Due: the entry's age in the zone says so.  This worker's own last
+     * Due: the entry's age in the zone says so, or a notification of CI
+     * (ngx_http_ci_jobs_callback.c) has woken it.  This worker's own last
      * refresh counts too, so that upstream's errors, which store nothing,
      * are not retried on every tick.
      */
@@ -897,8 +898,11 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
     if (!ngx_queue_empty(&g->watchers)
         && !pk.locked
         && (ngx_msec_int_t) (now - g->refreshed)
-           >= (ngx_msec_int_t) g->interval
+           >= (ngx_msec_int_t) (pk.due ? ngx_min(g->interval,
+                                                 NGX_HTTP_CI_JOBS_WAKE_SPACING)
+                                       : g->interval)
         && (!pk.answer
+            || pk.due
             || (pk.pending
                 && (ngx_msec_int_t) (now - pk.fetched)
                    >= (ngx_msec_int_t) g->interval)))

@@ -208,6 +208,9 @@ my %want = (
     'ci_jobs_upstream_resolutions_total{result="changed"}' => 0,
     'ci_jobs_upstream_resolutions_total{result="unchanged"}' => 0,
     'ci_jobs_upstream_resolutions_total{result="failed"}' => 0,
+    'ci_jobs_callbacks_total{result="accepted"}' => 0,
+    'ci_jobs_callbacks_total{result="ignored"}' => 0,
+    'ci_jobs_callbacks_total{result="invalid"}' => 0,
     qq(ci_jobs_credentials_expiry_seconds{file="@{[ $t->dir ]}/file.json"})
         => $expires,
 );

@@ -13,6 +13,7 @@
 #                                each request: those not expired, with
 #                                their own token, instead of --secret)
 #       [--record FILE] [--pid-file FILE] [--no-tls-resume]
+#       [--callback URL [--callback-json]]
 #
 # --listen HOST:PORT (or [IPv6]:PORT); HTTPS with --tls-cert/--tls-key.
 # TLS sessions can be resumed on later connections, as with a real server
@@ -42,6 +43,15 @@
 #   --require-token: header x-ci-security-token equals it
 #                               403 InvalidAccessKeyId "token invalid"
 #   then the API                404 NoSuchApi for any other path
+#
+# --callback http://HOST:PORT/PATH: CI's notifications, as a job or a
+# workflow submitted with that callback URL gets them: when a timed job
+# (or run, below) ends, a POST of <Response><EventName>TaskFinish
+# </EventName><JobsDetail>...</JobsDetail></Response> (the job as a lookup
+# answers it), or WorkflowFinish with <WorkflowExecution>; with
+# --callback-json, the same members in JSON.  Each one sent is a JSON line
+# in <record>.callbacks: {"event","id","time" (when sent),"status" (of the
+# answer, 0 if none)}.
 #
 # --record FILE: one JSON line per request received (appended, flock'd,
 # written before the answer is sent; strings are the bytes received, one
@@ -102,6 +112,7 @@
 #   (N * 10 * S mod 1000 * S) milliseconds after the epoch, so that jobs
 #   1..100 step in turn and a client can tell when a change it sees
 #   happened (bench/watch.pl).
+#   With --callback, CI's notification is posted when a timed job ends.
 #   Unknown ids come back as one <NonExistJobIds> per id, in request order.
 #   Media Success jobs carry MediaInfo/MediaResult; every media job has an
 #   Operation/DigitalWatermark/State of Running (as in the seed) whatever its
@@ -213,7 +224,8 @@ sub usage {
 GetOptions(\%opt, 'listen=s', 'tls-cert=s', 'tls-key=s', 'host=s',
            'secret=s@', 'require-token=s', 'clock-offset=i', 'record=s',
            'secrets-file=s', 'stale-after=i', 'idle-timeout=i',
-           'pid-file=s', 'no-tls-resume', 'help')
+           'pid-file=s', 'no-tls-resume', 'callback=s', 'callback-json',
+           'help')
     or usage();
 usage() if $opt{help} || @ARGV || !$opt{listen};
 
@@ -412,6 +424,8 @@ for my $n (1 .. 14) {
 #   runListNN, NN = 01..15: workflow w1 (odd NN) or w2 (even), created
 #   $EPOCH + NN hours, state by NN % 4: 0 Success, 1 Running, 2 Failed,
 #   3 Cancel; Object input/videoNN.mp4; jobId inv1 when NN % 5 == 0.
+#   timed<S>x<N>: Running, then Success from S seconds after its first
+#   request on (as timed jobs; with --callback, WorkflowFinish then).
 #   An unknown run id: <NonExistRunIds>.
 my @RUN_STATES = qw(Success Running Failed Cancel);
 my %IS_RUN_STATE = map { $_ => 1 } @RUN_STATES;
@@ -429,6 +443,13 @@ for my $n (1 .. 15) {
 sub find_run {
     my ($id) = @_;
     return $RUNS{$id} if $RUNS{$id};
+    if ($id =~ /\Atimed([2-9]|[1-9][0-9]{1,2})x([1-9][0-9]{0,8})\z/) {
+        my $state = timed_state('workflowexecution', $id, $1);
+        return { id => $id, state => $state eq 'Submitted' ? 'Running'
+                                                           : $state,
+                 workflow => 'w9', ctime => $EPOCH + 10 * 86400 + $2 * 60,
+                 object => "input/$id.mp4" };
+    }
     my ($state, $n) = $id =~ /\Arun(Success|Failed|Running|Cancel)
                                ([1-9][0-9]{0,8})\z/x or return;
     return { id => $id, state => $state, workflow => 'w9',
@@ -827,6 +848,7 @@ sub timed_state {
     my ($api, $id, $secs) = @_;
     my $now = Time::HiRes::time();
     my $first = $now;
+    my $new;
     if (sysopen my $fh, $STATE_FILE, O_RDWR | O_CREAT, 0644) {
         flock $fh, LOCK_EX;
         my $data = '';
@@ -840,9 +862,12 @@ sub timed_state {
             sysseek $fh, 0, 0;
             truncate $fh, 0;
             syswrite $fh, join '', map { "$_ $count{$_}\n" } sort keys %count;
+            $new = 1;
         }
         close $fh;
     }
+    # once the lock is released: the notifier reads the state file too
+    notify_later($api, $id, $now + $secs) if $new && $opt{callback};
     my $age = $now - $first;
     return $age < 1 ? 'Submitted' : $age < $secs ? 'Running' : 'Success';
 }
@@ -1302,6 +1327,82 @@ sub http_date {
 }
 
 sub parent_check { POSIX::_exit(0) if getppid() != $PARENT }
+
+# CI's notification of a timed job or run, posted at $when by a process
+# of its own (the connection's goes on); it gives up when the emulator is
+# gone
+sub notify_later {
+    my ($api, $id, $when) = @_;
+    my $pid = fork // return;
+    if ($pid) {
+        waitpid $pid, 0;
+        return;
+    }
+    POSIX::_exit(0) if fork // 1;   # the grandchild, on its own
+
+    # never back in the connection's code, whatever happens
+    eval { notify($api, $id, $when) } or warn "callback: $@";
+    POSIX::_exit(0);
+}
+
+sub notify {
+    my ($api, $id, $when) = @_;
+
+    $0 = "ci-emulator $opt{listen} callback";
+    for (;;) {
+        POSIX::_exit(0) unless kill 0, $PARENT;
+        my $left = $when - Time::HiRes::time();
+        last if $left <= 0;
+        Time::HiRes::sleep($left < 0.05 ? $left : 0.05);
+    }
+
+    my $run = $api eq 'workflowexecution';
+    my $event = $run ? 'WorkflowFinish' : 'TaskFinish';
+    my ($body, $type);
+    if ($opt{'callback-json'}) {
+        $body = JSON::PP->new->canonical->encode({
+            EventName => $event,
+            $run ? (WorkflowExecution => { RunId => $id, State => 'Success',
+                                           WorkflowId => 'w9' })
+                 : (JobsDetail => { Code => 'Success', Message => 'Success',
+                                    JobId => $id, State => 'Success',
+                                    Tag => { jobs => 'Transcode',
+                                             pic_jobs => 'PosterProduction',
+                                             ai_jobs => 'Translation' }->{$api}
+                                           // '' }) });
+        $type = 'application/json';
+    } else {
+        $body = $run ? run_xml(find_run($id), $id, new_request_id())
+                     : lookup_xml($api, [ find_job($api, $id) ], [],
+                                  new_request_id());
+        $body =~ s{<Response>\n}
+                  {<Response>\n    <EventName>$event</EventName>\n};
+        $type = 'application/xml';
+    }
+
+    my ($host, $port, $path) =
+        $opt{callback} =~ m{\Ahttp://([^/:]+):(\d+)(/.*)\z} or return 1;
+    my $status = 0;
+    my $sent = Time::HiRes::time();
+    if (my $s = IO::Socket::IP->new(PeerHost => $host, PeerPort => $port,
+                                    Timeout => 5)) {
+        print $s "POST $path HTTP/1.1\r\nHost: $host:$port\r\n"
+                 . "Content-Type: $type\r\nContent-Length: "
+                 . length($body) . "\r\nConnection: close\r\n\r\n$body";
+        my $answer = '';
+        1 while sysread $s, $answer, 4096, length $answer;
+        ($status) = $answer =~ m{\AHTTP/1\.[01] (\d{3})};
+    }
+
+    if ($opt{record} && open my $fh, '>>', "$opt{record}.callbacks") {
+        flock $fh, LOCK_EX;
+        print $fh JSON::PP->new->canonical->encode({
+            event => $event, id => $id, time => $sent,
+            status => 0 + ($status // 0) }), "\n";
+        close $fh;
+    }
+    return 1;
+}
 
 sub nap {
     my ($seconds) = @_;

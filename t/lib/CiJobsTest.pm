@@ -29,6 +29,10 @@ package CiJobsTest;
 # with 'delay=SECONDS' (answered that much later) or be ['silent'] (never
 # answered).
 #
+# An emulator with callback => '/PATH' posts CI's notifications of its
+# timed jobs and runs to http://127.0.0.1:%%PORT%%/PATH when they end (in
+# JSON with callback_json => 1); $t->callbacks lists those it sent.
+#
 # Placeholders: %%PORT%% (nginx), %%EMU_<name>%% (an emulator's port),
 # %%DIR%% (the test's directory), %%CA%% (the test CA certificate),
 # %%HOST%% (the bucket's host name), %%CREDENTIALS%% (bucket, region and
@@ -219,6 +223,10 @@ sub start_emulators {
             if $opt->{stale_after};
         push @cmd, '--idle-timeout', $opt->{idle_timeout}
             if $opt->{idle_timeout};
+        push @cmd, '--callback',
+                   "http://127.0.0.1:$self->{ports}{nginx}$opt->{callback}"
+            if $opt->{callback};
+        push @cmd, '--callback-json' if $opt->{callback_json};
 
         if (my $tls = $opt->{tls}) {
             push @cmd, '--tls-cert', "$self->{dir}/tls/$tls.crt",
@@ -775,8 +783,20 @@ sub parse_response {
 
 sub upstream_requests {
     my ($self, $name) = @_;
+    return $self->emulator_lines($name, '');
+}
+
+# the notifications the emulator posted: [ { event, id, time, status } ]
+sub callbacks {
+    my ($self, $name) = @_;
+    return $self->emulator_lines($name, '.callbacks');
+}
+
+# the JSON lines of an emulator's record (the first emulator by default)
+sub emulator_lines {
+    my ($self, $name, $suffix) = @_;
     $name //= (sort keys %{ $self->{emulators} })[0];
-    my $file = "$self->{dir}/emu_$name.jsonl";
+    my $file = "$self->{dir}/emu_$name.jsonl$suffix";
     return () unless -e $file;
     open my $fh, '<', $file or die;
     return map { decode_json($_) } grep { /\S/ } <$fh>;
