@@ -5,7 +5,8 @@
  * The XML form goes through the module's XML pass, which checks it as
  * strictly as an upstream answer and renders it in JSON; both forms are
  * then read by jansson, the same way: the root object, or its Response
- * member; EventName; each JobsDetail's JobId (TaskFinish) or each
+ * member; EventName; each JobsDetail's JobId (TaskFinish, or no
+ * EventName at all, as CI's older job notifications) or each
  * WorkflowExecution's RunId (WorkflowFinish), a member being an object or
  * an array of them.
  */
@@ -116,15 +117,30 @@ ngx_http_ci_jobs_notification_json(const u_char *json, size_t len,
 
     rc = NGX_HTTP_CI_JOBS_NOTIFICATION_INVALID;
 
+    if (!json_is_object(obj)) {
+        n->error = "notification not an object";
+        goto done;
+    }
+
+    /*
+     * CI's older job notifications have no EventName, only JobsDetail:
+     * they are a job's end too.
+     */
+
     event = json_object_get(obj, "EventName");
     name = json_string_value(event);
 
-    if (!json_is_object(obj) || name == NULL) {
+    if (event != NULL && name == NULL) {
+        n->error = "EventName not a string in the notification";
+        goto done;
+    }
+
+    if (name == NULL && json_object_get(obj, "JobsDetail") == NULL) {
         n->error = "no EventName in the notification";
         goto done;
     }
 
-    if (strcmp(name, "TaskFinish") == 0) {
+    if (name == NULL || strcmp(name, "TaskFinish") == 0) {
         n->event = NGX_HTTP_CI_JOBS_TASK_FINISH;
         member = "JobsDetail";
         id = "JobId";

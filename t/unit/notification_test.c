@@ -83,6 +83,12 @@ main(void)
            && n.event == NGX_HTTP_CI_JOBS_WORKFLOW_FINISH,
            "WorkflowFinish in JSON, in Response, an array");
 
+    rc = parse("<Response><JobsDetail><Code>Success</Code><JobId>jold</JobId>"
+               "<State>Success</State></JobsDetail></Response>", &n);
+    tap_ok(rc == 0 && n.nids == 1 && n.event == NGX_HTTP_CI_JOBS_TASK_FINISH,
+           "CI's older job notification, without EventName: a job's end");
+    tap_is_mem(n.id[0], n.id_len[0], "jold", "its JobId");
+
     /* what is refused */
 
     tap_ok(refused(""), "empty");
@@ -102,7 +108,10 @@ main(void)
            "a repeated member");
     tap_ok(refused("{\"EventName\":\"TaskStart\","
                    "\"JobsDetail\":{\"JobId\":\"j1\"}}"), "another event");
-    tap_ok(refused("{\"JobsDetail\":{\"JobId\":\"j1\"}}"), "no event");
+    tap_ok(refused("{\"WorkflowExecution\":{\"RunId\":\"i1\"}}"),
+           "no event, no JobsDetail");
+    tap_ok(refused("{\"EventName\":1,\"JobsDetail\":{\"JobId\":\"j1\"}}"),
+           "an event not a string");
     tap_ok(refused("{\"EventName\":\"TaskFinish\","
                    "\"WorkflowExecution\":{\"RunId\":\"i1\"}}"),
            "TaskFinish without JobsDetail");
