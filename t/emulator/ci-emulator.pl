@@ -96,6 +96,9 @@
 #   timed<S>x<N> (S 2..999, any id API): Submitted for a second from the
 #   first request for it (per API; kept with faultstate's counters), then
 #   Running, then Success from S seconds after that first request on.
+#   busy<K>x<N> (K 1..256, jobs API): Running, its Progress the tenths of
+#   a second since the first request for it (kept as timed's), modulo 100,
+#   so it changes every 100 ms, and a UserData of K KiB.
 #   Unknown ids come back as one <NonExistJobIds> per id, in request order.
 #   Media Success jobs carry MediaInfo/MediaResult; every media job has an
 #   Operation/DigitalWatermark/State of Running (as in the seed) whatever its
@@ -447,6 +450,13 @@ sub generated_job {
         ($state, $n) = (timed_state($api, $id, $1), $2);
     } elsif (fault_kind($id)) {
         ($state, $n) = ('Success', 1);
+    } elsif ($api eq 'jobs'
+             && $id =~ /\Abusy([1-9][0-9]{0,2})x([1-9][0-9]{0,8})\z/
+             && $1 <= 256) {
+        my ($kib, $age) = ($1, busy_age($api, $id));
+        return { %{ generated_job($api, "jobsRunning$2") }, id => $id,
+                 progress => int($age * 10) % 100,
+                 user_data => 'x' x ($kib * 1024) };
     } else {
         return;
     }
@@ -595,8 +605,9 @@ sub media_tree {
 
     return [
         Code => $code, Message => $message, JobId => $j->{id}, State => $s,
-        Progress => { Submitted => 0, Running => 30, Pause => 30,
-                      Success => 100, Failed => 30, Cancel => 0 }->{$s},
+        Progress => $j->{progress}
+                    // { Submitted => 0, Running => 30, Pause => 30,
+                         Success => 100, Failed => 30, Cancel => 0 }->{$s},
         CreationTime => $created, StartTime => $started, EndTime => $ended,
         QueueId => $j->{queue}, Tag => $j->{tag}, workflow_parts($j),
         Input => [ BucketId => $j->{bucket},
@@ -803,9 +814,9 @@ sub next_fault_state {
     return ('Submitted', 'Running')[$n] // 'Success';
 }
 
-# the state of a timed job: by the time since its first request
-sub timed_state {
-    my ($api, $id, $secs) = @_;
+# the seconds since the first request for a timed or busy job
+sub busy_age {
+    my ($api, $id) = @_;
     my $now = Time::HiRes::time();
     my $first = $now;
     if (sysopen my $fh, $STATE_FILE, O_RDWR | O_CREAT, 0644) {
@@ -824,7 +835,13 @@ sub timed_state {
         }
         close $fh;
     }
-    my $age = $now - $first;
+    return $now - $first;
+}
+
+# the state of a timed job: by the time since its first request
+sub timed_state {
+    my ($api, $id, $secs) = @_;
+    my $age = busy_age($api, $id);
     return $age < 1 ? 'Submitted' : $age < $secs ? 'Running' : 'Success';
 }
 
