@@ -131,7 +131,7 @@ sub metric {
 
 my @SSE = (Accept => 'text/event-stream');
 
-# --- tokens -----------------------------------------------------------------
+# --- tokens ------------------------------------------------------------------
 
 $t->forget_upstream_requests;
 
@@ -173,14 +173,14 @@ like($r->{body}, qr/^event: job$/m, 'with its events');
 is(metric('ci_jobs_watchers'), 1, 'one watcher');
 close $open;
 
-# --- allow / deny -------------------------------------------------------------
+# --- allow / deny ------------------------------------------------------------
 
 ($r) = read_for(2, ask('/denied/jobs/jobsSuccess1', @SSE));
 is($r->{status}, 403, 'deny all: a stream gets 403');
 is(CiJobsTest::error_code($r), 'AccessDenied', 'in CI\'s shape');
 unlike($r->{body}, qr/^event:/m, 'no event');
 
-# --- limit_conn ----------------------------------------------------------------
+# --- limit_conn --------------------------------------------------------------
 
 my @streams = map { ask('/limited/jobs/timed60x2', @SSE) } 1 .. 2;
 my @first = read_for(1, @streams);
