@@ -80,6 +80,9 @@ static size_t ngx_http_ci_jobs_stream_sent(ngx_http_ci_jobs_ctx_t *ctx);
 static void ngx_http_ci_jobs_stream_end(ngx_http_request_t *r,
     ngx_int_t rc);
 static void ngx_http_ci_jobs_stream_write(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ci_jobs_watch_json(ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_pool_t *pool, u_char *xml, size_t len,
+    ngx_http_ci_jobs_xml_result_t *res);
 static void *ngx_http_ci_jobs_watch_palloc(void *pool, size_t size);
 static void ngx_http_ci_jobs_watch_pfree(void *pool, void *p);
 
@@ -302,6 +305,12 @@ ngx_http_ci_jobs_watch_stream(ngx_http_request_t *r,
         ngx_http_ci_jobs_stream_look(r, &pk);
     }
 
+    /* open for longer than a look: what it need not keep goes */
+
+    if (ctx->watch_group != NULL) {
+        (void) ngx_http_ci_jobs_shed(r, ctx);
+    }
+
     return NGX_DONE;
 }
 
@@ -475,7 +484,6 @@ ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
     ngx_pool_t                     *pool, *saved;
     ngx_http_ci_jobs_sse_job_t      jobs[NGX_HTTP_CI_JOBS_SSE_JOBS];
     ngx_http_ci_jobs_loc_conf_t    *lcf;
-    ngx_http_ci_jobs_xml_conf_t     xc;
     ngx_http_ci_jobs_xml_result_t   res;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
@@ -502,22 +510,9 @@ ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
         return (rc == NGX_DECLINED) ? NGX_OK : NGX_ERROR;
     }
 
-    ngx_memzero(&xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
-
-    xc.array_names = lcf->array_names;
-    xc.narray_names = lcf->narray_names;
-    xc.json = 1;
-    xc.no_facts = 1;
-    xc.alloc = ngx_http_ci_jobs_watch_palloc;
-    xc.free = ngx_http_ci_jobs_watch_pfree;
-    xc.alloc_data = pool;
-
-    ngx_memzero(&res, sizeof(ngx_http_ci_jobs_xml_result_t));
-
-    if (ngx_http_ci_jobs_xml_parse(ctx->body->pos,
-                                   ctx->body->last - ctx->body->pos,
-                                   &xc, &res)
-        != NGX_HTTP_CI_JOBS_XML_OK
+    if (ngx_http_ci_jobs_watch_json(lcf, pool, ctx->body->pos,
+                                    ctx->body->last - ctx->body->pos, &res)
+        != NGX_OK
         || (n = ngx_http_ci_jobs_sse_jobs(res.json, res.json_len, jobs)) < 0)
     {
         ngx_destroy_pool(pool);
@@ -623,7 +618,6 @@ ngx_http_ci_jobs_stream_error(ngx_http_request_t *r,
     ngx_str_t                       error;
     ngx_pool_t                     *pool;
     ngx_http_ci_jobs_loc_conf_t    *lcf;
-    ngx_http_ci_jobs_xml_conf_t     xc;
     ngx_http_ci_jobs_xml_result_t   res;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
@@ -642,19 +636,8 @@ ngx_http_ci_jobs_stream_error(ngx_http_request_t *r,
         return (rc == NGX_DECLINED) ? NGX_OK : NGX_ERROR;
     }
 
-    ngx_memzero(&xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
-    ngx_memzero(&res, sizeof(ngx_http_ci_jobs_xml_result_t));
-
-    xc.array_names = lcf->array_names;
-    xc.narray_names = lcf->narray_names;
-    xc.json = 1;
-    xc.no_facts = 1;
-    xc.alloc = ngx_http_ci_jobs_watch_palloc;
-    xc.free = ngx_http_ci_jobs_watch_pfree;
-    xc.alloc_data = pool;
-
-    if (ngx_http_ci_jobs_xml_parse(error.data, error.len, &xc, &res)
-        != NGX_HTTP_CI_JOBS_XML_OK)
+    if (ngx_http_ci_jobs_watch_json(lcf, pool, error.data, error.len, &res)
+        != NGX_OK)
     {
         /* kept only when it was CI's error shape */
         ngx_destroy_pool(pool);
@@ -695,8 +678,8 @@ void
 ngx_http_ci_jobs_watch_failed(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status, ngx_buf_t *body)
 {
-    ngx_uint_t                    json;
     ngx_str_t                     error;
+    ngx_uint_t                    json;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
@@ -907,6 +890,36 @@ ngx_http_ci_jobs_watch_header(ngx_http_request_t *r, const char *name,
             return &h[i];
         }
     }
+}
+
+
+/* XML (an answer, an error) rendered in JSON as the JSON mode does */
+
+static ngx_int_t
+ngx_http_ci_jobs_watch_json(ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_pool_t *pool, u_char *xml, size_t len,
+    ngx_http_ci_jobs_xml_result_t *res)
+{
+    ngx_http_ci_jobs_xml_conf_t  xc;
+
+    ngx_memzero(&xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
+    ngx_memzero(res, sizeof(ngx_http_ci_jobs_xml_result_t));
+
+    xc.array_names = lcf->array_names;
+    xc.narray_names = lcf->narray_names;
+    xc.json = 1;
+    xc.no_facts = 1;
+    xc.alloc = ngx_http_ci_jobs_watch_palloc;
+    xc.free = ngx_http_ci_jobs_watch_pfree;
+    xc.alloc_data = pool;
+
+    if (ngx_http_ci_jobs_xml_parse(xml, len, &xc, res)
+        != NGX_HTTP_CI_JOBS_XML_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -25,6 +25,7 @@ use Time::HiRes qw(time sleep);
 
 my $t = CiJobsTest->new(workers => 2, http => <<'EOF');
     ci_jobs_cache_zone ci_jobs:1m;
+    log_format streams '$request|$http_user_agent|$http_x_long|$status';
 
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -58,6 +59,15 @@ my $t = CiJobsTest->new(workers => 2, http => <<'EOF');
             ci_jobs_watch on;
             ci_jobs_watch_interval 1s;
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+        }
+
+        location /logged/ {
+            ci_jobs on;
+            ci_jobs_cache ci_jobs;
+            ci_jobs_watch on;
+            ci_jobs_watch_interval 1s;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+            access_log %%DIR%%/streams.log streams;
         }
 
         location /badkey/ {
@@ -513,6 +523,37 @@ my ($quiet) = answers(time, stream_ask('/watch/jobs/timed18x8'));
 ok(scalar(grep { exists $_->{comment} } events($quiet)),
    'a comment while the job ran for 18 s without a change');
 
+# --- a stream's header buffers ---------------------------------------------
+
+# Once open, a stream frees its header buffers (a large one here, for a
+# 3 KiB header): what is still read of its request line and headers,
+# by the refreshes that clone it and by the logs, is intact.
+
+my $long = join '', map { chr(ord('a') + $_ % 26) } 1 .. 3000;
+my ($logged) = answers(time, stream_ask('/logged/jobs/timed3x40',
+                                        'User-Agent' => 'watch-test/1.0',
+                                        'X-Long' => $long));
+is(join(' ', map { decode_json($_->{data})->{State} }
+             job_events(events($logged))),
+   'Submitted Running Success', 'a stream with a 3 KiB header: its job\'s '
+   . 'every change, each a refresh cloned from it');
+is((events($logged))[-1]{event}, 'end', 'and end');
+my $closed_early = stream_ask('/logged/jobs/timed60x41',
+                              'User-Agent' => 'watch-test/2.0',
+                              'X-Long' => $long);
+sleep 1.5;
+close $closed_early;
+sleep 0.5;
+my @log = split /\n/, CiJobsTest::slurp($t->dir . '/streams.log');
+is_deeply([ sort @log ],
+          [ "GET /logged/jobs/timed3x40 HTTP/1.0|watch-test/1.0|$long|200",
+            "GET /logged/jobs/timed60x41 HTTP/1.0|watch-test/2.0|$long|200" ],
+          'the access log: the request line and headers as they came');
+my $line = 'closed .*request: "GET /logged/jobs/timed60x41 HTTP/1\.0", '
+           . 'host: "localhost"';
+like($t->error_log, qr/$line/,
+     'the error log\'s line of a stream closed early: its request');
+
 # --- event: error -----------------------------------------------------------
 
 # what each socket has received so far, read for $secs; the sockets stay
@@ -581,6 +622,8 @@ is(error_codes(events($slow_stream)) =~ s/ .*//r, 'GatewayTimeout',
    . 'GatewayTimeout, the gateway\'s error object');
 
 # CI goes away while a stream is open, and comes back: the stream goes on
+# (the emulator, restarted, starts the job again: Submitted for a second,
+# then Running, one of which is a change for the stream)
 
 my $going = stream_ask('/watch/jobs/timed60x12');
 my ($before) = for_a_while(1.5, $going);
@@ -592,7 +635,7 @@ is(error_codes(events($during)) =~ s/ .*//r, 'BadGateway',
    'CI unreachable: event: error, BadGateway');
 ok(!$during->{closed}, 'the stream stays open');
 $t->restart_emulator('plain');
-my ($after_error) = for_a_while(2.5, $going);
+my ($after_error) = for_a_while(4, $going);
 my @since = events($after_error);
 cmp_ok(scalar(job_events(@since)), '>', scalar(job_events(events($during))),
        'CI back: job events again on the same stream');

@@ -13,7 +13,6 @@ use lib "$FindBin::Bin/lib";
 
 use CiJobsTest;
 use File::Temp qw(tempfile);
-use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
 use MIME::Base64 qw(encode_base64url);
@@ -104,24 +103,7 @@ sub ask {
 }
 
 # what each socket received in $secs (or until closed), parsed
-sub read_for {
-    my ($secs, @socks) = @_;
-    my (%buf, %closed);
-    my $sel = IO::Select->new(@socks);
-    my $deadline = time + $secs;
-    while ($sel->count && (my $left = $deadline - time) > 0) {
-        for my $s ($sel->can_read($left < 0.05 ? $left : 0.05)) {
-            if (sysread $s, my $chunk, 65536) {
-                $buf{"$s"} .= $chunk;
-            } else {
-                $closed{"$s"} = 1;
-                $sel->remove($s);
-            }
-        }
-    }
-    return map { { %{ CiJobsTest::parse_response($buf{"$_"} // '') },
-                   closed => $closed{"$_"} // 0 } } @socks;
-}
+sub read_for { return CiJobsTest::read_for(@_) }
 
 sub metric {
     my ($name) = @_;

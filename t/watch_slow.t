@@ -16,7 +16,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use CiJobsTest;
-use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
 use Socket qw(SOL_SOCKET SO_RCVBUF inet_aton pack_sockaddr_in);
@@ -57,28 +56,10 @@ sub stream {
     return $s;
 }
 
-# what each socket received in $secs or until closed, parsed; whole
-# events only
+# what each socket received in $secs or until closed; whole events only
 sub read_for {
-    my ($secs, @socks) = @_;
-    my (%buf, %closed);
-    my $sel = IO::Select->new(@socks);
-    my $deadline = time + $secs;
-    while ($sel->count && (my $left = $deadline - time) > 0) {
-        for my $s ($sel->can_read($left < 0.05 ? $left : 0.05)) {
-            if (sysread $s, my $chunk, 65536) {
-                $buf{"$s"} .= $chunk;
-            } else {
-                $closed{"$s"} = 1;
-                $sel->remove($s);
-            }
-        }
-    }
-    return map {
-        my $r = CiJobsTest::parse_response($buf{"$_"} // '');
-        $r->{body} =~ s/\n\n(?:(?!\n\n).)+\z/\n\n/s;
-        +{ %$r, closed => $closed{"$_"} // 0 }
-    } @socks;
+    return map { $_->{body} =~ s/\n\n(?:(?!\n\n).)+\z/\n\n/s; $_ }
+               CiJobsTest::read_for(@_);
 }
 
 sub job_events {
