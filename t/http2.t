@@ -180,7 +180,7 @@ cmp_ok($a[0]{took}, '<', 7000, 'ended once it finished');
 is($r->{final}{status}, 200, 'the connection serves on');
 
 $r = streams('/ci/jobs/jobsSuccess1',
-             { path => '/watch/jobs/timed4x21', @SSE },
+             { path => '/watch/jobs/timed6x21', @SSE },
              { path => '/watch/jobs/timed3x22', @SSE },
              { path => '/ci/jobs/jobsSuccess2' });
 @a = @{ $r->{answers} || [] };
