@@ -87,6 +87,21 @@ ngx_http_ci_jobs_answer(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
 
     if (ctx->refresh) {
         /* the watch's refresh: stored, for the watchers; nothing sent */
+
+        if (r->headers_out.status != NGX_HTTP_OK) {
+            ngx_http_ci_jobs_watch_failed(r, ctx, r->headers_out.status,
+                                          ctx->body);
+        }
+
+        /*
+         * Its memory is the carrying watcher's, which may stay for long:
+         * the body goes, and is no longer counted as held.
+         */
+
+        if (ctx->body != NULL && ctx->held_counted) {
+            ngx_http_ci_jobs_body_done(r, ctx, 0);
+        }
+
         return NGX_OK;
     }
 

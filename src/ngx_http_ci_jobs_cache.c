@@ -59,6 +59,8 @@ typedef struct {
     ngx_msec_t                       fetched;     /* went upstream then */
     ngx_msec_t                       lock_until;
     ngx_msec_t                       woken;       /* by a notification */
+    ngx_msec_t                       failed;      /* the last refresh, 0 */
+    ngx_http_ci_jobs_cache_piece_t  *error;       /* its error, XML */
     size_t                           xml_len;
     ngx_http_ci_jobs_cache_piece_t  *xml;
     u_char                           digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
@@ -941,6 +943,7 @@ ngx_http_ci_jobs_cache_peek(ngx_shm_zone_t *zone, ngx_str_t *key,
                                            - ngx_current_msec) > 0);
         pk->fetched = cn->fetched;
         pk->due = ngx_http_ci_jobs_cache_due(cn, ngx_current_msec);
+        pk->failed = cn->failed;
         ngx_memcpy(pk->digest, cn->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
     }
 
@@ -978,6 +981,10 @@ ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
 
     if (cn != NULL
         && ((cn->lock && (ngx_msec_int_t) (cn->lock_until - now) > 0)
+            || (cn->failed
+                && (ngx_msec_int_t) (now - cn->failed)
+                   < (ngx_msec_int_t) lcf->watch_interval
+                && !ngx_http_ci_jobs_cache_due(cn, now))
             || (cn->expires
                 && (!cn->pending
                     || ((ngx_msec_int_t) (now - cn->fetched)
@@ -993,6 +1000,117 @@ ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
     if (rc == NGX_OK) {
         ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_EXPIRED;
     }
+
+    return rc;
+}
+
+
+/*
+ * For the watch's refresh that failed: its error, CI's or the gateway's
+ * (XML, error->len at most NGX_HTTP_CI_JOBS_CACHE_ERROR_MAX), kept with
+ * the key's entry, made if need be, with when, for every worker's
+ * streams, and so that the retry waits for the interval in the whole
+ * nginx.  An answer stored later replaces the entry, and its error.
+ */
+
+void
+ngx_http_ci_jobs_cache_failed(ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_loc_conf_t *lcf, ngx_str_t *error)
+{
+    uint32_t                         hash;
+    ngx_rbtree_node_t               *node;
+    ngx_http_ci_jobs_cache_t        *cache;
+    ngx_http_ci_jobs_cache_node_t   *cn;
+    ngx_http_ci_jobs_cache_piece_t  *piece;
+
+    if (lcf->cache_zone == NULL || ctx->cache_key.len == 0
+        || error->len > NGX_HTTP_CI_JOBS_CACHE_ERROR_MAX)
+    {
+        return;
+    }
+
+    cache = lcf->cache_zone->data;
+    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    /* first, as making room may evict the entry itself */
+
+    piece = ngx_http_ci_jobs_cache_alloc(cache,
+                    offsetof(ngx_http_ci_jobs_cache_piece_t, data)
+                    + error->len);
+    if (piece == NULL) {
+        ngx_shmtx_unlock(&cache->shpool->mutex);
+        return;
+    }
+
+    node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
+
+    if (node == NULL) {
+        node = ngx_http_ci_jobs_cache_lock_node(cache, &ctx->cache_key, hash);
+
+        if (node == NULL) {
+            ngx_slab_free_locked(cache->shpool, piece);
+            ngx_shmtx_unlock(&cache->shpool->mutex);
+            return;
+        }
+    }
+
+    cn = (ngx_http_ci_jobs_cache_node_t *) &node->color;
+
+    if (cn->error != NULL) {
+        ngx_slab_free_locked(cache->shpool, cn->error);
+    }
+
+    piece->next = NULL;
+    piece->len = error->len;
+    ngx_memcpy(piece->data, error->data, error->len);
+
+    cn->error = piece;
+    cn->failed = ngx_current_msec ? ngx_current_msec : 1;
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
+}
+
+
+/*
+ * For a stream: the error of the key's last refresh, if it failed, into
+ * error, from pool; NGX_DECLINED when there is none.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_cache_error(ngx_shm_zone_t *zone, ngx_str_t *key,
+    ngx_pool_t *pool, ngx_str_t *error)
+{
+    uint32_t                        hash;
+    ngx_int_t                       rc;
+    ngx_rbtree_node_t              *node;
+    ngx_http_ci_jobs_cache_t       *cache;
+    ngx_http_ci_jobs_cache_node_t  *cn;
+
+    cache = zone->data;
+    hash = ngx_murmur_hash2(key->data, key->len);
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&cache->shpool->mutex);
+
+    node = ngx_http_ci_jobs_cache_find(cache, key, hash);
+    cn = node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
+
+    if (cn != NULL && cn->error != NULL) {
+        error->len = cn->error->len;
+        error->data = ngx_pnalloc(pool, error->len);
+
+        if (error->data == NULL) {
+            rc = NGX_ERROR;
+
+        } else {
+            ngx_memcpy(error->data, cn->error->data, error->len);
+            rc = NGX_OK;
+        }
+    }
+
+    ngx_shmtx_unlock(&cache->shpool->mutex);
 
     return rc;
 }
@@ -1296,6 +1414,10 @@ ngx_http_ci_jobs_cache_delete(ngx_http_ci_jobs_cache_t *cache,
     for (piece = cn->xml; piece; piece = next) {
         next = piece->next;
         ngx_slab_free_locked(cache->shpool, piece);
+    }
+
+    if (cn->error != NULL) {
+        ngx_slab_free_locked(cache->shpool, cn->error);
     }
 
     ngx_slab_free_locked(cache->shpool, node);

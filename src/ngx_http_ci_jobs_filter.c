@@ -103,6 +103,11 @@ ngx_http_ci_jobs_header_filter(ngx_http_request_t *r)
         ngx_http_set_ctx(r, ctx, ngx_http_ci_jobs_module);
     }
 
+    if (ctx->refresh) {
+        /* the watch's refresh failed: its streams are told */
+        ngx_http_ci_jobs_watch_failed(r, ctx, status, NULL);
+    }
+
     if (ctx->cache_lock || ctx->cache_key.len) {
         rc = ngx_http_ci_jobs_send_stale(r, ctx, lcf, status);
 

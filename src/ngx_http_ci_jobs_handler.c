@@ -55,6 +55,7 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
 
     if (r != r->main && ngx_http_ci_jobs_watch_is_refresh(r)) {
         ctx->refresh = 1;
+        ctx->json = 0;      /* it sends nothing: no rendering */
 
     } else if (r != r->main) {
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_FORBIDDEN,

@@ -70,10 +70,15 @@ typedef struct {
 } ngx_http_ci_jobs_zone_t;
 
 
+/* the largest error a failed refresh keeps for the streams, XML */
+#define NGX_HTTP_CI_JOBS_CACHE_ERROR_MAX  1024
+
+
 /* what the watch reads of a cache entry (ngx_http_ci_jobs_cache_peek()) */
 typedef struct {
     u_char                       digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
     ngx_msec_t                   fetched;
+    ngx_msec_t                   failed;      /* its last refresh, or 0 */
     unsigned                     answer:1;    /* it holds an answer */
     unsigned                     pending:1;   /* not all jobs finished */
     unsigned                     locked:1;    /* someone is upstream */
@@ -318,8 +323,9 @@ typedef struct {
     uint32_t                    *stream_sent;    /* the jobs' versions */
     ngx_uint_t                   stream_njobs;
     ngx_msec_t                   stream_last;    /* for heartbeats */
-    off_t                        stream_written;
-    off_t                        stream_sent0;   /* c->sent when opened */
+    ngx_msec_t                   stream_failed;  /* the error sent */
+    ngx_chain_t                 *stream_busy;    /* events not sent yet */
+    ngx_chain_t                 *stream_free;    /* their headers, sent */
 } ngx_http_ci_jobs_ctx_t;
 
 
@@ -366,6 +372,10 @@ ngx_int_t ngx_http_ci_jobs_watch_stream(ngx_http_request_t *r,
 ngx_int_t ngx_http_ci_jobs_watch_refresh(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_uint_t ngx_http_ci_jobs_watch_is_refresh(ngx_http_request_t *r);
+size_t ngx_http_ci_jobs_shed(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx);
+void ngx_http_ci_jobs_watch_failed(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status, ngx_buf_t *body);
 
 char *ngx_http_ci_jobs_callback(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -380,6 +390,9 @@ ngx_chain_t *ngx_http_ci_jobs_answer_body(ngx_http_request_t *r,
     ngx_str_t *out);
 ngx_chain_t *ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
+ngx_buf_t *ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
+ngx_int_t ngx_http_ci_jobs_own_request_id(ngx_http_request_t *r);
 
 char *ngx_http_ci_jobs_source_init(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *lcf);
@@ -426,6 +439,10 @@ ngx_int_t ngx_http_ci_jobs_cache_key_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 void ngx_http_ci_jobs_cache_peek(ngx_shm_zone_t *zone, ngx_str_t *key,
     ngx_http_ci_jobs_cache_peek_t *pk);
+void ngx_http_ci_jobs_cache_failed(ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_loc_conf_t *lcf, ngx_str_t *error);
+ngx_int_t ngx_http_ci_jobs_cache_error(ngx_shm_zone_t *zone, ngx_str_t *key,
+    ngx_pool_t *pool, ngx_str_t *error);
 ngx_int_t ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_int_t ngx_http_ci_jobs_cache_latest(ngx_http_request_t *r,

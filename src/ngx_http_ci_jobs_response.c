@@ -29,8 +29,6 @@ static void ngx_http_ci_jobs_request_id(ngx_http_request_t *r,
     ngx_str_t *id);
 static ngx_int_t ngx_http_ci_jobs_request_id_header(ngx_http_request_t *r,
     ngx_str_t *id);
-static ngx_buf_t *ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
 static ngx_int_t ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t len);
 
@@ -306,6 +304,22 @@ ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
 }
 
 
+/*
+ * An answer the gateway makes alone (a stream of events) carries an
+ * x-ci-request-id too: nginx's $request_id.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_own_request_id(ngx_http_request_t *r)
+{
+    ngx_str_t  id;
+
+    ngx_http_ci_jobs_request_id(r, &id);
+
+    return ngx_http_ci_jobs_request_id_header(r, &id);
+}
+
+
 /* nginx's $request_id: 32 hexadecimal digits */
 
 static void
@@ -350,7 +364,9 @@ ngx_http_ci_jobs_request_id_header(ngx_http_request_t *r, ngx_str_t *id)
 }
 
 
-static ngx_buf_t *
+/* the body of an error in CI's shape, in the answer's format (ctx->json) */
+
+ngx_buf_t *
 ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status)
 {

@@ -34,7 +34,10 @@
 /* a stream sends a comment when it has sent nothing for this long */
 #define NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT  15000
 
-/* a stream whose reader lets more than this wait is cut */
+/*
+ * A stream whose reader lets more than this wait unsent is cut when it
+ * has more to send: what a stream holds is bounded by it and one batch.
+ */
 #define NGX_HTTP_CI_JOBS_WATCH_BACKLOG    65536
 
 
@@ -69,11 +72,17 @@ static void ngx_http_ci_jobs_stream_look(ngx_http_request_t *r,
     ngx_http_ci_jobs_cache_peek_t *pk);
 static ngx_int_t ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t *done);
+static ngx_int_t ngx_http_ci_jobs_stream_error(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_peek_t *pk);
 static ngx_int_t ngx_http_ci_jobs_stream_send(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, u_char *data, size_t len);
+    ngx_http_ci_jobs_ctx_t *ctx, u_char *data, size_t len, ngx_uint_t own);
+static size_t ngx_http_ci_jobs_stream_sent(ngx_http_ci_jobs_ctx_t *ctx);
 static void ngx_http_ci_jobs_stream_end(ngx_http_request_t *r,
     ngx_int_t rc);
 static void ngx_http_ci_jobs_stream_write(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ci_jobs_watch_json(ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_pool_t *pool, u_char *xml, size_t len,
+    ngx_http_ci_jobs_xml_result_t *res);
 static void *ngx_http_ci_jobs_watch_palloc(void *pool, size_t size);
 static void ngx_http_ci_jobs_watch_pfree(void *pool, void *p);
 
@@ -296,6 +305,12 @@ ngx_http_ci_jobs_watch_stream(ngx_http_request_t *r,
         ngx_http_ci_jobs_stream_look(r, &pk);
     }
 
+    /* open for longer than a look: what it need not keep goes */
+
+    if (ctx->watch_group != NULL) {
+        (void) ngx_http_ci_jobs_shed(r, ctx);
+    }
+
     return NGX_DONE;
 }
 
@@ -338,15 +353,19 @@ ngx_http_ci_jobs_stream_open(ngx_http_request_t *r,
     ngx_str_set(&h->key, "X-Accel-Buffering");
     ngx_str_set(&h->value, "no");
 
+    /* before any query: the request's own id, as the gateway's errors */
+
+    if (ngx_http_ci_jobs_own_request_id(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     rc = ngx_http_send_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
         return NGX_ERROR;
     }
 
-    ctx->stream_sent0 = r->connection->sent;
-
-    p = ngx_pnalloc(r->pool, sizeof("retry: \n\n") + NGX_INT_T_LEN);
+    p = ngx_alloc(sizeof("retry: \n\n") + NGX_INT_T_LEN, r->connection->log);
     if (p == NULL) {
         return NGX_ERROR;
     }
@@ -354,7 +373,7 @@ ngx_http_ci_jobs_stream_open(ngx_http_request_t *r,
     return ngx_http_ci_jobs_stream_send(r, ctx, p,
                                         ngx_sprintf(p, "retry: %M\n\n",
                                                     lcf->watch_interval)
-                                        - p);
+                                        - p, 1);
 }
 
 
@@ -368,8 +387,9 @@ static void
 ngx_http_ci_jobs_stream_look(ngx_http_request_t *r,
     ngx_http_ci_jobs_cache_peek_t *pk)
 {
+    size_t                   backlog;
     ngx_int_t                rc;
-    ngx_uint_t               done;
+    ngx_uint_t               done, changed, failed, quiet;
     ngx_msec_t               now;
     ngx_connection_t        *c;
     ngx_http_ci_jobs_ctx_t  *ctx;
@@ -387,35 +407,55 @@ ngx_http_ci_jobs_stream_look(ngx_http_request_t *r,
         return;
     }
 
-    done = 0;
-    rc = NGX_OK;
+    changed = pk->answer
+              && (!ctx->stream_opened
+                  || ngx_memcmp(pk->digest, ctx->watch_digest,
+                                NGX_HTTP_CI_JOBS_DIGEST_LEN) != 0);
 
-    if (pk->answer
-        && (!ctx->stream_opened
-            || ngx_memcmp(pk->digest, ctx->watch_digest,
-                          NGX_HTTP_CI_JOBS_DIGEST_LEN) != 0))
-    {
-        rc = ngx_http_ci_jobs_stream_events(r, ctx, &done);
+    /* a query that failed since the stream last heard: its error */
+    failed = (pk->failed && pk->failed != ctx->stream_failed);
 
-    } else if ((ngx_msec_int_t) (now - ctx->stream_last)
-               >= NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT)
-    {
-        rc = ngx_http_ci_jobs_stream_send(r, ctx, (u_char *) ":\n\n", 3);
+    quiet = ((ngx_msec_int_t) (now - ctx->stream_last)
+             >= NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT);
+
+    if (!changed && !failed && !quiet) {
+        return;
     }
 
-    if (rc == NGX_ERROR) {
+    /*
+     * A reader that does not keep up is cut rather than buffered for: it
+     * reconnects with its last id and is told what changed since.
+     */
+
+    backlog = ngx_http_ci_jobs_stream_sent(ctx);
+
+    if (backlog > NGX_HTTP_CI_JOBS_WATCH_BACKLOG) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "ci_jobs watch: a stream's reader is too slow "
+                      "(%uz bytes wait), stream closed", backlog);
         ngx_http_ci_jobs_stream_end(r, NGX_ERROR);
         return;
     }
 
-    /* a reader that does not keep up is cut: it resumes with its id */
+    done = 0;
+    rc = NGX_OK;
 
-    if (ctx->stream_written - (c->sent - ctx->stream_sent0)
-        > NGX_HTTP_CI_JOBS_WATCH_BACKLOG)
+    if (changed) {
+        rc = ngx_http_ci_jobs_stream_events(r, ctx, &done);
+    }
+
+    if (rc == NGX_OK && !done && failed) {
+        rc = ngx_http_ci_jobs_stream_error(r, ctx, pk);
+    }
+
+    if (rc == NGX_OK && !done
+        && (ngx_msec_int_t) (now - ctx->stream_last)
+           >= NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT)
     {
-        ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                      "ci_jobs watch: a stream's reader is too slow, "
-                      "stream closed");
+        rc = ngx_http_ci_jobs_stream_send(r, ctx, (u_char *) ":\n\n", 3, 0);
+    }
+
+    if (rc == NGX_ERROR) {
         ngx_http_ci_jobs_stream_end(r, NGX_ERROR);
         return;
     }
@@ -444,7 +484,6 @@ ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
     ngx_pool_t                     *pool, *saved;
     ngx_http_ci_jobs_sse_job_t      jobs[NGX_HTTP_CI_JOBS_SSE_JOBS];
     ngx_http_ci_jobs_loc_conf_t    *lcf;
-    ngx_http_ci_jobs_xml_conf_t     xc;
     ngx_http_ci_jobs_xml_result_t   res;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
@@ -471,22 +510,9 @@ ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
         return (rc == NGX_DECLINED) ? NGX_OK : NGX_ERROR;
     }
 
-    ngx_memzero(&xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
-
-    xc.array_names = lcf->array_names;
-    xc.narray_names = lcf->narray_names;
-    xc.json = 1;
-    xc.no_facts = 1;
-    xc.alloc = ngx_http_ci_jobs_watch_palloc;
-    xc.free = ngx_http_ci_jobs_watch_pfree;
-    xc.alloc_data = pool;
-
-    ngx_memzero(&res, sizeof(ngx_http_ci_jobs_xml_result_t));
-
-    if (ngx_http_ci_jobs_xml_parse(ctx->body->pos,
-                                   ctx->body->last - ctx->body->pos,
-                                   &xc, &res)
-        != NGX_HTTP_CI_JOBS_XML_OK
+    if (ngx_http_ci_jobs_watch_json(lcf, pool, ctx->body->pos,
+                                    ctx->body->last - ctx->body->pos, &res)
+        != NGX_OK
         || (n = ngx_http_ci_jobs_sse_jobs(res.json, res.json_len, jobs)) < 0)
     {
         ngx_destroy_pool(pool);
@@ -498,7 +524,7 @@ ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
     ngx_memcpy(ctx->watch_digest, ctx->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
     ctx->stream_opened = 1;
 
-    /* the events, in one buffer of the stream's pool */
+    /* the events, in one buffer, freed once sent */
 
     size = sizeof("event: end\nid: \ndata: {}\n\n") + sizeof(id);
 
@@ -509,7 +535,7 @@ ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
                                                 + sizeof("{\"JobId\":}"));
     }
 
-    buf = ngx_pnalloc(r->pool, size);
+    buf = ngx_alloc(size, r->connection->log);
     if (buf == NULL) {
         ngx_destroy_pool(pool);
         return NGX_ERROR;
@@ -567,42 +593,222 @@ ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
     ngx_str_null(&ctx->ci_request_id);
 
     if (p == buf) {
+        ngx_free(buf);
         return NGX_OK;
     }
 
-    return ngx_http_ci_jobs_stream_send(r, ctx, buf, p - buf);
+    return ngx_http_ci_jobs_stream_send(r, ctx, buf, p - buf, 1);
 }
 
 
-/* bytes of the stream, flushed */
+/*
+ * The error of the key's last query, which failed: "event: error", its
+ * data CI's error object as JSON renders it ({"Error":{...}}), its id
+ * the stream's last, so that a reconnect resumes from the same place.
+ * The stream stays open; the query is retried after the interval.
+ */
 
 static ngx_int_t
-ngx_http_ci_jobs_stream_send(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, u_char *data, size_t len)
+ngx_http_ci_jobs_stream_error(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_peek_t *pk)
 {
-    ngx_buf_t    *b;
-    ngx_int_t     rc;
-    ngx_chain_t   out;
+    u_char                         *buf, id[NGX_HTTP_CI_JOBS_SSE_ID_LEN];
+    size_t                          size, id_len;
+    ngx_int_t                       rc;
+    ngx_str_t                       error;
+    ngx_pool_t                     *pool;
+    ngx_http_ci_jobs_loc_conf_t    *lcf;
+    ngx_http_ci_jobs_xml_result_t   res;
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    ctx->stream_failed = pk->failed;
+
+    pool = ngx_create_pool(4096, r->connection->log);
+    if (pool == NULL) {
         return NGX_ERROR;
     }
 
+    rc = ngx_http_ci_jobs_cache_error(lcf->cache_zone, &ctx->cache_key, pool,
+                                      &error);
+    if (rc != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return (rc == NGX_DECLINED) ? NGX_OK : NGX_ERROR;
+    }
+
+    if (ngx_http_ci_jobs_watch_json(lcf, pool, error.data, error.len, &res)
+        != NGX_OK)
+    {
+        /* kept only when it was CI's error shape */
+        ngx_destroy_pool(pool);
+        return NGX_OK;
+    }
+
+    id_len = ngx_http_ci_jobs_sse_id(id, ctx->stream_sent,
+                                     ctx->stream_njobs);
+
+    size = ngx_http_ci_jobs_sse_event_size(sizeof("error") - 1, id_len,
+                                           res.json_len);
+
+    buf = ngx_alloc(size, r->connection->log);
+    if (buf == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    size = ngx_http_ci_jobs_sse_event(buf, "error", id, id_len, res.json,
+                                      res.json_len);
+
+    ngx_destroy_pool(pool);
+
+    ngx_http_ci_jobs_count_watch_events(1);
+
+    return ngx_http_ci_jobs_stream_send(r, ctx, buf, size, 1);
+}
+
+
+/*
+ * The watch's refresh failed with status: the error it would have
+ * answered, upstream's body when CI sent one (an error in CI's shape),
+ * or else the gateway's own, kept with the key's entry for every
+ * worker's streams (ngx_http_ci_jobs_cache_failed()).
+ */
+
+void
+ngx_http_ci_jobs_watch_failed(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status, ngx_buf_t *body)
+{
+    ngx_str_t                     error;
+    ngx_uint_t                    json;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    if (ctx->cache_key.data == NULL
+        && ngx_http_ci_jobs_cache_key_init(r, ctx, lcf) != NGX_OK)
+    {
+        return;
+    }
+
+    if (body == NULL
+        || (size_t) (body->last - body->pos) > NGX_HTTP_CI_JOBS_CACHE_ERROR_MAX)
+    {
+        json = ctx->json;
+        ctx->json = 0;
+        body = ngx_http_ci_jobs_error_body(r, ctx, status);
+        ctx->json = json;
+
+        if (body == NULL) {
+            return;
+        }
+    }
+
+    error.data = body->pos;
+    error.len = body->last - body->pos;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ci_jobs watch: refresh failed: %ui", status);
+
+    ngx_http_ci_jobs_cache_failed(ctx, lcf, &error);
+}
+
+
+/*
+ * Bytes of the stream, flushed.  With own, data was ngx_alloc()ed and is
+ * freed once sent: a stream's pool does not grow with its events, and
+ * the buffer headers of sent events are used again.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_stream_send(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, u_char *data, size_t len, ngx_uint_t own)
+{
+    ngx_buf_t    *b;
+    ngx_int_t     rc;
+    ngx_chain_t  *cl, **last, out;
+
+    cl = ctx->stream_free;
+
+    if (cl != NULL) {
+        ctx->stream_free = cl->next;
+        b = cl->buf;
+        ngx_memzero(b, sizeof(ngx_buf_t));
+
+    } else {
+        cl = ngx_alloc_chain_link(r->pool);
+        b = ngx_calloc_buf(r->pool);
+
+        if (cl == NULL || b == NULL) {
+            if (own) {
+                ngx_free(data);
+            }
+
+            return NGX_ERROR;
+        }
+
+        cl->buf = b;
+    }
+
+    b->start = own ? data : NULL;
     b->pos = data;
     b->last = data + len;
     b->memory = 1;
     b->flush = 1;
 
+    cl->next = NULL;
+
+    for (last = &ctx->stream_busy; *last; last = &(*last)->next) {
+        /* void */
+    }
+
+    *last = cl;
+
+    ctx->stream_last = ngx_current_msec;
+
     out.buf = b;
     out.next = NULL;
 
-    ctx->stream_written += len;
-    ctx->stream_last = ngx_current_msec;
-
     rc = ngx_http_output_filter(r, &out);
 
+    (void) ngx_http_ci_jobs_stream_sent(ctx);
+
     return (rc == NGX_ERROR) ? NGX_ERROR : NGX_OK;
+}
+
+
+/*
+ * The stream's buffers that are sent are freed, their headers kept for
+ * the next events; returns the bytes that wait unsent.
+ */
+
+static size_t
+ngx_http_ci_jobs_stream_sent(ngx_http_ci_jobs_ctx_t *ctx)
+{
+    size_t        backlog;
+    ngx_chain_t  *cl;
+
+    while (ctx->stream_busy
+           && ngx_buf_size(ctx->stream_busy->buf) == 0)
+    {
+        cl = ctx->stream_busy;
+        ctx->stream_busy = cl->next;
+
+        if (cl->buf->start) {
+            ngx_free(cl->buf->start);
+            cl->buf->start = NULL;
+        }
+
+        cl->next = ctx->stream_free;
+        ctx->stream_free = cl;
+    }
+
+    backlog = 0;
+
+    for (cl = ctx->stream_busy; cl; cl = cl->next) {
+        backlog += ngx_buf_size(cl->buf);
+    }
+
+    return backlog;
 }
 
 
@@ -632,9 +838,16 @@ ngx_http_ci_jobs_stream_end(ngx_http_request_t *r, ngx_int_t rc)
 static void
 ngx_http_ci_jobs_stream_write(ngx_http_request_t *r)
 {
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
     if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
         ngx_http_ci_jobs_stream_end(r, NGX_ERROR);
+        return;
     }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+
+    (void) ngx_http_ci_jobs_stream_sent(ctx);
 }
 
 
@@ -677,6 +890,36 @@ ngx_http_ci_jobs_watch_header(ngx_http_request_t *r, const char *name,
             return &h[i];
         }
     }
+}
+
+
+/* XML (an answer, an error) rendered in JSON as the JSON mode does */
+
+static ngx_int_t
+ngx_http_ci_jobs_watch_json(ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_pool_t *pool, u_char *xml, size_t len,
+    ngx_http_ci_jobs_xml_result_t *res)
+{
+    ngx_http_ci_jobs_xml_conf_t  xc;
+
+    ngx_memzero(&xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
+    ngx_memzero(res, sizeof(ngx_http_ci_jobs_xml_result_t));
+
+    xc.array_names = lcf->array_names;
+    xc.narray_names = lcf->narray_names;
+    xc.json = 1;
+    xc.no_facts = 1;
+    xc.alloc = ngx_http_ci_jobs_watch_palloc;
+    xc.free = ngx_http_ci_jobs_watch_pfree;
+    xc.alloc_data = pool;
+
+    if (ngx_http_ci_jobs_xml_parse(xml, len, &xc, res)
+        != NGX_HTTP_CI_JOBS_XML_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -783,13 +1026,27 @@ ngx_http_ci_jobs_watch_cleanup(void *data)
 {
     ngx_http_request_t *r = data;
 
+    ngx_chain_t             *cl;
     ngx_http_ci_jobs_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
 
-    if (ctx != NULL) {
-        ngx_http_ci_jobs_watch_remove(ctx);
+    if (ctx == NULL) {
+        return;
     }
+
+    ngx_http_ci_jobs_watch_remove(ctx);
+
+    /* a stream's events not sent: the request and its output go too */
+
+    for (cl = ctx->stream_busy; cl; cl = cl->next) {
+        if (cl->buf->start) {
+            ngx_free(cl->buf->start);
+            cl->buf->start = NULL;
+        }
+    }
+
+    ctx->stream_busy = NULL;
 }
 
 
@@ -901,6 +1158,10 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
            >= (ngx_msec_int_t) (pk.due ? ngx_min(g->interval,
                                                  NGX_HTTP_CI_JOBS_WAKE_SPACING)
                                        : g->interval)
+        && (pk.failed == 0
+            || pk.due
+            || (ngx_msec_int_t) (now - pk.failed)
+               >= (ngx_msec_int_t) g->interval)
         && (!pk.answer
             || pk.due
             || (pk.pending

@@ -3,8 +3,9 @@
 # Browsers speak HTTP/2: many requests as streams of one connection.  A
 # crowd of streams polling one job (one upstream request, the rest
 # collapsed), answers and refusals side by side, a request body refused
-# without harm to the connection, and streams cancelled while they wait
-# for another's answer, the waiting one and the one holding the lock.
+# without harm to the connection, streams cancelled while they wait for
+# another's answer, the waiting one and the one holding the lock, and
+# Server-Sent Events (ci_jobs_watch) as streams, two on one connection.
 
 use strict;
 use warnings;
@@ -40,6 +41,14 @@ my $t = CiJobsTest->new(http => <<"EOF");
             ci_jobs on;
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
             ci_jobs_cache ci_jobs;
+        }
+
+        location /watch/ {
+            ci_jobs on;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+            ci_jobs_cache ci_jobs;
+            ci_jobs_watch on;
+            ci_jobs_watch_interval 1s;
         }
 
         location /json/ {
@@ -135,6 +144,63 @@ is_deeply(statuses(@a), [ 0, 200, 200, 200 ],
           'the holder cancelled: the three waiters 200');
 like($a[1]{body}, qr{<JobId>faultslowms401</JobId>}, 'with the job');
 cmp_ok(upstream_count(), '>=', 2, 'the waiters asked upstream again');
+is($r->{final}{status}, 200, 'the connection serves on');
+
+# --- Server-Sent Events ------------------------------------------------------
+
+# the events of a stream's body: [ [ event, data ] ... ]
+sub events {
+    my ($body) = @_;
+    my @events;
+    for my $block (split /\n\n/, $body) {
+        my %e = map { /^(\w+): ?(.*)/ ? ($1 => $2) : () } split /\n/, $block;
+        push @events, [ $e{event}, $e{data} ] if $e{event};
+    }
+    return @events;
+}
+
+sub states {
+    return join ' ', map { $_->[0] eq 'job'
+                           ? decode_json($_->[1])->{State} : $_->[0] }
+                     events($_[0]{body});
+}
+
+my @SSE = (headers => { accept => 'text/event-stream' });
+
+$r = streams('/ci/jobs/jobsSuccess1',
+             { path => '/watch/jobs/timed4x20', @SSE });
+@a = @{ $r->{answers} || [] };
+is($a[0]{status}, 200, 'an event stream over HTTP/2: 200');
+like($a[0]{headers}{'content-type'}, qr{^text/event-stream},
+     'text/event-stream');
+is(states($a[0]), 'Submitted Running Success end',
+   'the job\'s events as it runs, then end');
+cmp_ok($a[0]{took}, '>', 3000, "open while the job ran ($a[0]{took} ms)");
+cmp_ok($a[0]{took}, '<', 7000, 'ended once it finished');
+is($r->{final}{status}, 200, 'the connection serves on');
+
+$r = streams('/ci/jobs/jobsSuccess1',
+             { path => '/watch/jobs/timed6x21', @SSE },
+             { path => '/watch/jobs/timed3x22', @SSE },
+             { path => '/ci/jobs/jobsSuccess2' });
+@a = @{ $r->{answers} || [] };
+is_deeply(statuses(@a), [ 200, 200, 200 ],
+          'two event streams and a lookup on one connection');
+is(states($a[0]), 'Submitted Running Success end', 'the first stream\'s job');
+is(states($a[1]), 'Submitted Running Success end', 'the second\'s');
+like($a[1]{body}, qr/"JobId":"timed3x22"/, 'each its own job');
+cmp_ok($a[2]{took}, '<', 1000, 'the lookup answered at once beside them');
+cmp_ok($a[1]{took}, '<', $a[0]{took}, 'the shorter job\'s stream ended '
+       . 'first');
+is($r->{final}{status}, 200, 'the connection serves on');
+
+# a stream cancelled by the browser (EventSource.close()): nginx goes on
+$r = streams('/ci/jobs/jobsSuccess1',
+             { path => '/watch/jobs/timed60x23', @SSE, reset_ms => 1500 },
+             { path => '/watch/jobs/timed3x24', @SSE });
+@a = @{ $r->{answers} || [] };
+is(states($a[1]), 'Submitted Running Success end',
+   'a stream beside one cancelled: its events and end');
 is($r->{final}{status}, 200, 'the connection serves on');
 
 $t->done;

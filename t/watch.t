@@ -25,6 +25,7 @@ use Time::HiRes qw(time sleep);
 
 my $t = CiJobsTest->new(workers => 2, http => <<'EOF');
     ci_jobs_cache_zone ci_jobs:1m;
+    log_format streams '$request|$http_user_agent|$http_x_long|$status';
 
     server {
         listen 127.0.0.1:%%PORT%%;
@@ -57,6 +58,33 @@ my $t = CiJobsTest->new(workers => 2, http => <<'EOF');
             ci_jobs_cache ci_jobs;
             ci_jobs_watch on;
             ci_jobs_watch_interval 1s;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+        }
+
+        location /logged/ {
+            ci_jobs on;
+            ci_jobs_cache ci_jobs;
+            ci_jobs_watch on;
+            ci_jobs_watch_interval 1s;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+            access_log %%DIR%%/streams.log streams;
+        }
+
+        location /badkey/ {
+            ci_jobs on;
+            ci_jobs_cache ci_jobs;
+            ci_jobs_watch on;
+            ci_jobs_watch_interval 1s;
+            ci_jobs_secret_key wrongwrongwrongwrongwrongwrong12;
+            ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
+        }
+
+        location /slow/ {
+            ci_jobs on;
+            ci_jobs_cache ci_jobs;
+            ci_jobs_watch on;
+            ci_jobs_watch_interval 1s;
+            ci_jobs_read_timeout 1s;
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
         }
 
@@ -266,6 +294,8 @@ is($lp->{status}, 200, 'long-poll: 200 when the answer changes');
 is(state_of($lp), 'Running', 'the new answer: Running');
 isnt($lp->{headers}{etag}, $e1, 'with its new ETag');
 is($lp->{headers}{'preference-applied'}, 'wait=10', 'Preference-Applied');
+like($lp->{headers}{'x-ci-request-id'} // '', qr/^\S+$/,
+     'x-ci-request-id, as on every answer');
 cmp_ok($lp->{took}, '<', 2.6, sprintf 'within the interval and a tick '
        . '(%.2fs)', $lp->{took});
 
@@ -280,6 +310,8 @@ my $lp3 = poll('/watch/jobs/timed4x1',
 is($lp3->{status}, 304, 'a finished job that does not change: 304');
 is($lp3->{body}, '', 'no body');
 is($lp3->{headers}{'preference-applied'}, 'wait=2', 'Preference-Applied');
+like($lp3->{headers}{'x-ci-request-id'} // '', qr/^\S+$/,
+     'x-ci-request-id on the 304 too');
 cmp_ok($lp3->{took}, '>=', 1.9, sprintf 'after the wait (%.2fs)',
        $lp3->{took});
 cmp_ok($lp3->{took}, '<', 2.5, 'and no later');
@@ -404,6 +436,8 @@ is($sse->{status}, 200, 'a stream: 200');
 like($sse->{headers}{'content-type'}, qr{^text/event-stream},
      'Content-Type: text/event-stream');
 is($sse->{headers}{'cache-control'}, 'no-cache', 'Cache-Control: no-cache');
+like($sse->{headers}{'x-ci-request-id'} // '', qr/^[0-9a-f]{32}$/,
+     'x-ci-request-id: nginx\'s $request_id, as the gateway\'s own answers');
 my @ev = events($sse);
 like($ev[0]{retry} // '', qr/^\d+$/, 'retry: first');
 my @jobs = map { decode_json($_->{data}) } job_events(@ev);
@@ -489,6 +523,126 @@ my ($quiet) = answers(time, stream_ask('/watch/jobs/timed18x8'));
 ok(scalar(grep { exists $_->{comment} } events($quiet)),
    'a comment while the job ran for 18 s without a change');
 
+# --- a stream's header buffers ---------------------------------------------
+
+# Once open, a stream frees its header buffers (a large one here, for a
+# 3 KiB header): what is still read of its request line and headers,
+# by the refreshes that clone it and by the logs, is intact.
+
+my $long = join '', map { chr(ord('a') + $_ % 26) } 1 .. 3000;
+my ($logged) = answers(time, stream_ask('/logged/jobs/timed3x40',
+                                        'User-Agent' => 'watch-test/1.0',
+                                        'X-Long' => $long));
+is(join(' ', map { decode_json($_->{data})->{State} }
+             job_events(events($logged))),
+   'Submitted Running Success', 'a stream with a 3 KiB header: its job\'s '
+   . 'every change, each a refresh cloned from it');
+is((events($logged))[-1]{event}, 'end', 'and end');
+my $closed_early = stream_ask('/logged/jobs/timed60x41',
+                              'User-Agent' => 'watch-test/2.0',
+                              'X-Long' => $long);
+sleep 1.5;
+close $closed_early;
+sleep 0.5;
+my @log = split /\n/, CiJobsTest::slurp($t->dir . '/streams.log');
+is_deeply([ sort @log ],
+          [ "GET /logged/jobs/timed3x40 HTTP/1.0|watch-test/1.0|$long|200",
+            "GET /logged/jobs/timed60x41 HTTP/1.0|watch-test/2.0|$long|200" ],
+          'the access log: the request line and headers as they came');
+my $line = 'closed .*request: "GET /logged/jobs/timed60x41 HTTP/1\.0", '
+           . 'host: "localhost"';
+like($t->error_log, qr/$line/,
+     'the error log\'s line of a stream closed early: its request');
+
+# --- event: error -----------------------------------------------------------
+
+# what each socket has received so far, read for $secs; the sockets stay
+# open ({closed} once nginx closed them)
+my %sofar;
+sub for_a_while {
+    my ($secs, @socks) = @_;
+    my %closed;
+    my $sel = IO::Select->new(@socks);
+    my $deadline = time + $secs;
+    while ($sel->count && (my $left = $deadline - time) > 0) {
+        for my $s ($sel->can_read($left < 0.05 ? $left : 0.05)) {
+            my $got = sysread $s, my $chunk, 65536;
+            if ($got) {
+                $sofar{"$s"} .= $chunk;
+            } else {
+                $closed{"$s"} = 1;
+                $sel->remove($s);
+            }
+        }
+    }
+    return map { { %{ CiJobsTest::parse_response($sofar{"$_"} // '') },
+                   closed => $closed{"$_"} // 0 } } @socks;
+}
+
+sub named { my $name = shift; grep { ($_->{event} // '') eq $name } @_ }
+
+sub error_codes {
+    return join ' ', map { eval { decode_json($_->{data})->{Error}{Code} }
+                           // 'not an error object' } named('error', @_);
+}
+
+# CI answers 503: each stream is told, with CI's own error object, and
+# stays open while the query is retried, once per interval for them all
+
+$t->forget_upstream_requests;
+my @failing = map { stream_ask('/watch/jobs/fault503') } 1 .. 6;
+my @fail = for_a_while(3.5, @failing);
+is(scalar(grep { $_->{status} == 200 } @fail), 6,
+   'CI answers 503: 6 streams in two workers open (200)');
+is(scalar(grep { error_codes(events($_)) =~ /^ServiceUnavailable(?: |$)/ }
+           @fail), 6, 'each is sent event: error, CI\'s error object');
+my ($error) = named('error', events($fail[0]));
+my $eobj = decode_json($error->{data});
+is_deeply([sort keys %{ $eobj->{Error} }], [qw(Code Message RequestId)],
+          'data: {"Error":{"Code","Message","RequestId"}}, as JSON renders '
+          . 'CI\'s error');
+is(scalar(grep { scalar(named('error', events($_))) >= 2 } @fail), 6,
+   'the query is retried: an error again after the interval');
+is(scalar(grep { !$_->{closed} && !named('end', events($_)) } @fail), 6,
+   'every stream stays open, no end');
+$n = upstream_for('fault503');
+cmp_ok($n, '<=', 5, "upstream asked $n times in 3.5 s for the 6 streams: "
+       . 'once per interval');
+close $_ for @failing;
+
+# CI refuses the credentials; upstream times out
+
+my ($refused_stream) = for_a_while(1.5,
+                                   stream_ask('/badkey/jobs/jobsSuccess6'));
+is(error_codes(events($refused_stream)) =~ s/ .*//r, 'SignatureDoesNotMatch',
+   'CI refuses the signature: event: error, SignatureDoesNotMatch');
+my ($slow_stream) = for_a_while(2.5, stream_ask('/slow/jobs/faultslow4'));
+is(error_codes(events($slow_stream)) =~ s/ .*//r, 'GatewayTimeout',
+   'upstream times out (ci_jobs_read_timeout 1s): event: error, '
+   . 'GatewayTimeout, the gateway\'s error object');
+
+# CI goes away while a stream is open, and comes back: the stream goes on
+# (the emulator, restarted, starts the job again: Submitted for a second,
+# then Running, one of which is a change for the stream)
+
+my $going = stream_ask('/watch/jobs/timed60x12');
+my ($before) = for_a_while(1.5, $going);
+cmp_ok(scalar(job_events(events($before))), '>=', 1,
+       'a stream on a running job');
+$t->stop_emulator('plain');
+my ($during) = for_a_while(2.5, $going);
+is(error_codes(events($during)) =~ s/ .*//r, 'BadGateway',
+   'CI unreachable: event: error, BadGateway');
+ok(!$during->{closed}, 'the stream stays open');
+$t->restart_emulator('plain');
+my ($after_error) = for_a_while(4, $going);
+my @since = events($after_error);
+cmp_ok(scalar(job_events(@since)), '>', scalar(job_events(events($during))),
+       'CI back: job events again on the same stream');
+is($since[-1]{event}, 'job', 'the last event a job\'s, not an error');
+ok(!$after_error->{closed}, 'still open');
+close $going;
+
 # a reload ends the streams at once; a reconnect misses nothing
 
 my @open = map { stream_ask('/watch/jobs/timed60x9') } 1 .. 10;
@@ -510,7 +664,10 @@ close $re;
 like($got, qr{^HTTP/1\.1 200 .*\nretry: }s, 'a reconnect with its last id');
 unlike($got, qr/event: job/, 'gets no job again: nothing changed');
 
-unlike($t->error_log, qr/subrequest|\[alert\]/, 'no alert in the log');
+# the refreshes made to fail above are logged as nginx logs upstream errors
+unlike(join('', grep { !/fault503|badkey|faultslow4|timed60x12/ }
+                split /^/, $t->error_log),
+       qr/subrequest|\[alert\]/, 'no alert in the log');
 
 $t->done;
 

@@ -113,6 +113,9 @@
 #   1..100 step in turn and a client can tell when a change it sees
 #   happened (bench/watch.pl).
 #   With --callback, CI's notification is posted when a timed job ends.
+#   busy<K>x<N> (K 1..256, jobs API): Running, its Progress the tenths of
+#   a second since the first request for it (kept as timed's), modulo 100,
+#   so it changes every 100 ms, and a UserData of K KiB.
 #   Unknown ids come back as one <NonExistJobIds> per id, in request order.
 #   Media Success jobs carry MediaInfo/MediaResult; every media job has an
 #   Operation/DigitalWatermark/State of Running (as in the seed) whatever its
@@ -478,6 +481,13 @@ sub generated_job {
         $progress = tick_progress($1, $2);
     } elsif (fault_kind($id)) {
         ($state, $n) = ('Success', 1);
+    } elsif ($api eq 'jobs'
+             && $id =~ /\Abusy([1-9][0-9]{0,2})x([1-9][0-9]{0,8})\z/
+             && $1 <= 256) {
+        my ($kib, $age) = ($1, busy_age($api, $id));
+        return { %{ generated_job($api, "jobsRunning$2") }, id => $id,
+                 progress => int($age * 10) % 100,
+                 user_data => 'x' x ($kib * 1024) };
     } else {
         return;
     }
@@ -843,12 +853,11 @@ sub tick_progress {
     return int(($ms - $offset) / (1000 * $secs)) % 100;
 }
 
-# the state of a timed job: by the time since its first request
-sub timed_state {
-    my ($api, $id, $secs) = @_;
+# the seconds since the first request for a timed or busy job
+sub busy_age {
+    my ($api, $id) = @_;
     my $now = Time::HiRes::time();
     my $first = $now;
-    my $new;
     if (sysopen my $fh, $STATE_FILE, O_RDWR | O_CREAT, 0644) {
         flock $fh, LOCK_EX;
         my $data = '';
@@ -862,13 +871,20 @@ sub timed_state {
             sysseek $fh, 0, 0;
             truncate $fh, 0;
             syswrite $fh, join '', map { "$_ $count{$_}\n" } sort keys %count;
-            $new = 1;
         }
         close $fh;
     }
-    # once the lock is released: the notifier reads the state file too
-    notify_later($api, $id, $now + $secs) if $new && $opt{callback};
-    my $age = $now - $first;
+    return $now - $first;
+}
+
+# the state of a timed job: by the time since its first request
+sub timed_state {
+    my ($api, $id, $secs) = @_;
+    my $age = busy_age($api, $id);
+    # its first request (busy_age's lock released: the notifier reads the
+    # state file too)
+    notify_later($api, $id, Time::HiRes::time() + $secs)
+        if $age == 0 && $opt{callback};
     return $age < 1 ? 'Submitted' : $age < $secs ? 'Running' : 'Success';
 }
 

@@ -61,6 +61,7 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Path qw(make_path);
 use File::Temp qw(tempdir);
+use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
 use POSIX qw(WNOHANG);
@@ -857,6 +858,28 @@ sub error_code {
     return $1 if $r->{body} =~ m{^<Error><Code>([^<]*)</Code>};
     return $1 if $r->{body} =~ m{^\{"Error":\{"Code":"([^"]*)"};
     return;
+}
+
+# What each socket received in SECS, or until nginx closed it: its
+# response parsed (parse_response), closed => 1 when nginx closed it.
+# For streams (event streams, held requests) sent on sockets of one's own.
+sub read_for {
+    my ($secs, @socks) = @_;
+    my (%buf, %closed);
+    my $sel = IO::Select->new(@socks);
+    my $deadline = time + $secs;
+    while ($sel->count && (my $left = $deadline - time) > 0) {
+        for my $s ($sel->can_read($left < 0.05 ? $left : 0.05)) {
+            if (sysread $s, my $chunk, 65536) {
+                $buf{"$s"} .= $chunk;
+            } else {
+                $closed{"$s"} = 1;
+                $sel->remove($s);
+            }
+        }
+    }
+    return map { +{ %{ parse_response($buf{"$_"} // '') },
+                    closed => $closed{"$_"} // 0 } } @socks;
 }
 
 1;

@@ -1,10 +1,11 @@
 // An HTTP/2 client as browsers are: every request a stream of one
 // connection, all of them at once.  Reads a JSON array of { path, method,
-// body, reset_ms } on stdin; a request with reset_ms is cancelled
+// headers, body, reset_ms } on stdin; a request with reset_ms is cancelled
 // (RST_STREAM) that many milliseconds after it is sent.  When every stream
 // has ended, sends one GET of FINAL_PATH on the same connection, and
-// prints a JSON object: { answers: [ { status, headers, body, error } in
-// the order asked ], final: { status, ... } }.
+// prints a JSON object: { answers: [ { status, headers, body, error,
+// took } in the order asked ], final: { status, ... } }, took the
+// milliseconds from the start to the stream's end.
 //
 //   node h2_client.js http://127.0.0.1:PORT FINAL_PATH < requests.json
 
@@ -13,14 +14,15 @@
 const http2 = require('http2');
 
 const [origin, finalPath] = process.argv.slice(2);
+const start = Date.now();
 
 function ask(session, r) {
     return new Promise((resolve) => {
         const answer = { status: 0, headers: {}, body: '', error: null };
-        const stream = session.request({
+        const stream = session.request(Object.assign({
             ':method': r.method || 'GET',
             ':path': r.path,
-        }, { endStream: !r.body });
+        }, r.headers || {}), { endStream: !r.body });
 
         if (r.body) {
             stream.end(r.body);
@@ -39,7 +41,10 @@ function ask(session, r) {
         stream.on('error', (err) => {
             answer.error = err.code || err.message;
         });
-        stream.on('close', () => resolve(answer));
+        stream.on('close', () => {
+            answer.took = Date.now() - start;
+            resolve(answer);
+        });
 
         if (r.reset_ms !== undefined) {
             setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL),
