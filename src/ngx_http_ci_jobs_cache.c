@@ -1047,7 +1047,7 @@ ngx_http_ci_jobs_cache_failed(ngx_http_ci_jobs_ctx_t *ctx,
     node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
 
     if (node == NULL) {
-        node = ngx_http_ci_jobs_cache_lock_node(cache, &ctx->cache_key, hash);
+        node = ngx_http_ci_jobs_cache_lock_node(cache, ctx, hash);
 
         if (node == NULL) {
             ngx_slab_free_locked(cache->shpool, piece);
