@@ -372,6 +372,7 @@ ngx_int_t ngx_http_ci_jobs_watch_stream(ngx_http_request_t *r,
 ngx_int_t ngx_http_ci_jobs_watch_refresh(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_uint_t ngx_http_ci_jobs_watch_is_refresh(ngx_http_request_t *r);
+void ngx_http_ci_jobs_watch_soon(void);
 size_t ngx_http_ci_jobs_shed(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx);
 void ngx_http_ci_jobs_watch_failed(ngx_http_request_t *r,

@@ -28,8 +28,12 @@
 #include "ngx_http_ci_jobs_counters.h"
 
 
-/* how often a worker looks at the zone for its watchers' keys */
-#define NGX_HTTP_CI_JOBS_WATCH_TICK       100
+/*
+ * How often a worker looks at the zone for its watchers' keys: a look
+ * costs a key, not its watchers, unless the key's answer changed or one
+ * of them falls due (ngx_http_ci_jobs_watch_walk_due()).
+ */
+#define NGX_HTTP_CI_JOBS_WATCH_TICK       50
 
 /* a stream sends a comment when it has sent nothing for this long */
 #define NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT  15000
@@ -49,6 +53,13 @@ typedef struct {
     ngx_str_t                    key;
     ngx_msec_t                   interval;
     ngx_msec_t                   refreshed;  /* this worker's last refresh */
+
+    /* what the watchers were last looked at for */
+    u_char                       digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
+    ngx_msec_t                   failed;
+    ngx_msec_t                   walk_by;    /* a watcher's end or beat */
+    unsigned                     answered:1; /* digest is an answer's */
+    unsigned                     joined:1;   /* a watcher came since */
 } ngx_http_ci_jobs_watch_group_t;
 
 
@@ -59,6 +70,13 @@ static void ngx_http_ci_jobs_watch_cleanup(void *data);
 static void ngx_http_ci_jobs_watch_remove(ngx_http_ci_jobs_ctx_t *ctx);
 static void ngx_http_ci_jobs_watch_tick(ngx_event_t *ev);
 static void ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g);
+static ngx_uint_t ngx_http_ci_jobs_watch_walk_due(
+    ngx_http_ci_jobs_watch_group_t *g, ngx_http_ci_jobs_cache_peek_t *pk,
+    ngx_msec_t now);
+static void ngx_http_ci_jobs_watch_walked(ngx_http_ci_jobs_watch_group_t *g,
+    ngx_http_ci_jobs_cache_peek_t *pk, ngx_msec_t now);
+static ngx_int_t ngx_http_ci_jobs_watch_refreshed(ngx_http_request_t *r,
+    void *data, ngx_int_t rc);
 static void ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r);
 static void ngx_http_ci_jobs_watch_refresh_start(
     ngx_http_ci_jobs_watch_group_t *g);
@@ -207,6 +225,7 @@ ngx_http_ci_jobs_watch_register(ngx_http_request_t *r,
     cln->data = r;
 
     ctx->watch_group = g;
+    g->joined = 1;
 
     ngx_queue_insert_tail(&g->watchers, &ctx->watch_queue);
     ngx_http_ci_jobs_watchers++;
@@ -999,7 +1018,7 @@ ngx_http_ci_jobs_watch_group(ngx_http_ci_jobs_ctx_t *ctx,
         return (ngx_http_ci_jobs_watch_group_t *) sn;
     }
 
-    g = ngx_alloc(sizeof(ngx_http_ci_jobs_watch_group_t), ngx_cycle->log);
+    g = ngx_calloc(sizeof(ngx_http_ci_jobs_watch_group_t), ngx_cycle->log);
     if (g == NULL) {
         ngx_free(name.data);
         return NULL;
@@ -1108,6 +1127,7 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
 static void
 ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
 {
+    ngx_uint_t                      walk;
     ngx_msec_t                      now;
     ngx_queue_t                    *q, *next;
     ngx_connection_t               *c;
@@ -1119,7 +1139,10 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
 
     ngx_http_ci_jobs_cache_peek(g->zone, &g->key, &pk);
 
-    for (q = ngx_queue_head(&g->watchers);
+    walk = ngx_http_ci_jobs_watch_walk_due(g, &pk, now);
+
+    for (q = walk ? ngx_queue_head(&g->watchers)
+                  : ngx_queue_sentinel(&g->watchers);
          q != ngx_queue_sentinel(&g->watchers);
          q = next)
     {
@@ -1143,6 +1166,10 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
         {
             ngx_http_ci_jobs_watch_wake(r);
         }
+    }
+
+    if (walk) {
+        ngx_http_ci_jobs_watch_walked(g, &pk, now);
     }
 
     /*
@@ -1169,6 +1196,93 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
                    >= (ngx_msec_int_t) g->interval)))
     {
         ngx_http_ci_jobs_watch_refresh_start(g);
+    }
+}
+
+
+/*
+ * The key's watchers are walked only when something may be due for one
+ * of them: another answer or a failed query in the zone, a watcher new
+ * since the last walk, the earliest end or heartbeat among them, or the
+ * worker's exit.  Otherwise a look costs the key, not its watchers.
+ */
+
+static ngx_uint_t
+ngx_http_ci_jobs_watch_walk_due(ngx_http_ci_jobs_watch_group_t *g,
+    ngx_http_ci_jobs_cache_peek_t *pk, ngx_msec_t now)
+{
+    return ngx_exiting || ngx_terminate || g->joined
+           || pk->failed != g->failed
+           || (pk->answer
+               && (!g->answered
+                   || ngx_memcmp(pk->digest, g->digest,
+                                 NGX_HTTP_CI_JOBS_DIGEST_LEN) != 0))
+           || (ngx_msec_int_t) (now - g->walk_by) >= 0;
+}
+
+
+/* after a walk: what it saw, and when the next watcher falls due */
+
+static void
+ngx_http_ci_jobs_watch_walked(ngx_http_ci_jobs_watch_group_t *g,
+    ngx_http_ci_jobs_cache_peek_t *pk, ngx_msec_t now)
+{
+    ngx_msec_t               by, beat;
+    ngx_queue_t             *q;
+    ngx_http_ci_jobs_ctx_t  *ctx;
+
+    ngx_memcpy(g->digest, pk->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+    g->answered = pk->answer;
+    g->failed = pk->failed;
+    g->joined = 0;
+
+    by = now + NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT;
+
+    for (q = ngx_queue_head(&g->watchers);
+         q != ngx_queue_sentinel(&g->watchers);
+         q = ngx_queue_next(q))
+    {
+        ctx = ngx_queue_data(q, ngx_http_ci_jobs_ctx_t, watch_queue);
+
+        if ((ngx_msec_int_t) (ctx->watch_end - by) < 0) {
+            by = ctx->watch_end;
+        }
+
+        beat = ctx->stream_last + NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT;
+
+        if (ctx->watch_stream && (ngx_msec_int_t) (beat - by) < 0) {
+            by = beat;
+        }
+    }
+
+    g->walk_by = by;
+}
+
+
+/*
+ * A refresh has stored its answer (or failed): this worker looks at once
+ * rather than on its next tick; the others see it on theirs.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_watch_refreshed(ngx_http_request_t *r, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_ci_jobs_watch_soon();
+
+    return rc;
+}
+
+
+/* the worker's watchers looked at after the current events, not later */
+
+void
+ngx_http_ci_jobs_watch_soon(void)
+{
+    if (ngx_http_ci_jobs_watchers
+        && !ngx_http_ci_jobs_watch_timer.posted)
+    {
+        ngx_post_event(&ngx_http_ci_jobs_watch_timer, &ngx_posted_events);
     }
 }
 
@@ -1248,9 +1362,10 @@ done:
 static void
 ngx_http_ci_jobs_watch_refresh_start(ngx_http_ci_jobs_watch_group_t *g)
 {
-    ngx_connection_t        *c;
-    ngx_http_request_t      *r, *sr;
-    ngx_http_ci_jobs_ctx_t  *ctx;
+    ngx_connection_t            *c;
+    ngx_http_request_t          *r, *sr;
+    ngx_http_ci_jobs_ctx_t      *ctx;
+    ngx_http_post_subrequest_t  *ps;
 
     ctx = ngx_queue_data(ngx_queue_last(&g->watchers),
                          ngx_http_ci_jobs_ctx_t, watch_queue);
@@ -1259,7 +1374,15 @@ ngx_http_ci_jobs_watch_refresh_start(ngx_http_ci_jobs_watch_group_t *g)
 
     ngx_http_set_log_request(c->log, r);
 
-    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, NULL,
+    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+    if (ps == NULL) {
+        return;
+    }
+
+    ps->handler = ngx_http_ci_jobs_watch_refreshed;
+    ps->data = NULL;
+
+    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, ps,
                             NGX_HTTP_SUBREQUEST_CLONE
                             |NGX_HTTP_SUBREQUEST_BACKGROUND)
         != NGX_OK)
