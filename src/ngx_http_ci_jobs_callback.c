@@ -7,11 +7,12 @@
  * notification is only a hint: its ids are looked up in the zone's index
  * (ngx_http_ci_jobs_cache_ids.c), and each lookup naming one that is
  * watched or kept unfinished is woken, due for a query now
- * (ngx_http_ci_jobs_cache_wake()).  The watch's next look (every 100 ms,
- * in each worker) refreshes it under the key's lock, one query for the
- * whole nginx, and a poller's next lookup finds it expired; CI's answer,
- * signed and verified as always, is what watchers and pollers get.  The
- * notification itself is never stored, served or compared with anything.
+ * (ngx_http_ci_jobs_cache_wake()).  The watch's next look (at once in
+ * the notified worker, within 50 ms in the others) refreshes it under
+ * the key's lock, one query for the whole nginx, and a poller's next
+ * lookup finds it expired; CI's answer, signed and verified as always, is
+ * what watchers and pollers get.  The notification itself is never
+ * stored, served or compared with anything.
  */
 
 
@@ -220,6 +221,11 @@ ngx_http_ci_jobs_callback_body(ngx_http_request_t *r)
 
     ngx_http_ci_jobs_count_callback(woken ? NGX_HTTP_CI_JOBS_CALLBACK_ACCEPTED
                                           : NGX_HTTP_CI_JOBS_CALLBACK_IGNORED);
+
+    if (woken) {
+        /* this worker's watchers of them refresh now, not on a tick */
+        ngx_http_ci_jobs_watch_soon();
+    }
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = 0;
