@@ -47,6 +47,9 @@
 /* what one worker holds of answers at once: 64 of the largest */
 #define NGX_HTTP_CI_JOBS_MAX_HELD_SIZE   (128 * 1024 * 1024)
 
+/* what one client connection holds: a few of the largest, not the worker */
+#define NGX_HTTP_CI_JOBS_MAX_HELD_CONN   (8 * 1024 * 1024)
+
 
 static void *ngx_http_ci_jobs_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_ci_jobs_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -220,6 +223,13 @@ static ngx_command_t  ngx_http_ci_jobs_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_ci_jobs_loc_conf_t, max_body_size),
+      NULL },
+
+    { ngx_string("ci_jobs_max_held_per_connection"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ci_jobs_loc_conf_t, max_held_per_connection),
       NULL },
 
     { ngx_string("ci_jobs_max_held_size"),
@@ -488,6 +498,7 @@ ngx_http_ci_jobs_create_loc_conf(ngx_conf_t *cf)
     conf->json = NGX_CONF_UNSET_UINT;
     conf->json_array = NGX_CONF_UNSET_PTR;
     conf->max_body_size = NGX_CONF_UNSET_SIZE;
+    conf->max_held_per_connection = NGX_CONF_UNSET_SIZE;
     conf->cache_zone = NGX_CONF_UNSET_PTR;
     conf->cache_valid = NGX_CONF_UNSET;
     conf->cache_valid_pending = NGX_CONF_UNSET_MSEC;
@@ -552,6 +563,9 @@ ngx_http_ci_jobs_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->json_array, prev->json_array, NULL);
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               NGX_HTTP_CI_JOBS_MAX_BODY_SIZE);
+    ngx_conf_merge_size_value(conf->max_held_per_connection,
+                              prev->max_held_per_connection,
+                              NGX_HTTP_CI_JOBS_MAX_HELD_CONN);
     ngx_conf_merge_ptr_value(conf->cache_zone, prev->cache_zone, NULL);
     ngx_conf_merge_sec_value(conf->cache_valid, prev->cache_valid, 3600);
     ngx_conf_merge_msec_value(conf->cache_valid_pending,

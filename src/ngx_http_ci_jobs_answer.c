@@ -19,6 +19,7 @@
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_answer.h"
 #include "ngx_http_ci_jobs_diagnosis.h"
+#include "ngx_http_ci_jobs_held.h"
 
 
 static ngx_int_t ngx_http_ci_jobs_answer_check(ngx_http_request_t *r,
@@ -98,7 +99,7 @@ ngx_http_ci_jobs_answer(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
          * the body goes, and is no longer counted as held.
          */
 
-        if (ctx->body != NULL && ctx->held_counted) {
+        if (ctx->body != NULL && ctx->held != NULL) {
             ngx_http_ci_jobs_body_done(r, ctx, 0);
         }
 
@@ -248,6 +249,7 @@ static ngx_inline ngx_int_t
 ngx_http_ci_jobs_answer_cached(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *out)
 {
+    size_t                         size;
     ngx_http_ci_jobs_xml_result_t  res;
 
     if (!ctx->json) {
@@ -258,6 +260,18 @@ ngx_http_ci_jobs_answer_cached(ngx_http_request_t *r,
                != NGX_OK)
     {
         return NGX_DECLINED;
+
+    } else {
+        /* what is held from here on is the rendering, not the copy */
+        size = ctx->body->end - ctx->body->start;
+
+        if (ngx_pfree(r->pool, ctx->body->start) != NGX_OK) {
+            size = 0;
+        }
+
+        ngx_http_ci_jobs_held_replace(ctx->copy_held, size, out->len);
+        ctx->copy_held = NULL;
+        ctx->body = NULL;
     }
 
     r->headers_out.status = NGX_HTTP_OK;

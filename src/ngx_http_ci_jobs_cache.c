@@ -28,6 +28,7 @@
 
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_cache_ids.h"
+#include "ngx_http_ci_jobs_held.h"
 
 
 /* the slab allocator's largest chunk (half a page) and a small one */
@@ -368,9 +369,11 @@ ngx_http_ci_jobs_cache_rbtree_insert_value(ngx_rbtree_node_t *temp,
 /*
  * Looks the request up.  On a hit the XML answer and its request id are
  * copied into the request's pool (the entry may go as soon as the mutex
- * is released) and NGX_OK is returned.  NGX_AGAIN: another request is
- * fetching it, wait (ngx_http_ci_jobs_cache_wait()).  NGX_DECLINED: go
- * upstream, with the entry's lock when ctx->cache_lock is set.
+ * is released) and NGX_OK is returned; NGX_BUSY when the copy would hold
+ * more than the worker or, then with SlowDown in ctx, the connection
+ * may.  NGX_AGAIN: another request is fetching it, wait
+ * (ngx_http_ci_jobs_cache_wait()).  NGX_DECLINED: go upstream, with the
+ * entry's lock when ctx->cache_lock is set.
  */
 
 ngx_int_t
@@ -434,6 +437,14 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
         ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
 
         ngx_shmtx_unlock(&cache->shpool->mutex);
+
+        if (rc == NGX_BUSY) {
+            ngx_http_ci_jobs_slow_down(ctx);
+        }
+
+        if (rc == NGX_BUSY || rc == NGX_DECLINED) {
+            return NGX_BUSY;
+        }
 
         if (rc != NGX_OK) {
             return NGX_ERROR;
@@ -600,18 +611,38 @@ ngx_http_ci_jobs_cache_key_init(ngx_http_request_t *r,
 }
 
 
-/* under the mutex: the answer and its request id into the request's pool */
+/*
+ * Under the mutex: the answer and its request id into the request's pool,
+ * the answer counted in what the worker and the connection hold
+ * (ctx->copy_held, for the answer stage that follows), and refused as
+ * ngx_http_ci_jobs_hold() refuses.  The request id apart, as it outlives
+ * the answer's copy when a rendering replaces that.
+ */
 
 static ngx_int_t
 ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_node_t *cn)
 {
     u_char                          *p;
+    ngx_int_t                        rc;
     ngx_buf_t                       *b;
+    ngx_http_ci_jobs_held_t         *held;
     ngx_http_ci_jobs_cache_piece_t  *piece;
 
-    b = ngx_create_temp_buf(r->pool, cn->xml_len + cn->request_id_len);
+    held = NULL;
+
+    rc = ngx_http_ci_jobs_hold(r, cn->xml_len, &held);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    b = ngx_create_temp_buf(r->pool, cn->xml_len);
     if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, cn->request_id_len);
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
@@ -619,11 +650,12 @@ ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
         b->last = ngx_cpymem(b->last, piece->data, piece->len);
     }
 
-    p = ngx_cpymem(b->last, cn->data + cn->key_len, cn->request_id_len);
+    ngx_memcpy(p, cn->data + cn->key_len, cn->request_id_len);
 
-    ctx->ci_request_id.data = b->last;
-    ctx->ci_request_id.len = p - b->last;
+    ctx->ci_request_id.data = p;
+    ctx->ci_request_id.len = cn->request_id_len;
     ctx->body = b;
+    ctx->copy_held = held;
 
     /* the answer's ETag, computed once, when it was stored */
 
@@ -1173,6 +1205,11 @@ ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
     rc = ngx_http_ci_jobs_cache_copy(r, ctx, cn);
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    if (rc == NGX_BUSY || rc == NGX_DECLINED) {
+        /* more than may be held: as if there were none */
+        return NGX_DECLINED;
+    }
 
     if (rc != NGX_OK) {
         return NGX_ERROR;

@@ -310,7 +310,10 @@ ngx_http_ci_jobs_count_upstream(ngx_http_request_t *r,
     if (kind == 0 && rc == NGX_HTTP_GATEWAY_TIME_OUT) {
         kind = NGX_HTTP_CI_JOBS_UPSTREAM_TIMEOUT;
 
-    } else if (kind == 0 && rc == NGX_HTTP_BAD_GATEWAY) {
+    } else if (kind == 0 && rc == NGX_HTTP_BAD_GATEWAY
+               && ctx->error_status == 0)
+    {
+        /* (a body refused for its connection is a 503 SlowDown instead) */
 
         if (c == NULL
             || (u->state && u->state->connect_time == (ngx_msec_t) -1))

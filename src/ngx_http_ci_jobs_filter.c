@@ -103,6 +103,15 @@ ngx_http_ci_jobs_header_filter(ngx_http_request_t *r)
         ngx_http_set_ctx(r, ctx, ngx_http_ci_jobs_module);
     }
 
+    if (status == NGX_HTTP_BAD_GATEWAY
+        && ctx->error_code == NGX_HTTP_CI_JOBS_SLOW_DOWN
+        && ctx->error_status)
+    {
+        /* upstream's body refused for its connection (_held.c): no 502 */
+        status = ctx->error_status;
+        r->headers_out.status = status;
+    }
+
     if (ctx->refresh) {
         /* the watch's refresh failed: its streams are told */
         ngx_http_ci_jobs_watch_failed(r, ctx, status, NULL);

@@ -10,6 +10,7 @@
 #include "ngx_http_ci_jobs_counters.h"
 #include "ngx_http_ci_jobs_answer.h"
 #include "ngx_http_ci_jobs_access.h"
+#include "ngx_http_ci_jobs_held.h"
 
 
 static ngx_inline ngx_int_t ngx_http_ci_jobs_lookup(ngx_http_request_t *r,
@@ -223,7 +224,12 @@ ngx_http_ci_jobs_lookup(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_ci_jobs_worker_full(r)) {
+    if (rc == NGX_BUSY && ctx->error_status) {
+        /* the hit would take its connection past what it may hold */
+        return ctx->error_status;
+    }
+
+    if (rc == NGX_BUSY || ngx_http_ci_jobs_worker_full(r)) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ci_jobs: the worker holds ci_jobs_max_held_size of "
                       "answers, request refused");
@@ -231,6 +237,18 @@ ngx_http_ci_jobs_lookup(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
                                        NGX_HTTP_CI_JOBS_SERVICE_UNAVAILABLE,
                                        "the gateway is busy");
+    }
+
+    if (ngx_http_ci_jobs_connection_full(r)) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "ci_jobs: the client connection holds "
+                      "ci_jobs_max_held_per_connection of answers, "
+                      "request refused");
+
+        ngx_http_ci_jobs_cache_unlock(ctx, lcf);
+        ngx_http_ci_jobs_slow_down(ctx);
+
+        return ctx->error_status;
     }
 
     return ngx_http_ci_jobs_upstream_init(r, lcf);

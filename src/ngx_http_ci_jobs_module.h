@@ -232,6 +232,7 @@ typedef struct {
     ngx_http_ci_jobs_name_t     *array_names;
     size_t                       narray_names;
     size_t                       max_body_size;
+    size_t                       max_held_per_connection;
 
     ngx_shm_zone_t              *cache_zone;
     ngx_str_t                    cache_target;  /* in the cache key */
@@ -257,6 +258,10 @@ typedef struct {
 } ngx_http_ci_jobs_loc_conf_t;
 
 
+/* what a request holds of the worker's bytes (ngx_http_ci_jobs_held.c) */
+typedef struct ngx_http_ci_jobs_held_s  ngx_http_ci_jobs_held_t;
+
+
 typedef struct {
     ngx_http_ci_jobs_request_t   req;
 
@@ -271,7 +276,8 @@ typedef struct {
     ngx_str_t                    ci_request_id;  /* x-ci-request-id */
     time_t                       date;           /* CI's Date */
     ngx_buf_t                   *body;
-    size_t                       held;           /* of the worker's bytes */
+    ngx_http_ci_jobs_held_t     *held;           /* the body's bytes */
+    ngx_http_ci_jobs_held_t     *copy_held;      /* the last cache copy's */
     u_char                       digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
 
     /* the signature sent, and the one retry a refusal may be worth */
@@ -306,7 +312,6 @@ typedef struct {
     unsigned                     xml_content_type:1;
     unsigned                     retried:1;
     unsigned                     offset_tried:1;
-    unsigned                     held_counted:1;
     unsigned                     digested:1;       /* digest is body's */
     unsigned                     refresh:1;        /* the watch's refresh */
 
@@ -358,7 +363,6 @@ ngx_uint_t ngx_http_ci_jobs_resolve_current(ngx_http_ci_jobs_resolve_t *res,
 ngx_int_t ngx_http_ci_jobs_upstream_headers_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
-ngx_uint_t ngx_http_ci_jobs_worker_full(ngx_http_request_t *r);
 void ngx_http_ci_jobs_body_done(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t rendering);
 ngx_int_t ngx_http_ci_jobs_filter_init(ngx_conf_t *cf);

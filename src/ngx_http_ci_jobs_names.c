@@ -16,6 +16,7 @@ ngx_str_t  ngx_http_ci_jobs_code_names[] = {
     ngx_string("ServiceUnavailable"),
     ngx_string("CredentialsUnavailable"),
     ngx_string("TooManyWatchers"),
+    ngx_string("SlowDown"),
     ngx_string("InvalidToken"),
     ngx_string("RequestTimeout"),
     ngx_string("TooManyRequests"),

@@ -34,6 +34,7 @@ typedef enum {
     NGX_HTTP_CI_JOBS_SERVICE_UNAVAILABLE,
     NGX_HTTP_CI_JOBS_CREDENTIALS_UNAVAILABLE,
     NGX_HTTP_CI_JOBS_TOO_MANY_WATCHERS,
+    NGX_HTTP_CI_JOBS_SLOW_DOWN,
     NGX_HTTP_CI_JOBS_INVALID_TOKEN,      /* ci_jobs_access_refusals_total */
     NGX_HTTP_CI_JOBS_REQUEST_TIMEOUT,
     NGX_HTTP_CI_JOBS_TOO_MANY_REQUESTS,
@@ -43,7 +44,7 @@ typedef enum {
 } ngx_http_ci_jobs_code_e;
 
 #define NGX_HTTP_CI_JOBS_REFUSALS                                             \
-    (NGX_HTTP_CI_JOBS_TOO_MANY_WATCHERS + 1)
+    (NGX_HTTP_CI_JOBS_SLOW_DOWN + 1)
 
 
 /* $ci_jobs_cache_status: a lookup's outcome, or none */

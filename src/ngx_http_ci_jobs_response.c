@@ -273,9 +273,10 @@ ngx_chain_t *
 ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status)
 {
-    ngx_str_t     id;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    ngx_str_t         id;
+    ngx_buf_t        *b;
+    ngx_chain_t      *cl;
+    ngx_table_elt_t  *h;
 
     b = ngx_http_ci_jobs_error_body(r, ctx, status);
     if (b == NULL) {
@@ -290,6 +291,21 @@ ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
         || ngx_http_ci_jobs_set_headers(r, ctx, b->last - b->pos) != NGX_OK)
     {
         return NULL;
+    }
+
+    /* SlowDown: once the client has read what it asked for before */
+
+    if (ctx->error_status == status
+        && ctx->error_code == NGX_HTTP_CI_JOBS_SLOW_DOWN)
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NULL;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        ngx_str_set(&h->value, "1");
     }
 
     cl = ngx_alloc_chain_link(r->pool);

@@ -12,12 +12,10 @@
 
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_counters.h"
+#include "ngx_http_ci_jobs_held.h"
 
 
 #define NGX_HTTP_CI_JOBS_MAX_REQUEST_ID  128
-
-/* the first buffer of a body of unknown length, and the least it takes */
-#define NGX_HTTP_CI_JOBS_BODY_MIN        4096
 
 
 static ngx_int_t ngx_http_ci_jobs_create_request(ngx_http_request_t *r);
@@ -57,7 +55,6 @@ static ngx_int_t ngx_http_ci_jobs_append(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, u_char *data, size_t len);
 static ngx_int_t ngx_http_ci_jobs_body_buf(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t size, ngx_buf_t **bp);
-static void ngx_http_ci_jobs_release_held(void *data);
 
 
 typedef ngx_int_t (*ngx_http_ci_jobs_header_pt)(ngx_http_request_t *r,
@@ -87,13 +84,6 @@ static ngx_http_ci_jobs_header_t  ngx_http_ci_jobs_upstream_headers[] = {
     { ngx_string("x-ci-request-id"), ngx_http_ci_jobs_ci_request_id },
     { ngx_null_string, NULL }
 };
-
-
-/*
- * The bytes of answer bodies this worker holds: read, being checked, or
- * waiting for a slow client, until their requests end.
- */
-static size_t  ngx_http_ci_jobs_held;
 
 
 ngx_int_t
@@ -1116,8 +1106,7 @@ ngx_http_ci_jobs_append(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
 
         b->last = ngx_cpymem(b->pos, ctx->body->pos, used);
 
-        ngx_http_ci_jobs_held -= ctx->body->end - ctx->body->start;
-        ctx->held -= ctx->body->end - ctx->body->start;
+        ngx_http_ci_jobs_let_go(ctx->held, ctx->body->end - ctx->body->start);
 
         ngx_pfree(r->pool, ctx->body->start);
         ctx->body = b;
@@ -1130,37 +1119,27 @@ ngx_http_ci_jobs_append(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
 
 
 /*
- * A buffer for the body, counted in what the worker holds; NGX_DECLINED
- * when the worker holds too much already (the answer is then a 502, and
- * nothing is held for it).
+ * A buffer for the body, counted in what the worker and the connection
+ * hold; NGX_DECLINED when either holds too much already (the answer is
+ * then a 502, or a 503 SlowDown for the connection, and nothing is held
+ * for it).
  */
 
 static ngx_int_t
 ngx_http_ci_jobs_body_buf(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     size_t size, ngx_buf_t **bp)
 {
-    ngx_pool_cleanup_t            *cln;
-    ngx_http_ci_jobs_main_conf_t  *cmcf;
+    ngx_int_t  rc;
 
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_ci_jobs_module);
+    rc = ngx_http_ci_jobs_hold(r, size, &ctx->held);
 
-    if (ngx_http_ci_jobs_held + size > cmcf->max_held_size) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ci_jobs: the worker holds %uz bytes of answers, "
-                      "%uz more would pass ci_jobs_max_held_size %uz",
-                      ngx_http_ci_jobs_held, size, cmcf->max_held_size);
+    if (rc == NGX_BUSY) {
+        ngx_http_ci_jobs_slow_down(ctx);
         return NGX_DECLINED;
     }
 
-    if (!ctx->held_counted) {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            return NGX_ERROR;
-        }
-
-        cln->handler = ngx_http_ci_jobs_release_held;
-        cln->data = ctx;
-        ctx->held_counted = 1;
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     *bp = ngx_create_temp_buf(r->pool, size);
@@ -1168,20 +1147,7 @@ ngx_http_ci_jobs_body_buf(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
         return NGX_ERROR;
     }
 
-    ngx_http_ci_jobs_held += size;
-    ctx->held += size;
-
     return NGX_OK;
-}
-
-
-static void
-ngx_http_ci_jobs_release_held(void *data)
-{
-    ngx_http_ci_jobs_ctx_t  *ctx = data;
-
-    ngx_http_ci_jobs_held -= ctx->held;
-    ctx->held = 0;
 }
 
 
@@ -1194,30 +1160,9 @@ void
 ngx_http_ci_jobs_body_done(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     size_t rendering)
 {
-    size_t  size;
-
-    size = ctx->body->end - ctx->body->start;
-
-    ngx_http_ci_jobs_held = ngx_http_ci_jobs_held - size + rendering;
-    ctx->held = ctx->held - size + rendering;
+    ngx_http_ci_jobs_held_replace(ctx->held, ctx->body->end - ctx->body->start,
+                                  rendering);
 
     ngx_pfree(r->pool, ctx->body->start);
     ctx->body = NULL;
-}
-
-
-/*
- * The content handler's check: no request is sent while the worker could
- * not take even a small answer.
- */
-
-ngx_uint_t
-ngx_http_ci_jobs_worker_full(ngx_http_request_t *r)
-{
-    ngx_http_ci_jobs_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_ci_jobs_module);
-
-    return ngx_http_ci_jobs_held + NGX_HTTP_CI_JOBS_BODY_MIN
-           > cmcf->max_held_size;
 }

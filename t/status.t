@@ -171,6 +171,7 @@ my %want = (
     'ci_jobs_refusals_total{code="ServiceUnavailable"}' => 0,
     'ci_jobs_refusals_total{code="CredentialsUnavailable"}' => 0,
     'ci_jobs_refusals_total{code="TooManyWatchers"}' => 0,
+    'ci_jobs_refusals_total{code="SlowDown"}' => 0,
     'ci_jobs_access_refusals_total{reason="missing"}' => 0,
     'ci_jobs_access_refusals_total{reason="malformed"}' => 0,
     'ci_jobs_access_refusals_total{reason="signature"}' => 0,
