@@ -48,9 +48,12 @@ jwks(const char *s, const char **error)
 }
 
 
+/* a check in full, or through cache c when it is not NULL */
+
 static int
-check(const char *token, time_t now, const char *claim, const char *items,
-    unsigned split, u_char *sub, size_t *sub_len)
+through(ngx_http_ci_jobs_token_cache_t *c, const char *token, time_t now,
+    const char *claim, const char *items, unsigned split, u_char *sub,
+    size_t *sub_len)
 {
     ngx_http_ci_jobs_scope_t  scope;
 
@@ -59,9 +62,32 @@ check(const char *token, time_t now, const char *claim, const char *items,
     scope.items_len = items ? strlen(items) : 0;
     scope.split = split;
 
+    if (c != NULL) {
+        return ngx_http_ci_jobs_token_check_cached(c, (const u_char *) token,
+                                                   strlen(token), &set, now,
+                                                   max_ttl, &scope, sub,
+                                                   sub_len);
+    }
+
     return ngx_http_ci_jobs_token_check((const u_char *) token,
                                         strlen(token), &set, now, max_ttl,
                                         &scope, sub, sub_len);
+}
+
+
+static int
+check(const char *token, time_t now, const char *claim, const char *items,
+    unsigned split, u_char *sub, size_t *sub_len)
+{
+    return through(NULL, token, now, claim, items, split, sub, sub_len);
+}
+
+
+static int
+cached(const char *token, time_t now, const char *claim, const char *items,
+    unsigned split, u_char *sub, size_t *sub_len)
+{
+    return through(&cache, token, now, claim, items, split, sub, sub_len);
 }
 
 
@@ -72,24 +98,6 @@ jobs(const char *token, const char *ids)
     u_char  sub[NGX_HTTP_CI_JOBS_TOKEN_MAX_LEN];
 
     return check(token, NOW, "ci_jobs", ids, 1, sub, &len);
-}
-
-
-static int
-cached(const char *token, time_t now, const char *claim, const char *items,
-    unsigned split, u_char *sub, size_t *sub_len)
-{
-    ngx_http_ci_jobs_scope_t  scope;
-
-    scope.claim = claim;
-    scope.items = (const u_char *) items;
-    scope.items_len = items ? strlen(items) : 0;
-    scope.split = split;
-
-    return ngx_http_ci_jobs_token_check_cached(&cache, (const u_char *) token,
-                                               strlen(token), &set, now,
-                                               max_ttl, &scope, sub,
-                                               sub_len);
 }
 
 
@@ -180,6 +188,24 @@ test_cache(void)
     u_char       sub[NGX_HTTP_CI_JOBS_TOKEN_MAX_LEN];
     u_char       want_sub[NGX_HTTP_CI_JOBS_TOKEN_MAX_LEN];
 
+    static const struct {
+        const char  *claim;
+        const char  *items;
+        unsigned     split;
+        int          rc;
+        const char  *name;
+    } scopes[] = {
+        { "ci_jobs", "j1,j3", 1, NGX_HTTP_CI_JOBS_TOKEN_SCOPE,
+          "an id outside" },
+        { "ci_jobs", "j", 1, NGX_HTTP_CI_JOBS_TOKEN_SCOPE, "a prefix" },
+        { "ci_queues", "q1", 0, NGX_HTTP_CI_JOBS_TOKEN_OK, "its queue" },
+        { "ci_workflows", "q1", 0, NGX_HTTP_CI_JOBS_TOKEN_SCOPE,
+          "a queue is no workflow" },
+        { "ci_workflows", "w1", 0, NGX_HTTP_CI_JOBS_TOKEN_OK, "its workflow" },
+        { "ci_workflows", NULL, 0, NGX_HTTP_CI_JOBS_TOKEN_SCOPE,
+          "no workflowId" },
+    };
+
     ngx_http_ci_jobs_token_cache_init(&cache, 0x0123456789abcdefULL);
 
     len = 99;
@@ -197,19 +223,14 @@ test_cache(void)
 
     /* the scope is each request's own */
 
-    tap_ok(cached(GOOD, NOW, "ci_jobs", "j1,j3", 1, sub, &len)
-           == NGX_HTTP_CI_JOBS_TOKEN_SCOPE && len == 0,
-           "cache: an id outside");
-    tap_ok(cached(GOOD, NOW, "ci_jobs", "j", 1, sub, &len)
-           == NGX_HTTP_CI_JOBS_TOKEN_SCOPE, "cache: a prefix");
-    tap_ok(cached(GOOD, NOW, "ci_queues", "q1", 0, sub, &len)
-           == NGX_HTTP_CI_JOBS_TOKEN_OK, "cache: its queue");
-    tap_ok(cached(GOOD, NOW, "ci_workflows", "q1", 0, sub, &len)
-           == NGX_HTTP_CI_JOBS_TOKEN_SCOPE, "cache: a queue is no workflow");
-    tap_ok(cached(GOOD, NOW, "ci_workflows", "w1", 0, sub, &len)
-           == NGX_HTTP_CI_JOBS_TOKEN_OK, "cache: its workflow");
-    tap_ok(cached(GOOD, NOW, "ci_workflows", NULL, 0, sub, &len)
-           == NGX_HTTP_CI_JOBS_TOKEN_SCOPE, "cache: no workflowId");
+    for (i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++) {
+        rc = cached(GOOD, NOW, scopes[i].claim, scopes[i].items,
+                    scopes[i].split, sub, &len);
+        tap_ok(rc == scopes[i].rc
+               && (rc == NGX_HTTP_CI_JOBS_TOKEN_OK ? len == 6 : len == 0),
+               "cache: %s", scopes[i].name);
+    }
+
     tap_ok(cache.misses == 1, "cache: all of them from the cache");
 
     /* a byte changed: the bytes are compared, not the hash alone */
