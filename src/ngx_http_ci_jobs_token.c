@@ -73,6 +73,8 @@ static int ngx_http_ci_jobs_token_has(const u_char *p, size_t n,
 static size_t ngx_http_ci_jobs_unpack(const u_char *p);
 static uint64_t ngx_http_ci_jobs_token_hash(uint64_t seed, const u_char *p,
     size_t len);
+static int ngx_http_ci_jobs_token_differ(const u_char *a, const u_char *b,
+    size_t len);
 static int ngx_http_ci_jobs_json_string_is(json_t *value, const char *s);
 
 
@@ -825,7 +827,7 @@ ngx_http_ci_jobs_token_check_cached(ngx_http_ci_jobs_token_cache_t *cache,
         e = &cache->entries[i];
 
         if (e->used == 0 || e->hash != hash || e->token_len != token_len
-            || CRYPTO_memcmp(e->data, token, token_len) != 0)
+            || ngx_http_ci_jobs_token_differ(e->data, token, token_len))
         {
             continue;
         }
@@ -898,6 +900,36 @@ ngx_http_ci_jobs_token_check_cached(ngx_http_ci_jobs_token_cache_t *cache,
     OPENSSL_cleanse(packed, c.len);
 
     return rc;
+}
+
+
+/*
+ * Whether two tokens differ, in a time that depends on their length
+ * alone: CRYPTO_memcmp()'s guarantee, eight bytes a step rather than one
+ * (a fifth of a cached check's instructions went to it).
+ */
+
+static int
+ngx_http_ci_jobs_token_differ(const u_char *a, const u_char *b, size_t len)
+{
+    uint64_t  x, y, d;
+
+    d = 0;
+
+    while (len >= 8) {
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        d |= x ^ y;
+        a += 8;
+        b += 8;
+        len -= 8;
+    }
+
+    while (len--) {
+        d |= *a++ ^ *b++;
+    }
+
+    return d != 0;
 }
 
 
