@@ -21,17 +21,15 @@
 
 
 struct ngx_http_ci_jobs_keyfile_s {
-    ngx_str_t                 path;      /* full, null-terminated */
-    ngx_http_ci_jobs_jwks_t  *set;       /* this worker's, ngx_alloc() */
-
-    /* the tokens checked against set, made at the first check */
-    ngx_http_ci_jobs_token_cache_t  *cache;
-    ngx_file_uniq_t           uniq;      /* the file the set was read from */
-    time_t                    mtime;
-    long                      mtime_ns;
-    off_t                     size;
-    time_t                    checked;   /* the last look at the file */
-    unsigned                  failed:1;  /* the last read is logged */
+    ngx_str_t                        path;    /* full, null-terminated */
+    ngx_http_ci_jobs_jwks_t         *set;     /* this worker's, ngx_alloc() */
+    ngx_http_ci_jobs_token_cache_t  *cache;   /* tokens checked against set */
+    ngx_file_uniq_t                  uniq;    /* the file of set */
+    time_t                           mtime;
+    long                             mtime_ns;
+    off_t                            size;
+    time_t                           checked; /* the last look at the file */
+    unsigned                         failed:1; /* the last read is logged */
 };
 
 
