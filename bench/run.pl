@@ -52,7 +52,9 @@
 # signature and each gateway shape's (plain, HTTPS by address, HTTPS by
 # block, HTTPS without the pool) are checked by the CI emulator, and every
 # scenario's answer is checked against the seed.  BENCH_WAN_MS=0 leaves
-# the WAN out.
+# the WAN out.  BENCH_SCENARIOS, names separated by commas ("cache
+# HIT,HIT token,return 200"), runs only those of the first table, without
+# the WAN and the crowd.
 #
 #   perl bench/run.pl            (make bench)
 #   perl bench/run.pl profile    (make bench-profile)
@@ -88,6 +90,8 @@ my $OUT = "$CiJobsTest::ROOT/build/bench";
 my $PROFILE = ($ARGV[0] // '') eq 'profile';
 my $CROWD_CONNS = $ENV{BENCH_CROWD_CONNS} || 256;
 my $CROWD_JOBS = $ENV{BENCH_CROWD_JOBS} || 32;
+my ($load_start) = CiJobsTest::slurp('/proc/loadavg') =~ /^(\S+ \S+ \S+)/;
+my %ONLY = map { $_ => 1 } split /,/, ($ENV{BENCH_SCENARIOS} // '');
 
 # the job the answer below names: the cache stores no answer for another
 my $ID = 'j9c0a4726f6ac11ec96aaa9b64ab18d00';
@@ -108,7 +112,7 @@ $running =~ s{^(        )<State>Success</State>}{$1<State>Running</State>}m
 $running_quoted =~ s/CROWDID/\$1/;
 
 # name, location prefix
-my @CROWD = (
+my @CROWD = %ONLY ? () : (
     [ 'crowd proxy_pass',  '/crowd-base/' ],
     [ 'crowd proxy_cache', '/crowd-pc/' ],
     [ 'crowd gateway',     '/crowd-ci/' ],
@@ -132,8 +136,15 @@ my @SCENARIOS = (
     [ 'https gw block', "/tls-block/jobs/$ID", 'https baseline' ],
 );
 
+if (%ONLY) {
+    my %known = map { $_->[0] => 1 } @SCENARIOS;
+    die "BENCH_SCENARIOS: no scenario \"$_\"\n"
+        for grep { !$known{$_} } keys %ONLY;
+    @SCENARIOS = grep { $ONLY{ $_->[0] } } @SCENARIOS;
+}
+
 # name, target, the relay it goes through
-my @WAN = $WAN_MS ? (
+my @WAN = $WAN_MS && !%ONLY ? (
     [ 'wan baseline',   "/wan-base/jobs/$ID",  'wan_base' ],
     [ 'wan gateway',    "/wan-ci/jobs/$ID",    'wan_ci' ],
     [ 'wan gw no pool', "/wan-ka0/jobs/$ID",   'wan_ka0' ],
@@ -503,7 +514,8 @@ for my $s (@SCENARIOS, $PROFILE ? () : @WAN) {
 }
 
 # the counted gateway counts: its answer is in the counters
-die "the counted gateway did not count\n" unless $PROFILE
+die "the counted gateway did not count\n"
+    unless $PROFILE || !grep({ ($_->[3] // '') eq 'counted' } @SCENARIOS)
     || get('/status', 'counted')->{body}
        =~ /^ci_jobs_requests_total\{api="jobs",status="200"\} [1-9]/m;
 
@@ -597,12 +609,12 @@ for my $s (@SCENARIOS) {
     for my $conns (@CONNS) {
         my $m = $median{"$name $conns"};
         my $ratio = '';
-        if ($against) {
+        if ($against && $median{"$against $conns"}) {
             $ratio = sprintf "%.2fx %s (runs %s)", $m->{rps}
                      / ($median{"$against $conns"}{rps} || 1), $against,
                      run_ratios("$name $conns", "$against $conns");
         }
-        if ($name eq 'gateway XML') {
+        if ($name eq 'gateway XML' && $median{"njs peer $conns"}) {
             $ratio .= sprintf ", %.2fx njs peer",
                       $m->{rps} / ($median{"njs peer $conns"}{rps} || 1);
         }
@@ -626,34 +638,37 @@ if (@WAN) {
     }
 }
 
-$table .= sprintf "\npolling crowd: %d connections polling %d running "
-                  . "jobs (upstream: the requests it received;\n"
-                  . "both caches keep a running job 1 s):\n",
-                  $CROWD_CONNS, $CROWD_JOBS;
-$table .= sprintf "%-18s %10s %9s %9s %9s  %s\n",
-                  qw(scenario req/s p50_ms p99_ms upstream ratio);
-for my $s (@CROWD) {
-    my ($name) = @$s;
-    my $m = $median{"$name $CROWD_CONNS"};
-    my $ratio = $name eq 'crowd proxy_pass' ? '' : sprintf "%.2fx proxy_pass",
-        $m->{rps} / ($median{"crowd proxy_pass $CROWD_CONNS"}{rps} || 1);
-    $ratio .= sprintf ", %.2fx proxy_cache",
-        $m->{rps} / ($median{"crowd proxy_cache $CROWD_CONNS"}{rps} || 1)
-        if $name eq 'crowd gateway';
-    $table .= sprintf "%-18s %10.0f %9.3f %9.3f %9d  %s\n", $name, $m->{rps},
-                      $m->{p50}, $m->{p99}, $m->{upstream}, $ratio;
+if (@CROWD) {
+    $table .= sprintf "\npolling crowd: %d connections polling %d running "
+                      . "jobs (upstream: the requests it received;\n"
+                      . "both caches keep a running job 1 s):\n",
+                      $CROWD_CONNS, $CROWD_JOBS;
+    $table .= sprintf "%-18s %10s %9s %9s %9s  %s\n",
+                      qw(scenario req/s p50_ms p99_ms upstream ratio);
+    for my $s (@CROWD) {
+        my ($name) = @$s;
+        my $m = $median{"$name $CROWD_CONNS"};
+        my $ratio = $name eq 'crowd proxy_pass' ? ''
+            : sprintf "%.2fx proxy_pass", $m->{rps} / ($median{"crowd proxy_pass $CROWD_CONNS"}{rps} || 1);
+        $ratio .= sprintf ", %.2fx proxy_cache",
+            $m->{rps} / ($median{"crowd proxy_cache $CROWD_CONNS"}{rps} || 1)
+            if $name eq 'crowd gateway';
+        $table .= sprintf "%-18s %10.0f %9.3f %9.3f %9d  %s\n", $name,
+                          $m->{rps}, $m->{p50}, $m->{p99}, $m->{upstream},
+                          $ratio;
+    }
 }
 
 my $openssl = (`openssl version 2>&1` =~ /^(OpenSSL \S+)/)[0] // 'OpenSSL';
 my ($load) = CiJobsTest::slurp('/proc/loadavg') =~ /^(\S+ \S+ \S+)/;
+$load = "$load_start at the start, $load at the end" if $load_start && $load;
 
 $table .= sprintf "\nnginx %s, worker_processes 1 (proxies) + 1 (upstream), "
                   . "wrk -t1, median of %d runs of %ds;\n"
                   . "answer: %d bytes of XML; %d CPUs: %s; %s;\n"
                   . "up_new/1k: connections the upstream accepted per 1,000 "
                   . "requests; cpu_us: CPU time (user and system) of the\n"
-                  . "proxies' worker per request; load average at the end: "
-                  . "%s\n",
+                  . "proxies' worker per request; load average %s\n",
                   $nginx_version, $RUNS, $SECONDS, length $body, $ncpu, $cpu,
                   $openssl, $load // '?';
 

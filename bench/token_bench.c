@@ -2,8 +2,9 @@
 /*
  * Microseconds per access token check (ci_jobs_access token): a token as
  * an application mints it for one job, and one naming 50 jobs looked up
- * ten at a time, each checked against a set of two keys; and per read of
- * the key set.  The process's CPU time, not the wall clock: on a shared
+ * ten at a time, each checked against a set of two keys; the first again
+ * found in the cache of tokens checked, as a page polling with it is; and
+ * per read of the key set.  The process's CPU time, not the wall clock: on a shared
  * machine the time spent waiting for a core is not the check's.
  *
  *   make bench-token
@@ -30,10 +31,16 @@ now_ns(void)
 }
 
 
+static ngx_http_ci_jobs_token_cache_t  cache;
+
+
+/* cached: through the cache, the token in it after the first check */
+
 static double
 bench(const char *token, const char *ids, const ngx_http_ci_jobs_jwks_t *set,
-    size_t *sink)
+    int cached, size_t *sink)
 {
+    int                       rc;
     int                       i;
     double                    t0;
     size_t                    len;
@@ -48,11 +55,20 @@ bench(const char *token, const char *ids, const ngx_http_ci_jobs_jwks_t *set,
     t0 = now_ns();
 
     for (i = 0; i < N; i++) {
-        if (ngx_http_ci_jobs_token_check((const u_char *) token,
-                                         strlen(token), set, 1950000000,
-                                         100000000, &scope, sub, &len)
-            != NGX_HTTP_CI_JOBS_TOKEN_OK)
-        {
+        if (cached) {
+            rc = ngx_http_ci_jobs_token_check_cached(&cache,
+                                                     (const u_char *) token,
+                                                     strlen(token), set,
+                                                     1950000000, 100000000,
+                                                     &scope, sub, &len);
+
+        } else {
+            rc = ngx_http_ci_jobs_token_check((const u_char *) token,
+                                              strlen(token), set, 1950000000,
+                                              100000000, &scope, sub, &len);
+        }
+
+        if (rc != NGX_HTTP_CI_JOBS_TOKEN_OK) {
             printf("the token was refused\n");
             return 0;
         }
@@ -68,7 +84,7 @@ int
 main(void)
 {
     int                      i;
-    double                   t0, one, fifty, parse;
+    double                   t0, one, fifty, parse, kept;
     size_t                   sink;
     const char              *error;
     ngx_http_ci_jobs_jwks_t  set;
@@ -153,11 +169,18 @@ main(void)
         "j8d121820f5e411ec926ef19d53ba9c49,"
         "j8d121820f5e411ec926ef19d53ba9c50";
 
-    one = bench(token_one, "j8d121820f5e411ec926ef19d53ba9c6f", &set, &sink);
-    fifty = bench(token_fifty, ten, &set, &sink);
+    one = bench(token_one, "j8d121820f5e411ec926ef19d53ba9c6f", &set, 0,
+                &sink);
+    fifty = bench(token_fifty, ten, &set, 0, &sink);
+
+    ngx_http_ci_jobs_token_cache_init(&cache, 0x0123456789abcdefULL);
+    kept = bench(token_one, "j8d121820f5e411ec926ef19d53ba9c6f", &set, 1,
+                 &sink);
 
     printf("token check, one job:                      %6.2f us\n", one);
     printf("token check, 10 ids of a token naming 50:  %6.2f us\n", fifty);
+    printf("token check, one job, found in the cache:  %6.2f us "
+           "(%llu of %d found)\n", kept, (unsigned long long) cache.hits, N);
     printf("key set read, two keys:                    %6.2f us\n", parse);
     printf("(checksum %zu)\n", sink);
 

@@ -16,7 +16,9 @@
  *   one an error message that is one of the parser's own sentences, never
  *   a part of the input;
  * - a check answers one of the five results, and a sub only with OK, no
- *   longer than the token; the same token answers the same again;
+ *   longer than the token; the same token answers the same again, and
+ *   the same through the cache of tokens checked, once to fill it and
+ *   once from it;
  * - a token signed with a key of the set never fails its signature: a
  *   header naming HS256 and kid "a" either passes it or is malformed;
  * - base64url: what decodes, encoded again, is the input; what encodes
@@ -51,7 +53,8 @@ static void fuzz_base64(const u_char *data, size_t size);
 static size_t fuzz_encode(u_char *dst, const u_char *src, size_t len);
 
 
-static ngx_http_ci_jobs_jwks_t  fuzz_keys;
+static ngx_http_ci_jobs_jwks_t         fuzz_keys;
+static ngx_http_ci_jobs_token_cache_t  fuzz_cache;
 
 
 int
@@ -140,7 +143,7 @@ static int
 fuzz_check(const u_char *token, size_t len, const u_char *items,
     size_t items_len)
 {
-    int                        rc, again;
+    int                        i, rc, again;
     size_t                     sub_len, again_len;
     u_char                    *copy, *sub;
     ngx_http_ci_jobs_scope_t   scope;
@@ -173,6 +176,17 @@ fuzz_check(const u_char *token, size_t len, const u_char *items,
 
     if (again != rc || again_len != sub_len) {
         abort();
+    }
+
+    for (i = 0; i < 2; i++) {
+        again = ngx_http_ci_jobs_token_check_cached(&fuzz_cache, copy, len,
+                                                    &fuzz_keys, 1900000000,
+                                                    86400, &scope, sub,
+                                                    &again_len);
+
+        if (again != rc || again_len != sub_len) {
+            abort();
+        }
     }
 
     free(sub);

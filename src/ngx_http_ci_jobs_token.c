@@ -2,8 +2,12 @@
 /*
  * Access tokens: HS256 JWTs checked against a JWK Set.  JSON is read with
  * jansson, duplicate members refused; the signature is compared in
- * constant time and checked before the payload is parsed.  Nothing here
- * writes a key or a token anywhere but into the caller's buffers.
+ * constant time and checked before the payload is parsed.  A check is in
+ * two steps: what the signature vouches for (the claims, their types,
+ * packed), then what depends on the time and the request (exp, nbf, the
+ * scope), which is all a token found in the cache of tokens checked
+ * costs.  Nothing here writes a key or a token anywhere but into the
+ * caller's buffers and the cache.
  */
 
 
@@ -22,6 +26,25 @@
 #define NGX_HTTP_CI_JOBS_TOKEN_DECODED                                        \
     (NGX_HTTP_CI_JOBS_TOKEN_MAX_LEN / 4 * 3)
 
+/*
+ * The claims packed: sub, then ci_jobs, ci_queues and ci_workflows, each
+ * a count (NGX_HTTP_CI_JOBS_ABSENT: no such claim) and its strings; every
+ * length and count in two bytes.  Never longer than the JSON it comes
+ * from but for the counts of absent claims.
+ */
+#define NGX_HTTP_CI_JOBS_PACKED       (NGX_HTTP_CI_JOBS_TOKEN_DECODED + 8)
+#define NGX_HTTP_CI_JOBS_ABSENT       0xffff
+#define NGX_HTTP_CI_JOBS_SCOPE_CLAIMS 3
+
+
+/* what a token's signature vouches for */
+typedef struct {
+    double         exp;
+    double         nbf;      /* -1e300 when there is none */
+    const u_char  *packed;
+    size_t         len;
+} ngx_http_ci_jobs_claims_t;
+
 
 static int ngx_http_ci_jobs_jwk_add(ngx_http_ci_jobs_jwks_t *set,
     json_t *jwk, const char **error);
@@ -32,16 +55,32 @@ static int ngx_http_ci_jobs_token_header(const ngx_http_ci_jobs_jwks_t *set,
 static int ngx_http_ci_jobs_token_mac(const ngx_http_ci_jobs_jwk_t *k,
     const u_char *input, size_t input_len, const u_char *sig,
     size_t sig_len);
-static int ngx_http_ci_jobs_token_claims(json_t *claims, time_t now,
-    time_t max_ttl, const ngx_http_ci_jobs_scope_t *scope, u_char *sub,
-    size_t *sub_len);
+static int ngx_http_ci_jobs_token_verify(const u_char *token,
+    size_t token_len, const ngx_http_ci_jobs_jwks_t *set, u_char *packed,
+    ngx_http_ci_jobs_claims_t *c);
+static int ngx_http_ci_jobs_token_claims(json_t *claims, u_char *packed,
+    ngx_http_ci_jobs_claims_t *c);
+static u_char *ngx_http_ci_jobs_pack(u_char *p, const char *s, size_t len);
 static int ngx_http_ci_jobs_token_time(json_t *claims, const char *name,
     int required, double *value);
-static int ngx_http_ci_jobs_token_scope(json_t *claims,
+static int ngx_http_ci_jobs_token_admit(const ngx_http_ci_jobs_claims_t *c,
+    time_t now, time_t max_ttl, const ngx_http_ci_jobs_scope_t *scope,
+    u_char *sub, size_t *sub_len);
+static int ngx_http_ci_jobs_token_scope(const ngx_http_ci_jobs_claims_t *c,
     const ngx_http_ci_jobs_scope_t *scope);
-static int ngx_http_ci_jobs_token_has(json_t *array, const u_char *item,
+static int ngx_http_ci_jobs_token_has(const u_char *p, size_t n,
+    const u_char *item, size_t len);
+static size_t ngx_http_ci_jobs_unpack(const u_char *p);
+static uint64_t ngx_http_ci_jobs_token_hash(uint64_t seed, const u_char *p,
+    size_t len);
+static int ngx_http_ci_jobs_token_differ(const u_char *a, const u_char *b,
     size_t len);
 static int ngx_http_ci_jobs_json_string_is(json_t *value, const char *s);
+
+
+static const char  *ngx_http_ci_jobs_scope_claims[] = {
+    "ci_jobs", "ci_queues", "ci_workflows"
+};
 
 
 static const u_char  ngx_http_ci_jobs_base64url[256] = {
@@ -301,6 +340,29 @@ ngx_http_ci_jobs_token_check(const u_char *token, size_t token_len,
     const ngx_http_ci_jobs_jwks_t *set, time_t now, time_t max_ttl,
     const ngx_http_ci_jobs_scope_t *scope, u_char *sub, size_t *sub_len)
 {
+    int                        rc;
+    ngx_http_ci_jobs_claims_t  c;
+    u_char                     packed[NGX_HTTP_CI_JOBS_PACKED];
+
+    *sub_len = 0;
+
+    rc = ngx_http_ci_jobs_token_verify(token, token_len, set, packed, &c);
+    if (rc != NGX_HTTP_CI_JOBS_TOKEN_OK) {
+        return rc;
+    }
+
+    return ngx_http_ci_jobs_token_admit(&c, now, max_ttl, scope, sub,
+                                        sub_len);
+}
+
+
+/* the form, the header, the signature, the claims' types: not the time */
+
+static int
+ngx_http_ci_jobs_token_verify(const u_char *token, size_t token_len,
+    const ngx_http_ci_jobs_jwks_t *set, u_char *packed,
+    ngx_http_ci_jobs_claims_t *c)
+{
     int                            rc;
     json_t                        *claims;
     ssize_t                        n;
@@ -308,8 +370,6 @@ ngx_http_ci_jobs_token_check(const u_char *token, size_t token_len,
     json_error_t                   jerr;
     const ngx_http_ci_jobs_jwk_t  *key;
     u_char                         buf[NGX_HTTP_CI_JOBS_TOKEN_DECODED];
-
-    *sub_len = 0;
 
     if (token_len > NGX_HTTP_CI_JOBS_TOKEN_MAX_LEN) {
         return NGX_HTTP_CI_JOBS_TOKEN_MALFORMED;
@@ -367,8 +427,7 @@ ngx_http_ci_jobs_token_check(const u_char *token, size_t token_len,
         return NGX_HTTP_CI_JOBS_TOKEN_MALFORMED;
     }
 
-    rc = ngx_http_ci_jobs_token_claims(claims, now, max_ttl, scope, sub,
-                                       sub_len);
+    rc = ngx_http_ci_jobs_token_claims(claims, packed, c);
 
     json_decref(claims);
 
@@ -470,26 +529,32 @@ ngx_http_ci_jobs_token_mac(const ngx_http_ci_jobs_jwk_t *k,
 }
 
 
+/* the claims' types checked, and the claims packed */
+
 static int
-ngx_http_ci_jobs_token_claims(json_t *claims, time_t now, time_t max_ttl,
-    const ngx_http_ci_jobs_scope_t *scope, u_char *sub, size_t *sub_len)
+ngx_http_ci_jobs_token_claims(json_t *claims, u_char *packed,
+    ngx_http_ci_jobs_claims_t *c)
 {
-    size_t   i, j, len;
-    double   exp, nbf;
-    json_t  *v;
+    size_t   i, j, n;
+    json_t  *v, *sub, *item;
+    u_char  *p;
 
-    static const char  *names[] = { "ci_jobs", "ci_queues", "ci_workflows" };
-
-    if (ngx_http_ci_jobs_token_time(claims, "exp", 1, &exp) != 0
-        || ngx_http_ci_jobs_token_time(claims, "nbf", 0, &nbf) != 0)
+    if (ngx_http_ci_jobs_token_time(claims, "exp", 1, &c->exp) != 0
+        || ngx_http_ci_jobs_token_time(claims, "nbf", 0, &c->nbf) != 0)
     {
+        return NGX_HTTP_CI_JOBS_TOKEN_MALFORMED;
+    }
+
+    sub = json_object_get(claims, "sub");
+
+    if (sub != NULL && !json_is_string(sub)) {
         return NGX_HTTP_CI_JOBS_TOKEN_MALFORMED;
     }
 
     /* each scope claim, when present, is an array of strings */
 
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        v = json_object_get(claims, names[i]);
+    for (i = 0; i < NGX_HTTP_CI_JOBS_SCOPE_CLAIMS; i++) {
+        v = json_object_get(claims, ngx_http_ci_jobs_scope_claims[i]);
 
         if (v == NULL) {
             continue;
@@ -506,31 +571,54 @@ ngx_http_ci_jobs_token_claims(json_t *claims, time_t now, time_t max_ttl,
         }
     }
 
-    v = json_object_get(claims, "sub");
+    /*
+     * Packed: every string is shorter than its JSON, quotes included, and
+     * an array counts fewer items than its JSON has bytes, so that
+     * NGX_HTTP_CI_JOBS_PACKED holds the claims of any payload.
+     */
 
-    if (v != NULL && !json_is_string(v)) {
-        return NGX_HTTP_CI_JOBS_TOKEN_MALFORMED;
+    p = packed;
+
+    if (sub != NULL) {
+        p = ngx_http_ci_jobs_pack(p, json_string_value(sub),
+                                  json_string_length(sub));
+
+    } else {
+        p = ngx_http_ci_jobs_pack(p, NULL, 0);
     }
 
-    if (exp + NGX_HTTP_CI_JOBS_TOKEN_LEEWAY <= (double) now
-        || nbf - NGX_HTTP_CI_JOBS_TOKEN_LEEWAY > (double) now
-        || exp > (double) now + max_ttl + NGX_HTTP_CI_JOBS_TOKEN_LEEWAY)
-    {
-        return NGX_HTTP_CI_JOBS_TOKEN_EXPIRED;
+    for (i = 0; i < NGX_HTTP_CI_JOBS_SCOPE_CLAIMS; i++) {
+        v = json_object_get(claims, ngx_http_ci_jobs_scope_claims[i]);
+        n = v != NULL ? json_array_size(v) : NGX_HTTP_CI_JOBS_ABSENT;
+
+        *p++ = (u_char) (n >> 8);
+        *p++ = (u_char) n;
+
+        for (j = 0; v != NULL && j < n; j++) {
+            item = json_array_get(v, j);
+            p = ngx_http_ci_jobs_pack(p, json_string_value(item),
+                                      json_string_length(item));
+        }
     }
 
-    if (ngx_http_ci_jobs_token_scope(claims, scope) != 0) {
-        return NGX_HTTP_CI_JOBS_TOKEN_SCOPE;
-    }
-
-    if (v != NULL) {
-        /* shorter than the payload it was decoded from */
-        len = json_string_length(v);
-        memcpy(sub, json_string_value(v), len);
-        *sub_len = len;
-    }
+    c->packed = packed;
+    c->len = p - packed;
 
     return NGX_HTTP_CI_JOBS_TOKEN_OK;
+}
+
+
+static u_char *
+ngx_http_ci_jobs_pack(u_char *p, const char *s, size_t len)
+{
+    *p++ = (u_char) (len >> 8);
+    *p++ = (u_char) len;
+
+    if (len) {
+        memcpy(p, s, len);
+    }
+
+    return p + len;
 }
 
 
@@ -559,24 +647,79 @@ ngx_http_ci_jobs_token_time(json_t *claims, const char *name, int required,
 }
 
 
+/* what depends on the time and the request: checked at every use */
+
 static int
-ngx_http_ci_jobs_token_scope(json_t *claims,
+ngx_http_ci_jobs_token_admit(const ngx_http_ci_jobs_claims_t *c, time_t now,
+    time_t max_ttl, const ngx_http_ci_jobs_scope_t *scope, u_char *sub,
+    size_t *sub_len)
+{
+    size_t  len;
+
+    *sub_len = 0;
+
+    if (c->exp + NGX_HTTP_CI_JOBS_TOKEN_LEEWAY <= (double) now
+        || c->nbf - NGX_HTTP_CI_JOBS_TOKEN_LEEWAY > (double) now
+        || c->exp > (double) now + max_ttl + NGX_HTTP_CI_JOBS_TOKEN_LEEWAY)
+    {
+        return NGX_HTTP_CI_JOBS_TOKEN_EXPIRED;
+    }
+
+    if (ngx_http_ci_jobs_token_scope(c, scope) != 0) {
+        return NGX_HTTP_CI_JOBS_TOKEN_SCOPE;
+    }
+
+    /* the sub first: shorter than the token it was decoded from */
+
+    len = ngx_http_ci_jobs_unpack(c->packed);
+
+    if (len) {
+        memcpy(sub, c->packed + 2, len);
+    }
+
+    *sub_len = len;
+
+    return NGX_HTTP_CI_JOBS_TOKEN_OK;
+}
+
+
+static int
+ngx_http_ci_jobs_token_scope(const ngx_http_ci_jobs_claims_t *c,
     const ngx_http_ci_jobs_scope_t *scope)
 {
-    json_t        *array;
-    const u_char  *p, *last, *comma;
+    size_t         i, j, n;
+    const u_char  *p, *last, *comma, *array;
 
     if (scope->items == NULL || scope->items_len == 0) {
         return -1;
     }
 
-    array = json_object_get(claims, scope->claim);
-    if (array == NULL) {
+    /* the claim's array: past the sub and the claims before it */
+
+    p = c->packed;
+    p += 2 + ngx_http_ci_jobs_unpack(p);
+
+    for (i = 0; i < NGX_HTTP_CI_JOBS_SCOPE_CLAIMS; i++) {
+        n = ngx_http_ci_jobs_unpack(p);
+        p += 2;
+
+        if (strcmp(ngx_http_ci_jobs_scope_claims[i], scope->claim) == 0) {
+            break;
+        }
+
+        for (j = 0; n != NGX_HTTP_CI_JOBS_ABSENT && j < n; j++) {
+            p += 2 + ngx_http_ci_jobs_unpack(p);
+        }
+    }
+
+    if (i == NGX_HTTP_CI_JOBS_SCOPE_CLAIMS || n == NGX_HTTP_CI_JOBS_ABSENT) {
         return -1;
     }
 
+    array = p;
+
     if (!scope->split) {
-        return ngx_http_ci_jobs_token_has(array, scope->items,
+        return ngx_http_ci_jobs_token_has(array, n, scope->items,
                                           scope->items_len);
     }
 
@@ -586,7 +729,8 @@ ngx_http_ci_jobs_token_scope(json_t *claims,
     for ( ;; ) {
         comma = memchr(p, ',', last - p);
 
-        if (ngx_http_ci_jobs_token_has(array, p, (comma ? comma : last) - p)
+        if (ngx_http_ci_jobs_token_has(array, n, p,
+                                       (comma ? comma : last) - p)
             != 0)
         {
             return -1;
@@ -601,27 +745,223 @@ ngx_http_ci_jobs_token_scope(json_t *claims,
 }
 
 
+/* whether the n packed strings at p hold the item */
+
 static int
-ngx_http_ci_jobs_token_has(json_t *array, const u_char *item, size_t len)
+ngx_http_ci_jobs_token_has(const u_char *p, size_t n, const u_char *item,
+    size_t len)
 {
-    size_t   i;
-    json_t  *v;
+    size_t  i, l;
 
     if (len == 0) {
         return -1;
     }
 
-    for (i = 0; i < json_array_size(array); i++) {
-        v = json_array_get(array, i);
+    for (i = 0; i < n; i++) {
+        l = ngx_http_ci_jobs_unpack(p);
 
-        if (json_string_length(v) == len
-            && memcmp(json_string_value(v), item, len) == 0)
-        {
+        if (l == len && memcmp(p + 2, item, len) == 0) {
             return 0;
         }
+
+        p += 2 + l;
     }
 
     return -1;
+}
+
+
+static size_t
+ngx_http_ci_jobs_unpack(const u_char *p)
+{
+    return (size_t) p[0] << 8 | p[1];
+}
+
+
+/* --- the cache of tokens checked ---------------------------------------- */
+
+
+void
+ngx_http_ci_jobs_token_cache_init(ngx_http_ci_jobs_token_cache_t *cache,
+    uint64_t seed)
+{
+    memset(cache, 0, sizeof(ngx_http_ci_jobs_token_cache_t));
+    cache->seed = seed;
+}
+
+
+void
+ngx_http_ci_jobs_token_cache_flush(ngx_http_ci_jobs_token_cache_t *cache)
+{
+    OPENSSL_cleanse(cache->entries, sizeof(cache->entries));
+    cache->tick = 0;
+}
+
+
+int
+ngx_http_ci_jobs_token_check_cached(ngx_http_ci_jobs_token_cache_t *cache,
+    const u_char *token, size_t token_len, const ngx_http_ci_jobs_jwks_t *set,
+    time_t now, time_t max_ttl, const ngx_http_ci_jobs_scope_t *scope,
+    u_char *sub, size_t *sub_len)
+{
+    int                              rc;
+    size_t                           i, first;
+    uint64_t                         hash;
+    ngx_http_ci_jobs_claims_t        c;
+    ngx_http_ci_jobs_token_entry_t  *e, *victim;
+    u_char                           packed[NGX_HTTP_CI_JOBS_PACKED];
+
+    *sub_len = 0;
+
+    if (token_len >= NGX_HTTP_CI_JOBS_TOKEN_CACHE_DATA) {
+        /* too large to be kept: checked in full, every time */
+        return ngx_http_ci_jobs_token_check(token, token_len, set, now,
+                                            max_ttl, scope, sub, sub_len);
+    }
+
+    hash = ngx_http_ci_jobs_token_hash(cache->seed, token, token_len);
+    first = (hash >> 32) % NGX_HTTP_CI_JOBS_TOKEN_CACHE_SETS
+            * NGX_HTTP_CI_JOBS_TOKEN_CACHE_WAYS;
+
+    for (i = first; i < first + NGX_HTTP_CI_JOBS_TOKEN_CACHE_WAYS; i++) {
+        e = &cache->entries[i];
+
+        if (e->used == 0 || e->hash != hash || e->token_len != token_len
+            || ngx_http_ci_jobs_token_differ(e->data, token, token_len))
+        {
+            continue;
+        }
+
+        cache->hits++;
+
+        c.exp = e->exp;
+        c.nbf = e->nbf;
+        c.packed = e->data + token_len;
+        c.len = e->claims_len;
+
+        rc = ngx_http_ci_jobs_token_admit(&c, now, max_ttl, scope, sub,
+                                          sub_len);
+
+        if (e->exp + NGX_HTTP_CI_JOBS_TOKEN_LEEWAY <= (double) now) {
+            /* expired for good: the entry goes */
+            OPENSSL_cleanse(e, sizeof(ngx_http_ci_jobs_token_entry_t));
+
+        } else {
+            e->used = ++cache->tick;
+        }
+
+        return rc;
+    }
+
+    cache->misses++;
+
+    rc = ngx_http_ci_jobs_token_verify(token, token_len, set, packed, &c);
+    if (rc != NGX_HTTP_CI_JOBS_TOKEN_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_ci_jobs_token_admit(&c, now, max_ttl, scope, sub, sub_len);
+
+    if (c.exp + NGX_HTTP_CI_JOBS_TOKEN_LEEWAY <= (double) now
+        || token_len + c.len > NGX_HTTP_CI_JOBS_TOKEN_CACHE_DATA)
+    {
+        OPENSSL_cleanse(packed, c.len);
+        return rc;
+    }
+
+    /* a free entry of the set, or one expired, or the least recently used */
+
+    victim = &cache->entries[first];
+
+    for (i = first; i < first + NGX_HTTP_CI_JOBS_TOKEN_CACHE_WAYS; i++) {
+        e = &cache->entries[i];
+
+        if (e->used == 0
+            || e->exp + NGX_HTTP_CI_JOBS_TOKEN_LEEWAY <= (double) now)
+        {
+            victim = e;
+            break;
+        }
+
+        if (e->used < victim->used) {
+            victim = e;
+        }
+    }
+
+    victim->hash = hash;
+    victim->used = ++cache->tick;
+    victim->exp = c.exp;
+    victim->nbf = c.nbf;
+    victim->token_len = (uint16_t) token_len;
+    victim->claims_len = (uint16_t) c.len;
+    memcpy(victim->data, token, token_len);
+    memcpy(victim->data + token_len, packed, c.len);
+
+    OPENSSL_cleanse(packed, c.len);
+
+    return rc;
+}
+
+
+/*
+ * Whether two tokens differ, in a time that depends on their length
+ * alone: CRYPTO_memcmp()'s guarantee, eight bytes a step rather than one
+ * (a fifth of a cached check's instructions went to it).
+ */
+
+static int
+ngx_http_ci_jobs_token_differ(const u_char *a, const u_char *b, size_t len)
+{
+    uint64_t  x, y, d;
+
+    d = 0;
+
+    while (len >= 8) {
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        d |= x ^ y;
+        a += 8;
+        b += 8;
+        len -= 8;
+    }
+
+    while (len--) {
+        d |= *a++ ^ *b++;
+    }
+
+    return d != 0;
+}
+
+
+/*
+ * Chooses a token's set: eight bytes a step, multiplied and folded.  The
+ * seed is the process's own, so that which tokens share a set cannot be
+ * foreseen; a collision costs an eviction, never a wrong answer, as the
+ * bytes are compared.
+ */
+
+static uint64_t
+ngx_http_ci_jobs_token_hash(uint64_t seed, const u_char *p, size_t len)
+{
+    uint64_t  h, w;
+
+    h = seed ^ ((uint64_t) len * 0x9e3779b97f4a7c15ULL);
+
+    while (len >= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
+        p += 8;
+        len -= 8;
+    }
+
+    w = 0;
+    memcpy(&w, p, len);
+
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 32;
+
+    return h;
 }
 
 

@@ -12,6 +12,7 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -30,6 +31,15 @@
 #define NGX_HTTP_CI_JOBS_JWKS_MAX_KEYS   64
 #define NGX_HTTP_CI_JOBS_JWKS_MAX_SIZE   (256 * 1024)   /* the file */
 #define NGX_HTTP_CI_JOBS_TOKEN_LEEWAY    30     /* seconds, exp and nbf */
+
+/*
+ * The cache of tokens checked: 64 sets of 4 entries, each holding a token
+ * and its claims in 1 KB (a token naming about 10 jobs); a larger token is
+ * checked in full each time.  About 270 KB.
+ */
+#define NGX_HTTP_CI_JOBS_TOKEN_CACHE_SETS   64
+#define NGX_HTTP_CI_JOBS_TOKEN_CACHE_WAYS   4
+#define NGX_HTTP_CI_JOBS_TOKEN_CACHE_DATA   1024
 
 /* results of ngx_http_ci_jobs_token_check(), the metric's reasons */
 #define NGX_HTTP_CI_JOBS_TOKEN_OK          0
@@ -67,6 +77,34 @@ typedef struct {
 } ngx_http_ci_jobs_scope_t;
 
 
+/* a token whose signature was valid, and what it says, packed */
+typedef struct {
+    uint64_t       hash;
+    uint64_t       used;        /* the cache's tick at the last use; 0: free */
+    double         exp;
+    double         nbf;
+    uint16_t       token_len;
+    uint16_t       claims_len;
+    u_char         data[NGX_HTTP_CI_JOBS_TOKEN_CACHE_DATA];
+} ngx_http_ci_jobs_token_entry_t;
+
+
+/*
+ * One per key set and process: tokens are looked up by their bytes (a
+ * seeded hash chooses the set, the bytes are compared in constant time),
+ * the least recently used entry of a set is replaced.  Valid for the key
+ * set it was filled from alone: flushed when the set changes.
+ */
+typedef struct {
+    uint64_t                        seed;
+    uint64_t                        tick;
+    uint64_t                        hits;
+    uint64_t                        misses;
+    ngx_http_ci_jobs_token_entry_t  entries[NGX_HTTP_CI_JOBS_TOKEN_CACHE_SETS
+                                            * NGX_HTTP_CI_JOBS_TOKEN_CACHE_WAYS];
+} ngx_http_ci_jobs_token_cache_t;
+
+
 /*
  * Parses a JWK Set: {"keys": [...]}.  Keys of another "kty" than "oct",
  * or whose "use" or "alg" say they are not HS256 signing keys, are left
@@ -90,6 +128,27 @@ void ngx_http_ci_jobs_jwks_clear(ngx_http_ci_jobs_jwks_t *set);
 int ngx_http_ci_jobs_token_check(const u_char *token, size_t token_len,
     const ngx_http_ci_jobs_jwks_t *set, time_t now, time_t max_ttl,
     const ngx_http_ci_jobs_scope_t *scope, u_char *sub, size_t *sub_len);
+
+/*
+ * The same check, the signature's and the claims' part of it skipped for
+ * a token already in the cache: exp, nbf, max_ttl and the scope are
+ * checked at each use, so the result is always the one the full check
+ * would give.  A token whose signature is valid is added; one expired
+ * beyond the leeway leaves it.
+ */
+int ngx_http_ci_jobs_token_check_cached(ngx_http_ci_jobs_token_cache_t *cache,
+    const u_char *token, size_t token_len, const ngx_http_ci_jobs_jwks_t *set,
+    time_t now, time_t max_ttl, const ngx_http_ci_jobs_scope_t *scope,
+    u_char *sub, size_t *sub_len);
+
+/*
+ * init: an empty cache, its hash seeded.  flush: every entry dropped and
+ * cleansed, the seed kept.
+ */
+void ngx_http_ci_jobs_token_cache_init(ngx_http_ci_jobs_token_cache_t *cache,
+    uint64_t seed);
+void ngx_http_ci_jobs_token_cache_flush(
+    ngx_http_ci_jobs_token_cache_t *cache);
 
 /*
  * Strict base64url (RFC 7515 section 2): the URL-safe alphabet, no

@@ -4,7 +4,10 @@
 # libraries (t/lib/jwt_mint.js: jsonwebtoken, jws), checked before the
 # cache on two workers; every refusal the contract lists, with nothing of
 # a refused request reaching CI; a cache HIT that still needs its token;
-# keys rotated by rewriting the key file, without a reload.
+# keys rotated by rewriting the key file, without a reload; the cache of
+# tokens checked each worker keeps, which changes none of the answers: a
+# token kept that expires, one not valid yet, one of a key removed or
+# replaced under the same kid.
 
 use strict;
 use warnings;
@@ -17,6 +20,7 @@ use File::Temp qw(tempfile);
 use JSON::PP;
 use MIME::Base64 qw(encode_base64url decode_base64url);
 use Test::More;
+use Time::HiRes qw(sleep time);
 
 my $sdk = "$CiJobsTest::ROOT/t/sdk/node_modules";
 CiJobsTest::require_prerequisite(-d "$sdk/jsonwebtoken",
@@ -26,7 +30,7 @@ my $QUEUE = 'p893bcda225bf4945a378da6662e81a89';
 
 sub random_key { encode_base64url(join '', map { chr int rand 256 } 1 .. 32) }
 
-my %key = map { $_ => random_key() } qw(k1 k2 k3 other);
+my %key = map { $_ => random_key() } qw(k1 k2 k3 k3new other);
 
 my $t = CiJobsTest->new(
     workers => 2,
@@ -341,8 +345,6 @@ my ($with_k3) = mint(token(ci_jobs => $jobs, kid => 'k3'));
 refused_401(get_with('/ci/jobs/jobsRunning1', $with_k3),
             'a kid not in the set yet');
 
-write_keys($keys, oct_key('k2'), oct_key('k3'));
-
 # the statuses a token gets from each worker, asked until both answered
 sub all_status {
     my ($token) = @_;
@@ -356,11 +358,16 @@ sub all_status {
     return join ',', sort keys %s;
 }
 
-my $start = time;
+# each worker keeps the tokens it has checked: k1's is kept by both
+is(all_status($good), '200', 'a token of k1, checked by both workers');
+
+write_keys($keys, oct_key('k2'), oct_key('k3'));
+
+my $start = int time;
 ok(CiJobsTest::wait_for(sub { all_status($with_k3) eq '200'
                               && all_status($good) eq '401' }, 5),
    'a new key (kid k3) is used, the removed one (k1) refused, no reload');
-cmp_ok(time - $start, '<=', 3, 'within a second or two');
+cmp_ok(int(time) - $start, '<=', 3, 'within a second or two');
 is(all_status($good2), '200', 'the kept key (kid k2) still works');
 
 # an unusable file keeps the keys in use
@@ -371,6 +378,33 @@ sleep 1.2;
 is(all_status($with_k3), '200', 'a broken key file: the keys in use stay');
 like($t->error_log, qr/"ci_jobs_access_keys" ".*keys\.json" is not usable/,
      'and the file is reported');
+
+# --- the cache of tokens checked --------------------------------------------
+
+# k3 replaced under the same kid: a token of the old k3, kept by both
+# workers, is refused as soon as they read the file
+write_keys($keys, oct_key('k2'), { kty => 'oct', kid => 'k3',
+                                   k => $key{k3new} });
+my ($with_k3new) = mint(token(ci_jobs => $jobs, kid => 'k3',
+                              secret => $key{k3new}));
+ok(CiJobsTest::wait_for(sub { all_status($with_k3new) eq '200'
+                              && all_status($with_k3) eq '401' }, 5),
+   'a key replaced under its kid: its old tokens, though kept, refused');
+
+# kept, then expired: exp 24 s ago, valid 6 s more with the leeway; not
+# valid yet: nbf 35 s ahead, valid in 5 s
+my $t0 = int time;
+my ($expiring, $pending) = mint(
+    token(sub => 'expiring', ci_jobs => $jobs, kid => 'k2', exp => $t0 - 24),
+    token(sub => 'pending', ci_jobs => $jobs, kid => 'k2', nbf => $t0 + 35));
+is(all_status($pending), '401', 'nbf beyond the leeway: refused');
+is(all_status($expiring), '200', 'a token valid 6 s more: 200 from both');
+cmp_ok(time, '<', $t0 + 5, 'both asked in time') or diag('a slow machine');
+
+sleep 0.1 while time < $t0 + 6.2;
+is(all_status($expiring), '401',
+   'kept, then expired: refused at once by both workers');
+is(all_status($pending), '200', 'kept while not valid yet, then valid: 200');
 
 # --- nginx -t ---------------------------------------------------------------
 

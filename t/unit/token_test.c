@@ -2,14 +2,19 @@
 /*
  * Access tokens: the JWK Set, strict base64url, and the token check
  * against RFC 7515's HS256 example and tokens minted by jsonwebtoken and
- * jws (t/lib/jwt_mint.js), kept here as they were minted.
+ * jws (t/lib/jwt_mint.js), kept here as they were minted; the cache of
+ * tokens checked against the full check, with tokens signed here.
  */
 
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "tap.h"
 #include "ngx_http_ci_jobs_token.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 
 /* "0123456789abcdef0123456789abcdef", kid k1 */
@@ -30,8 +35,9 @@
 #define NOW  1950000000
 
 
-static ngx_http_ci_jobs_jwks_t  set;
-static time_t                   max_ttl = 1000000000;
+static ngx_http_ci_jobs_jwks_t         set;
+static time_t                          max_ttl = 1000000000;
+static ngx_http_ci_jobs_token_cache_t  cache;
 
 
 static int
@@ -42,9 +48,12 @@ jwks(const char *s, const char **error)
 }
 
 
+/* a check in full, or through cache c when it is not NULL */
+
 static int
-check(const char *token, time_t now, const char *claim, const char *items,
-    unsigned split, u_char *sub, size_t *sub_len)
+through(ngx_http_ci_jobs_token_cache_t *c, const char *token, time_t now,
+    const char *claim, const char *items, unsigned split, u_char *sub,
+    size_t *sub_len)
 {
     ngx_http_ci_jobs_scope_t  scope;
 
@@ -53,9 +62,32 @@ check(const char *token, time_t now, const char *claim, const char *items,
     scope.items_len = items ? strlen(items) : 0;
     scope.split = split;
 
+    if (c != NULL) {
+        return ngx_http_ci_jobs_token_check_cached(c, (const u_char *) token,
+                                                   strlen(token), &set, now,
+                                                   max_ttl, &scope, sub,
+                                                   sub_len);
+    }
+
     return ngx_http_ci_jobs_token_check((const u_char *) token,
                                         strlen(token), &set, now, max_ttl,
                                         &scope, sub, sub_len);
+}
+
+
+static int
+check(const char *token, time_t now, const char *claim, const char *items,
+    unsigned split, u_char *sub, size_t *sub_len)
+{
+    return through(NULL, token, now, claim, items, split, sub, sub_len);
+}
+
+
+static int
+cached(const char *token, time_t now, const char *claim, const char *items,
+    unsigned split, u_char *sub, size_t *sub_len)
+{
+    return through(&cache, token, now, claim, items, split, sub, sub_len);
 }
 
 
@@ -66,6 +98,251 @@ jobs(const char *token, const char *ids)
     u_char  sub[NGX_HTTP_CI_JOBS_TOKEN_MAX_LEN];
 
     return check(token, NOW, "ci_jobs", ids, 1, sub, &len);
+}
+
+
+static size_t
+encode(char *dst, const u_char *src, size_t len)
+{
+    size_t       i;
+    char        *p;
+    uint32_t     v;
+    static char  digits[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    p = dst;
+
+    for (i = 0; i < len; i += 3) {
+        v = (uint32_t) src[i] << 16;
+        v |= i + 1 < len ? (uint32_t) src[i + 1] << 8 : 0;
+        v |= i + 2 < len ? src[i + 2] : 0;
+
+        *p++ = digits[v >> 18 & 63];
+        *p++ = digits[v >> 12 & 63];
+
+        if (i + 1 < len) {
+            *p++ = digits[v >> 6 & 63];
+        }
+
+        if (i + 2 < len) {
+            *p++ = digits[v & 63];
+        }
+    }
+
+    *p = '\0';
+
+    return p - dst;
+}
+
+
+/* a token of kid k1 for the claims given as JSON, into dst */
+
+static char *
+sign(char *dst, const char *claims)
+{
+    char          *p;
+    unsigned int   mdlen;
+    u_char         md[EVP_MAX_MD_SIZE];
+
+    static const char  header[] = "{\"alg\":\"HS256\",\"kid\":\"k1\"}";
+
+    p = dst;
+    p += encode(p, (const u_char *) header, sizeof(header) - 1);
+    *p++ = '.';
+    p += encode(p, (const u_char *) claims, strlen(claims));
+
+    HMAC(EVP_sha256(), "0123456789abcdef0123456789abcdef", 32,
+         (u_char *) dst, p - dst, md, &mdlen);
+
+    *p++ = '.';
+    encode(p, md, mdlen);
+
+    return dst;
+}
+
+
+static size_t
+cache_used(void)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < sizeof(cache.entries) / sizeof(cache.entries[0]); i++) {
+        n += cache.entries[i].used != 0;
+    }
+
+    return n;
+}
+
+
+static void
+test_cache(void)
+{
+    int          rc, want;
+    char        *ids;
+    size_t       i, len, want_len, used;
+    uint64_t     hits, misses;
+    const char  *error;
+    char         tok[2048], claims[1280], id[16], tampered[sizeof(GOOD)];
+    u_char       sub[NGX_HTTP_CI_JOBS_TOKEN_MAX_LEN];
+    u_char       want_sub[NGX_HTTP_CI_JOBS_TOKEN_MAX_LEN];
+
+    static const struct {
+        const char  *claim;
+        const char  *items;
+        unsigned     split;
+        int          rc;
+        const char  *name;
+    } scopes[] = {
+        { "ci_jobs", "j1,j3", 1, NGX_HTTP_CI_JOBS_TOKEN_SCOPE,
+          "an id outside" },
+        { "ci_jobs", "j", 1, NGX_HTTP_CI_JOBS_TOKEN_SCOPE, "a prefix" },
+        { "ci_queues", "q1", 0, NGX_HTTP_CI_JOBS_TOKEN_OK, "its queue" },
+        { "ci_workflows", "q1", 0, NGX_HTTP_CI_JOBS_TOKEN_SCOPE,
+          "a queue is no workflow" },
+        { "ci_workflows", "w1", 0, NGX_HTTP_CI_JOBS_TOKEN_OK, "its workflow" },
+        { "ci_workflows", NULL, 0, NGX_HTTP_CI_JOBS_TOKEN_SCOPE,
+          "no workflowId" },
+    };
+
+    ngx_http_ci_jobs_token_cache_init(&cache, 0x0123456789abcdefULL);
+
+    len = 99;
+    tap_ok(cached(GOOD, NOW, "ci_jobs", "j1", 1, sub, &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_OK
+           && cache.misses == 1 && cache.hits == 0,
+           "cache: a valid token, checked in full");
+    tap_is_mem(sub, len, "user-1", "cache: its sub");
+
+    len = 99;
+    tap_ok(cached(GOOD, NOW, "ci_jobs", "j2,j1", 1, sub, &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_OK && cache.hits == 1,
+           "cache: the same token, found");
+    tap_is_mem(sub, len, "user-1", "cache: its sub, from the cache");
+
+    /* the scope is each request's own */
+
+    for (i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++) {
+        rc = cached(GOOD, NOW, scopes[i].claim, scopes[i].items,
+                    scopes[i].split, sub, &len);
+        tap_ok(rc == scopes[i].rc
+               && (rc == NGX_HTTP_CI_JOBS_TOKEN_OK ? len == 6 : len == 0),
+               "cache: %s", scopes[i].name);
+    }
+
+    tap_ok(cache.misses == 1, "cache: all of them from the cache");
+
+    /* a byte changed: the bytes are compared, not the hash alone */
+
+    memcpy(tampered, GOOD, sizeof(GOOD));
+    tampered[sizeof(GOOD) - 5] ^= 1;    /* "...063_I": '0' to '1' */
+    tap_ok(cached(tampered, NOW, "ci_jobs", "j1", 1, sub, &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_SIGNATURE,
+           "cache: the token with a byte of its signature changed");
+
+    /* the time, at each use */
+
+    tap_ok(cached(GOOD, 1899999969, "ci_jobs", "j1", 1, sub, &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_EXPIRED, "cache: 31 s before nbf");
+    tap_ok(cached(GOOD, 1899999970, "ci_jobs", "j1", 1, sub, &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_OK, "cache: 30 s before nbf");
+    max_ttl = 86400;
+    tap_ok(cached(GOOD, 2000000000 - 86400 - 31, "ci_jobs", "j1", 1, sub,
+                  &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_EXPIRED,
+           "cache: exp beyond the location's max_ttl");
+    max_ttl = 1000000000;
+    tap_ok(cached(GOOD, 2000000029, "ci_jobs", "j1", 1, sub, &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_OK, "cache: 29 s after exp");
+
+    hits = cache.hits;
+    misses = cache.misses;
+    tap_ok(cached(GOOD, 2000000030, "ci_jobs", "j1", 1, sub, &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_EXPIRED && cache.hits == hits + 1,
+           "cache: 30 s after exp, refused from the cache");
+    tap_ok(cache_used() == 0, "cache: and the entry gone");
+    tap_ok(cached(GOOD, 2000000031, "ci_jobs", "j1", 1, sub, &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_EXPIRED
+           && cache.misses == misses + 1 && cache_used() == 0,
+           "cache: an expired token is checked in full and not kept");
+
+    /* a new key set: flushed, the token of a key removed refused */
+
+    tap_ok(cached(GOOD, NOW, "ci_jobs", "j1", 1, sub, &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_OK && cache_used() == 1,
+           "cache: the token kept again");
+    tap_ok(jwks("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"k2\",\"k\":\""
+                KEY2 "\"}]}", &error) == 0, "cache: a set without k1");
+    ngx_http_ci_jobs_token_cache_flush(&cache);
+    tap_ok(cache_used() == 0, "cache: flushed");
+    tap_ok(cached(GOOD, NOW, "ci_jobs", "j1", 1, sub, &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_SIGNATURE,
+           "cache: the token of the key removed refused");
+    tap_ok(jwks(SET_K1, &error) == 0, "cache: k1 back");
+    ngx_http_ci_jobs_token_cache_flush(&cache);
+
+    /* many tokens: the cache stays bounded, every answer the full one's */
+
+    rc = 0;
+
+    for (i = 0; i < 3000; i++) {
+        snprintf(id, sizeof(id), "j%zu", i % 700);
+        snprintf(claims, sizeof(claims),
+                 "{\"sub\":\"user-%zu\",\"exp\":%zu,\"ci_jobs\":[\"%s\"]}",
+                 i % 700, 2000000000 + i % 700, id);
+        sign(tok, claims);
+
+        /* its own id two times in three, another's the third */
+        ids = i % 3 ? id : "j1";
+
+        want = check(tok, NOW, "ci_jobs", ids, 1, want_sub, &want_len);
+
+        if (cached(tok, NOW, "ci_jobs", ids, 1, sub, &len) != want
+            || len != want_len || memcmp(sub, want_sub, len) != 0)
+        {
+            rc = -1;
+        }
+    }
+
+    tap_ok(rc == 0, "cache: 3,000 checks of 700 tokens, as the full check");
+    tap_ok(cache_used() == NGX_HTTP_CI_JOBS_TOKEN_CACHE_SETS
+                           * NGX_HTTP_CI_JOBS_TOKEN_CACHE_WAYS,
+           "cache: full, at %zu entries", cache_used());
+
+    hits = cache.hits;
+    tap_ok(cached(tok, NOW, "ci_jobs", id, 1, sub, &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_OK && cache.hits == hits + 1,
+           "cache: the last token used, found");
+
+    /* a token too large for an entry: checked in full each time */
+
+    strcpy(claims, "{\"exp\":2000000000,\"ci_jobs\":[");
+    for (i = 0; i < 30; i++) {
+        strcat(claims, i ? ",\"j8d121820f5e411ec926ef19d53ba9c6f\""
+                         : "\"j8d121820f5e411ec926ef19d53ba9c6f\"");
+    }
+    strcat(claims, "]}");
+    sign(tok, claims);
+
+    hits = cache.hits;
+    misses = cache.misses;
+    used = cache_used();
+
+    for (i = 0; i < 2; i++) {
+        tap_ok(cached(tok, NOW, "ci_jobs",
+                      "j8d121820f5e411ec926ef19d53ba9c6f", 1, sub, &len)
+               == NGX_HTTP_CI_JOBS_TOKEN_OK,
+               "cache: a %zu-byte token, valid", strlen(tok));
+    }
+
+    tap_ok(strlen(tok) >= NGX_HTTP_CI_JOBS_TOKEN_CACHE_DATA
+           && cache.hits == hits && cache.misses == misses
+           && cache_used() == used,
+           "cache: and not kept");
+
+    ngx_http_ci_jobs_token_cache_flush(&cache);
+    tap_ok(cache_used() == 0, "cache: flushed at the end");
 }
 
 
@@ -283,6 +560,8 @@ main(void)
     memcpy(big, GOOD, sizeof(GOOD) - 1);
     tap_ok(jobs(big, "j1") == NGX_HTTP_CI_JOBS_TOKEN_MALFORMED,
            "over %d bytes", NGX_HTTP_CI_JOBS_TOKEN_MAX_LEN);
+
+    test_cache();
 
     ngx_http_ci_jobs_jwks_clear(&set);
     tap_ok(set.nkeys == 0, "a set cleared");
