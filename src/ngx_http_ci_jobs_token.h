@@ -77,6 +77,10 @@ typedef struct {
 } ngx_http_ci_jobs_scope_t;
 
 
+#define NGX_HTTP_CI_JOBS_TOKEN_CACHE_SIZE                                     \
+    (NGX_HTTP_CI_JOBS_TOKEN_CACHE_SETS * NGX_HTTP_CI_JOBS_TOKEN_CACHE_WAYS)
+
+
 /* a token whose signature was valid, and what it says, packed */
 typedef struct {
     uint64_t       hash;
@@ -100,8 +104,7 @@ typedef struct {
     uint64_t                        tick;
     uint64_t                        hits;
     uint64_t                        misses;
-    ngx_http_ci_jobs_token_entry_t  entries[NGX_HTTP_CI_JOBS_TOKEN_CACHE_SETS
-                                            * NGX_HTTP_CI_JOBS_TOKEN_CACHE_WAYS];
+    ngx_http_ci_jobs_token_entry_t  entries[NGX_HTTP_CI_JOBS_TOKEN_CACHE_SIZE];
 } ngx_http_ci_jobs_token_cache_t;
 
 
