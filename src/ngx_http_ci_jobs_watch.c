@@ -1127,7 +1127,6 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
 static void
 ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
 {
-    ngx_uint_t                      walk;
     ngx_msec_t                      now;
     ngx_queue_t                    *q, *next;
     ngx_connection_t               *c;
@@ -1139,36 +1138,34 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
 
     ngx_http_ci_jobs_cache_peek(g->zone, &g->key, &pk);
 
-    walk = ngx_http_ci_jobs_watch_walk_due(g, &pk, now);
+    if (ngx_http_ci_jobs_watch_walk_due(g, &pk, now)) {
 
-    for (q = walk ? ngx_queue_head(&g->watchers)
-                  : ngx_queue_sentinel(&g->watchers);
-         q != ngx_queue_sentinel(&g->watchers);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        ctx = ngx_queue_data(q, ngx_http_ci_jobs_ctx_t, watch_queue);
-        r = ctx->watch_request;
-
-        if (ctx->watch_stream) {
-            /* the request may be gone after its look */
-            c = r->connection;
-            ngx_http_ci_jobs_stream_look(r, &pk);
-            ngx_http_run_posted_requests(c);
-            continue;
-        }
-
-        if (ngx_exiting || ngx_terminate
-            || (ngx_msec_int_t) (ctx->watch_end - now) <= 0
-            || (pk.answer
-                && ngx_memcmp(pk.digest, ctx->watch_digest,
-                              NGX_HTTP_CI_JOBS_DIGEST_LEN) != 0))
+        for (q = ngx_queue_head(&g->watchers);
+             q != ngx_queue_sentinel(&g->watchers);
+             q = next)
         {
-            ngx_http_ci_jobs_watch_wake(r);
-        }
-    }
+            next = ngx_queue_next(q);
+            ctx = ngx_queue_data(q, ngx_http_ci_jobs_ctx_t, watch_queue);
+            r = ctx->watch_request;
 
-    if (walk) {
+            if (ctx->watch_stream) {
+                /* the request may be gone after its look */
+                c = r->connection;
+                ngx_http_ci_jobs_stream_look(r, &pk);
+                ngx_http_run_posted_requests(c);
+                continue;
+            }
+
+            if (ngx_exiting || ngx_terminate
+                || (ngx_msec_int_t) (ctx->watch_end - now) <= 0
+                || (pk.answer
+                    && ngx_memcmp(pk.digest, ctx->watch_digest,
+                                  NGX_HTTP_CI_JOBS_DIGEST_LEN) != 0))
+            {
+                ngx_http_ci_jobs_watch_wake(r);
+            }
+        }
+
         ngx_http_ci_jobs_watch_walked(g, &pk, now);
     }
 
