@@ -1570,14 +1570,16 @@ ngx_http_ci_jobs_cache_woken(void *entry, void *data)
  * Under the mutex: a pending entry is due when a notification came after
  * its answer's query left, and that query is at least
  * NGX_HTTP_CI_JOBS_WAKE_SPACING old: notifications make a lookup's
- * query at most once a second, and none is lost.
+ * query at most once a second.  A query that left in the notification's
+ * millisecond is taken for its answer: the notified worker starts one at
+ * once, in the same turn of its event loop.
  */
 
 static ngx_uint_t
 ngx_http_ci_jobs_cache_due(ngx_http_ci_jobs_cache_node_t *cn, ngx_msec_t now)
 {
     return cn->woken != 0 && cn->expires != 0 && cn->pending
-           && (ngx_msec_int_t) (cn->woken - cn->fetched) >= 0
+           && (ngx_msec_int_t) (cn->woken - cn->fetched) > 0
            && (ngx_msec_int_t) (now - cn->fetched)
               >= NGX_HTTP_CI_JOBS_WAKE_SPACING;
 }

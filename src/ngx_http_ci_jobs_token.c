@@ -394,6 +394,8 @@ ngx_http_ci_jobs_token_verify(const u_char *token, size_t token_len,
         return NGX_HTTP_CI_JOBS_TOKEN_MALFORMED;
     }
 
+    key = NULL;
+
     rc = ngx_http_ci_jobs_token_header(set, buf, n, &key);
     if (rc != NGX_HTTP_CI_JOBS_TOKEN_OK) {
         return rc;
