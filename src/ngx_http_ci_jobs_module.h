@@ -55,6 +55,7 @@
 
 typedef struct ngx_http_ci_jobs_target_s  ngx_http_ci_jobs_target_t;
 typedef struct ngx_http_ci_jobs_resolve_s  ngx_http_ci_jobs_resolve_t;
+typedef struct ngx_http_ci_jobs_keepalive_s  ngx_http_ci_jobs_keepalive_t;
 
 
 /*
@@ -343,23 +344,17 @@ char *ngx_http_ci_jobs_set_target(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *conf);
 void ngx_http_ci_jobs_targets_init_process(ngx_cycle_t *cycle);
 void ngx_http_ci_jobs_targets_exit(ngx_cycle_t *cycle);
-void ngx_http_ci_jobs_keepalive_forget(ngx_http_upstream_srv_conf_t *uscf,
-    ngx_http_ci_jobs_resolve_t *res);
-#if (NGX_HTTP_SSL)
-void ngx_http_ci_jobs_free_sessions(ngx_http_upstream_rr_peers_t *peers);
-#endif
 
 ngx_http_ci_jobs_resolve_t *ngx_http_ci_jobs_resolve_create(ngx_conf_t *cf,
     ngx_url_t *u, ngx_http_upstream_srv_conf_t *uscf,
-    ngx_resolver_t *resolver, ngx_msec_t timeout);
+    ngx_resolver_t *resolver, ngx_msec_t timeout,
+    ngx_http_ci_jobs_keepalive_t *keepalive);
 void ngx_http_ci_jobs_resolve_init_process(ngx_http_ci_jobs_resolve_t *res);
 void ngx_http_ci_jobs_resolve_exit(ngx_http_ci_jobs_resolve_t *res);
 ngx_int_t ngx_http_ci_jobs_resolve_wait(ngx_http_request_t *r,
     ngx_http_ci_jobs_resolve_t *res);
 ngx_int_t ngx_http_ci_jobs_resolve_init_peer(ngx_http_request_t *r,
     ngx_http_ci_jobs_resolve_t *res, ngx_http_upstream_srv_conf_t *us);
-ngx_uint_t ngx_http_ci_jobs_resolve_current(ngx_http_ci_jobs_resolve_t *res,
-    struct sockaddr *sockaddr, socklen_t socklen);
 ngx_int_t ngx_http_ci_jobs_upstream_headers_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
