@@ -361,8 +361,6 @@ ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
 void ngx_http_ci_jobs_body_done(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t rendering);
 ngx_int_t ngx_http_ci_jobs_filter_init(ngx_conf_t *cf);
-ngx_int_t ngx_http_ci_jobs_lookup_from_watch(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 
 ngx_int_t ngx_http_ci_jobs_watch_poll(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
@@ -374,8 +372,6 @@ ngx_uint_t ngx_http_ci_jobs_watch_is_refresh(ngx_http_request_t *r);
 void ngx_http_ci_jobs_watch_soon(void);
 size_t ngx_http_ci_jobs_shed(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx);
-void ngx_http_ci_jobs_watch_failed(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status, ngx_buf_t *body);
 
 char *ngx_http_ci_jobs_callback(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -390,6 +386,9 @@ ngx_chain_t *ngx_http_ci_jobs_answer_body(ngx_http_request_t *r,
     ngx_str_t *out);
 ngx_chain_t *ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
+ngx_int_t ngx_http_ci_jobs_refuse(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_int_t status,
+    ngx_http_ci_jobs_code_e code, const char *message);
 ngx_buf_t *ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
 ngx_int_t ngx_http_ci_jobs_own_request_id(ngx_http_request_t *r);
