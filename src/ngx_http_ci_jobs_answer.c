@@ -11,6 +11,10 @@
  *   waiter waited for) or for a stale answer (the header filter): it was
  *   checked when it was stored, so it is only rendered.
  *
+ * The watch's refresh sends nothing: its answer is stored, and a failed
+ * one's error is kept with the key's entry for the watch's streams
+ * (ngx_http_ci_jobs_refresh_failed(), from here and the header filter).
+ *
  * The body comes with the way it leaves (ngx_http_ci_jobs_output_t), so
  * that any caller, inside the output filters or not, sends it the same.
  */
@@ -90,8 +94,8 @@ ngx_http_ci_jobs_answer(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
         /* the watch's refresh: stored, for the watchers; nothing sent */
 
         if (r->headers_out.status != NGX_HTTP_OK) {
-            ngx_http_ci_jobs_watch_failed(r, ctx, r->headers_out.status,
-                                          ctx->body);
+            ngx_http_ci_jobs_refresh_failed(r, ctx, r->headers_out.status,
+                                            ctx->body);
         }
 
         /*
@@ -113,6 +117,52 @@ ngx_http_ci_jobs_answer(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
     return ngx_http_ci_jobs_answer_send(r, &out,
                                         output ? output
                                                : &ngx_http_ci_jobs_output_all);
+}
+
+
+/*
+ * The watch's refresh failed with status: the error it would have
+ * answered, upstream's body when CI sent one (an error in CI's shape),
+ * or else the gateway's own, kept with the key's entry for every
+ * worker's streams (ngx_http_ci_jobs_cache_failed()).
+ */
+
+void
+ngx_http_ci_jobs_refresh_failed(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status, ngx_buf_t *body)
+{
+    ngx_str_t                     error;
+    ngx_uint_t                    json;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    if (ctx->cache_key.data == NULL
+        && ngx_http_ci_jobs_cache_key_init(r, ctx, lcf) != NGX_OK)
+    {
+        return;
+    }
+
+    if (body == NULL
+        || (size_t) (body->last - body->pos) > NGX_HTTP_CI_JOBS_CACHE_ERROR_MAX)
+    {
+        json = ctx->json;
+        ctx->json = 0;
+        body = ngx_http_ci_jobs_error_body(r, ctx, status);
+        ctx->json = json;
+
+        if (body == NULL) {
+            return;
+        }
+    }
+
+    error.data = body->pos;
+    error.len = body->last - body->pos;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ci_jobs watch: refresh failed: %ui", status);
+
+    ngx_http_ci_jobs_cache_failed(ctx, lcf, &error);
 }
 
 

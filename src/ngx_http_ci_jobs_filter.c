@@ -114,7 +114,7 @@ ngx_http_ci_jobs_header_filter(ngx_http_request_t *r)
 
     if (ctx->refresh) {
         /* the watch's refresh failed: its streams are told */
-        ngx_http_ci_jobs_watch_failed(r, ctx, status, NULL);
+        ngx_http_ci_jobs_refresh_failed(r, ctx, status, NULL);
     }
 
     if (ctx->cache_lock || ctx->cache_key.len) {

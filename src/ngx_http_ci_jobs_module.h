@@ -55,6 +55,7 @@
 
 typedef struct ngx_http_ci_jobs_target_s  ngx_http_ci_jobs_target_t;
 typedef struct ngx_http_ci_jobs_resolve_s  ngx_http_ci_jobs_resolve_t;
+typedef struct ngx_http_ci_jobs_keepalive_s  ngx_http_ci_jobs_keepalive_t;
 
 
 /*
@@ -343,31 +344,23 @@ char *ngx_http_ci_jobs_set_target(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *conf);
 void ngx_http_ci_jobs_targets_init_process(ngx_cycle_t *cycle);
 void ngx_http_ci_jobs_targets_exit(ngx_cycle_t *cycle);
-void ngx_http_ci_jobs_keepalive_forget(ngx_http_upstream_srv_conf_t *uscf,
-    ngx_http_ci_jobs_resolve_t *res);
-#if (NGX_HTTP_SSL)
-void ngx_http_ci_jobs_free_sessions(ngx_http_upstream_rr_peers_t *peers);
-#endif
 
 ngx_http_ci_jobs_resolve_t *ngx_http_ci_jobs_resolve_create(ngx_conf_t *cf,
     ngx_url_t *u, ngx_http_upstream_srv_conf_t *uscf,
-    ngx_resolver_t *resolver, ngx_msec_t timeout);
+    ngx_resolver_t *resolver, ngx_msec_t timeout,
+    ngx_http_ci_jobs_keepalive_t *keepalive);
 void ngx_http_ci_jobs_resolve_init_process(ngx_http_ci_jobs_resolve_t *res);
 void ngx_http_ci_jobs_resolve_exit(ngx_http_ci_jobs_resolve_t *res);
 ngx_int_t ngx_http_ci_jobs_resolve_wait(ngx_http_request_t *r,
     ngx_http_ci_jobs_resolve_t *res);
 ngx_int_t ngx_http_ci_jobs_resolve_init_peer(ngx_http_request_t *r,
     ngx_http_ci_jobs_resolve_t *res, ngx_http_upstream_srv_conf_t *us);
-ngx_uint_t ngx_http_ci_jobs_resolve_current(ngx_http_ci_jobs_resolve_t *res,
-    struct sockaddr *sockaddr, socklen_t socklen);
 ngx_int_t ngx_http_ci_jobs_upstream_headers_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 void ngx_http_ci_jobs_body_done(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t rendering);
 ngx_int_t ngx_http_ci_jobs_filter_init(ngx_conf_t *cf);
-ngx_int_t ngx_http_ci_jobs_lookup_from_watch(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 
 ngx_int_t ngx_http_ci_jobs_watch_poll(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
@@ -379,8 +372,6 @@ ngx_uint_t ngx_http_ci_jobs_watch_is_refresh(ngx_http_request_t *r);
 void ngx_http_ci_jobs_watch_soon(void);
 size_t ngx_http_ci_jobs_shed(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx);
-void ngx_http_ci_jobs_watch_failed(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status, ngx_buf_t *body);
 
 char *ngx_http_ci_jobs_callback(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -395,6 +386,9 @@ ngx_chain_t *ngx_http_ci_jobs_answer_body(ngx_http_request_t *r,
     ngx_str_t *out);
 ngx_chain_t *ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
+ngx_int_t ngx_http_ci_jobs_refuse(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_int_t status,
+    ngx_http_ci_jobs_code_e code, const char *message);
 ngx_buf_t *ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
 ngx_int_t ngx_http_ci_jobs_own_request_id(ngx_http_request_t *r);

@@ -21,6 +21,7 @@
 
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_counters.h"
+#include "ngx_http_ci_jobs_keepalive.h"
 
 
 /* after a failure: the next attempt */
@@ -53,6 +54,7 @@ struct ngx_http_ci_jobs_resolve_s {
     ngx_resolver_t                    *resolver;
     ngx_msec_t                         timeout;
     ngx_http_upstream_srv_conf_t      *upstream;
+    ngx_http_ci_jobs_keepalive_t      *keepalive;   /* its pool, or NULL */
     ngx_http_ci_jobs_peer_set_t       *current;
     ngx_resolver_ctx_t                *ctx;         /* under way */
     ngx_event_t                        timer;       /* the next one */
@@ -100,7 +102,7 @@ static void ngx_http_ci_jobs_hold_cleanup(void *data);
 ngx_http_ci_jobs_resolve_t *
 ngx_http_ci_jobs_resolve_create(ngx_conf_t *cf, ngx_url_t *u,
     ngx_http_upstream_srv_conf_t *uscf, ngx_resolver_t *resolver,
-    ngx_msec_t timeout)
+    ngx_msec_t timeout, ngx_http_ci_jobs_keepalive_t *keepalive)
 {
     ngx_str_t                    host;
     ngx_http_ci_jobs_resolve_t  *res;
@@ -130,6 +132,7 @@ ngx_http_ci_jobs_resolve_create(ngx_conf_t *cf, ngx_url_t *u,
     res->resolver = resolver;
     res->timeout = timeout;
     res->upstream = uscf;
+    res->keepalive = keepalive;
 
     return res;
 }
@@ -254,31 +257,6 @@ ngx_http_ci_jobs_resolve_init_peer(ngx_http_request_t *r,
     cln->handler = ngx_http_ci_jobs_hold_cleanup;
 
     return ngx_http_upstream_init_round_robin_peer(r, us);
-}
-
-
-/* whether an address is one of the current answer's */
-
-ngx_uint_t
-ngx_http_ci_jobs_resolve_current(ngx_http_ci_jobs_resolve_t *res,
-    struct sockaddr *sockaddr, socklen_t socklen)
-{
-    ngx_http_upstream_rr_peer_t  *peer;
-
-    if (res->current == NULL) {
-        return 0;
-    }
-
-    for (peer = res->current->peers.peer; peer; peer = peer->next) {
-        if (ngx_cmp_sockaddr(peer->sockaddr, peer->socklen, sockaddr, socklen,
-                             1)
-            == NGX_OK)
-        {
-            return 1;
-        }
-    }
-
-    return 0;
 }
 
 
@@ -465,7 +443,9 @@ ngx_http_ci_jobs_resolve_handler(ngx_resolver_ctx_t *ctx)
 
         /* idle connections to addresses no longer in the answer */
 
-        ngx_http_ci_jobs_keepalive_forget(res->upstream, res);
+        if (res->keepalive) {
+            ngx_http_ci_jobs_keepalive_forget(res->keepalive);
+        }
 
         ngx_http_ci_jobs_count_resolution(NGX_HTTP_CI_JOBS_RESOLVED_CHANGED);
 

@@ -5,7 +5,8 @@
  *
  * - the format, XML or JSON, negotiated from Accept;
  * - the headers every answer carries (x-ci-request-id, Content-Type, Vary);
- * - the body of an answer, and of an error in CI's error shape.
+ * - the body of an answer, and of an error in CI's error shape;
+ * - a refusal, counted and kept for the header filter to write.
  *
  * Nothing here sends: the answer stage (ngx_http_ci_jobs_answer.c) and
  * the filters (ngx_http_ci_jobs_filter.c) do.
@@ -13,6 +14,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_counters.h"
 
 
 typedef struct {
@@ -260,6 +262,30 @@ ngx_http_ci_jobs_answer_body(ngx_http_request_t *r, ngx_str_t *out)
     cl->next = NULL;
 
     return cl;
+}
+
+
+/*
+ * A request refused with status, CI's code and a message: only counted
+ * and kept here, the header filter writes the answer, as it turns every
+ * error page of a gateway request into CI's error shape.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_refuse(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_int_t status, ngx_http_ci_jobs_code_e code, const char *message)
+{
+    ctx->error_status = status;
+    ctx->error_code = code;
+    ctx->error_message = message;
+
+    ngx_http_ci_jobs_count_refusal(code);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ci_jobs refused: %i %V \"%s\"",
+                   status, &ngx_http_ci_jobs_code_names[code], message);
+
+    return status;
 }
 
 

@@ -23,6 +23,7 @@
 
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_answer.h"
+#include "ngx_http_ci_jobs_lookup.h"
 #include "ngx_http_ci_jobs_prefer.h"
 #include "ngx_http_ci_jobs_sse.h"
 #include "ngx_http_ci_jobs_counters.h"
@@ -687,52 +688,6 @@ ngx_http_ci_jobs_stream_error(ngx_http_request_t *r,
 
 
 /*
- * The watch's refresh failed with status: the error it would have
- * answered, upstream's body when CI sent one (an error in CI's shape),
- * or else the gateway's own, kept with the key's entry for every
- * worker's streams (ngx_http_ci_jobs_cache_failed()).
- */
-
-void
-ngx_http_ci_jobs_watch_failed(ngx_http_request_t *r,
-    ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status, ngx_buf_t *body)
-{
-    ngx_str_t                     error;
-    ngx_uint_t                    json;
-    ngx_http_ci_jobs_loc_conf_t  *lcf;
-
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
-
-    if (ctx->cache_key.data == NULL
-        && ngx_http_ci_jobs_cache_key_init(r, ctx, lcf) != NGX_OK)
-    {
-        return;
-    }
-
-    if (body == NULL
-        || (size_t) (body->last - body->pos) > NGX_HTTP_CI_JOBS_CACHE_ERROR_MAX)
-    {
-        json = ctx->json;
-        ctx->json = 0;
-        body = ngx_http_ci_jobs_error_body(r, ctx, status);
-        ctx->json = json;
-
-        if (body == NULL) {
-            return;
-        }
-    }
-
-    error.data = body->pos;
-    error.len = body->last - body->pos;
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ci_jobs watch: refresh failed: %ui", status);
-
-    ngx_http_ci_jobs_cache_failed(ctx, lcf, &error);
-}
-
-
-/*
  * Bytes of the stream, flushed.  With own, data was ngx_alloc()ed and is
  * freed once sent: a stream's pool does not grow with its events, and
  * the buffer headers of sent events are used again.
@@ -1335,7 +1290,7 @@ ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r)
 
     } else if (rc == NGX_DECLINED) {
         /* the entry is gone: a lookup as any other */
-        rc = ngx_http_ci_jobs_lookup_from_watch(r, ctx, lcf);
+        rc = ngx_http_ci_jobs_lookup(r, ctx, lcf);
 
     } else {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
