@@ -16,8 +16,9 @@
  * the first waiter to look takes it, in the same chain, and goes upstream
  * while the others keep waiting.
  *
- * A zone holds an rbtree keyed by a MurmurHash2 of the key (the whole key
- * compared on collision) and an LRU queue, under the zone's mutex.  An
+ * A zone holds an rbtree keyed by a MurmurHash2 of the key past its host
+ * and target (the whole key compared on collision) and an LRU queue,
+ * under the zone's mutex.  An
  * entry is its node (with the key and upstream's x-ci-request-id) and the
  * XML answer in pieces sized to fill the slab allocator's power-of-two
  * chunks, so that answers of any size waste little of the zone.  When the zone
@@ -103,6 +104,7 @@ static ngx_int_t ngx_http_ci_jobs_cache_init_zone(ngx_shm_zone_t *shm_zone,
 static void ngx_http_ci_jobs_cache_rbtree_insert_value(
     ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel);
+static ngx_inline uint32_t ngx_http_ci_jobs_cache_hash(ngx_str_t *key);
 static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_find(
     ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash);
 static void ngx_http_ci_jobs_cache_delete(ngx_http_ci_jobs_cache_t *cache,
@@ -413,7 +415,7 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
     }
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
@@ -782,7 +784,7 @@ ngx_http_ci_jobs_cache_unlock(ngx_http_ci_jobs_ctx_t *ctx,
     }
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
@@ -925,7 +927,7 @@ ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
     }
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
@@ -957,7 +959,7 @@ ngx_http_ci_jobs_cache_peek(ngx_shm_zone_t *zone, ngx_str_t *key,
     ngx_http_ci_jobs_cache_node_t  *cn;
 
     cache = zone->data;
-    hash = ngx_murmur_hash2(key->data, key->len);
+    hash = ngx_http_ci_jobs_cache_hash(key);
 
     ngx_memzero(pk, sizeof(ngx_http_ci_jobs_cache_peek_t));
 
@@ -1003,7 +1005,7 @@ ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
     ngx_http_ci_jobs_cache_node_t  *cn;
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
@@ -1062,7 +1064,7 @@ ngx_http_ci_jobs_cache_failed(ngx_http_ci_jobs_ctx_t *ctx,
     }
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
@@ -1121,7 +1123,7 @@ ngx_http_ci_jobs_cache_error(ngx_shm_zone_t *zone, ngx_str_t *key,
     ngx_http_ci_jobs_cache_node_t  *cn;
 
     cache = zone->data;
-    hash = ngx_murmur_hash2(key->data, key->len);
+    hash = ngx_http_ci_jobs_cache_hash(key);
     rc = NGX_DECLINED;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
@@ -1190,7 +1192,7 @@ ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
     }
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
@@ -1242,7 +1244,7 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     ngx_http_ci_jobs_cache_piece_t   *piece, **last;
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
     now = ngx_current_msec;
 
     data = ctx->body->pos;
@@ -1384,6 +1386,31 @@ too_large:
                   "ci_jobs_cache_zone \"%V\"",
                   (size_t) (ctx->body->last - ctx->body->pos),
                   &lcf->cache_zone->shm.name);
+}
+
+
+/*
+ * A key's hash in the tree: of what follows its second "\n", past the
+ * bucket host and the target that all of a location's keys share, so that
+ * a lookup hashes half as much; keys with one hash are told apart whole.
+ */
+
+static ngx_inline uint32_t
+ngx_http_ci_jobs_cache_hash(ngx_str_t *key)
+{
+    u_char  *p, *last;
+
+    last = key->data + key->len;
+
+    p = memchr(key->data, '\n', key->len);
+
+    if (p != NULL) {
+        p = memchr(p + 1, '\n', last - (p + 1));
+    }
+
+    p = (p != NULL) ? p + 1 : key->data;
+
+    return ngx_murmur_hash2(p, last - p);
 }
 
 
