@@ -261,6 +261,20 @@ static const u_char  ngx_http_ci_jobs_path_chars[256] = {
 };
 
 
+/* what a query may hold: printable ASCII but "#", one load a byte */
+
+static const u_char  ngx_http_ci_jobs_query_chars[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* 00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* 10 */
+    0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /*  !"#$%&'()*+,-./ */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* 0123456789:;<=>? */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* @ABCDEFGHIJKLMNO */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* PQRSTUVWXYZ[\]^_ */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* `abcdefghijklmno */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0      /* pqrstuvwxyz{|}~  */
+};
+
+
 /* "%2C" or "%2c" at p, an encoded comma: SDKs send it between ids */
 #define ngx_http_ci_jobs_is_comma(p, last)                                    \
     ((last) - (p) >= 3 && (p)[0] == '%' && (p)[1] == '2'                      \
@@ -441,7 +455,7 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
     list = &ngx_http_ci_jobs_lists[req->api];
 
     for (item = p; item < last; item++) {
-        if (*item <= 0x20 || *item >= 0x7f || *item == '#') {
+        if (!ngx_http_ci_jobs_query_chars[*item]) {
             return ngx_http_ci_jobs_refuse(req,
                                            NGX_HTTP_CI_JOBS_REQUEST_INVALID,
                                            "invalid character in query");
