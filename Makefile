@@ -88,7 +88,7 @@ FUZZ_TARGETS := xml request credentials cache sign metadata token \
                 notification
 
 .PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
-        bench-profile bench-sign bench-token bench-xml bench-cache \
+        bench-profile bench-strace bench-sign bench-token bench-xml bench-cache \
         bench-memory bench-fleet bench-watch bench-callback soak test-asan \
         test-fresh deb docs clean
 
@@ -271,6 +271,10 @@ bench-fleet: module $(NGX_BIN)
 # instructions per request of each scenario, under callgrind
 bench-profile: bench-deps module
 	perl bench/run.pl profile
+
+# system calls per request of each scenario, strace -c on the worker
+bench-strace: bench-deps module
+	perl bench/run.pl strace
 
 # the suite's packages and Node modules too: the bench mints access tokens
 bench-deps: deps

@@ -58,13 +58,16 @@
 #
 #   perl bench/run.pl            (make bench)
 #   perl bench/run.pl profile    (make bench-profile)
+#   perl bench/run.pl strace     (make bench-strace)
 #
 # Prints the table; writes it, the data, a plot and the proxies' error log
 # to build/bench/.  With "profile", the proxies' nginx runs in one process
 # under callgrind instead, and the instructions each scenario (the WAN
 # ones aside) costs a request are printed (counts, not seconds: the same on
 # a busy machine), with callgrind's files kept in build/bench/ for
-# callgrind_annotate.
+# callgrind_annotate.  With "strace", the system calls the proxies' worker
+# makes per request in each scenario (strace -c -f on the worker, 16
+# connections), by name.
 
 use strict;
 use warnings;
@@ -88,6 +91,7 @@ my @WAN_CONNS = split /,/, ($ENV{BENCH_WAN_CONNS} || '16');
 my $NJS = '/usr/lib/nginx/modules/ngx_http_js_module.so';
 my $OUT = "$CiJobsTest::ROOT/build/bench";
 my $PROFILE = ($ARGV[0] // '') eq 'profile';
+my $STRACE = ($ARGV[0] // '') eq 'strace';
 my $CROWD_CONNS = $ENV{BENCH_CROWD_CONNS} || 256;
 my $CROWD_JOBS = $ENV{BENCH_CROWD_JOBS} || 32;
 my ($load_start) = CiJobsTest::slurp('/proc/loadavg') =~ /^(\S+ \S+ \S+)/;
@@ -551,8 +555,8 @@ request = function()
 end
 LUA
 
-if ($PROFILE) {
-    profile();
+if ($PROFILE || $STRACE) {
+    $PROFILE ? profile() : syscalls();
     stop_all();
     exit 0;
 }
@@ -933,6 +937,53 @@ sub profile {
 
     print "\n", @rows;
     print "callgrind_annotate --inclusive=yes $OUT/callgrind.out.<scenario>\n";
+}
+
+# System calls per request of each scenario: strace -c on the proxies'
+# worker while wrk runs 16 connections, each call's count divided by the
+# requests wrk made.
+sub syscalls {
+    my (@rows, %calls, %seen);
+
+    for my $s (@SCENARIOS) {
+        my ($name, $target, undef, $where) = @$s;
+        $where //= 'proxy';
+        my $master = $nginx{$where};
+        my ($worker) = CiJobsTest::slurp("/proc/$master/task/$master/children")
+                       =~ /^(\d+)/ or die "nginx $where: no worker\n";
+        my $log = "$dir/strace.$worker";
+        unlink $log;
+
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            open STDERR, '>', '/dev/null';
+            exec 'strace', '-c', '-f', '-o', $log, '-p', $worker
+                or die "exec: $!";
+        }
+        select undef, undef, undef, 1;
+
+        my $out = `wrk -t1 -c16 -d${SECONDS}s http://127.0.0.1:$port{$where}$target 2>&1`;
+        kill 'INT', $pid;
+        waitpid $pid, 0;
+        my ($n) = $out =~ /(\d+) requests in/ or die $out;
+
+        for (split /\n/, CiJobsTest::slurp($log)) {
+            my ($count, $call) = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)$/
+                or next;
+            $calls{$name}{$call} = $count / $n;
+            $seen{$call} = 1;
+        }
+        push @rows, $name;
+    }
+
+    my $first = $calls{ $rows[0] };
+    my @names = sort { ($first->{$b} // 0) <=> ($first->{$a} // 0)
+                       or $a cmp $b } keys %seen;
+    printf "\n%-16s%s\n", 'per request', join '', map { sprintf '%14s', $_ } @rows;
+    for my $call (@names) {
+        printf "%-16s%s\n", $call,
+               join '', map { sprintf '%14.4f', $calls{$_}{$call} // 0 } @rows;
+    }
 }
 
 # the lowest and the highest ratio of one run's rates, "0.87-0.99"

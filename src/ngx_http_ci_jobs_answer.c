@@ -312,10 +312,15 @@ ngx_http_ci_jobs_answer_cached(ngx_http_request_t *r,
         return NGX_DECLINED;
 
     } else {
-        /* what is held from here on is the rendering, not the copy */
+        /*
+         * What is held from here on is the rendering, not the copy: the
+         * request's own copy is freed; the worker's stays for others.
+         */
         size = ctx->body->end - ctx->body->start;
 
-        if (ngx_pfree(r->pool, ctx->body->start) != NGX_OK) {
+        if (!ctx->body_shared
+            && ngx_pfree(r->pool, ctx->body->start) != NGX_OK)
+        {
             size = 0;
         }
 

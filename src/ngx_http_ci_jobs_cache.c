@@ -16,13 +16,16 @@
  * the first waiter to look takes it, in the same chain, and goes upstream
  * while the others keep waiting.
  *
- * A zone holds an rbtree keyed by a MurmurHash2 of the key (the whole key
- * compared on collision) and an LRU queue, under the zone's mutex.  An
- * entry is its node (with the key and upstream's x-ci-request-id) and the
- * XML answer in pieces sized to fill the slab allocator's power-of-two
- * chunks, so that answers of any size waste little of the zone.  When the zone
- * is full the least recently used entries go; expired entries go when
- * they are met.  Nothing here can turn a request into an error.
+ * A zone holds an rbtree keyed by a MurmurHash2 of the key past its host
+ * and target (the whole key compared on collision) and an LRU queue,
+ * under the zone's mutex.  An entry is its node (with the key and
+ * upstream's x-ci-request-id) and the XML answer in pieces sized to fill
+ * the slab allocator's power-of-two chunks, so that answers of any size
+ * waste little of the zone.  When the zone is full the least recently
+ * used entries go; expired entries go when they are met.  Each answer
+ * stored has a version of its own: a worker copies a hit's answer out
+ * of the zone once per version, and its hits send that copy.  Nothing
+ * here can turn a request into an error.
  */
 
 
@@ -30,6 +33,15 @@
 #include "ngx_http_ci_jobs_cache_ids.h"
 #include "ngx_http_ci_jobs_held.h"
 
+
+/*
+ * A hit's answer is copied out of the zone once per worker and version, and
+ * the requests that send it reference that copy: one slot per key's hash
+ * modulo the slots, answers up to the size below, so that what a worker
+ * keeps between hits is bounded (64 x 16k).
+ */
+#define NGX_HTTP_CI_JOBS_CACHE_COPIES     64
+#define NGX_HTTP_CI_JOBS_CACHE_COPY_MAX   16384
 
 /* the slab allocator's largest chunk (half a page) and a small one */
 #define NGX_HTTP_CI_JOBS_CACHE_PIECE_MAX  2048
@@ -55,6 +67,7 @@ typedef struct {
     uint32_t                         lock;        /* its holder, 0: none */
     uint32_t                         chain;       /* waited for */
     uint32_t                         stored_by;   /* the chain it ended */
+    uint32_t                         version;     /* of its answer */
     ngx_queue_t                      queue;
     ngx_msec_t                       expires;     /* 0: no answer yet */
     ngx_msec_t                       fetched;     /* went upstream then */
@@ -77,6 +90,7 @@ typedef struct {
     ngx_rbtree_t                     ids;         /* id -> entries */
     ngx_rbtree_node_t                ids_sentinel;
     uint32_t                         locks;       /* the last lock id */
+    uint32_t                         versions;    /* the last answer's */
     ngx_uint_t                       entries;
     size_t                           bytes;       /* of answers held */
     ngx_uint_t                       evictions;
@@ -88,6 +102,20 @@ typedef struct {
     ngx_http_ci_jobs_cache_sh_t     *sh;
     ngx_slab_pool_t                 *shpool;
 } ngx_http_ci_jobs_cache_t;
+
+
+/*
+ * A worker's copy of an entry's answer and request id, freed when neither
+ * its slot nor a request refers to it any longer.
+ */
+typedef struct {
+    ngx_uint_t                       refs;
+    ngx_http_ci_jobs_cache_sh_t     *sh;          /* its zone */
+    uint32_t                         version;
+    size_t                           xml_len;
+    size_t                           request_id_len;
+    u_char                           data[1];     /* answer, request id */
+} ngx_http_ci_jobs_cache_shared_t;
 
 
 /* where an entry's links in the ids' index are */
@@ -103,6 +131,7 @@ static ngx_int_t ngx_http_ci_jobs_cache_init_zone(ngx_shm_zone_t *shm_zone,
 static void ngx_http_ci_jobs_cache_rbtree_insert_value(
     ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel);
+static ngx_inline uint32_t ngx_http_ci_jobs_cache_hash(ngx_str_t *key);
 static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_find(
     ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash);
 static void ngx_http_ci_jobs_cache_delete(ngx_http_ci_jobs_cache_t *cache,
@@ -112,6 +141,10 @@ static void *ngx_http_ci_jobs_cache_alloc(ngx_http_ci_jobs_cache_t *cache,
 static size_t ngx_http_ci_jobs_cache_piece_size(size_t left);
 static ngx_int_t ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_node_t *cn);
+static ngx_int_t ngx_http_ci_jobs_cache_share(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_t *cache,
+    ngx_http_ci_jobs_cache_node_t *cn, uint32_t hash);
+static void ngx_http_ci_jobs_cache_unshare(void *data);
 static ngx_int_t ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
     ngx_http_ci_jobs_cache_node_t *cn, uint32_t hash);
@@ -132,6 +165,11 @@ static void ngx_http_ci_jobs_cache_cleanup(void *data);
 static void ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev);
 static ngx_uint_t ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
     ngx_http_ci_jobs_loc_conf_t *lcf);
+
+
+/* the worker's copies of hits' answers */
+static ngx_http_ci_jobs_cache_shared_t
+    *ngx_http_ci_jobs_cache_copies[NGX_HTTP_CI_JOBS_CACHE_COPIES];
 
 
 char *
@@ -368,12 +406,13 @@ ngx_http_ci_jobs_cache_rbtree_insert_value(ngx_rbtree_node_t *temp,
 
 /*
  * Looks the request up.  On a hit the XML answer and its request id are
- * copied into the request's pool (the entry may go as soon as the mutex
- * is released) and NGX_OK is returned; NGX_BUSY when the copy would hold
- * more than the worker or, then with SlowDown in ctx, the connection
- * may.  NGX_AGAIN: another request is fetching it, wait
- * (ngx_http_ci_jobs_cache_wait()).  NGX_DECLINED: go upstream, with the
- * entry's lock when ctx->cache_lock is set.
+ * the worker's copy of them, or for an answer over
+ * NGX_HTTP_CI_JOBS_CACHE_COPY_MAX a copy in the request's pool (the entry
+ * may go as soon as the mutex is released), and NGX_OK is returned;
+ * NGX_BUSY when the copy would hold more than the worker or, then with
+ * SlowDown in ctx, the connection may.  NGX_AGAIN: another request is
+ * fetching it, wait (ngx_http_ci_jobs_cache_wait()).  NGX_DECLINED: go
+ * upstream, with the entry's lock when ctx->cache_lock is set.
  */
 
 ngx_int_t
@@ -413,7 +452,7 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
     }
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
@@ -431,7 +470,9 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
              && !ngx_http_ci_jobs_cache_due(cn, now))
             || (ctx->cache_waited && cn->stored_by == ctx->cache_waited)))
     {
-        rc = ngx_http_ci_jobs_cache_copy(r, ctx, cn);
+        rc = (cn->xml_len <= NGX_HTTP_CI_JOBS_CACHE_COPY_MAX)
+             ? ngx_http_ci_jobs_cache_share(r, ctx, cache, cn, hash)
+             : ngx_http_ci_jobs_cache_copy(r, ctx, cn);
 
         ngx_queue_remove(&cn->queue);
         ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
@@ -655,6 +696,7 @@ ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
     ctx->ci_request_id.data = p;
     ctx->ci_request_id.len = cn->request_id_len;
     ctx->body = b;
+    ctx->body_shared = 0;
     ctx->copy_held = held;
 
     /* the answer's ETag, computed once, when it was stored */
@@ -663,6 +705,115 @@ ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
     ctx->digested = 1;
 
     return NGX_OK;
+}
+
+
+/*
+ * Under the mutex: as ngx_http_ci_jobs_cache_copy(), but the answer is the
+ * worker's copy of this version of the entry, made once and referenced by
+ * the request until it ends.  What the request holds is counted as for a
+ * copy of its own: the bounds refuse the same requests.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_cache_share(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_t *cache,
+    ngx_http_ci_jobs_cache_node_t *cn, uint32_t hash)
+{
+    u_char                           *p;
+    ngx_int_t                         rc;
+    ngx_buf_t                        *b;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_ci_jobs_held_t          *held;
+    ngx_http_ci_jobs_cache_piece_t   *piece;
+    ngx_http_ci_jobs_cache_shared_t  *sc, **slot;
+
+    slot = &ngx_http_ci_jobs_cache_copies[hash
+                                          % NGX_HTTP_CI_JOBS_CACHE_COPIES];
+    sc = *slot;
+
+    if (sc == NULL || sc->version != cn->version || sc->sh != cache->sh
+        || sc->xml_len != cn->xml_len)
+    {
+
+        sc = ngx_alloc(offsetof(ngx_http_ci_jobs_cache_shared_t, data)
+                       + cn->xml_len + cn->request_id_len,
+                       r->connection->log);
+        if (sc == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = sc->data;
+
+        for (piece = cn->xml; piece; piece = piece->next) {
+            p = ngx_cpymem(p, piece->data, piece->len);
+        }
+
+        ngx_memcpy(p, cn->data + cn->key_len, cn->request_id_len);
+
+        sc->refs = 1;
+        sc->sh = cache->sh;
+        sc->version = cn->version;
+        sc->xml_len = cn->xml_len;
+        sc->request_id_len = cn->request_id_len;
+
+        /* the slot's reference to the version it held goes */
+
+        if (*slot != NULL) {
+            ngx_http_ci_jobs_cache_unshare(*slot);
+        }
+
+        *slot = sc;
+    }
+
+    held = NULL;
+
+    rc = ngx_http_ci_jobs_hold(r, sc->xml_len, &held);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    sc->refs++;
+    cln->handler = ngx_http_ci_jobs_cache_unshare;
+    cln->data = sc;
+
+    b->start = sc->data;
+    b->pos = b->start;
+    b->last = b->start + sc->xml_len;
+    b->end = b->last;
+    b->memory = 1;
+
+    ctx->ci_request_id.data = b->end;
+    ctx->ci_request_id.len = sc->request_id_len;
+    ctx->body = b;
+    ctx->body_shared = 1;
+    ctx->copy_held = held;
+
+    ngx_memcpy(ctx->digest, cn->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+    ctx->digested = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ci_jobs_cache_unshare(void *data)
+{
+    ngx_http_ci_jobs_cache_shared_t  *sc = data;
+
+    if (--sc->refs == 0) {
+        ngx_free(sc);
+    }
 }
 
 
@@ -782,7 +933,7 @@ ngx_http_ci_jobs_cache_unlock(ngx_http_ci_jobs_ctx_t *ctx,
     }
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
@@ -925,7 +1076,7 @@ ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
     }
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
@@ -957,7 +1108,7 @@ ngx_http_ci_jobs_cache_peek(ngx_shm_zone_t *zone, ngx_str_t *key,
     ngx_http_ci_jobs_cache_node_t  *cn;
 
     cache = zone->data;
-    hash = ngx_murmur_hash2(key->data, key->len);
+    hash = ngx_http_ci_jobs_cache_hash(key);
 
     ngx_memzero(pk, sizeof(ngx_http_ci_jobs_cache_peek_t));
 
@@ -1003,7 +1154,7 @@ ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
     ngx_http_ci_jobs_cache_node_t  *cn;
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
@@ -1062,7 +1213,7 @@ ngx_http_ci_jobs_cache_failed(ngx_http_ci_jobs_ctx_t *ctx,
     }
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
@@ -1121,7 +1272,7 @@ ngx_http_ci_jobs_cache_error(ngx_shm_zone_t *zone, ngx_str_t *key,
     ngx_http_ci_jobs_cache_node_t  *cn;
 
     cache = zone->data;
-    hash = ngx_murmur_hash2(key->data, key->len);
+    hash = ngx_http_ci_jobs_cache_hash(key);
     rc = NGX_DECLINED;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
@@ -1190,7 +1341,7 @@ ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
     }
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
@@ -1242,7 +1393,7 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     ngx_http_ci_jobs_cache_piece_t   *piece, **last;
 
     cache = lcf->cache_zone->data;
-    hash = ngx_murmur_hash2(ctx->cache_key.data, ctx->cache_key.len);
+    hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
     now = ngx_current_msec;
 
     data = ctx->body->pos;
@@ -1312,6 +1463,12 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
     cn->pending = pending ? 1 : 0;
     cn->woken = woken;
     cn->stored_by = ctx->cache_chain;
+
+    if (++cache->sh->versions == 0) {
+        cache->sh->versions = 1;
+    }
+
+    cn->version = cache->sh->versions;
 
     /* counted from the request upstream: no older than upstream's state */
 
@@ -1384,6 +1541,31 @@ too_large:
                   "ci_jobs_cache_zone \"%V\"",
                   (size_t) (ctx->body->last - ctx->body->pos),
                   &lcf->cache_zone->shm.name);
+}
+
+
+/*
+ * A key's hash in the tree: of what follows its second "\n", past the
+ * bucket host and the target that all of a location's keys share, so that
+ * a lookup hashes half as much; keys with one hash are told apart whole.
+ */
+
+static ngx_inline uint32_t
+ngx_http_ci_jobs_cache_hash(ngx_str_t *key)
+{
+    u_char  *p, *last;
+
+    last = key->data + key->len;
+
+    p = memchr(key->data, '\n', key->len);
+
+    if (p != NULL) {
+        p = memchr(p + 1, '\n', last - (p + 1));
+    }
+
+    p = (p != NULL) ? p + 1 : key->data;
+
+    return ngx_murmur_hash2(p, last - p);
 }
 
 

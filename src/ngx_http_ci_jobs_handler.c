@@ -190,7 +190,7 @@ ngx_http_ci_jobs_request_path_below(ngx_http_request_t *r, ngx_str_t *path)
         raw.data = r->unparsed_uri.data;
         last = r->unparsed_uri.data + r->unparsed_uri.len;
 
-        p = ngx_strlchr(raw.data, last, '?');
+        p = memchr(raw.data, '?', r->unparsed_uri.len);
         raw.len = (p ? p : last) - raw.data;
 
     } else {

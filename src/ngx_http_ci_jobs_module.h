@@ -314,6 +314,7 @@ typedef struct {
     unsigned                     retried:1;
     unsigned                     offset_tried:1;
     unsigned                     digested:1;       /* digest is body's */
+    unsigned                     body_shared:1;    /* a worker's copy */
     unsigned                     refresh:1;        /* the watch's refresh */
 
     /* a watcher (ngx_http_ci_jobs_watch.c) */

@@ -242,9 +242,37 @@ static const char  *ngx_http_ci_jobs_run_states[] = {
 };
 
 
-/* letters, digits, "_", "," and "/": nothing else is ever in a valid path */
-#define ngx_http_ci_jobs_is_path_char(c)                                      \
-    (ngx_http_ci_jobs_is_alnum(c) || (c) == '_' || (c) == ',' || (c) == '/')
+/*
+ * What each byte may be in a path: 3 a letter or digit (an id's), 1 "_",
+ * "," or "/"; 0 nothing a valid path holds.  One load a byte.
+ */
+
+#define NGX_HTTP_CI_JOBS_ID_CHAR  2
+
+static const u_char  ngx_http_ci_jobs_path_chars[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* 00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* 10 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1,     /*  !"#$%&'()*+,-./ */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0,     /* 0123456789:;<=>? */
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,     /* @ABCDEFGHIJKLMNO */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 1,     /* PQRSTUVWXYZ[\]^_ */
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,     /* `abcdefghijklmno */
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0      /* pqrstuvwxyz{|}~  */
+};
+
+
+/* what a query may hold: printable ASCII but "#", one load a byte */
+
+static const u_char  ngx_http_ci_jobs_query_chars[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* 00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* 10 */
+    0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /*  !"#$%&'()*+,-./ */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* 0123456789:;<=>? */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* @ABCDEFGHIJKLMNO */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* PQRSTUVWXYZ[\]^_ */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* `abcdefghijklmno */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0      /* pqrstuvwxyz{|}~  */
+};
 
 
 /* "%2C" or "%2c" at p, an encoded comma: SDKs send it between ids */
@@ -268,16 +296,17 @@ ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
     last = path + path_len;
 
     for (p = path; p < last; p++) {
+        if (ngx_http_ci_jobs_path_chars[*p]) {
+            continue;
+        }
+
         if (ngx_http_ci_jobs_is_comma(p, last)) {
             p += 2;
             continue;
         }
 
-        if (!ngx_http_ci_jobs_is_path_char(*p)) {
-            return ngx_http_ci_jobs_refuse(req,
-                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
-                                           "invalid character in path");
-        }
+        return ngx_http_ci_jobs_refuse(req, NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                       "invalid character in path");
     }
 
     if (path_len && path[0] == '/') {
@@ -337,8 +366,9 @@ static int
 ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req, const u_char *p,
     const u_char *last, size_t max)
 {
-    size_t   len;
-    u_char  *out;
+    size_t         len;
+    u_char        *out;
+    const u_char  *id, *end;
 
     req->ids = req->ids_buf;
     out = req->ids_buf;
@@ -349,14 +379,21 @@ ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req, const u_char *p,
     }
 
     for ( ;; ) {
-        len = 0;
 
-        while (p < last && ngx_http_ci_jobs_is_alnum(*p)
-               && len <= NGX_HTTP_CI_JOBS_MAX_ID_LEN)
+        /* one byte past the longest id is enough to refuse it */
+
+        id = p;
+        end = (last - p > NGX_HTTP_CI_JOBS_MAX_ID_LEN)
+              ? p + NGX_HTTP_CI_JOBS_MAX_ID_LEN + 1 : last;
+
+        while (p < end
+               && (ngx_http_ci_jobs_path_chars[*p] & NGX_HTTP_CI_JOBS_ID_CHAR))
         {
-            *out++ = *p++;
-            len++;
+            p++;
         }
+
+        len = p - id;
+        out = (u_char *) memcpy(out, id, len) + len;
 
         if (len == 0 || len > NGX_HTTP_CI_JOBS_MAX_ID_LEN) {
             return ngx_http_ci_jobs_refuse(req,
@@ -418,7 +455,7 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
     list = &ngx_http_ci_jobs_lists[req->api];
 
     for (item = p; item < last; item++) {
-        if (*item <= 0x20 || *item >= 0x7f || *item == '#') {
+        if (!ngx_http_ci_jobs_query_chars[*item]) {
             return ngx_http_ci_jobs_refuse(req,
                                            NGX_HTTP_CI_JOBS_REQUEST_INVALID,
                                            "invalid character in query");

@@ -148,13 +148,22 @@ is(upstream_count(), 3, 'three upstream requests for five lookups');
 
 # --- expiry -----------------------------------------------------------------
 
+# a worker keeps a copy of what its hits send: the copy of the answer
+# replaced is never sent again, in either worker (HITs on new connections)
+
 $t->forget_upstream_requests;
-($status) = lookups('/short/jobs/jobsSuccess6', 2);
-is_deeply($status, [qw(MISS HIT)], 'short validity: MISS, HIT');
+my ($old, $new);
+($status, $old) = lookups('/short/jobs/jobsSuccess6', 6);
+is_deeply($status, [qw(MISS HIT HIT HIT HIT HIT)], 'short validity: MISS, HIT');
 sleep 2;
-($status) = lookups('/short/jobs/jobsSuccess6', 2);
-is_deeply($status, [qw(EXPIRED HIT)], 'after ci_jobs_cache_valid: EXPIRED');
+($status, $new) = lookups('/short/jobs/jobsSuccess6', 6);
+is_deeply($status, [qw(EXPIRED HIT HIT HIT HIT HIT)],
+          'after ci_jobs_cache_valid: EXPIRED');
 is(upstream_count(), 2, 'expired: fetched again, once');
+my @ids = map { $_->{headers}{'x-ci-request-id'} // '' } @$new;
+isnt($ids[0], $old->[0]{headers}{'x-ci-request-id'},
+     'expired: a new answer, a new x-ci-request-id');
+is_deeply(\@ids, [ ($ids[0]) x 6 ], 'the new answer\'s HITs: its request id');
 
 # --- one entry answers XML and JSON -------------------------------------------
 
