@@ -198,6 +198,8 @@ typedef struct {
     size_t                       in_len;
     u_char                       found_role[128];
     size_t                       found_role_len;
+    ngx_queue_t                  renewal_waiting;  /* refused requests */
+    ngx_event_t                  renewal_look;
     unsigned                     fetching:1;  /* this worker's turn */
     unsigned                     listing:1;   /* asking for the roles */
 } ngx_http_ci_jobs_source_t;
@@ -288,6 +290,7 @@ typedef struct {
     time_t                       sign_end;
     ngx_event_free_peer_pt       free_peer;
     void                        *peer_data;
+    void                        *renewal_waiter; /* waiting for new keys */
 
     ngx_str_t                    cache_key;
     ngx_uint_t                   cache_status;
@@ -312,6 +315,7 @@ typedef struct {
     unsigned                     chunked_body:1;
     unsigned                     xml_content_type:1;
     unsigned                     retried:1;
+    unsigned                     replaced:1;       /* its upstream made anew */
     unsigned                     offset_tried:1;
     unsigned                     digested:1;       /* digest is body's */
     unsigned                     body_shared:1;    /* a worker's copy */
@@ -357,6 +361,7 @@ ngx_int_t ngx_http_ci_jobs_resolve_wait(ngx_http_request_t *r,
 ngx_int_t ngx_http_ci_jobs_resolve_init_peer(ngx_http_request_t *r,
     ngx_http_ci_jobs_resolve_t *res, ngx_http_upstream_srv_conf_t *us);
 ngx_int_t ngx_http_ci_jobs_upstream_headers_init(ngx_conf_t *cf);
+void ngx_http_ci_jobs_upstream_again(ngx_http_request_t *r);
 ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 void ngx_http_ci_jobs_body_done(ngx_http_request_t *r,
@@ -403,8 +408,18 @@ ngx_uint_t ngx_http_ci_jobs_source_health(ngx_http_ci_jobs_source_t *source,
     time_t now, time_t *expires);
 void ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_source_t *source,
     ngx_str_t *name);
-ngx_uint_t ngx_http_ci_jobs_source_renew(ngx_http_ci_jobs_source_t *source,
+ngx_int_t ngx_http_ci_jobs_source_renew(ngx_http_ci_jobs_source_t *source,
     ngx_atomic_uint_t signed_with);
+ngx_uint_t ngx_http_ci_jobs_source_renewing(
+    ngx_http_ci_jobs_source_t *source);
+
+void ngx_http_ci_jobs_renewal_init(ngx_http_ci_jobs_source_t *source,
+    ngx_log_t *log);
+void ngx_http_ci_jobs_renewal_stop(ngx_http_ci_jobs_source_t *source);
+ngx_int_t ngx_http_ci_jobs_renewal_wait(ngx_http_request_t *r,
+    ngx_http_ci_jobs_source_t *source, ngx_atomic_uint_t signed_with);
+void ngx_http_ci_jobs_renewal_over(ngx_http_ci_jobs_source_t *source);
+void ngx_http_ci_jobs_renewal_leave(ngx_http_ci_jobs_ctx_t *ctx);
 
 ngx_http_ci_jobs_sign_key_t *ngx_http_ci_jobs_sign_key_for(
     ngx_http_ci_jobs_keys_t *keys, time_t offset, time_t expires,

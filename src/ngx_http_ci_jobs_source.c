@@ -17,7 +17,8 @@
  * the last good ones until they expire, is retried with a backoff, and is
  * logged once per streak of failures.  CI refusing the keys as invalid or
  * expired makes the source fetch or re-read at once, at most once per 10
- * seconds for all workers.
+ * seconds for all workers; the requests refused meanwhile wait for it
+ * (ngx_http_ci_jobs_renewal.c).
  */
 
 
@@ -426,6 +427,8 @@ ngx_http_ci_jobs_source_cleanup(void *data)
         ngx_del_timer(&source->timer);
     }
 
+    ngx_http_ci_jobs_renewal_stop(source);
+
     ngx_explicit_memzero(&source->keys.sign_key,
                          sizeof(ngx_http_ci_jobs_sign_key_t));
     ngx_http_ci_jobs_keys_set(source, NULL, 0, NULL, 0, NULL, 0, NULL, 0, 0);
@@ -626,23 +629,25 @@ ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_source_t *source,
  * re-read at once, by one worker for all, at most once per
  * NGX_HTTP_CI_JOBS_RENEW_EVERY seconds (a refusal of keys that are still
  * good, or a hostile upstream, cannot make it hammer the service).
- * Returns whether the keys to sign with now differ from those of
- * SIGNED_WITH (the source's "changed" when the request was signed).
+ * NGX_OK: the keys to sign with now differ from those of SIGNED_WITH (the
+ * source's "changed" when the request was signed); NGX_AGAIN: not yet,
+ * and a renewal is asked for or under way; NGX_DECLINED: neither.
  */
 
-ngx_uint_t
+ngx_int_t
 ngx_http_ci_jobs_source_renew(ngx_http_ci_jobs_source_t *source,
     ngx_atomic_uint_t signed_with)
 {
     time_t                        now;
     ngx_str_t                     name;
+    ngx_uint_t                    renewing;
     ngx_slab_pool_t              *shpool;
     ngx_http_ci_jobs_shsource_t  *sh;
 
     sh = source->sh;
 
     if (source->kind == NGX_HTTP_CI_JOBS_SOURCE_INLINE || sh == NULL) {
-        return 0;
+        return NGX_DECLINED;
     }
 
     ngx_http_ci_jobs_source_name(source, &name);
@@ -666,13 +671,52 @@ ngx_http_ci_jobs_source_renew(ngx_http_ci_jobs_source_t *source,
 
     ngx_shmtx_unlock(&shpool->mutex);
 
+    renewing = ngx_http_ci_jobs_source_renewing(source);
+
+    if (source->changed != signed_with) {
+        return NGX_OK;
+    }
+
+    return renewing ? NGX_AGAIN : NGX_DECLINED;
+}
+
+
+/*
+ * Whether a renewal of the source is asked for or under way, in any
+ * worker: this worker takes its turn first if it is due (a file is then
+ * re-read at once), and copies the zone's keys if they changed.
+ */
+
+ngx_uint_t
+ngx_http_ci_jobs_source_renewing(ngx_http_ci_jobs_source_t *source)
+{
+    time_t                        now;
+    ngx_uint_t                    renewing;
+    ngx_slab_pool_t              *shpool;
+    ngx_http_ci_jobs_shsource_t  *sh;
+
+    sh = source->sh;
+    shpool = source->state->shpool;
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_http_ci_jobs_look(source);
+    }
+
     if (sh->generation != source->generation) {
         ngx_http_ci_jobs_keys_sync(source);
     }
 
-    ngx_http_ci_jobs_look(source);
+    now = ngx_time();
 
-    return source->changed != signed_with;
+    ngx_shmtx_lock(&shpool->mutex);
+
+    renewing = sh->renew
+               || (sh->busy && now - sh->busy_since
+                               < NGX_HTTP_CI_JOBS_BUSY_STALE);
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return renewing;
 }
 
 
@@ -736,6 +780,7 @@ ngx_http_ci_jobs_publish(ngx_http_ci_jobs_source_t *source,
     source->fetching = 0;
 
     ngx_http_ci_jobs_keys_sync(source);
+    ngx_http_ci_jobs_renewal_over(source);
 
     return NGX_OK;
 }
@@ -759,6 +804,8 @@ ngx_http_ci_jobs_release(ngx_http_ci_jobs_source_t *source)
     ngx_shmtx_unlock(&shpool->mutex);
 
     source->fetching = 0;
+
+    ngx_http_ci_jobs_renewal_over(source);
 }
 
 
@@ -830,6 +877,8 @@ ngx_http_ci_jobs_sources_init_process(ngx_cycle_t *cycle)
         source->timer.data = source;
         source->timer.log = cycle->log;
         source->timer.cancelable = 1;
+
+        ngx_http_ci_jobs_renewal_init(source, cycle->log);
 
         ngx_add_timer(&source->timer, 1);
     }
@@ -1384,6 +1433,8 @@ ngx_http_ci_jobs_fetch_failed(ngx_http_ci_jobs_source_t *source,
     ngx_shmtx_unlock(&shpool->mutex);
 
     source->fetching = 0;
+
+    ngx_http_ci_jobs_renewal_over(source);
 
     if (failures != 1) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,

@@ -18,8 +18,11 @@
 #define NGX_HTTP_CI_JOBS_MAX_REQUEST_ID  128
 
 
+static ngx_int_t ngx_http_ci_jobs_upstream_start(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf);
 static ngx_int_t ngx_http_ci_jobs_create_request(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_reinit_request(ngx_http_request_t *r);
+static void ngx_http_ci_jobs_answer_forget(ngx_http_ci_jobs_ctx_t *ctx);
 static ngx_int_t ngx_http_ci_jobs_process_status_line(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ci_jobs_is_ci_status(ngx_uint_t status);
 static ngx_int_t ngx_http_ci_jobs_process_header(ngx_http_request_t *r);
@@ -42,6 +45,13 @@ static ngx_uint_t ngx_http_ci_jobs_is_xml_type(ngx_str_t *value);
 static ngx_int_t ngx_http_ci_jobs_process_refusal(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_retry(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx);
+static ngx_int_t ngx_http_ci_jobs_park(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+static ngx_int_t ngx_http_ci_jobs_parked_header(ngx_http_request_t *r);
+static ssize_t ngx_http_ci_jobs_parked_recv(ngx_connection_t *c, u_char *buf,
+    size_t size);
+static void ngx_http_ci_jobs_parked(ngx_http_request_t *r,
+    ngx_http_upstream_t *u);
 static void ngx_http_ci_jobs_free_peer(ngx_peer_connection_t *pc, void *data,
     ngx_uint_t state);
 static void ngx_http_ci_jobs_abort_request(ngx_http_request_t *r);
@@ -130,11 +140,59 @@ ngx_int_t
 ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf)
 {
-    ngx_http_upstream_t     *u;
     ngx_http_ci_jobs_ctx_t  *ctx;
 
-    if (ngx_http_upstream_create(r) != NGX_OK) {
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    ctx->cache_fetched = ngx_current_msec;
+    ctx->upstream_start = ngx_current_msec;
+
+    r->main->count++;
+
+    if (ngx_http_ci_jobs_upstream_start(r, lcf) != NGX_OK) {
+        r->main->count--;
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * A request that waited for its keys' renewal (ngx_http_ci_jobs_park())
+ * is sent again, signed anew, on an upstream made anew: making it
+ * finalizes the one that holds the refusal, as ngx_http_upstream_create()
+ * does for any upstream made again, and closes its connection.  That one
+ * is not counted: the request's upstream is, once, when it ends.
+ */
+
+void
+ngx_http_ci_jobs_upstream_again(ngx_http_request_t *r)
+{
+    ngx_http_ci_jobs_ctx_t       *ctx;
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
+
+    ngx_http_ci_jobs_answer_forget(ctx);
+    ctx->replaced = 1;
+
+    if (ngx_http_ci_jobs_upstream_start(r, lcf) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+/* NGX_OK: sent, or waiting for CI's addresses, which then send it */
+
+static ngx_int_t
+ngx_http_ci_jobs_upstream_start(ngx_http_request_t *r,
+    ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_http_upstream_t  *u;
+
+    if (ngx_http_upstream_create(r) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     u = r->upstream;
@@ -163,12 +221,6 @@ ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     u->input_filter = ngx_http_ci_jobs_input_filter;
     u->input_filter_ctx = r;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
-    ctx->cache_fetched = ngx_current_msec;
-    ctx->upstream_start = ngx_current_msec;
-
-    r->main->count++;
-
     /* before the first answer for CI's name: the resolution resumes it */
 
     if (lcf->resolve) {
@@ -178,17 +230,16 @@ ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
             break;
 
         case NGX_AGAIN:
-            return NGX_DONE;
+            return NGX_OK;
 
         default:
-            r->main->count--;
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
     }
 
     ngx_http_upstream_init(r);
 
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
@@ -351,6 +402,20 @@ ngx_http_ci_jobs_reinit_request(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
 
+    ngx_http_ci_jobs_answer_forget(ctx);
+
+    r->upstream->process_header = ngx_http_ci_jobs_process_status_line;
+
+    /* a fresh signature: the clock offset may just have been learnt */
+    return ngx_http_ci_jobs_create_request(r);
+}
+
+
+/* what was read of an answer, before another try */
+
+static void
+ngx_http_ci_jobs_answer_forget(ngx_http_ci_jobs_ctx_t *ctx)
+{
     ngx_memzero(&ctx->status, sizeof(ngx_http_status_t));
     ngx_memzero(&ctx->chunked, sizeof(ngx_http_chunked_t));
     ngx_str_null(&ctx->ci_request_id);
@@ -363,11 +428,6 @@ ngx_http_ci_jobs_reinit_request(ngx_http_request_t *r)
     if (ctx->body) {
         ctx->body->last = ctx->body->pos;
     }
-
-    r->upstream->process_header = ngx_http_ci_jobs_process_status_line;
-
-    /* a fresh signature: the clock offset may just have been learnt */
-    return ngx_http_ci_jobs_create_request(r);
 }
 
 
@@ -539,15 +599,17 @@ ngx_http_ci_jobs_process_header(ngx_http_request_t *r)
  * body is small enough to wait for in the header buffer (CI's are a few
  * hundred bytes).  Keys refused as invalid or expired make the source
  * renew them, and the request is tried once more when the keys to sign
- * with have changed since; a Date outside the signature's window is a
- * clock offset, tried once, and kept only if that try is accepted.  The
- * buffer's pos stays at the body's start.
+ * with have changed since, or, while the renewal is under way, once it is
+ * over; a Date outside the signature's window is a clock offset, tried
+ * once, and kept only if that try is accepted.  The buffer's pos stays at
+ * the body's start.
  */
 
 static ngx_int_t
 ngx_http_ci_jobs_process_refusal(ngx_http_request_t *r)
 {
     off_t                         len;
+    ngx_int_t                     rc;
     ngx_http_upstream_t          *u;
     ngx_http_ci_jobs_ctx_t       *ctx;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
@@ -565,10 +627,18 @@ ngx_http_ci_jobs_process_refusal(ngx_http_request_t *r)
             return NGX_AGAIN;
         }
 
-        if (ngx_http_ci_jobs_keys_refused(u->buffer.pos, (size_t) len)
-            && ngx_http_ci_jobs_source_renew(lcf->source, ctx->keys_signed))
-        {
-            return ngx_http_ci_jobs_retry(r, ctx);
+        if (ngx_http_ci_jobs_keys_refused(u->buffer.pos, (size_t) len)) {
+            rc = ngx_http_ci_jobs_source_renew(lcf->source, ctx->keys_signed);
+
+            if (rc == NGX_OK) {
+                return ngx_http_ci_jobs_retry(r, ctx);
+            }
+
+            if (rc == NGX_AGAIN
+                && ngx_http_ci_jobs_park(r, ctx, lcf) == NGX_OK)
+            {
+                return NGX_AGAIN;
+            }
         }
     }
 
@@ -632,6 +702,79 @@ ngx_http_ci_jobs_retry(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx)
     u->headers_in.status_n = NGX_HTTP_FORBIDDEN;
 
     return NGX_OK;
+}
+
+
+/*
+ * The keys' renewal is under way: the request waits for it
+ * (ngx_http_ci_jobs_renewal.c), then is sent again on an upstream made
+ * anew (ngx_http_ci_jobs_upstream_again()), its one more try.  The
+ * upstream module waits meanwhile as for the rest of a header: the
+ * refusal stays unanswered in its buffer, and nothing more is read from
+ * CI's connection (its recv says there is nothing yet), whose timeout is
+ * the wait's own.  A buffer already full would be taken for too large a
+ * header: that refusal is passed on.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_park(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_loc_conf_t *lcf)
+{
+    ngx_connection_t     *c;
+    ngx_http_upstream_t  *u;
+
+    u = r->upstream;
+    c = u->peer.connection;
+
+    if (c == NULL || u->buffer.last == u->buffer.end) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_ci_jobs_renewal_wait(r, lcf->source, ctx->keys_signed)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx->retried = 1;
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    c->recv = ngx_http_ci_jobs_parked_recv;
+    u->process_header = ngx_http_ci_jobs_parked_header;
+    u->read_event_handler = ngx_http_ci_jobs_parked;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ci_jobs_parked_header(ngx_http_request_t *r)
+{
+    return NGX_AGAIN;
+}
+
+
+static ssize_t
+ngx_http_ci_jobs_parked_recv(ngx_connection_t *c, u_char *buf, size_t size)
+{
+    return NGX_AGAIN;
+}
+
+
+/* CI closing, or sending more: nothing is read, and no event repeats */
+
+static void
+ngx_http_ci_jobs_parked(ngx_http_request_t *r, ngx_http_upstream_t *u)
+{
+    ngx_event_t  *rev;
+
+    rev = u->peer.connection->read;
+    rev->timedout = 0;
+
+    (void) ngx_handle_read_event(rev, 0);
 }
 
 
@@ -879,6 +1022,15 @@ ngx_http_ci_jobs_finalize_request(ngx_http_request_t *r, ngx_int_t rc)
                    "finalize ci_jobs request: %i", rc);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
+
+    if (ctx != NULL) {
+        ngx_http_ci_jobs_renewal_leave(ctx);
+
+        if (ctx->replaced) {
+            ctx->replaced = 0;
+            return;
+        }
+    }
 
     ngx_http_ci_jobs_count_upstream(r, ctx, rc);
 

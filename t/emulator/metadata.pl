@@ -5,7 +5,7 @@
 #
 #   metadata.pl --listen HOST:PORT --role NAME --period SECONDS
 #       --lifetime SECONDS --seed WORD --secrets-file FILE --record FILE
-#       [--mode-file FILE] [--pid-file FILE]
+#       [--revoke-every SECONDS] [--mode-file FILE] [--pid-file FILE]
 #
 # GET /latest/meta-data/cam/security-credentials/ lists the role;
 # GET .../<role> answers its JSON.  The credentials rotate every --period
@@ -15,6 +15,12 @@
 # answer rewrites --secrets-file with the generations still valid, as
 # ID:KEY:TOKEN:EXPIRES lines, for the CI emulator (--secrets-file), which
 # accepts those only.  Each request is appended to --record as JSON.
+#
+# --revoke-every R revokes keys before their ExpiredTime: those of a
+# generation are refused by CI from the first multiple of R seconds since
+# start after the generation began, whatever ExpiredTime said (the
+# secrets file gives CI that earlier end).  The record says when: start
+# (the service's start) and, for a role's answer, revoked.
 #
 # --mode-file, read at each request, changes the answers: "ok" (or no
 # file), "500", "timeout" (never answers), "malformed" (not JSON),
@@ -35,7 +41,8 @@ use Time::HiRes qw(time);
 
 my %opt = (period => 4, lifetime => 8, seed => 'seed', role => 'ci-gateway');
 GetOptions(\%opt, 'listen=s', 'role=s', 'period=i', 'lifetime=i', 'seed=s',
-           'secrets-file=s', 'record=s', 'mode-file=s', 'pid-file=s')
+           'secrets-file=s', 'record=s', 'mode-file=s', 'pid-file=s',
+           'revoke-every=i')
     or die "usage\n";
 
 my $PREFIX = '/latest/meta-data/cam/security-credentials/';
@@ -65,12 +72,22 @@ sub mode {
     return $m || 'ok';
 }
 
+# when CI stops accepting generation G's keys: its ExpiredTime, or the
+# revocation that comes first
+sub refused_from {
+    my ($g) = @_;
+    my $exp = $START + $g * $opt{period} + $opt{lifetime};
+    my $r = $opt{'revoke-every'} or return $exp;
+    my $revoked = $START + (int($g * $opt{period} / $r) + 1) * $r;
+    return $revoked < $exp ? $revoked : $exp;
+}
+
 sub write_secrets {
     my ($now) = @_;
     my $gen = int(($now - $START) / $opt{period});
     my $text = '';
     for my $g (grep { $_ >= 0 } $gen - 5 .. $gen) {
-        my $exp = $START + $g * $opt{period} + $opt{lifetime};
+        my $exp = refused_from($g);
         next if $exp <= $now;
         $text .= join(':', id_of($g), key_of($g), token_of($g), $exp) . "\n";
     }
@@ -122,7 +139,8 @@ while (1) {
     $c->autoflush(1);
     my $gen = int(($now - $START) / $opt{period});
     record({ time => $now, path => $path // '', mode => $mode,
-             generation => $gen, version => ($head =~ m{ HTTP/(1\.\d)}) });
+             generation => $gen, version => ($head =~ m{ HTTP/(1\.\d)}),
+             start => $START, revoked => refused_from($gen) });
 
     if (!defined $path) {
         respond($c, 500, 'bad request');

@@ -19,7 +19,8 @@ package CiJobsTest;
 # With metadata => { period => 4, lifetime => 8 }, t/emulator/metadata.pl
 # plays the CVM metadata service (%%META%%: its URL), rotating role
 # credentials; an emulator with secrets_file => 1 accepts only those still
-# valid, each with its token.  Every role key and token is a secret the
+# valid, each with its token (revoke_every => R: revoked at each multiple
+# of R seconds since the service started, whatever their ExpiredTime).  Every role key and token is a secret the
 # log check looks for.
 #
 # An emulator with address => '127.0.0.2' listens there (all of 127/8 is
@@ -327,7 +328,9 @@ sub start_metadata {
                '--secrets-file', "$self->{dir}/role.secrets",
                '--record', "$self->{dir}/metadata.jsonl",
                '--mode-file', "$self->{dir}/metadata.mode",
-               '--pid-file', $pidfile);
+               '--pid-file', $pidfile,
+               $m->{revoke_every} ? ('--revoke-every', $m->{revoke_every})
+                                  : ());
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
         open STDOUT, '>>', "$self->{dir}/metadata.log";
