@@ -361,7 +361,6 @@ ngx_int_t ngx_http_ci_jobs_resolve_wait(ngx_http_request_t *r,
 ngx_int_t ngx_http_ci_jobs_resolve_init_peer(ngx_http_request_t *r,
     ngx_http_ci_jobs_resolve_t *res, ngx_http_upstream_srv_conf_t *us);
 ngx_int_t ngx_http_ci_jobs_upstream_headers_init(ngx_conf_t *cf);
-void ngx_http_ci_jobs_upstream_again(ngx_http_request_t *r);
 ngx_int_t ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf);
 void ngx_http_ci_jobs_body_done(ngx_http_request_t *r,
@@ -410,15 +409,18 @@ void ngx_http_ci_jobs_source_name(ngx_http_ci_jobs_source_t *source,
     ngx_str_t *name);
 ngx_int_t ngx_http_ci_jobs_source_renew(ngx_http_ci_jobs_source_t *source,
     ngx_atomic_uint_t signed_with);
-ngx_uint_t ngx_http_ci_jobs_source_renewing(
-    ngx_http_ci_jobs_source_t *source);
+
+typedef void (*ngx_http_ci_jobs_resume_pt)(ngx_http_request_t *r);
 
 void ngx_http_ci_jobs_renewal_init(ngx_http_ci_jobs_source_t *source,
-    ngx_log_t *log);
+    ngx_event_handler_pt look, ngx_log_t *log);
 void ngx_http_ci_jobs_renewal_stop(ngx_http_ci_jobs_source_t *source);
 ngx_int_t ngx_http_ci_jobs_renewal_wait(ngx_http_request_t *r,
-    ngx_http_ci_jobs_source_t *source, ngx_atomic_uint_t signed_with);
+    ngx_http_ci_jobs_source_t *source, ngx_atomic_uint_t signed_with,
+    ngx_http_ci_jobs_resume_pt resume);
 void ngx_http_ci_jobs_renewal_over(ngx_http_ci_jobs_source_t *source);
+void ngx_http_ci_jobs_renewal_wake(ngx_http_ci_jobs_source_t *source,
+    ngx_uint_t renewing);
 void ngx_http_ci_jobs_renewal_leave(ngx_http_ci_jobs_ctx_t *ctx);
 
 ngx_http_ci_jobs_sign_key_t *ngx_http_ci_jobs_sign_key_for(

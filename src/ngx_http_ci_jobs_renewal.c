@@ -2,13 +2,16 @@
 /*
  * Requests whose keys CI refused while their source's renewal is asked
  * for or under way (ngx_http_ci_jobs_source_renew()) wait for it, in a
- * queue of the source's in each worker, and are then sent again
- * (ngx_http_ci_jobs_upstream_again()): signed with the new keys, or with
+ * queue of the source's in each worker, and then go on as the waiter
+ * said (the upstream sends them again: signed with the new keys, or with
  * the same ones when the renewal failed or brought nothing new, whose
- * refusal the client then gets.  The worker that renews wakes its own
+ * refusal the client then gets).  The worker that renews wakes its own
  * requests as soon as it is over; the others look at the state zone every
- * NGX_HTTP_CI_JOBS_RENEWAL_LOOK ms while a request waits.  No request
- * waits longer than a fetch from the metadata service may take.
+ * NGX_HTTP_CI_JOBS_RENEWAL_LOOK ms while a request waits (the source's
+ * look, which says whether the renewal is still under way).  No request
+ * waits longer than a fetch from the metadata service may take.  The
+ * queue knows neither the source's state nor the upstream: both call
+ * into it.
  */
 
 
@@ -22,24 +25,28 @@
 typedef struct {
     ngx_queue_t                  queue;
     ngx_http_request_t          *request;      /* NULL: no longer waits */
+    ngx_http_ci_jobs_resume_pt   resume;
     ngx_atomic_uint_t            signed_with;  /* the source's changed */
     ngx_msec_t                   end;
 } ngx_http_ci_jobs_renewal_waiter_t;
 
 
-static void ngx_http_ci_jobs_renewal_look(ngx_event_t *ev);
 static void ngx_http_ci_jobs_renewal_cleanup(void *data);
 
 
-/* at the worker's start, for a source shared through the state zone */
+/*
+ * At the worker's start, for a source shared through the state zone: LOOK
+ * finds out whether the renewal is still under way, then calls
+ * ngx_http_ci_jobs_renewal_wake().
+ */
 
 void
 ngx_http_ci_jobs_renewal_init(ngx_http_ci_jobs_source_t *source,
-    ngx_log_t *log)
+    ngx_event_handler_pt look, ngx_log_t *log)
 {
     ngx_queue_init(&source->renewal_waiting);
 
-    source->renewal_look.handler = ngx_http_ci_jobs_renewal_look;
+    source->renewal_look.handler = look;
     source->renewal_look.data = source;
     source->renewal_look.log = log;
 }
@@ -61,7 +68,8 @@ ngx_http_ci_jobs_renewal_stop(ngx_http_ci_jobs_source_t *source)
 
 
 /*
- * R, refused for the keys of its signature (SIGNED_WITH), waits.  The
+ * R, refused for the keys of its signature (SIGNED_WITH), waits, then goes
+ * on through RESUME.  The
  * waiter goes with the request's pool, and leaves the queue when the
  * request's upstream ends (ngx_http_ci_jobs_renewal_leave()), whatever
  * ends it: the client gone, or the request sent again.
@@ -69,7 +77,8 @@ ngx_http_ci_jobs_renewal_stop(ngx_http_ci_jobs_source_t *source)
 
 ngx_int_t
 ngx_http_ci_jobs_renewal_wait(ngx_http_request_t *r,
-    ngx_http_ci_jobs_source_t *source, ngx_atomic_uint_t signed_with)
+    ngx_http_ci_jobs_source_t *source, ngx_atomic_uint_t signed_with,
+    ngx_http_ci_jobs_resume_pt resume)
 {
     ngx_pool_cleanup_t                 *cln;
     ngx_http_ci_jobs_ctx_t             *ctx;
@@ -87,6 +96,7 @@ ngx_http_ci_jobs_renewal_wait(ngx_http_request_t *r,
 
     w = cln->data;
     w->request = r;
+    w->resume = resume;
     w->signed_with = signed_with;
     w->end = ngx_current_msec + NGX_HTTP_CI_JOBS_RENEWAL_WAIT;
 
@@ -148,23 +158,25 @@ ngx_http_ci_jobs_renewal_leave(ngx_http_ci_jobs_ctx_t *ctx)
 
 
 /*
- * The requests whose wait is over go on: the keys changed since they were
- * signed, the renewal ended without new ones, or the wait ran out.  They
- * are taken out of the queue first, as going on may end other requests.
+ * From the source's look, RENEWING saying whether its renewal is still
+ * asked for or under way: the requests whose wait is over go on (the keys
+ * changed since they were signed, the renewal ended without new ones, or
+ * the wait ran out).  They are taken out of the queue first, as going on
+ * may end other requests.
  */
 
-static void
-ngx_http_ci_jobs_renewal_look(ngx_event_t *ev)
+void
+ngx_http_ci_jobs_renewal_wake(ngx_http_ci_jobs_source_t *source,
+    ngx_uint_t renewing)
 {
     ngx_msec_t                          now;
-    ngx_uint_t                          renewing;
+    ngx_event_t                        *ev;
     ngx_queue_t                         ready, *q, *next;
     ngx_connection_t                   *c;
     ngx_http_request_t                 *r;
-    ngx_http_ci_jobs_source_t          *source;
     ngx_http_ci_jobs_renewal_waiter_t  *w;
 
-    source = ev->data;
+    ev = &source->renewal_look;
     ev->timedout = 0;
 
     if (ev->timer_set) {
@@ -175,8 +187,6 @@ ngx_http_ci_jobs_renewal_look(ngx_event_t *ev)
         return;
     }
 
-    /* this worker's keys synced with the zone's */
-    renewing = ngx_http_ci_jobs_source_renewing(source);
     now = ngx_current_msec;
 
     ngx_queue_init(&ready);
@@ -213,7 +223,7 @@ ngx_http_ci_jobs_renewal_look(ngx_event_t *ev)
                        &source->name,
                        source->changed != w->signed_with ? "new" : "same");
 
-        ngx_http_ci_jobs_upstream_again(r);
+        w->resume(r);
         ngx_http_run_posted_requests(c);
     }
 

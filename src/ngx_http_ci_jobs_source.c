@@ -76,6 +76,9 @@ static ngx_int_t ngx_http_ci_jobs_publish(ngx_http_ci_jobs_source_t *source,
     ngx_http_ci_jobs_parsed_credentials_t *parsed);
 static void ngx_http_ci_jobs_release(ngx_http_ci_jobs_source_t *source);
 static void ngx_http_ci_jobs_tick(ngx_event_t *ev);
+static ngx_uint_t ngx_http_ci_jobs_source_renewing(
+    ngx_http_ci_jobs_source_t *source);
+static void ngx_http_ci_jobs_renewal_look(ngx_event_t *ev);
 static void ngx_http_ci_jobs_look(ngx_http_ci_jobs_source_t *source);
 static ngx_uint_t ngx_http_ci_jobs_due(ngx_http_ci_jobs_source_t *source,
     time_t now);
@@ -687,7 +690,7 @@ ngx_http_ci_jobs_source_renew(ngx_http_ci_jobs_source_t *source,
  * re-read at once), and copies the zone's keys if they changed.
  */
 
-ngx_uint_t
+static ngx_uint_t
 ngx_http_ci_jobs_source_renewing(ngx_http_ci_jobs_source_t *source)
 {
     time_t                        now;
@@ -717,6 +720,18 @@ ngx_http_ci_jobs_source_renewing(ngx_http_ci_jobs_source_t *source)
     ngx_shmtx_unlock(&shpool->mutex);
 
     return renewing;
+}
+
+
+/* a waiting request's turn to look: is the renewal still under way? */
+
+static void
+ngx_http_ci_jobs_renewal_look(ngx_event_t *ev)
+{
+    ngx_http_ci_jobs_source_t  *source = ev->data;
+
+    ngx_http_ci_jobs_renewal_wake(source,
+                                  ngx_http_ci_jobs_source_renewing(source));
 }
 
 
@@ -878,7 +893,8 @@ ngx_http_ci_jobs_sources_init_process(ngx_cycle_t *cycle)
         source->timer.log = cycle->log;
         source->timer.cancelable = 1;
 
-        ngx_http_ci_jobs_renewal_init(source, cycle->log);
+        ngx_http_ci_jobs_renewal_init(source, ngx_http_ci_jobs_renewal_look,
+                                      cycle->log);
 
         ngx_add_timer(&source->timer, 1);
     }

@@ -45,6 +45,7 @@ static ngx_uint_t ngx_http_ci_jobs_is_xml_type(ngx_str_t *value);
 static ngx_int_t ngx_http_ci_jobs_process_refusal(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_retry(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx);
+static void ngx_http_ci_jobs_upstream_again(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_park(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 static ngx_int_t ngx_http_ci_jobs_parked_header(ngx_http_request_t *r);
@@ -165,7 +166,7 @@ ngx_http_ci_jobs_upstream_init(ngx_http_request_t *r,
  * is not counted: the request's upstream is, once, when it ends.
  */
 
-void
+static void
 ngx_http_ci_jobs_upstream_again(ngx_http_request_t *r)
 {
     ngx_http_ci_jobs_ctx_t       *ctx;
@@ -730,7 +731,8 @@ ngx_http_ci_jobs_park(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
-    if (ngx_http_ci_jobs_renewal_wait(r, lcf->source, ctx->keys_signed)
+    if (ngx_http_ci_jobs_renewal_wait(r, lcf->source, ctx->keys_signed,
+                                      ngx_http_ci_jobs_upstream_again)
         != NGX_OK)
     {
         return NGX_DECLINED;
