@@ -349,9 +349,11 @@ static ngx_int_t
 ngx_http_ci_jobs_answer_etag(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx)
 {
-    u_char                       *p;
+    ngx_str_t                     etag;
     ngx_table_elt_t              *h, *inm;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    static ngx_str_t  name = ngx_string("ETag");
 
     if (!ctx->digested
         || r->headers_out.status != NGX_HTTP_OK
@@ -362,22 +364,20 @@ ngx_http_ci_jobs_answer_etag(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
-    p = ngx_pnalloc(r->pool, NGX_HTTP_CI_JOBS_ETAG_LEN);
-    if (p == NULL) {
+    etag.data = ngx_pnalloc(r->pool, NGX_HTTP_CI_JOBS_ETAG_LEN);
+    if (etag.data == NULL) {
         return NGX_ERROR;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
+    etag.len = ngx_http_ci_jobs_etag(etag.data, ctx->digest,
+                                     ctx->json ? lcf->array_names : NULL,
+                                     lcf->narray_names);
+
+    h = ngx_http_ci_jobs_add_header(r, &name, &etag);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "ETag");
-    h->value.data = p;
-    h->value.len = ngx_http_ci_jobs_etag(p, ctx->digest,
-                                         ctx->json ? lcf->array_names : NULL,
-                                         lcf->narray_names);
     r->headers_out.etag = h;
 
     inm = r->headers_in.if_none_match;

@@ -273,10 +273,12 @@ ngx_chain_t *
 ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status)
 {
-    ngx_str_t         id;
-    ngx_buf_t        *b;
-    ngx_chain_t      *cl;
-    ngx_table_elt_t  *h;
+    ngx_str_t     id;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    static ngx_str_t  retry_after = ngx_string("Retry-After");
+    static ngx_str_t  one = ngx_string("1");
 
     b = ngx_http_ci_jobs_error_body(r, ctx, status);
     if (b == NULL) {
@@ -298,14 +300,9 @@ ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
     if (ctx->error_status == status
         && ctx->error_code == NGX_HTTP_CI_JOBS_SLOW_DOWN)
     {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_http_ci_jobs_add_header(r, &retry_after, &one) == NULL) {
             return NULL;
         }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Retry-After");
-        ngx_str_set(&h->value, "1");
     }
 
     cl = ngx_alloc_chain_link(r->pool);
@@ -361,22 +358,41 @@ ngx_http_ci_jobs_request_id(ngx_http_request_t *r, ngx_str_t *id)
 static ngx_int_t
 ngx_http_ci_jobs_request_id_header(ngx_http_request_t *r, ngx_str_t *id)
 {
-    ngx_table_elt_t  *h;
+    static ngx_str_t  name = ngx_string("x-ci-request-id");
 
     if (id->len == 0) {
         return NGX_OK;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_ci_jobs_add_header(r, &name, id) == NULL) {
         return NGX_ERROR;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "x-ci-request-id");
-    h->value = *id;
-
     return NGX_OK;
+}
+
+
+/*
+ * One more header of the answer; its key and value stay the caller's
+ * (literals, or the request's pool).  NULL when out of memory.
+ */
+
+ngx_table_elt_t *
+ngx_http_ci_jobs_add_header(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+    h->key = *key;
+    h->value = *value;
+
+    return h;
 }
 
 
@@ -468,8 +484,10 @@ static ngx_int_t
 ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t len)
 {
-    ngx_table_elt_t              *h;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    static ngx_str_t  vary = ngx_string("Vary");
+    static ngx_str_t  accept = ngx_string("Accept");
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
@@ -479,14 +497,9 @@ ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
     }
 
     if (lcf->json == NGX_HTTP_CI_JOBS_JSON_AUTO) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_http_ci_jobs_add_header(r, &vary, &accept) == NULL) {
             return NGX_ERROR;
         }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Vary");
-        ngx_str_set(&h->value, "Accept");
     }
 
     /*
