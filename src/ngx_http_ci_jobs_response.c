@@ -31,6 +31,8 @@ static ngx_int_t ngx_http_ci_jobs_request_id_header(ngx_http_request_t *r,
     ngx_str_t *id);
 static ngx_int_t ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t len);
+static ngx_chain_t *ngx_http_ci_jobs_chain_of(ngx_pool_t *pool,
+    ngx_buf_t *b);
 
 
 static ngx_http_ci_jobs_error_t  ngx_http_ci_jobs_errors[] = {
@@ -237,8 +239,7 @@ ngx_http_ci_jobs_answer_headers(ngx_http_request_t *r,
 ngx_chain_t *
 ngx_http_ci_jobs_answer_body(ngx_http_request_t *r, ngx_str_t *out)
 {
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    ngx_buf_t  *b;
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
@@ -251,7 +252,18 @@ ngx_http_ci_jobs_answer_body(ngx_http_request_t *r, ngx_str_t *out)
     b->last_buf = 1;
     b->last_in_chain = 1;
 
-    cl = ngx_alloc_chain_link(r->pool);
+    return ngx_http_ci_jobs_chain_of(r->pool, b);
+}
+
+
+/* a chain of the one buffer b */
+
+static ngx_chain_t *
+ngx_http_ci_jobs_chain_of(ngx_pool_t *pool, ngx_buf_t *b)
+{
+    ngx_chain_t  *cl;
+
+    cl = ngx_alloc_chain_link(pool);
     if (cl == NULL) {
         return NULL;
     }
@@ -273,9 +285,8 @@ ngx_chain_t *
 ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status)
 {
-    ngx_str_t     id;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    ngx_str_t   id;
+    ngx_buf_t  *b;
 
     static ngx_str_t  retry_after = ngx_string("Retry-After");
     static ngx_str_t  one = ngx_string("1");
@@ -305,15 +316,7 @@ ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
         }
     }
 
-    cl = ngx_alloc_chain_link(r->pool);
-    if (cl == NULL) {
-        return NULL;
-    }
-
-    cl->buf = b;
-    cl->next = NULL;
-
-    return cl;
+    return ngx_http_ci_jobs_chain_of(r->pool, b);
 }
 
 
