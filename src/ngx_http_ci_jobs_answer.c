@@ -299,15 +299,8 @@ ngx_http_ci_jobs_answer_render(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
-    ngx_memzero(&xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
+    ngx_http_ci_jobs_xml_conf_init(&xc, lcf, r->pool, ctx->json);
     ngx_memzero(res, sizeof(ngx_http_ci_jobs_xml_result_t));
-
-    xc.array_names = lcf->array_names;
-    xc.narray_names = lcf->narray_names;
-    xc.json = ctx->json;
-    xc.alloc = ngx_http_ci_jobs_palloc;
-    xc.free = ngx_http_ci_jobs_pfree;
-    xc.alloc_data = r->pool;
 
     if (!facts) {
         xc.no_facts = 1;
@@ -420,6 +413,26 @@ ngx_http_ci_jobs_answer_send(ngx_http_request_t *r, ngx_str_t *out,
     }
 
     return output->body(r, cl);
+}
+
+
+/*
+ * The XML reader's set-up every rendering shares: the location's array
+ * names, and the pool its memory comes from.
+ */
+
+void
+ngx_http_ci_jobs_xml_conf_init(ngx_http_ci_jobs_xml_conf_t *xc,
+    ngx_http_ci_jobs_loc_conf_t *lcf, ngx_pool_t *pool, ngx_uint_t json)
+{
+    ngx_memzero(xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
+
+    xc->array_names = lcf->array_names;
+    xc->narray_names = lcf->narray_names;
+    xc->json = json;
+    xc->alloc = ngx_http_ci_jobs_palloc;
+    xc->free = ngx_http_ci_jobs_pfree;
+    xc->alloc_data = pool;
 }
 
 

@@ -101,8 +101,6 @@ static void ngx_http_ci_jobs_stream_write(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_watch_json(ngx_http_ci_jobs_loc_conf_t *lcf,
     ngx_pool_t *pool, u_char *xml, size_t len,
     ngx_http_ci_jobs_xml_result_t *res);
-static void *ngx_http_ci_jobs_watch_palloc(void *pool, size_t size);
-static void ngx_http_ci_jobs_watch_pfree(void *pool, void *p);
 
 
 static ngx_rbtree_t       ngx_http_ci_jobs_watch_tree;
@@ -915,16 +913,10 @@ ngx_http_ci_jobs_watch_json(ngx_http_ci_jobs_loc_conf_t *lcf,
 {
     ngx_http_ci_jobs_xml_conf_t  xc;
 
-    ngx_memzero(&xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
+    ngx_http_ci_jobs_xml_conf_init(&xc, lcf, pool, 1);
     ngx_memzero(res, sizeof(ngx_http_ci_jobs_xml_result_t));
 
-    xc.array_names = lcf->array_names;
-    xc.narray_names = lcf->narray_names;
-    xc.json = 1;
     xc.no_facts = 1;
-    xc.alloc = ngx_http_ci_jobs_watch_palloc;
-    xc.free = ngx_http_ci_jobs_watch_pfree;
-    xc.alloc_data = pool;
 
     if (ngx_http_ci_jobs_xml_parse(xml, len, &xc, res)
         != NGX_HTTP_CI_JOBS_XML_OK)
@@ -933,20 +925,6 @@ ngx_http_ci_jobs_watch_json(ngx_http_ci_jobs_loc_conf_t *lcf,
     }
 
     return NGX_OK;
-}
-
-
-static void *
-ngx_http_ci_jobs_watch_palloc(void *pool, size_t size)
-{
-    return ngx_palloc(pool, size);
-}
-
-
-static void
-ngx_http_ci_jobs_watch_pfree(void *pool, void *p)
-{
-    (void) ngx_pfree(pool, p);
 }
 
 
