@@ -535,7 +535,8 @@ static ngx_int_t
 ngx_http_ci_jobs_access_refuse(ngx_http_request_t *r, ngx_uint_t reason,
     ngx_http_ci_jobs_code_e *code, const char **message)
 {
-    ngx_table_elt_t  *h;
+    static ngx_str_t  challenge = ngx_string("WWW-Authenticate");
+    static ngx_str_t  invalid = ngx_string("Bearer error=\"invalid_token\"");
 
     ngx_http_ci_jobs_count_access(reason);
 
@@ -546,14 +547,9 @@ ngx_http_ci_jobs_access_refuse(ngx_http_request_t *r, ngx_uint_t reason,
         return NGX_HTTP_FORBIDDEN;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_ci_jobs_add_header(r, &challenge, &invalid) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "WWW-Authenticate");
-    ngx_str_set(&h->value, "Bearer error=\"invalid_token\"");
 
     *code = NGX_HTTP_CI_JOBS_INVALID_TOKEN;
 

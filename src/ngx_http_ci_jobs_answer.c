@@ -354,15 +354,8 @@ ngx_http_ci_jobs_answer_render(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
-    ngx_memzero(&xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
+    ngx_http_ci_jobs_xml_conf_init(&xc, lcf, r->pool, ctx->json);
     ngx_memzero(res, sizeof(ngx_http_ci_jobs_xml_result_t));
-
-    xc.array_names = lcf->array_names;
-    xc.narray_names = lcf->narray_names;
-    xc.json = ctx->json;
-    xc.alloc = ngx_http_ci_jobs_palloc;
-    xc.free = ngx_http_ci_jobs_pfree;
-    xc.alloc_data = r->pool;
 
     if (!facts) {
         xc.no_facts = 1;
@@ -404,9 +397,11 @@ static ngx_int_t
 ngx_http_ci_jobs_answer_etag(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx)
 {
-    u_char                       *p;
+    ngx_str_t                     etag;
     ngx_table_elt_t              *h, *inm;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    static ngx_str_t  name = ngx_string("ETag");
 
     if (!ctx->digested
         || r->headers_out.status != NGX_HTTP_OK
@@ -417,22 +412,20 @@ ngx_http_ci_jobs_answer_etag(ngx_http_request_t *r,
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
-    p = ngx_pnalloc(r->pool, NGX_HTTP_CI_JOBS_ETAG_LEN);
-    if (p == NULL) {
+    etag.data = ngx_pnalloc(r->pool, NGX_HTTP_CI_JOBS_ETAG_LEN);
+    if (etag.data == NULL) {
         return NGX_ERROR;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
+    etag.len = ngx_http_ci_jobs_etag(etag.data, ctx->digest,
+                                     ctx->json ? lcf->array_names : NULL,
+                                     lcf->narray_names);
+
+    h = ngx_http_ci_jobs_add_header(r, &name, &etag);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "ETag");
-    h->value.data = p;
-    h->value.len = ngx_http_ci_jobs_etag(p, ctx->digest,
-                                         ctx->json ? lcf->array_names : NULL,
-                                         lcf->narray_names);
     r->headers_out.etag = h;
 
     inm = r->headers_in.if_none_match;
@@ -475,6 +468,26 @@ ngx_http_ci_jobs_answer_send(ngx_http_request_t *r, ngx_str_t *out,
     }
 
     return output->body(r, cl);
+}
+
+
+/*
+ * The XML reader's set-up every rendering shares: the location's array
+ * names, and the pool its memory comes from.
+ */
+
+void
+ngx_http_ci_jobs_xml_conf_init(ngx_http_ci_jobs_xml_conf_t *xc,
+    ngx_http_ci_jobs_loc_conf_t *lcf, ngx_pool_t *pool, ngx_uint_t json)
+{
+    ngx_memzero(xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
+
+    xc->array_names = lcf->array_names;
+    xc->narray_names = lcf->narray_names;
+    xc->json = json;
+    xc->alloc = ngx_http_ci_jobs_palloc;
+    xc->free = ngx_http_ci_jobs_pfree;
+    xc->alloc_data = pool;
 }
 
 

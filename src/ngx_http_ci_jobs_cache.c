@@ -134,6 +134,8 @@ static void ngx_http_ci_jobs_cache_rbtree_insert_value(
 static ngx_inline uint32_t ngx_http_ci_jobs_cache_hash(ngx_str_t *key);
 static ngx_rbtree_node_t *ngx_http_ci_jobs_cache_find(
     ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash);
+static ngx_http_ci_jobs_cache_node_t *ngx_http_ci_jobs_cache_entry(
+    ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key, uint32_t hash);
 static void ngx_http_ci_jobs_cache_delete(ngx_http_ci_jobs_cache_t *cache,
     ngx_rbtree_node_t *node);
 static void *ngx_http_ci_jobs_cache_alloc(ngx_http_ci_jobs_cache_t *cache,
@@ -145,6 +147,9 @@ static ngx_int_t ngx_http_ci_jobs_cache_share(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_t *cache,
     ngx_http_ci_jobs_cache_node_t *cn, uint32_t hash);
 static void ngx_http_ci_jobs_cache_unshare(void *data);
+static ngx_int_t ngx_http_ci_jobs_cache_kept(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_uint_t status);
 static ngx_int_t ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
     ngx_http_ci_jobs_cache_node_t *cn, uint32_t hash);
@@ -278,30 +283,31 @@ ngx_http_ci_jobs_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* the module's own zone is not a cache zone, whatever the tag would say */
+/* the module's own zones are not cache zones, whatever the tag would say */
 
 static ngx_int_t
 ngx_http_ci_jobs_cache_check_name(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t *name)
 {
-    if (name->len == sizeof(NGX_HTTP_CI_JOBS_STATE_ZONE) - 1
-        && ngx_strncmp(name->data, NGX_HTTP_CI_JOBS_STATE_ZONE, name->len)
-           == 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone name \"%V\" in \"%V\" is reserved for the "
-                           "module's own state", name, &cmd->name);
-        return NGX_ERROR;
-    }
+    ngx_uint_t  i;
 
-    if (name->len == sizeof(NGX_HTTP_CI_JOBS_METRICS_ZONE) - 1
-        && ngx_strncmp(name->data, NGX_HTTP_CI_JOBS_METRICS_ZONE, name->len)
-           == 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone name \"%V\" in \"%V\" is reserved for the "
-                           "module's counters", name, &cmd->name);
-        return NGX_ERROR;
+    static ngx_keyval_t  reserved[] = {
+        { ngx_string(NGX_HTTP_CI_JOBS_STATE_ZONE),
+          ngx_string("module's own state") },
+        { ngx_string(NGX_HTTP_CI_JOBS_METRICS_ZONE),
+          ngx_string("module's counters") }
+    };
+
+    for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        if (name->len == reserved[i].key.len
+            && ngx_strncmp(name->data, reserved[i].key.data, name->len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "zone name \"%V\" in \"%V\" is reserved for "
+                               "the %V", name, &cmd->name,
+                               &reserved[i].value);
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -422,7 +428,6 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
     uint32_t                        hash;
     ngx_int_t                       rc;
     ngx_msec_t                      now;
-    ngx_rbtree_node_t              *node;
     ngx_http_ci_jobs_cache_t       *cache;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
@@ -457,8 +462,7 @@ ngx_http_ci_jobs_cache_lookup(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
-    cn = node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
+    cn = ngx_http_ci_jobs_cache_entry(cache, &ctx->cache_key, hash);
 
     /*
      * A fresh entry; or, for a request that waited, the entry stored by
@@ -1065,7 +1069,6 @@ ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
     uint32_t                        hash;
     ngx_msec_t                      now;
     ngx_uint_t                      locked;
-    ngx_rbtree_node_t              *node;
     ngx_http_ci_jobs_cache_t       *cache;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
@@ -1080,8 +1083,7 @@ ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
-    cn = node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
+    cn = ngx_http_ci_jobs_cache_entry(cache, &ctx->cache_key, hash);
 
     /* a lock handed over is not: one waiter is to take it */
     locked = (cn != NULL && cn->chain == ctx->cache_waited && cn->lock != 0
@@ -1149,7 +1151,6 @@ ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
     uint32_t                        hash;
     ngx_int_t                       rc;
     ngx_msec_t                      now;
-    ngx_rbtree_node_t              *node;
     ngx_http_ci_jobs_cache_t       *cache;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
@@ -1159,8 +1160,7 @@ ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
-    cn = node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
+    cn = ngx_http_ci_jobs_cache_entry(cache, &ctx->cache_key, hash);
 
     if (cn != NULL
         && ((cn->lock && (ngx_msec_int_t) (cn->lock_until - now) > 0)
@@ -1267,7 +1267,6 @@ ngx_http_ci_jobs_cache_error(ngx_shm_zone_t *zone, ngx_str_t *key,
 {
     uint32_t                        hash;
     ngx_int_t                       rc;
-    ngx_rbtree_node_t              *node;
     ngx_http_ci_jobs_cache_t       *cache;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
@@ -1277,8 +1276,7 @@ ngx_http_ci_jobs_cache_error(ngx_shm_zone_t *zone, ngx_str_t *key,
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    node = ngx_http_ci_jobs_cache_find(cache, key, hash);
-    cn = node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
+    cn = ngx_http_ci_jobs_cache_entry(cache, key, hash);
 
     if (cn != NULL && cn->error != NULL) {
         error->len = cn->error->len;
@@ -1309,30 +1307,34 @@ ngx_int_t
 ngx_http_ci_jobs_cache_latest(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
 {
-    ngx_int_t  rc;
-
-    rc = ngx_http_ci_jobs_cache_stale(r, ctx, lcf);
-
-    if (rc == NGX_OK) {
-        ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_HIT;
-    }
-
-    return rc;
+    return ngx_http_ci_jobs_cache_kept(r, ctx, lcf,
+                                       NGX_HTTP_CI_JOBS_CACHE_HIT);
 }
 
 
 /*
  * Upstream failed: an expired answer, if the zone still has one, replaces
- * the error.  NGX_OK with ctx->body set, or NGX_DECLINED.
+ * the error.  NGX_OK with ctx->body set, NGX_DECLINED, or NGX_ERROR.
  */
 
 ngx_int_t
 ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf)
 {
+    return ngx_http_ci_jobs_cache_kept(r, ctx, lcf,
+                                       NGX_HTTP_CI_JOBS_CACHE_STALE);
+}
+
+
+/* the entry's answer, fresh or not, into ctx->body, served as status */
+
+static ngx_int_t
+ngx_http_ci_jobs_cache_kept(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_uint_t status)
+{
     uint32_t                        hash;
     ngx_int_t                       rc;
-    ngx_rbtree_node_t              *node;
     ngx_http_ci_jobs_cache_t       *cache;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
@@ -1345,8 +1347,7 @@ ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
-    node = ngx_http_ci_jobs_cache_find(cache, &ctx->cache_key, hash);
-    cn = node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
+    cn = ngx_http_ci_jobs_cache_entry(cache, &ctx->cache_key, hash);
 
     if (cn == NULL || cn->expires == 0) {
         ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -1366,7 +1367,7 @@ ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_STALE;
+    ctx->cache_status = status;
 
     return NGX_OK;
 }
@@ -1606,6 +1607,20 @@ ngx_http_ci_jobs_cache_find(ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key,
     }
 
     return NULL;
+}
+
+
+/* the key's entry, or NULL */
+
+static ngx_http_ci_jobs_cache_node_t *
+ngx_http_ci_jobs_cache_entry(ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key,
+    uint32_t hash)
+{
+    ngx_rbtree_node_t  *node;
+
+    node = ngx_http_ci_jobs_cache_find(cache, key, hash);
+
+    return node ? (ngx_http_ci_jobs_cache_node_t *) &node->color : NULL;
 }
 
 

@@ -112,8 +112,10 @@ ngx_http_ci_jobs_callback_check(ngx_conf_t *cf,
 static ngx_int_t
 ngx_http_ci_jobs_callback_handler(ngx_http_request_t *r)
 {
-    ngx_int_t         rc;
-    ngx_table_elt_t  *allow;
+    ngx_int_t  rc;
+
+    static ngx_str_t  allow = ngx_string("Allow");
+    static ngx_str_t  post = ngx_string("POST");
 
     if (r != r->main) {
         return ngx_http_ci_jobs_callback_refuse(r, NGX_HTTP_FORBIDDEN,
@@ -122,14 +124,9 @@ ngx_http_ci_jobs_callback_handler(ngx_http_request_t *r)
     }
 
     if (r->method != NGX_HTTP_POST) {
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
+        if (ngx_http_ci_jobs_add_header(r, &allow, &post) == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        allow->hash = 1;
-        ngx_str_set(&allow->key, "Allow");
-        ngx_str_set(&allow->value, "POST");
 
         return ngx_http_ci_jobs_callback_refuse(r, NGX_HTTP_NOT_ALLOWED,
                                            NGX_HTTP_CI_JOBS_METHOD_NOT_ALLOWED,

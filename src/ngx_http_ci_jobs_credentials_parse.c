@@ -25,6 +25,8 @@ static const u_char *ngx_http_ci_jobs_json_as_written(const u_char *data,
     size_t len, json_t *value);
 static ngx_http_ci_jobs_parse_rc_e ngx_http_ci_jobs_credentials_check(
     ngx_http_ci_jobs_parsed_credentials_t *creds);
+static int ngx_http_ci_jobs_word_ok(const u_char *p, size_t len,
+    const char *also);
 static const u_char *ngx_http_ci_jobs_header_end(const u_char *p,
     const u_char *last);
 static const u_char *ngx_http_ci_jobs_skip_space(const u_char *p,
@@ -488,10 +490,6 @@ ngx_http_ci_jobs_role_name_ok(const u_char *p, size_t len)
 {
     size_t  i;
 
-    if (len == 0 || len > NGX_HTTP_CI_JOBS_ROLE_MAX) {
-        return 0;
-    }
-
     /* ".", "..": a path segment of the metadata URL, not a role */
     for (i = 0; i < len && p[i] == '.'; i++) {
         /* void */
@@ -501,18 +499,7 @@ ngx_http_ci_jobs_role_name_ok(const u_char *p, size_t len)
         return 0;
     }
 
-    for (i = 0; i < len; i++) {
-        if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
-            || (p[i] >= '0' && p[i] <= '9')
-            || (p[i] != '\0' && strchr("+=,.@_-", p[i]) != NULL))
-        {
-            continue;
-        }
-
-        return 0;
-    }
-
-    return 1;
+    return ngx_http_ci_jobs_word_ok(p, len, "+=,.@_-");
 }
 
 
@@ -561,6 +548,18 @@ ngx_http_ci_jobs_metadata_credentials(
 int
 ngx_http_ci_jobs_secret_id_ok(const u_char *p, size_t len)
 {
+    return ngx_http_ci_jobs_word_ok(p, len, "");
+}
+
+
+/*
+ * 1 to NGX_HTTP_CI_JOBS_ROLE_MAX letters, digits and characters of also:
+ * a role name's and a SecretId's alphabets.
+ */
+
+static int
+ngx_http_ci_jobs_word_ok(const u_char *p, size_t len, const char *also)
+{
     size_t  i;
 
     if (len == 0 || len > NGX_HTTP_CI_JOBS_ROLE_MAX) {
@@ -569,7 +568,8 @@ ngx_http_ci_jobs_secret_id_ok(const u_char *p, size_t len)
 
     for (i = 0; i < len; i++) {
         if ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z')
-            || (p[i] >= '0' && p[i] <= '9'))
+            || (p[i] >= '0' && p[i] <= '9')
+            || (p[i] != '\0' && strchr(also, p[i]) != NULL))
         {
             continue;
         }

@@ -19,10 +19,12 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     ngx_int_t                     status;
     ngx_str_t                     path;
     const char                   *message;
-    ngx_table_elt_t              *allow;
     ngx_http_ci_jobs_ctx_t       *ctx;
     ngx_http_ci_jobs_code_e       code;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    static ngx_str_t  allow = ngx_string("Allow");
+    static ngx_str_t  get = ngx_string("GET");
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
@@ -55,14 +57,9 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
     }
 
     if (r->method != NGX_HTTP_GET) {
-        allow = ngx_list_push(&r->headers_out.headers);
-        if (allow == NULL) {
+        if (ngx_http_ci_jobs_add_header(r, &allow, &get) == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        allow->hash = 1;
-        ngx_str_set(&allow->key, "Allow");
-        ngx_str_set(&allow->value, "GET");
 
         return ngx_http_ci_jobs_refuse(r, ctx, NGX_HTTP_NOT_ALLOWED,
                                        NGX_HTTP_CI_JOBS_METHOD_NOT_ALLOWED,

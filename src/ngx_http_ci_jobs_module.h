@@ -397,6 +397,8 @@ ngx_int_t ngx_http_ci_jobs_refuse(ngx_http_request_t *r,
 ngx_buf_t *ngx_http_ci_jobs_error_body(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status);
 ngx_int_t ngx_http_ci_jobs_own_request_id(ngx_http_request_t *r);
+ngx_table_elt_t *ngx_http_ci_jobs_add_header(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_str_t *value);
 
 char *ngx_http_ci_jobs_source_init(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *lcf);

@@ -33,6 +33,8 @@ static ngx_int_t ngx_http_ci_jobs_request_id_header(ngx_http_request_t *r,
     ngx_str_t *id);
 static ngx_int_t ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t len);
+static ngx_chain_t *ngx_http_ci_jobs_chain_of(ngx_pool_t *pool,
+    ngx_buf_t *b);
 
 
 static ngx_http_ci_jobs_error_t  ngx_http_ci_jobs_errors[] = {
@@ -239,8 +241,7 @@ ngx_http_ci_jobs_answer_headers(ngx_http_request_t *r,
 ngx_chain_t *
 ngx_http_ci_jobs_answer_body(ngx_http_request_t *r, ngx_str_t *out)
 {
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    ngx_buf_t  *b;
 
     b = ngx_calloc_buf(r->pool);
     if (b == NULL) {
@@ -253,7 +254,18 @@ ngx_http_ci_jobs_answer_body(ngx_http_request_t *r, ngx_str_t *out)
     b->last_buf = 1;
     b->last_in_chain = 1;
 
-    cl = ngx_alloc_chain_link(r->pool);
+    return ngx_http_ci_jobs_chain_of(r->pool, b);
+}
+
+
+/* a chain of the one buffer b */
+
+static ngx_chain_t *
+ngx_http_ci_jobs_chain_of(ngx_pool_t *pool, ngx_buf_t *b)
+{
+    ngx_chain_t  *cl;
+
+    cl = ngx_alloc_chain_link(pool);
     if (cl == NULL) {
         return NULL;
     }
@@ -299,10 +311,11 @@ ngx_chain_t *
 ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status)
 {
-    ngx_str_t         id;
-    ngx_buf_t        *b;
-    ngx_chain_t      *cl;
-    ngx_table_elt_t  *h;
+    ngx_str_t   id;
+    ngx_buf_t  *b;
+
+    static ngx_str_t  retry_after = ngx_string("Retry-After");
+    static ngx_str_t  one = ngx_string("1");
 
     b = ngx_http_ci_jobs_error_body(r, ctx, status);
     if (b == NULL) {
@@ -324,25 +337,12 @@ ngx_http_ci_jobs_error_answer(ngx_http_request_t *r,
     if (ctx->error_status == status
         && ctx->error_code == NGX_HTTP_CI_JOBS_SLOW_DOWN)
     {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_http_ci_jobs_add_header(r, &retry_after, &one) == NULL) {
             return NULL;
         }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Retry-After");
-        ngx_str_set(&h->value, "1");
     }
 
-    cl = ngx_alloc_chain_link(r->pool);
-    if (cl == NULL) {
-        return NULL;
-    }
-
-    cl->buf = b;
-    cl->next = NULL;
-
-    return cl;
+    return ngx_http_ci_jobs_chain_of(r->pool, b);
 }
 
 
@@ -387,22 +387,41 @@ ngx_http_ci_jobs_request_id(ngx_http_request_t *r, ngx_str_t *id)
 static ngx_int_t
 ngx_http_ci_jobs_request_id_header(ngx_http_request_t *r, ngx_str_t *id)
 {
-    ngx_table_elt_t  *h;
+    static ngx_str_t  name = ngx_string("x-ci-request-id");
 
     if (id->len == 0) {
         return NGX_OK;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_ci_jobs_add_header(r, &name, id) == NULL) {
         return NGX_ERROR;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "x-ci-request-id");
-    h->value = *id;
-
     return NGX_OK;
+}
+
+
+/*
+ * One more header of the answer; its key and value stay the caller's
+ * (literals, or the request's pool).  NULL when out of memory.
+ */
+
+ngx_table_elt_t *
+ngx_http_ci_jobs_add_header(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+    h->key = *key;
+    h->value = *value;
+
+    return h;
 }
 
 
@@ -494,8 +513,10 @@ static ngx_int_t
 ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, size_t len)
 {
-    ngx_table_elt_t              *h;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    static ngx_str_t  vary = ngx_string("Vary");
+    static ngx_str_t  accept = ngx_string("Accept");
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
@@ -505,14 +526,9 @@ ngx_http_ci_jobs_set_headers(ngx_http_request_t *r,
     }
 
     if (lcf->json == NGX_HTTP_CI_JOBS_JSON_AUTO) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_http_ci_jobs_add_header(r, &vary, &accept) == NULL) {
             return NGX_ERROR;
         }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Vary");
-        ngx_str_set(&h->value, "Accept");
     }
 
     /*

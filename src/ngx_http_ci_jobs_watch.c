@@ -102,8 +102,6 @@ static void ngx_http_ci_jobs_stream_write(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ci_jobs_watch_json(ngx_http_ci_jobs_loc_conf_t *lcf,
     ngx_pool_t *pool, u_char *xml, size_t len,
     ngx_http_ci_jobs_xml_result_t *res);
-static void *ngx_http_ci_jobs_watch_palloc(void *pool, size_t size);
-static void ngx_http_ci_jobs_watch_pfree(void *pool, void *p);
 
 
 static ngx_rbtree_t       ngx_http_ci_jobs_watch_tree;
@@ -343,8 +341,12 @@ ngx_http_ci_jobs_stream_open(ngx_http_request_t *r,
 {
     u_char                  *p;
     ngx_int_t                rc;
-    ngx_table_elt_t         *h;
     ngx_http_ci_jobs_ctx_t  *ctx;
+
+    static ngx_str_t  cache_control = ngx_string("Cache-Control");
+    static ngx_str_t  no_cache = ngx_string("no-cache");
+    static ngx_str_t  accel_buffering = ngx_string("X-Accel-Buffering");
+    static ngx_str_t  no = ngx_string("no");
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
 
@@ -353,25 +355,15 @@ ngx_http_ci_jobs_stream_open(ngx_http_request_t *r,
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_length_n = -1;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_ci_jobs_add_header(r, &cache_control, &no_cache) == NULL) {
         return NGX_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-cache");
 
     /* nginx in front (proxy_buffering) would hold the events back */
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_ci_jobs_add_header(r, &accel_buffering, &no) == NULL) {
         return NGX_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "X-Accel-Buffering");
-    ngx_str_set(&h->value, "no");
 
     /* before any query: the request's own id, as the gateway's errors */
 
@@ -876,16 +868,10 @@ ngx_http_ci_jobs_watch_json(ngx_http_ci_jobs_loc_conf_t *lcf,
 {
     ngx_http_ci_jobs_xml_conf_t  xc;
 
-    ngx_memzero(&xc, sizeof(ngx_http_ci_jobs_xml_conf_t));
+    ngx_http_ci_jobs_xml_conf_init(&xc, lcf, pool, 1);
     ngx_memzero(res, sizeof(ngx_http_ci_jobs_xml_result_t));
 
-    xc.array_names = lcf->array_names;
-    xc.narray_names = lcf->narray_names;
-    xc.json = 1;
     xc.no_facts = 1;
-    xc.alloc = ngx_http_ci_jobs_watch_palloc;
-    xc.free = ngx_http_ci_jobs_watch_pfree;
-    xc.alloc_data = pool;
 
     if (ngx_http_ci_jobs_xml_parse(xml, len, &xc, res)
         != NGX_HTTP_CI_JOBS_XML_OK)
@@ -894,20 +880,6 @@ ngx_http_ci_jobs_watch_json(ngx_http_ci_jobs_loc_conf_t *lcf,
     }
 
     return NGX_OK;
-}
-
-
-static void *
-ngx_http_ci_jobs_watch_palloc(void *pool, size_t size)
-{
-    return ngx_palloc(pool, size);
-}
-
-
-static void
-ngx_http_ci_jobs_watch_pfree(void *pool, void *p)
-{
-    (void) ngx_pfree(pool, p);
 }
 
 
@@ -1244,11 +1216,13 @@ ngx_http_ci_jobs_watch_soon(void)
 static void
 ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r)
 {
+    ngx_str_t                     wait;
     ngx_int_t                     rc;
     ngx_connection_t             *c;
-    ngx_table_elt_t              *h;
     ngx_http_ci_jobs_ctx_t       *ctx;
     ngx_http_ci_jobs_loc_conf_t  *lcf;
+
+    static ngx_str_t  applied = ngx_string("Preference-Applied");
 
     c = r->connection;
 
@@ -1259,23 +1233,18 @@ ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r)
 
     ngx_http_set_log_request(c->log, r);
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    wait.data = ngx_pnalloc(r->pool, sizeof("wait=") - 1 + NGX_TIME_T_LEN);
+    if (wait.data == NULL) {
         ngx_http_finalize_request(r, NGX_ERROR);
         goto done;
     }
 
-    h->hash = 1;
-    ngx_str_set(&h->key, "Preference-Applied");
+    wait.len = ngx_sprintf(wait.data, "wait=%T", ctx->watch_wait) - wait.data;
 
-    h->value.data = ngx_pnalloc(r->pool, sizeof("wait=") - 1 + NGX_TIME_T_LEN);
-    if (h->value.data == NULL) {
+    if (ngx_http_ci_jobs_add_header(r, &applied, &wait) == NULL) {
         ngx_http_finalize_request(r, NGX_ERROR);
         goto done;
     }
-
-    h->value.len = ngx_sprintf(h->value.data, "wait=%T", ctx->watch_wait)
-                   - h->value.data;
 
     rc = ngx_http_ci_jobs_cache_latest(r, ctx, lcf);
 

@@ -28,6 +28,7 @@
 
 static int ngx_http_ci_jobs_xml_read(ngx_http_ci_jobs_xml_pass_t *pass,
     const u_char *xml, size_t len, int scan);
+static int ngx_http_ci_jobs_xml_nomem(ngx_http_ci_jobs_xml_pass_t *pass);
 
 
 int
@@ -154,9 +155,7 @@ ngx_http_ci_jobs_xml_start(ngx_http_ci_jobs_xml_pass_t *pass,
     if (pass->conf->json
         && ngx_http_ci_jobs_json_start(&pass->json, name, len) != 0)
     {
-        pass->nomem = 1;
-        ngx_http_ci_jobs_xml_fail(pass, "out of memory");
-        return -1;
+        return ngx_http_ci_jobs_xml_nomem(pass);
     }
 
     return 0;
@@ -171,9 +170,7 @@ ngx_http_ci_jobs_xml_end(ngx_http_ci_jobs_xml_pass_t *pass)
     }
 
     if (pass->conf->json && ngx_http_ci_jobs_json_end(&pass->json) != 0) {
-        pass->nomem = 1;
-        ngx_http_ci_jobs_xml_fail(pass, "out of memory");
-        return -1;
+        return ngx_http_ci_jobs_xml_nomem(pass);
     }
 
     if (--pass->depth == 0) {
@@ -195,9 +192,7 @@ ngx_http_ci_jobs_xml_text(ngx_http_ci_jobs_xml_pass_t *pass,
     if (pass->conf->json
         && ngx_http_ci_jobs_json_text(&pass->json, text, len) != 0)
     {
-        pass->nomem = 1;
-        ngx_http_ci_jobs_xml_fail(pass, "out of memory");
-        return -1;
+        return ngx_http_ci_jobs_xml_nomem(pass);
     }
 
     return 0;
@@ -213,9 +208,7 @@ int
 ngx_http_ci_jobs_xml_done(ngx_http_ci_jobs_xml_pass_t *pass)
 {
     if (pass->conf->json && ngx_http_ci_jobs_json_finish(&pass->json) != 0) {
-        pass->nomem = 1;
-        ngx_http_ci_jobs_xml_fail(pass, "out of memory");
-        return -1;
+        return ngx_http_ci_jobs_xml_nomem(pass);
     }
 
     return 0;
@@ -230,4 +223,16 @@ ngx_http_ci_jobs_xml_fail(ngx_http_ci_jobs_xml_pass_t *pass,
         pass->failed = 1;
         pass->error = error;
     }
+}
+
+
+/* the JSON rendering ran out of memory: the pass fails, -1 for the reader */
+
+static int
+ngx_http_ci_jobs_xml_nomem(ngx_http_ci_jobs_xml_pass_t *pass)
+{
+    pass->nomem = 1;
+    ngx_http_ci_jobs_xml_fail(pass, "out of memory");
+
+    return -1;
 }
