@@ -146,6 +146,9 @@ static ngx_int_t ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
 static ngx_int_t ngx_http_ci_jobs_cache_share(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_cache_t *cache,
     ngx_http_ci_jobs_cache_node_t *cn, uint32_t hash);
+static void ngx_http_ci_jobs_cache_answer(ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_cache_node_t *cn, ngx_buf_t *b, u_char *request_id,
+    ngx_uint_t shared, ngx_http_ci_jobs_held_t *held);
 static void ngx_http_ci_jobs_cache_unshare(void *data);
 static ngx_int_t ngx_http_ci_jobs_cache_kept(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
@@ -697,16 +700,7 @@ ngx_http_ci_jobs_cache_copy(ngx_http_request_t *r,
 
     ngx_memcpy(p, cn->data + cn->key_len, cn->request_id_len);
 
-    ctx->ci_request_id.data = p;
-    ctx->ci_request_id.len = cn->request_id_len;
-    ctx->body = b;
-    ctx->body_shared = 0;
-    ctx->copy_held = held;
-
-    /* the answer's ETag, computed once, when it was stored */
-
-    ngx_memcpy(ctx->digest, cn->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
-    ctx->digested = 1;
+    ngx_http_ci_jobs_cache_answer(ctx, cn, b, p, 0, held);
 
     return NGX_OK;
 }
@@ -797,16 +791,31 @@ ngx_http_ci_jobs_cache_share(ngx_http_request_t *r,
     b->end = b->last;
     b->memory = 1;
 
-    ctx->ci_request_id.data = b->end;
-    ctx->ci_request_id.len = sc->request_id_len;
+    ngx_http_ci_jobs_cache_answer(ctx, cn, b, b->end, 1, held);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request's answer is b, a copy of entry cn (shared: the worker's), with
+ * its request id at request_id; what it holds is held.  The answer's ETag
+ * was computed once, when it was stored.
+ */
+
+static void
+ngx_http_ci_jobs_cache_answer(ngx_http_ci_jobs_ctx_t *ctx,
+    ngx_http_ci_jobs_cache_node_t *cn, ngx_buf_t *b, u_char *request_id,
+    ngx_uint_t shared, ngx_http_ci_jobs_held_t *held)
+{
+    ctx->ci_request_id.data = request_id;
+    ctx->ci_request_id.len = cn->request_id_len;
     ctx->body = b;
-    ctx->body_shared = 1;
+    ctx->body_shared = shared;
     ctx->copy_held = held;
 
     ngx_memcpy(ctx->digest, cn->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
     ctx->digested = 1;
-
-    return NGX_OK;
 }
 
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ngx_http_ci_jobs_cache_key.h"
+#include "ngx_http_ci_jobs_text.h"
 
 
 static size_t ngx_http_ci_jobs_key_params(u_char *buf,
@@ -34,13 +35,13 @@ ngx_http_ci_jobs_cache_target(u_char *buf, const u_char *pass,
     p = buf;
     *p++ = verify ? '1' : '0';
     *p++ = ' ';
-    p = (u_char *) memcpy(p, lens[0], strlen(lens[0])) + strlen(lens[0]);
+    p = ngx_http_ci_jobs_cpymem(p, lens[0], strlen(lens[0]));
     *p++ = ':';
-    p = (u_char *) memcpy(p, pass, pass_len) + pass_len;
+    p = ngx_http_ci_jobs_cpymem(p, pass, pass_len);
     *p++ = ' ';
-    p = (u_char *) memcpy(p, lens[1], strlen(lens[1])) + strlen(lens[1]);
+    p = ngx_http_ci_jobs_cpymem(p, lens[1], strlen(lens[1]));
     *p++ = ':';
-    p = (u_char *) memcpy(p, ca, ca_len) + ca_len;
+    p = ngx_http_ci_jobs_cpymem(p, ca, ca_len);
 
     return p - buf;
 }
@@ -52,46 +53,26 @@ ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host, size_t host_len,
     const ngx_http_ci_jobs_request_t *req, const u_char *secret_id,
     size_t secret_id_len)
 {
-    size_t       api_len;
     u_char      *p;
     const char  *api;
 
     api = ngx_http_ci_jobs_api_names[req->api];
-    api_len = strlen(api);
 
     if (buf == NULL) {
-        return host_len + 1 + target_len + 1 + api_len + 1 + req->ids_len + 1
-               + secret_id_len + ngx_http_ci_jobs_key_params(NULL, req, '\n');
+        return host_len + 1 + target_len + 1 + strlen(api) + 1
+               + req->ids_len + 1 + secret_id_len
+               + ngx_http_ci_jobs_key_params(NULL, req, '\n');
     }
 
-    p = buf;
-
-    memcpy(p, host, host_len);
-    p += host_len;
+    p = ngx_http_ci_jobs_cpymem(buf, host, host_len);
     *p++ = '\n';
-
-    if (target_len) {
-        memcpy(p, target, target_len);
-        p += target_len;
-    }
-
+    p = ngx_http_ci_jobs_cpymem(p, target, target_len);
     *p++ = '\n';
-
-    memcpy(p, api, api_len);
-    p += api_len;
+    p = ngx_http_ci_jobs_cpymem(p, api, strlen(api));
     *p++ = '\n';
-
-    /* a list has no ids (and no pointer to them) */
-
-    if (req->ids_len) {
-        memcpy(p, req->ids, req->ids_len);
-        p += req->ids_len;
-    }
-
+    p = ngx_http_ci_jobs_cpymem(p, req->ids, req->ids_len);
     *p++ = '\n';
-
-    memcpy(p, secret_id, secret_id_len);
-    p += secret_id_len;
+    p = ngx_http_ci_jobs_cpymem(p, secret_id, secret_id_len);
 
     p += ngx_http_ci_jobs_key_params(p, req, '\n');
 
@@ -102,32 +83,26 @@ ngx_http_ci_jobs_cache_key(u_char *buf, const u_char *host, size_t host_len,
 size_t
 ngx_http_ci_jobs_lookup_key(u_char *buf, const ngx_http_ci_jobs_request_t *req)
 {
-    size_t       api_len;
     u_char      *p;
     const char  *api;
 
     api = ngx_http_ci_jobs_api_names[req->api];
-    api_len = strlen(api);
 
     if (buf == NULL) {
-        return api_len
+        return strlen(api)
                + (ngx_http_ci_jobs_api_is_list(req->api)
                   ? ngx_http_ci_jobs_key_params(NULL, req, '?')
                   : 1 + req->ids_len);
     }
 
-    p = buf;
-
-    memcpy(p, api, api_len);
-    p += api_len;
+    p = ngx_http_ci_jobs_cpymem(buf, api, strlen(api));
 
     if (ngx_http_ci_jobs_api_is_list(req->api)) {
         p += ngx_http_ci_jobs_key_params(p, req, '?');
 
     } else {
         *p++ = '/';
-        memcpy(p, req->ids, req->ids_len);
-        p += req->ids_len;
+        p = ngx_http_ci_jobs_cpymem(p, req->ids, req->ids_len);
     }
 
     return p - buf;

@@ -62,6 +62,8 @@ static ngx_int_t ngx_http_ci_jobs_keepalive_get_peer(ngx_peer_connection_t *pc,
     void *data);
 static void ngx_http_ci_jobs_keepalive_free_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
+static void ngx_http_ci_jobs_keepalive_log(ngx_connection_t *c,
+    ngx_log_t *log);
 static void ngx_http_ci_jobs_keepalive_dummy_handler(ngx_event_t *ev);
 static void ngx_http_ci_jobs_keepalive_close_handler(ngx_event_t *ev);
 static void ngx_http_ci_jobs_keepalive_close(ngx_connection_t *c);
@@ -264,10 +266,7 @@ found:
     c->idle = 0;
     c->sent = 0;
     c->data = NULL;
-    c->log = pc->log;
-    c->read->log = pc->log;
-    c->write->log = pc->log;
-    c->pool->log = pc->log;
+    ngx_http_ci_jobs_keepalive_log(c, pc->log);
 
     if (c->read->timer_set) {
         ngx_del_timer(c->read);
@@ -363,10 +362,7 @@ ngx_http_ci_jobs_keepalive_free_peer(ngx_peer_connection_t *pc, void *data,
 
     c->data = item;
     c->idle = 1;
-    c->log = ngx_cycle->log;
-    c->read->log = ngx_cycle->log;
-    c->write->log = ngx_cycle->log;
-    c->pool->log = ngx_cycle->log;
+    ngx_http_ci_jobs_keepalive_log(c, ngx_cycle->log);
 
     if (c->read->ready) {
         ngx_http_ci_jobs_keepalive_close_handler(c->read);
@@ -375,6 +371,18 @@ ngx_http_ci_jobs_keepalive_free_peer(ngx_peer_connection_t *pc, void *data,
 done:
 
     kp->free_peer(pc, kp->data, state);
+}
+
+
+/* a connection's log, and its events' and pool's: a request's or the cycle's */
+
+static void
+ngx_http_ci_jobs_keepalive_log(ngx_connection_t *c, ngx_log_t *log)
+{
+    c->log = log;
+    c->read->log = log;
+    c->write->log = log;
+    c->pool->log = log;
 }
 
 

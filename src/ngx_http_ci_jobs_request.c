@@ -243,35 +243,24 @@ static const char  *ngx_http_ci_jobs_run_states[] = {
 
 
 /*
- * What each byte may be in a path: 3 a letter or digit (an id's), 1 "_",
- * "," or "/"; 0 nothing a valid path holds.  One load a byte.
+ * What each byte may be, one load a byte: in a path (a letter, a digit, "_",
+ * "," or "/"), in an id (a letter or a digit), in a query (printable ASCII
+ * but "#").
  */
 
-#define NGX_HTTP_CI_JOBS_ID_CHAR  2
+#define NGX_HTTP_CI_JOBS_PATH_CHAR   1
+#define NGX_HTTP_CI_JOBS_ID_CHAR     2
+#define NGX_HTTP_CI_JOBS_QUERY_CHAR  4
 
-static const u_char  ngx_http_ci_jobs_path_chars[256] = {
+static const u_char  ngx_http_ci_jobs_url_chars[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* 00 */
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* 10 */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1,     /*  !"#$%&'()*+,-./ */
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0,     /* 0123456789:;<=>? */
-    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,     /* @ABCDEFGHIJKLMNO */
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 1,     /* PQRSTUVWXYZ[\]^_ */
-    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,     /* `abcdefghijklmno */
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0      /* pqrstuvwxyz{|}~  */
-};
-
-
-/* what a query may hold: printable ASCII but "#", one load a byte */
-
-static const u_char  ngx_http_ci_jobs_query_chars[256] = {
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* 00 */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* 10 */
-    0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /*  !"#$%&'()*+,-./ */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* 0123456789:;<=>? */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* @ABCDEFGHIJKLMNO */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* PQRSTUVWXYZ[\]^_ */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,     /* `abcdefghijklmno */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0      /* pqrstuvwxyz{|}~  */
+    0, 4, 4, 0, 4, 4, 4, 4, 4, 4, 4, 4, 5, 4, 4, 5,     /*  !"#$%&'()*+,-./ */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 4, 4, 4, 4, 4, 4,     /* 0123456789:;<=>? */
+    4, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,     /* @ABCDEFGHIJKLMNO */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 4, 4, 4, 4, 5,     /* PQRSTUVWXYZ[\]^_ */
+    4, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,     /* `abcdefghijklmno */
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 4, 4, 4, 4, 0      /* pqrstuvwxyz{|}~  */
 };
 
 
@@ -296,7 +285,7 @@ ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
     last = path + path_len;
 
     for (p = path; p < last; p++) {
-        if (ngx_http_ci_jobs_path_chars[*p]) {
+        if (ngx_http_ci_jobs_url_chars[*p] & NGX_HTTP_CI_JOBS_PATH_CHAR) {
             continue;
         }
 
@@ -387,7 +376,7 @@ ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req, const u_char *p,
               ? p + NGX_HTTP_CI_JOBS_MAX_ID_LEN + 1 : last;
 
         while (p < end
-               && (ngx_http_ci_jobs_path_chars[*p] & NGX_HTTP_CI_JOBS_ID_CHAR))
+               && (ngx_http_ci_jobs_url_chars[*p] & NGX_HTTP_CI_JOBS_ID_CHAR))
         {
             p++;
         }
@@ -455,7 +444,9 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
     list = &ngx_http_ci_jobs_lists[req->api];
 
     for (item = p; item < last; item++) {
-        if (!ngx_http_ci_jobs_query_chars[*item]) {
+        if (!(ngx_http_ci_jobs_url_chars[*item]
+              & NGX_HTTP_CI_JOBS_QUERY_CHAR))
+        {
             return ngx_http_ci_jobs_refuse(req,
                                            NGX_HTTP_CI_JOBS_REQUEST_INVALID,
                                            "invalid character in query");

@@ -26,6 +26,14 @@
      || ((c) >= 'A' && (c) <= 'Z'))
 
 
+/*
+ * ngx_cpymem() for the pure core: n bytes of s at p, the end returned.
+ * With n 0, s is not read: it may be NULL.
+ */
+#define ngx_http_ci_jobs_cpymem(p, s, n)                                      \
+    ((n) ? (u_char *) memcpy(p, s, n) + (n) : (p))
+
+
 /* the decimal text of a numeric macro, for messages: "64" */
 #define ngx_http_ci_jobs_stringify(n)   ngx_http_ci_jobs_stringify_(n)
 #define ngx_http_ci_jobs_stringify_(n)  #n

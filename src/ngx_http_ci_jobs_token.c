@@ -616,11 +616,7 @@ ngx_http_ci_jobs_pack(u_char *p, const char *s, size_t len)
     *p++ = (u_char) (len >> 8);
     *p++ = (u_char) len;
 
-    if (len) {
-        memcpy(p, s, len);
-    }
-
-    return p + len;
+    return ngx_http_ci_jobs_cpymem(p, s, len);
 }
 
 

@@ -13,9 +13,15 @@
 #include "ngx_http_ci_jobs_module.h"
 #include "ngx_http_ci_jobs_counters.h"
 #include "ngx_http_ci_jobs_held.h"
+#include "ngx_http_ci_jobs_text.h"
 
 
 #define NGX_HTTP_CI_JOBS_MAX_REQUEST_ID  128
+
+/* a header's value is the token lit, in any case */
+#define ngx_http_ci_jobs_value_is(value, lit)                                 \
+    ((value)->len == sizeof(lit) - 1                                          \
+     && ngx_strncasecmp((value)->data, (u_char *) lit, sizeof(lit) - 1) == 0)
 
 
 static ngx_int_t ngx_http_ci_jobs_upstream_start(ngx_http_request_t *r,
@@ -832,10 +838,7 @@ static ngx_int_t
 ngx_http_ci_jobs_transfer_encoding(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value)
 {
-    if (value->len != sizeof("chunked") - 1
-        || ngx_strncasecmp(value->data, (u_char *) "chunked", value->len)
-           != 0)
-    {
+    if (!ngx_http_ci_jobs_value_is(value, "chunked")) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ci_jobs: upstream sent unknown "
                       "\"Transfer-Encoding\" \"%V\"", value);
@@ -854,10 +857,7 @@ static ngx_int_t
 ngx_http_ci_jobs_content_encoding(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *value)
 {
-    if (value->len != sizeof("identity") - 1
-        || ngx_strncasecmp(value->data, (u_char *) "identity", value->len)
-           != 0)
-    {
+    if (!ngx_http_ci_jobs_value_is(value, "identity")) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "ci_jobs: upstream sent an encoded body \"%V\"",
                       value);
@@ -934,18 +934,9 @@ ngx_http_ci_jobs_is_request_id(ngx_str_t *value)
 {
     u_char  *p, *last;
 
-    /* letters, digits, "+", "/", "=", "-" and "_"; no byte from 0x80 */
+    /* besides letters and digits, both base64 alphabets' symbols and "=" */
 
-    static u_char  base64[256] = {
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0,
-        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1,
-        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0
-    };
+    static u_char  symbols[] = "+/=-_";
 
     if (value->len == 0 || value->len > NGX_HTTP_CI_JOBS_MAX_REQUEST_ID) {
         return 0;
@@ -954,7 +945,9 @@ ngx_http_ci_jobs_is_request_id(ngx_str_t *value)
     last = value->data + value->len;
 
     for (p = value->data; p < last; p++) {
-        if (!base64[*p]) {
+        if (!ngx_http_ci_jobs_is_alnum(*p)
+            && ngx_strlchr(symbols, symbols + sizeof(symbols) - 1, *p) == NULL)
+        {
             return 0;
         }
     }
