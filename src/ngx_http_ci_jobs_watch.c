@@ -17,7 +17,9 @@
  * store) and sends nothing.  The lock is taken only when the entry is
  * still older than the interval (ngx_http_ci_jobs_cache_refresh_lock()),
  * so one request in the whole nginx goes upstream per key and interval,
- * whatever the number of workers and watchers.
+ * whatever the number of workers and watchers.  The subrequest has a
+ * pool of its own, freed once it is done, so that what a refresh
+ * allocates does not stay with its carrier for as long as it watches.
  */
 
 
@@ -63,6 +65,16 @@ typedef struct {
 } ngx_http_ci_jobs_watch_group_t;
 
 
+/* a refresh under way or done, in its own pool, until that is freed */
+
+typedef struct {
+    ngx_queue_t                  queue;     /* the worker's refreshes */
+    ngx_pool_t                  *pool;
+    ngx_http_request_t          *sr;
+    ngx_http_ci_jobs_ctx_t      *carrier;   /* NULL once it has ended */
+} ngx_http_ci_jobs_watch_refresh_t;
+
+
 static long ngx_http_ci_jobs_watch_prefer(ngx_http_request_t *r);
 static ngx_http_ci_jobs_watch_group_t *ngx_http_ci_jobs_watch_group(
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
@@ -80,6 +92,7 @@ static ngx_int_t ngx_http_ci_jobs_watch_refreshed(ngx_http_request_t *r,
 static void ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r);
 static void ngx_http_ci_jobs_watch_refresh_start(
     ngx_http_ci_jobs_watch_group_t *g);
+static void ngx_http_ci_jobs_watch_refresh_free(void);
 static ngx_table_elt_t *ngx_http_ci_jobs_watch_header(ngx_http_request_t *r,
     const char *name, size_t len, ngx_table_elt_t *after);
 static ngx_int_t ngx_http_ci_jobs_watch_register(ngx_http_request_t *r,
@@ -108,6 +121,7 @@ static void ngx_http_ci_jobs_watch_pfree(void *pool, void *p);
 static ngx_rbtree_t       ngx_http_ci_jobs_watch_tree;
 static ngx_rbtree_node_t  ngx_http_ci_jobs_watch_sentinel;
 static ngx_queue_t        ngx_http_ci_jobs_watch_groups;
+static ngx_queue_t        ngx_http_ci_jobs_watch_refreshes;
 static ngx_uint_t         ngx_http_ci_jobs_watchers;
 static ngx_event_t        ngx_http_ci_jobs_watch_timer;
 
@@ -996,6 +1010,7 @@ ngx_http_ci_jobs_watch_group(ngx_http_ci_jobs_ctx_t *ctx,
                         &ngx_http_ci_jobs_watch_sentinel,
                         ngx_str_rbtree_insert_value);
         ngx_queue_init(&ngx_http_ci_jobs_watch_groups);
+        ngx_queue_init(&ngx_http_ci_jobs_watch_refreshes);
     }
 
     /* the zone's address first: two zones may hold the same key */
@@ -1045,8 +1060,9 @@ ngx_http_ci_jobs_watch_cleanup(void *data)
 {
     ngx_http_request_t *r = data;
 
-    ngx_chain_t             *cl;
-    ngx_http_ci_jobs_ctx_t  *ctx;
+    ngx_chain_t                       *cl;
+    ngx_http_ci_jobs_ctx_t            *ctx;
+    ngx_http_ci_jobs_watch_refresh_t  *rf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
 
@@ -1055,6 +1071,15 @@ ngx_http_ci_jobs_watch_cleanup(void *data)
     }
 
     ngx_http_ci_jobs_watch_remove(ctx);
+
+    /* its refresh, done since its request could not end before, goes */
+
+    rf = ctx->refresh_pool;
+
+    if (rf != NULL) {
+        rf->carrier = NULL;
+        ctx->refresh_pool = NULL;
+    }
 
     /* a stream's events not sent: the request and its output go too */
 
@@ -1093,6 +1118,8 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
     ngx_queue_t                     *q, *next;
     ngx_http_ci_jobs_watch_group_t  *g;
 
+    ngx_http_ci_jobs_watch_refresh_free();
+
     for (q = ngx_queue_head(&ngx_http_ci_jobs_watch_groups);
          q != ngx_queue_sentinel(&ngx_http_ci_jobs_watch_groups);
          q = next)
@@ -1112,8 +1139,62 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
         }
     }
 
-    if (ngx_http_ci_jobs_watchers) {
+    if (ngx_http_ci_jobs_watchers
+        || !ngx_queue_empty(&ngx_http_ci_jobs_watch_refreshes))
+    {
         ngx_add_timer(ev, NGX_HTTP_CI_JOBS_WATCH_TICK);
+    }
+}
+
+
+/*
+ * The pools of the refreshes that are done (or whose carrier has ended,
+ * which a refresh does not outlive) are freed, after the events that
+ * finished them: nothing refers to the subrequest any more.
+ */
+
+static void
+ngx_http_ci_jobs_watch_refresh_free(void)
+{
+    ngx_queue_t                       *q, *next;
+    ngx_http_log_ctx_t                *lctx;
+    ngx_http_request_t                *r;
+    ngx_http_ci_jobs_watch_refresh_t  *rf;
+
+    if (ngx_http_ci_jobs_watch_refreshes.next == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_ci_jobs_watch_refreshes);
+         q != ngx_queue_sentinel(&ngx_http_ci_jobs_watch_refreshes);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        rf = ngx_queue_data(q, ngx_http_ci_jobs_watch_refresh_t, queue);
+
+        if (rf->carrier != NULL && !rf->sr->done) {
+            continue;
+        }
+
+        if (rf->carrier != NULL) {
+            rf->carrier->refresh_pool = NULL;
+
+            if (rf->carrier->refresh_sr == rf->sr) {
+                rf->carrier->refresh_sr = NULL;
+            }
+
+            /* the carrier's log lines no longer name the subrequest */
+
+            r = rf->carrier->watch_request;
+            lctx = r->connection->log->data;
+
+            if (lctx->current_request == rf->sr) {
+                lctx->current_request = r;
+            }
+        }
+
+        ngx_queue_remove(q);
+        ngx_destroy_pool(rf->pool);
     }
 }
 
@@ -1359,35 +1440,68 @@ done:
 static void
 ngx_http_ci_jobs_watch_refresh_start(ngx_http_ci_jobs_watch_group_t *g)
 {
-    ngx_connection_t            *c;
-    ngx_http_request_t          *r, *sr;
-    ngx_http_ci_jobs_ctx_t      *ctx;
-    ngx_http_post_subrequest_t  *ps;
+    ngx_int_t                          rc;
+    ngx_pool_t                        *pool, *saved;
+    ngx_connection_t                  *c;
+    ngx_http_request_t                *r, *sr;
+    ngx_http_ci_jobs_ctx_t            *ctx;
+    ngx_http_core_srv_conf_t          *cscf;
+    ngx_http_post_subrequest_t        *ps;
+    ngx_http_ci_jobs_watch_refresh_t  *rf;
 
     ctx = ngx_queue_data(ngx_queue_last(&g->watchers),
                          ngx_http_ci_jobs_ctx_t, watch_queue);
     r = ctx->watch_request;
     c = r->connection;
 
+    if (ctx->refresh_pool != NULL) {
+        /* its last refresh is not done yet */
+        return;
+    }
+
     ngx_http_set_log_request(c->log, r);
 
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (ps == NULL) {
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+    pool = ngx_create_pool(cscf->request_pool_size, c->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    rf = ngx_palloc(pool, sizeof(ngx_http_ci_jobs_watch_refresh_t));
+    ps = ngx_palloc(pool, sizeof(ngx_http_post_subrequest_t));
+
+    if (rf == NULL || ps == NULL) {
+        ngx_destroy_pool(pool);
         return;
     }
 
     ps->handler = ngx_http_ci_jobs_watch_refreshed;
     ps->data = NULL;
 
-    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_CLONE
-                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
-        != NGX_OK)
-    {
+    /* the subrequest is made in the pool (sr->pool = r->pool) */
+
+    saved = r->pool;
+    r->pool = pool;
+
+    rc = ngx_http_subrequest(r, &r->uri, &r->args, &sr, ps,
+                             NGX_HTTP_SUBREQUEST_CLONE
+                             |NGX_HTTP_SUBREQUEST_BACKGROUND);
+
+    r->pool = saved;
+
+    if (rc != NGX_OK) {
+        ngx_destroy_pool(pool);
         return;
     }
 
+    rf->pool = pool;
+    rf->sr = sr;
+    rf->carrier = ctx;
+    ngx_queue_insert_tail(&ngx_http_ci_jobs_watch_refreshes, &rf->queue);
+
     ctx->refresh_sr = sr;
+    ctx->refresh_pool = rf;
     g->refreshed = ngx_current_msec;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
