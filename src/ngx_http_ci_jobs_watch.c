@@ -41,6 +41,13 @@
 #define NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT  15000
 
 /*
+ * When a key's watchers are walked, a stream quiet for this long sends
+ * its comment too, early: the beats of a key's streams come together, in
+ * one walk per HEARTBEAT, not one walk per stream.
+ */
+#define NGX_HTTP_CI_JOBS_WATCH_BEAT_EARLY  7500    /* half the heartbeat */
+
+/*
  * A stream whose reader lets more than this wait unsent is cut when it
  * has more to send: what a stream holds is bounded by it and one batch.
  */
@@ -449,7 +456,7 @@ ngx_http_ci_jobs_stream_look(ngx_http_request_t *r,
     failed = (pk->failed && pk->failed != ctx->stream_failed);
 
     quiet = ((ngx_msec_int_t) (now - ctx->stream_last)
-             >= NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT);
+             >= NGX_HTTP_CI_JOBS_WATCH_BEAT_EARLY);
 
     if (!changed && !failed && !quiet) {
         return;
@@ -483,7 +490,7 @@ ngx_http_ci_jobs_stream_look(ngx_http_request_t *r,
 
     if (rc == NGX_OK && !done
         && (ngx_msec_int_t) (now - ctx->stream_last)
-           >= NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT)
+           >= NGX_HTTP_CI_JOBS_WATCH_BEAT_EARLY)
     {
         rc = ngx_http_ci_jobs_stream_send(r, ctx, (u_char *) ":\n\n", 3, 0);
     }
