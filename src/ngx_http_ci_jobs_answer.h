@@ -38,6 +38,8 @@ ngx_int_t ngx_http_ci_jobs_answer(ngx_http_request_t *r,
     ngx_http_ci_jobs_from_e from, ngx_http_ci_jobs_output_t *output);
 ngx_int_t ngx_http_ci_jobs_answer_entry(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *out);
+ngx_int_t ngx_http_ci_jobs_answer_rendered(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *out);
 
 
 #endif /* _NGX_HTTP_CI_JOBS_ANSWER_H_INCLUDED_ */

@@ -67,9 +67,26 @@ typedef struct {
     u_char                       digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
     ngx_msec_t                   failed;
     ngx_msec_t                   walk_by;    /* a watcher's end or beat */
+    void                        *render;     /* the long-polls' answer */
     unsigned                     answered:1; /* digest is an answer's */
     unsigned                     joined:1;   /* a watcher came since */
 } ngx_http_ci_jobs_watch_group_t;
+
+
+/*
+ * The zone's answer rendered once for the long-polls of a key that it
+ * wakes (not once per request): each answer sent refers to it until its
+ * request ends.
+ */
+
+typedef struct {
+    ngx_uint_t                    refs;      /* the group's, the requests' */
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+    ngx_uint_t                    json;
+    u_char                        digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
+    ngx_str_t                     id;        /* x-ci-request-id */
+    ngx_str_t                     out;       /* the answer's bytes */
+} ngx_http_ci_jobs_watch_render_t;
 
 
 /* a refresh under way or done, in its own pool, until that is freed */
@@ -96,7 +113,12 @@ static void ngx_http_ci_jobs_watch_walked(ngx_http_ci_jobs_watch_group_t *g,
     ngx_http_ci_jobs_cache_peek_t *pk, ngx_msec_t now);
 static ngx_int_t ngx_http_ci_jobs_watch_refreshed(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
-static void ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r);
+static void ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r,
+    ngx_http_ci_jobs_watch_group_t *g, ngx_http_ci_jobs_cache_peek_t *pk);
+static ngx_int_t ngx_http_ci_jobs_watch_shared(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_http_ci_jobs_watch_group_t *g, ngx_http_ci_jobs_cache_peek_t *pk);
+static void ngx_http_ci_jobs_watch_render_free(void *data);
 static void ngx_http_ci_jobs_watch_refresh_start(
     ngx_http_ci_jobs_watch_group_t *g);
 static void ngx_http_ci_jobs_watch_refresh_free(void);
@@ -1139,6 +1161,10 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
         }
 
         if (ngx_queue_empty(&g->watchers)) {
+            if (g->render != NULL) {
+                ngx_http_ci_jobs_watch_render_free(g->render);
+            }
+
             ngx_rbtree_delete(&ngx_http_ci_jobs_watch_tree, &g->sn.node);
             ngx_queue_remove(&g->queue);
             ngx_free(g->sn.str.data);
@@ -1250,7 +1276,7 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
                     && ngx_memcmp(pk.digest, ctx->watch_digest,
                                   NGX_HTTP_CI_JOBS_DIGEST_LEN) != 0))
             {
-                ngx_http_ci_jobs_watch_wake(r);
+                ngx_http_ci_jobs_watch_wake(r, g, &pk);
             }
         }
 
@@ -1375,7 +1401,8 @@ ngx_http_ci_jobs_watch_soon(void)
 /* the watcher is answered from the zone: 200 if it changed, 304 if not */
 
 static void
-ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r)
+ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r,
+    ngx_http_ci_jobs_watch_group_t *g, ngx_http_ci_jobs_cache_peek_t *pk)
 {
     ngx_int_t                     rc;
     ngx_connection_t             *c;
@@ -1410,6 +1437,25 @@ ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r)
     h->value.len = ngx_sprintf(h->value.data, "wait=%T", ctx->watch_wait)
                    - h->value.data;
 
+    /* a changed answer: the key's rendering, made once for all */
+
+    rc = NGX_DECLINED;
+
+    if (pk->answer
+        && ngx_memcmp(pk->digest, ctx->watch_digest,
+                      NGX_HTTP_CI_JOBS_DIGEST_LEN) != 0)
+    {
+        rc = ngx_http_ci_jobs_watch_shared(r, ctx, lcf, g, pk);
+
+        if (rc != NGX_DECLINED) {
+            if (r->headers_out.status == NGX_HTTP_OK) {
+                ngx_http_ci_jobs_count_watch_events(1);
+            }
+
+            goto finalize;
+        }
+    }
+
     rc = ngx_http_ci_jobs_cache_latest(r, ctx, lcf);
 
     if (rc == NGX_OK) {
@@ -1429,11 +1475,144 @@ ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r)
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+finalize:
+
     ngx_http_finalize_request(r, rc);
 
 done:
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * A woken long-poll sent the key's rendering of the zone's answer, made
+ * by the first of them and shared by the others: the burst of answers a
+ * change wakes costs one copy and one rendering, not one per request.
+ * NGX_DECLINED: none to share (another location's, the entry gone).
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_watch_shared(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_http_ci_jobs_watch_group_t *g, ngx_http_ci_jobs_cache_peek_t *pk)
+{
+    u_char                           *p;
+    ngx_int_t                         rc;
+    ngx_str_t                         out;
+    ngx_pool_t                       *pool, *saved;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_ci_jobs_xml_result_t     res;
+    ngx_http_ci_jobs_watch_render_t  *rd;
+
+    rd = g->render;
+
+    if (rd == NULL
+        || ngx_memcmp(rd->digest, pk->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN)
+           != 0)
+    {
+        /* the entry copied and rendered in a pool gone at once */
+
+        pool = ngx_create_pool(4096, r->connection->log);
+        if (pool == NULL) {
+            return NGX_ERROR;
+        }
+
+        saved = r->pool;
+        r->pool = pool;
+        rc = ngx_http_ci_jobs_cache_latest(r, ctx, lcf);
+        r->pool = saved;
+
+        if (rc == NGX_OK) {
+            out.data = ctx->body->pos;
+            out.len = ctx->body->last - ctx->body->pos;
+
+            if (ctx->json) {
+                rc = ngx_http_ci_jobs_watch_json(lcf, pool, out.data, out.len,
+                                                 &res);
+                out.data = res.json;
+                out.len = res.json_len;
+            }
+        }
+
+        rd = NULL;
+
+        if (rc == NGX_OK) {
+            rd = ngx_alloc(sizeof(ngx_http_ci_jobs_watch_render_t)
+                           + ctx->ci_request_id.len + out.len,
+                           r->connection->log);
+        }
+
+        if (rd != NULL) {
+            rd->refs = 1;
+            rd->lcf = lcf;
+            rd->json = ctx->json;
+            ngx_memcpy(rd->digest, ctx->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+
+            p = (u_char *) rd + sizeof(ngx_http_ci_jobs_watch_render_t);
+
+            rd->id.data = p;
+            rd->id.len = ctx->ci_request_id.len;
+            p = ngx_cpymem(p, ctx->ci_request_id.data, rd->id.len);
+
+            rd->out.data = p;
+            rd->out.len = out.len;
+            ngx_memcpy(p, out.data, out.len);
+        }
+
+        ngx_destroy_pool(pool);
+
+        /* what pointed into it */
+
+        ctx->body = NULL;
+        ctx->copy_held = NULL;
+        ngx_str_null(&ctx->ci_request_id);
+
+        if (rd == NULL) {
+            return NGX_DECLINED;
+        }
+
+        if (g->render != NULL) {
+            ngx_http_ci_jobs_watch_render_free(g->render);
+        }
+
+        g->render = rd;
+    }
+
+    if (rd->lcf != lcf || rd->json != ctx->json) {
+        return NGX_DECLINED;
+    }
+
+    /* the request refers to it until it ends */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_ci_jobs_watch_render_free;
+    cln->data = rd;
+    rd->refs++;
+
+    ngx_memcpy(ctx->digest, rd->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+    ctx->digested = 1;
+    ctx->ci_request_id = rd->id;
+    ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_HIT;
+
+    return ngx_http_ci_jobs_answer_rendered(r, ctx, &rd->out);
+}
+
+
+/* a reference to a rendering let go of; the last frees it */
+
+static void
+ngx_http_ci_jobs_watch_render_free(void *data)
+{
+    ngx_http_ci_jobs_watch_render_t  *rd = data;
+
+    if (--rd->refs == 0) {
+        ngx_free(rd);
+    }
 }
 
 
