@@ -140,6 +140,9 @@ static size_t ngx_http_ci_jobs_stream_sent(ngx_http_ci_jobs_ctx_t *ctx);
 static void ngx_http_ci_jobs_stream_end(ngx_http_request_t *r,
     ngx_int_t rc);
 static void ngx_http_ci_jobs_stream_write(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ci_jobs_watch_latest(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_pool_t **pool);
 static ngx_int_t ngx_http_ci_jobs_watch_json(ngx_http_ci_jobs_loc_conf_t *lcf,
     ngx_pool_t *pool, u_char *xml, size_t len,
     ngx_http_ci_jobs_xml_result_t *res);
@@ -543,31 +546,22 @@ ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
     size_t                          size, id_len;
     ngx_int_t                       rc;
     ngx_uint_t                      events;
-    ngx_pool_t                     *pool, *saved;
+    ngx_pool_t                     *pool;
     ngx_http_ci_jobs_sse_job_t      jobs[NGX_HTTP_CI_JOBS_SSE_JOBS];
     ngx_http_ci_jobs_loc_conf_t    *lcf;
     ngx_http_ci_jobs_xml_result_t   res;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
-    /*
-     * The entry and its rendering are made in a pool of their own, gone
-     * once the events are written: a stream's pool grows by its events
-     * only.
-     */
+    /* gone once the events are written: the stream grows by its events */
 
-    pool = ngx_create_pool(4096, r->connection->log);
-    if (pool == NULL) {
-        return NGX_ERROR;
-    }
-
-    saved = r->pool;
-    r->pool = pool;
-    rc = ngx_http_ci_jobs_cache_latest(r, ctx, lcf);
-    r->pool = saved;
+    rc = ngx_http_ci_jobs_watch_latest(r, ctx, lcf, &pool);
 
     if (rc != NGX_OK) {
-        ngx_destroy_pool(pool);
+        if (pool != NULL) {
+            ngx_destroy_pool(pool);
+        }
+
         ctx->body = NULL;
         return (rc == NGX_DECLINED) ? NGX_OK : NGX_ERROR;
     }
@@ -952,6 +946,35 @@ ngx_http_ci_jobs_watch_header(ngx_http_request_t *r, const char *name,
             return &h[i];
         }
     }
+}
+
+
+/*
+ * The zone's entry (ngx_http_ci_jobs_cache_latest()) copied into a pool
+ * of its own, *pool, for a rendering made in it: the request's pool does
+ * not grow by them, *pool goes once they are sent.  *pool is NULL when
+ * it could not be made.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_watch_latest(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_pool_t **pool)
+{
+    ngx_int_t    rc;
+    ngx_pool_t  *saved;
+
+    *pool = ngx_create_pool(4096, r->connection->log);
+    if (*pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    saved = r->pool;
+    r->pool = *pool;
+    rc = ngx_http_ci_jobs_cache_latest(r, ctx, lcf);
+    r->pool = saved;
+
+    return rc;
 }
 
 
@@ -1500,7 +1523,7 @@ ngx_http_ci_jobs_watch_shared(ngx_http_request_t *r,
     u_char                           *p;
     ngx_int_t                         rc;
     ngx_str_t                         out;
-    ngx_pool_t                       *pool, *saved;
+    ngx_pool_t                       *pool;
     ngx_pool_cleanup_t               *cln;
     ngx_http_ci_jobs_xml_result_t     res;
     ngx_http_ci_jobs_watch_render_t  *rd;
@@ -1511,17 +1534,11 @@ ngx_http_ci_jobs_watch_shared(ngx_http_request_t *r,
         || ngx_memcmp(rd->digest, pk->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN)
            != 0)
     {
-        /* the entry copied and rendered in a pool gone at once */
+        rc = ngx_http_ci_jobs_watch_latest(r, ctx, lcf, &pool);
 
-        pool = ngx_create_pool(4096, r->connection->log);
         if (pool == NULL) {
             return NGX_ERROR;
         }
-
-        saved = r->pool;
-        r->pool = pool;
-        rc = ngx_http_ci_jobs_cache_latest(r, ctx, lcf);
-        r->pool = saved;
 
         if (rc == NGX_OK) {
             out.data = ctx->body->pos;
