@@ -95,7 +95,7 @@ typedef struct {
     ngx_queue_t                  queue;     /* the worker's refreshes */
     ngx_pool_t                  *pool;
     ngx_http_request_t          *sr;
-    ngx_http_ci_jobs_ctx_t      *carrier;   /* NULL once it has ended */
+    ngx_http_ci_jobs_ctx_t      *carrier;
 } ngx_http_ci_jobs_watch_refresh_t;
 
 
@@ -1124,13 +1124,18 @@ ngx_http_ci_jobs_watch_cleanup(void *data)
 
     ngx_http_ci_jobs_watch_remove(ctx);
 
-    /* its refresh, done since its request could not end before, goes */
+    /*
+     * Its refresh, over since its request could not end before, goes
+     * now, while the connection that its log lines and its counts of
+     * held bytes refer to is still there.
+     */
 
     rf = ctx->refresh_pool;
 
     if (rf != NULL) {
-        rf->carrier = NULL;
         ctx->refresh_pool = NULL;
+        ngx_queue_remove(&rf->queue);
+        ngx_destroy_pool(rf->pool);
     }
 
     /* a stream's events not sent: the request and its output go too */
@@ -1204,9 +1209,9 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
 
 
 /*
- * The pools of the refreshes that are done (or whose carrier has ended,
- * which a refresh does not outlive) are freed, after the events that
- * finished them: nothing refers to the subrequest any more.
+ * The pools of the refreshes that are done are freed, after the events
+ * that finished them: nothing refers to the subrequest any more.  (One
+ * whose carrier ends goes with it, ngx_http_ci_jobs_watch_cleanup().)
  */
 
 static void
@@ -1228,25 +1233,23 @@ ngx_http_ci_jobs_watch_refresh_free(void)
         next = ngx_queue_next(q);
         rf = ngx_queue_data(q, ngx_http_ci_jobs_watch_refresh_t, queue);
 
-        if (rf->carrier != NULL && !rf->sr->done) {
+        if (!rf->sr->done) {
             continue;
         }
 
-        if (rf->carrier != NULL) {
-            rf->carrier->refresh_pool = NULL;
+        rf->carrier->refresh_pool = NULL;
 
-            if (rf->carrier->refresh_sr == rf->sr) {
-                rf->carrier->refresh_sr = NULL;
-            }
+        if (rf->carrier->refresh_sr == rf->sr) {
+            rf->carrier->refresh_sr = NULL;
+        }
 
-            /* the carrier's log lines no longer name the subrequest */
+        /* the carrier's log lines no longer name the subrequest */
 
-            r = rf->carrier->watch_request;
-            lctx = r->connection->log->data;
+        r = rf->carrier->watch_request;
+        lctx = r->connection->log->data;
 
-            if (lctx->current_request == rf->sr) {
-                lctx->current_request = r;
-            }
+        if (lctx->current_request == rf->sr) {
+            lctx->current_request = r;
         }
 
         ngx_queue_remove(q);
