@@ -290,6 +290,29 @@ ngx_http_ci_jobs_answer_entry(ngx_http_request_t *r,
 
 
 /*
+ * An answer rendered already, in out, as a 200 (or a 304): the watch's
+ * long-polls share one rendering per key and change.  ctx->digest and
+ * ctx->ci_request_id are the rendering's.
+ */
+
+ngx_int_t
+ngx_http_ci_jobs_answer_rendered(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *out)
+{
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.status_line.len = 0;
+
+    if (ngx_http_ci_jobs_answer_headers(r, ctx, out->len) != NGX_OK
+        || ngx_http_ci_jobs_answer_etag(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ci_jobs_answer_send(r, out, &ngx_http_ci_jobs_output_all);
+}
+
+
+/*
  * A cached entry, in ctx->body, as a 200: its XML was good when it was
  * stored, so only a JSON answer needs a pass over it.  NGX_DECLINED when
  * that pass fails.

@@ -42,6 +42,8 @@ void ngx_http_ci_jobs_refresh_failed(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_uint_t status, ngx_buf_t *body);
 void ngx_http_ci_jobs_xml_conf_init(ngx_http_ci_jobs_xml_conf_t *xc,
     ngx_http_ci_jobs_loc_conf_t *lcf, ngx_pool_t *pool, ngx_uint_t json);
+ngx_int_t ngx_http_ci_jobs_answer_rendered(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_str_t *out);
 
 
 #endif /* _NGX_HTTP_CI_JOBS_ANSWER_H_INCLUDED_ */

@@ -329,6 +329,7 @@ typedef struct {
     time_t                       watch_wait;     /* Preference-Applied */
     u_char                       watch_digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
     ngx_http_request_t          *refresh_sr;     /* the refresh it carries */
+    void                        *refresh_pool;   /* its record, in its pool */
     unsigned                     watch_stream:1;   /* Server-Sent Events */
     unsigned                     stream_opened:1;  /* its first events */
     uint32_t                    *stream_sent;    /* the jobs' versions */

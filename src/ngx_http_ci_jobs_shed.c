@@ -43,6 +43,8 @@ static void ngx_http_ci_jobs_shed_str(ngx_http_ci_jobs_shed_t *sh,
     ngx_str_t *s);
 static void ngx_http_ci_jobs_shed_ptr(ngx_http_ci_jobs_shed_t *sh,
     u_char **p);
+static ngx_uint_t ngx_http_ci_jobs_shed_room(ngx_pool_t *pool,
+    size_t size);
 static void ngx_http_ci_jobs_shed_cleanup(void *data);
 
 
@@ -103,18 +105,33 @@ ngx_http_ci_jobs_shed(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx)
         size += sh.range[i].len;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return 0;
-    }
+    /*
+     * The copy takes what is left of the request pool's blocks when it
+     * fits (most requests: nginx's own share of the pool took a second
+     * block, which the module's context leaves about 800 bytes of), an
+     * allocation of its own otherwise.
+     */
 
-    copy = ngx_alloc(size ? size : 1, c->log);
-    if (copy == NULL) {
-        return 0;
-    }
+    if (ngx_http_ci_jobs_shed_room(r->pool, size)) {
+        copy = ngx_pnalloc(r->pool, size ? size : 1);
+        if (copy == NULL) {
+            return 0;
+        }
 
-    cln->handler = ngx_http_ci_jobs_shed_cleanup;
-    cln->data = copy;
+    } else {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return 0;
+        }
+
+        copy = ngx_alloc(size ? size : 1, c->log);
+        if (copy == NULL) {
+            return 0;
+        }
+
+        cln->handler = ngx_http_ci_jobs_shed_cleanup;
+        cln->data = copy;
+    }
 
     p = copy;
 
@@ -244,6 +261,27 @@ ngx_http_ci_jobs_shed_ptr(ngx_http_ci_jobs_shed_t *sh, u_char **p)
             return;
         }
     }
+}
+
+
+/* whether size bytes fit in a block the pool has, with no new block */
+
+static ngx_uint_t
+ngx_http_ci_jobs_shed_room(ngx_pool_t *pool, size_t size)
+{
+    ngx_pool_t  *p;
+
+    if (size > pool->max) {
+        return 0;
+    }
+
+    for (p = pool->current; p; p = p->d.next) {
+        if ((size_t) (p->d.end - p->d.last) >= size) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

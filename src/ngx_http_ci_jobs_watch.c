@@ -17,7 +17,9 @@
  * store) and sends nothing.  The lock is taken only when the entry is
  * still older than the interval (ngx_http_ci_jobs_cache_refresh_lock()),
  * so one request in the whole nginx goes upstream per key and interval,
- * whatever the number of workers and watchers.
+ * whatever the number of workers and watchers.  The subrequest has a
+ * pool of its own, freed once it is done, so that what a refresh
+ * allocates does not stay with its carrier for as long as it watches.
  */
 
 
@@ -40,6 +42,13 @@
 #define NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT  15000
 
 /*
+ * When a key's watchers are walked, a stream quiet for this long sends
+ * its comment too, early: the beats of a key's streams come together, in
+ * one walk per HEARTBEAT, not one walk per stream.
+ */
+#define NGX_HTTP_CI_JOBS_WATCH_BEAT_EARLY  7500    /* half the heartbeat */
+
+/*
  * A stream whose reader lets more than this wait unsent is cut when it
  * has more to send: what a stream holds is bounded by it and one batch.
  */
@@ -59,9 +68,36 @@ typedef struct {
     u_char                       digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
     ngx_msec_t                   failed;
     ngx_msec_t                   walk_by;    /* a watcher's end or beat */
+    void                        *render;     /* the long-polls' answer */
     unsigned                     answered:1; /* digest is an answer's */
     unsigned                     joined:1;   /* a watcher came since */
 } ngx_http_ci_jobs_watch_group_t;
+
+
+/*
+ * The zone's answer rendered once for the long-polls of a key that it
+ * wakes (not once per request): each answer sent refers to it until its
+ * request ends.
+ */
+
+typedef struct {
+    ngx_uint_t                    refs;      /* the group's, the requests' */
+    ngx_http_ci_jobs_loc_conf_t  *lcf;
+    ngx_uint_t                    json;
+    u_char                        digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
+    ngx_str_t                     id;        /* x-ci-request-id */
+    ngx_str_t                     out;       /* the answer's bytes */
+} ngx_http_ci_jobs_watch_render_t;
+
+
+/* a refresh under way or done, in its own pool, until that is freed */
+
+typedef struct {
+    ngx_queue_t                  queue;     /* the worker's refreshes */
+    ngx_pool_t                  *pool;
+    ngx_http_request_t          *sr;
+    ngx_http_ci_jobs_ctx_t      *carrier;
+} ngx_http_ci_jobs_watch_refresh_t;
 
 
 static long ngx_http_ci_jobs_watch_prefer(ngx_http_request_t *r);
@@ -78,9 +114,15 @@ static void ngx_http_ci_jobs_watch_walked(ngx_http_ci_jobs_watch_group_t *g,
     ngx_http_ci_jobs_cache_peek_t *pk, ngx_msec_t now);
 static ngx_int_t ngx_http_ci_jobs_watch_refreshed(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
-static void ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r);
+static void ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r,
+    ngx_http_ci_jobs_watch_group_t *g, ngx_http_ci_jobs_cache_peek_t *pk);
+static ngx_int_t ngx_http_ci_jobs_watch_shared(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_http_ci_jobs_watch_group_t *g, ngx_http_ci_jobs_cache_peek_t *pk);
+static void ngx_http_ci_jobs_watch_render_free(void *data);
 static void ngx_http_ci_jobs_watch_refresh_start(
     ngx_http_ci_jobs_watch_group_t *g);
+static void ngx_http_ci_jobs_watch_refresh_free(void);
 static ngx_table_elt_t *ngx_http_ci_jobs_watch_header(ngx_http_request_t *r,
     const char *name, size_t len, ngx_table_elt_t *after);
 static ngx_int_t ngx_http_ci_jobs_watch_register(ngx_http_request_t *r,
@@ -99,6 +141,9 @@ static size_t ngx_http_ci_jobs_stream_sent(ngx_http_ci_jobs_ctx_t *ctx);
 static void ngx_http_ci_jobs_stream_end(ngx_http_request_t *r,
     ngx_int_t rc);
 static void ngx_http_ci_jobs_stream_write(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ci_jobs_watch_latest(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_pool_t **pool);
 static ngx_int_t ngx_http_ci_jobs_watch_json(ngx_http_ci_jobs_loc_conf_t *lcf,
     ngx_pool_t *pool, u_char *xml, size_t len,
     ngx_http_ci_jobs_xml_result_t *res);
@@ -107,6 +152,7 @@ static ngx_int_t ngx_http_ci_jobs_watch_json(ngx_http_ci_jobs_loc_conf_t *lcf,
 static ngx_rbtree_t       ngx_http_ci_jobs_watch_tree;
 static ngx_rbtree_node_t  ngx_http_ci_jobs_watch_sentinel;
 static ngx_queue_t        ngx_http_ci_jobs_watch_groups;
+static ngx_queue_t        ngx_http_ci_jobs_watch_refreshes;
 static ngx_uint_t         ngx_http_ci_jobs_watchers;
 static ngx_event_t        ngx_http_ci_jobs_watch_timer;
 
@@ -428,7 +474,7 @@ ngx_http_ci_jobs_stream_look(ngx_http_request_t *r,
     failed = (pk->failed && pk->failed != ctx->stream_failed);
 
     quiet = ((ngx_msec_int_t) (now - ctx->stream_last)
-             >= NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT);
+             >= NGX_HTTP_CI_JOBS_WATCH_BEAT_EARLY);
 
     if (!changed && !failed && !quiet) {
         return;
@@ -462,7 +508,7 @@ ngx_http_ci_jobs_stream_look(ngx_http_request_t *r,
 
     if (rc == NGX_OK && !done
         && (ngx_msec_int_t) (now - ctx->stream_last)
-           >= NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT)
+           >= NGX_HTTP_CI_JOBS_WATCH_BEAT_EARLY)
     {
         rc = ngx_http_ci_jobs_stream_send(r, ctx, (u_char *) ":\n\n", 3, 0);
     }
@@ -493,31 +539,22 @@ ngx_http_ci_jobs_stream_events(ngx_http_request_t *r,
     size_t                          size, id_len;
     ngx_int_t                       rc;
     ngx_uint_t                      events;
-    ngx_pool_t                     *pool, *saved;
+    ngx_pool_t                     *pool;
     ngx_http_ci_jobs_sse_job_t      jobs[NGX_HTTP_CI_JOBS_SSE_JOBS];
     ngx_http_ci_jobs_loc_conf_t    *lcf;
     ngx_http_ci_jobs_xml_result_t   res;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
-    /*
-     * The entry and its rendering are made in a pool of their own, gone
-     * once the events are written: a stream's pool grows by its events
-     * only.
-     */
+    /* gone once the events are written: the stream grows by its events */
 
-    pool = ngx_create_pool(4096, r->connection->log);
-    if (pool == NULL) {
-        return NGX_ERROR;
-    }
-
-    saved = r->pool;
-    r->pool = pool;
-    rc = ngx_http_ci_jobs_cache_latest(r, ctx, lcf);
-    r->pool = saved;
+    rc = ngx_http_ci_jobs_watch_latest(r, ctx, lcf, &pool);
 
     if (rc != NGX_OK) {
-        ngx_destroy_pool(pool);
+        if (pool != NULL) {
+            ngx_destroy_pool(pool);
+        }
+
         ctx->body = NULL;
         return (rc == NGX_DECLINED) ? NGX_OK : NGX_ERROR;
     }
@@ -859,6 +896,35 @@ ngx_http_ci_jobs_watch_header(ngx_http_request_t *r, const char *name,
 }
 
 
+/*
+ * The zone's entry (ngx_http_ci_jobs_cache_latest()) copied into a pool
+ * of its own, *pool, for a rendering made in it: the request's pool does
+ * not grow by them, *pool goes once they are sent.  *pool is NULL when
+ * it could not be made.
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_watch_latest(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_pool_t **pool)
+{
+    ngx_int_t    rc;
+    ngx_pool_t  *saved;
+
+    *pool = ngx_create_pool(4096, r->connection->log);
+    if (*pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    saved = r->pool;
+    r->pool = *pool;
+    rc = ngx_http_ci_jobs_cache_latest(r, ctx, lcf);
+    r->pool = saved;
+
+    return rc;
+}
+
+
 /* XML (an answer, an error) rendered in JSON as the JSON mode does */
 
 static ngx_int_t
@@ -923,6 +989,7 @@ ngx_http_ci_jobs_watch_group(ngx_http_ci_jobs_ctx_t *ctx,
                         &ngx_http_ci_jobs_watch_sentinel,
                         ngx_str_rbtree_insert_value);
         ngx_queue_init(&ngx_http_ci_jobs_watch_groups);
+        ngx_queue_init(&ngx_http_ci_jobs_watch_refreshes);
     }
 
     /* the zone's address first: two zones may hold the same key */
@@ -972,8 +1039,9 @@ ngx_http_ci_jobs_watch_cleanup(void *data)
 {
     ngx_http_request_t *r = data;
 
-    ngx_chain_t             *cl;
-    ngx_http_ci_jobs_ctx_t  *ctx;
+    ngx_chain_t                       *cl;
+    ngx_http_ci_jobs_ctx_t            *ctx;
+    ngx_http_ci_jobs_watch_refresh_t  *rf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
 
@@ -982,6 +1050,20 @@ ngx_http_ci_jobs_watch_cleanup(void *data)
     }
 
     ngx_http_ci_jobs_watch_remove(ctx);
+
+    /*
+     * Its refresh, over since its request could not end before, goes
+     * now, while the connection that its log lines and its counts of
+     * held bytes refer to is still there.
+     */
+
+    rf = ctx->refresh_pool;
+
+    if (rf != NULL) {
+        ctx->refresh_pool = NULL;
+        ngx_queue_remove(&rf->queue);
+        ngx_destroy_pool(rf->pool);
+    }
 
     /* a stream's events not sent: the request and its output go too */
 
@@ -1020,6 +1102,8 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
     ngx_queue_t                     *q, *next;
     ngx_http_ci_jobs_watch_group_t  *g;
 
+    ngx_http_ci_jobs_watch_refresh_free();
+
     for (q = ngx_queue_head(&ngx_http_ci_jobs_watch_groups);
          q != ngx_queue_sentinel(&ngx_http_ci_jobs_watch_groups);
          q = next)
@@ -1032,6 +1116,10 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
         }
 
         if (ngx_queue_empty(&g->watchers)) {
+            if (g->render != NULL) {
+                ngx_http_ci_jobs_watch_render_free(g->render);
+            }
+
             ngx_rbtree_delete(&ngx_http_ci_jobs_watch_tree, &g->sn.node);
             ngx_queue_remove(&g->queue);
             ngx_free(g->sn.str.data);
@@ -1039,8 +1127,60 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
         }
     }
 
-    if (ngx_http_ci_jobs_watchers) {
+    if (ngx_http_ci_jobs_watchers
+        || !ngx_queue_empty(&ngx_http_ci_jobs_watch_refreshes))
+    {
         ngx_add_timer(ev, NGX_HTTP_CI_JOBS_WATCH_TICK);
+    }
+}
+
+
+/*
+ * The pools of the refreshes that are done are freed, after the events
+ * that finished them: nothing refers to the subrequest any more.  (One
+ * whose carrier ends goes with it, ngx_http_ci_jobs_watch_cleanup().)
+ */
+
+static void
+ngx_http_ci_jobs_watch_refresh_free(void)
+{
+    ngx_queue_t                       *q, *next;
+    ngx_http_log_ctx_t                *lctx;
+    ngx_http_request_t                *r;
+    ngx_http_ci_jobs_watch_refresh_t  *rf;
+
+    if (ngx_http_ci_jobs_watch_refreshes.next == NULL) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_ci_jobs_watch_refreshes);
+         q != ngx_queue_sentinel(&ngx_http_ci_jobs_watch_refreshes);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        rf = ngx_queue_data(q, ngx_http_ci_jobs_watch_refresh_t, queue);
+
+        if (!rf->sr->done) {
+            continue;
+        }
+
+        rf->carrier->refresh_pool = NULL;
+
+        if (rf->carrier->refresh_sr == rf->sr) {
+            rf->carrier->refresh_sr = NULL;
+        }
+
+        /* the carrier's log lines no longer name the subrequest */
+
+        r = rf->carrier->watch_request;
+        lctx = r->connection->log->data;
+
+        if (lctx->current_request == rf->sr) {
+            lctx->current_request = r;
+        }
+
+        ngx_queue_remove(q);
+        ngx_destroy_pool(rf->pool);
     }
 }
 
@@ -1089,7 +1229,7 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
                     && ngx_memcmp(pk.digest, ctx->watch_digest,
                                   NGX_HTTP_CI_JOBS_DIGEST_LEN) != 0))
             {
-                ngx_http_ci_jobs_watch_wake(r);
+                ngx_http_ci_jobs_watch_wake(r, g, &pk);
             }
         }
 
@@ -1214,7 +1354,8 @@ ngx_http_ci_jobs_watch_soon(void)
 /* the watcher is answered from the zone: 200 if it changed, 304 if not */
 
 static void
-ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r)
+ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r,
+    ngx_http_ci_jobs_watch_group_t *g, ngx_http_ci_jobs_cache_peek_t *pk)
 {
     ngx_str_t                     wait;
     ngx_int_t                     rc;
@@ -1246,6 +1387,25 @@ ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r)
         goto done;
     }
 
+    /* a changed answer: the key's rendering, made once for all */
+
+    rc = NGX_DECLINED;
+
+    if (pk->answer
+        && ngx_memcmp(pk->digest, ctx->watch_digest,
+                      NGX_HTTP_CI_JOBS_DIGEST_LEN) != 0)
+    {
+        rc = ngx_http_ci_jobs_watch_shared(r, ctx, lcf, g, pk);
+
+        if (rc != NGX_DECLINED) {
+            if (r->headers_out.status == NGX_HTTP_OK) {
+                ngx_http_ci_jobs_count_watch_events(1);
+            }
+
+            goto finalize;
+        }
+    }
+
     rc = ngx_http_ci_jobs_cache_latest(r, ctx, lcf);
 
     if (rc == NGX_OK) {
@@ -1265,11 +1425,138 @@ ngx_http_ci_jobs_watch_wake(ngx_http_request_t *r)
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+finalize:
+
     ngx_http_finalize_request(r, rc);
 
 done:
 
     ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * A woken long-poll sent the key's rendering of the zone's answer, made
+ * by the first of them and shared by the others: the burst of answers a
+ * change wakes costs one copy and one rendering, not one per request.
+ * NGX_DECLINED: none to share (another location's, the entry gone).
+ */
+
+static ngx_int_t
+ngx_http_ci_jobs_watch_shared(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf,
+    ngx_http_ci_jobs_watch_group_t *g, ngx_http_ci_jobs_cache_peek_t *pk)
+{
+    u_char                           *p;
+    ngx_int_t                         rc;
+    ngx_str_t                         out;
+    ngx_pool_t                       *pool;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_ci_jobs_xml_result_t     res;
+    ngx_http_ci_jobs_watch_render_t  *rd;
+
+    rd = g->render;
+
+    if (rd == NULL
+        || ngx_memcmp(rd->digest, pk->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN)
+           != 0)
+    {
+        rc = ngx_http_ci_jobs_watch_latest(r, ctx, lcf, &pool);
+
+        if (pool == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            out.data = ctx->body->pos;
+            out.len = ctx->body->last - ctx->body->pos;
+
+            if (ctx->json) {
+                rc = ngx_http_ci_jobs_watch_json(lcf, pool, out.data, out.len,
+                                                 &res);
+                out.data = res.json;
+                out.len = res.json_len;
+            }
+        }
+
+        rd = NULL;
+
+        if (rc == NGX_OK) {
+            rd = ngx_alloc(sizeof(ngx_http_ci_jobs_watch_render_t)
+                           + ctx->ci_request_id.len + out.len,
+                           r->connection->log);
+        }
+
+        if (rd != NULL) {
+            rd->refs = 1;
+            rd->lcf = lcf;
+            rd->json = ctx->json;
+            ngx_memcpy(rd->digest, ctx->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+
+            p = (u_char *) rd + sizeof(ngx_http_ci_jobs_watch_render_t);
+
+            rd->id.data = p;
+            rd->id.len = ctx->ci_request_id.len;
+            p = ngx_cpymem(p, ctx->ci_request_id.data, rd->id.len);
+
+            rd->out.data = p;
+            rd->out.len = out.len;
+            ngx_memcpy(p, out.data, out.len);
+        }
+
+        ngx_destroy_pool(pool);
+
+        /* what pointed into it */
+
+        ctx->body = NULL;
+        ctx->copy_held = NULL;
+        ngx_str_null(&ctx->ci_request_id);
+
+        if (rd == NULL) {
+            return NGX_DECLINED;
+        }
+
+        if (g->render != NULL) {
+            ngx_http_ci_jobs_watch_render_free(g->render);
+        }
+
+        g->render = rd;
+    }
+
+    if (rd->lcf != lcf || rd->json != ctx->json) {
+        return NGX_DECLINED;
+    }
+
+    /* the request refers to it until it ends */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_ci_jobs_watch_render_free;
+    cln->data = rd;
+    rd->refs++;
+
+    ngx_memcpy(ctx->digest, rd->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
+    ctx->digested = 1;
+    ctx->ci_request_id = rd->id;
+    ctx->cache_status = NGX_HTTP_CI_JOBS_CACHE_HIT;
+
+    return ngx_http_ci_jobs_answer_rendered(r, ctx, &rd->out);
+}
+
+
+/* a reference to a rendering let go of; the last frees it */
+
+static void
+ngx_http_ci_jobs_watch_render_free(void *data)
+{
+    ngx_http_ci_jobs_watch_render_t  *rd = data;
+
+    if (--rd->refs == 0) {
+        ngx_free(rd);
+    }
 }
 
 
@@ -1283,35 +1570,68 @@ done:
 static void
 ngx_http_ci_jobs_watch_refresh_start(ngx_http_ci_jobs_watch_group_t *g)
 {
-    ngx_connection_t            *c;
-    ngx_http_request_t          *r, *sr;
-    ngx_http_ci_jobs_ctx_t      *ctx;
-    ngx_http_post_subrequest_t  *ps;
+    ngx_int_t                          rc;
+    ngx_pool_t                        *pool, *saved;
+    ngx_connection_t                  *c;
+    ngx_http_request_t                *r, *sr;
+    ngx_http_ci_jobs_ctx_t            *ctx;
+    ngx_http_core_srv_conf_t          *cscf;
+    ngx_http_post_subrequest_t        *ps;
+    ngx_http_ci_jobs_watch_refresh_t  *rf;
 
     ctx = ngx_queue_data(ngx_queue_last(&g->watchers),
                          ngx_http_ci_jobs_ctx_t, watch_queue);
     r = ctx->watch_request;
     c = r->connection;
 
+    if (ctx->refresh_pool != NULL) {
+        /* its last refresh is not done yet */
+        return;
+    }
+
     ngx_http_set_log_request(c->log, r);
 
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (ps == NULL) {
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+    pool = ngx_create_pool(cscf->request_pool_size, c->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    rf = ngx_palloc(pool, sizeof(ngx_http_ci_jobs_watch_refresh_t));
+    ps = ngx_palloc(pool, sizeof(ngx_http_post_subrequest_t));
+
+    if (rf == NULL || ps == NULL) {
+        ngx_destroy_pool(pool);
         return;
     }
 
     ps->handler = ngx_http_ci_jobs_watch_refreshed;
     ps->data = NULL;
 
-    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, ps,
-                            NGX_HTTP_SUBREQUEST_CLONE
-                            |NGX_HTTP_SUBREQUEST_BACKGROUND)
-        != NGX_OK)
-    {
+    /* the subrequest is made in the pool (sr->pool = r->pool) */
+
+    saved = r->pool;
+    r->pool = pool;
+
+    rc = ngx_http_subrequest(r, &r->uri, &r->args, &sr, ps,
+                             NGX_HTTP_SUBREQUEST_CLONE
+                             |NGX_HTTP_SUBREQUEST_BACKGROUND);
+
+    r->pool = saved;
+
+    if (rc != NGX_OK) {
+        ngx_destroy_pool(pool);
         return;
     }
 
+    rf->pool = pool;
+    rf->sr = sr;
+    rf->carrier = ctx;
+    ngx_queue_insert_tail(&ngx_http_ci_jobs_watch_refreshes, &rf->queue);
+
     ctx->refresh_sr = sr;
+    ctx->refresh_pool = rf;
     g->refreshed = ngx_current_msec;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,

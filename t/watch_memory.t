@@ -2,11 +2,13 @@
 
 # What an open event stream costs its worker: the worker's RSS with 1,000
 # streams open on 100 running jobs, less its RSS before them, per stream
-# (one worker, each stream past its first event; no refresh meanwhile,
-# whose memory is its carrier's); once with a browser's
-# request headers, once with a 1.5 KiB cookie as well, which takes nginx
-# an 8 KiB large_client_header_buffers buffer.  The figures of
-# docs/watch.md:
+# (one worker, each stream past its first event; no refresh meanwhile);
+# once with a browser's request headers, once with a 1.5 KiB cookie as
+# well, which takes nginx an 8 KiB large_client_header_buffers buffer.
+# Then what the refreshes leave: 100 streams on 20 running jobs refreshed
+# every second, the worker's RSS over 10 s of refreshes, per refresh (a
+# refresh's memory is freed once it is done, not kept by the stream that
+# carried it).  The figures of docs/watch.md:
 #
 #   TEST_NGINX_MODULE=$PWD/build/ngx_http_ci_jobs_module.so \
 #       prove -v t/watch_memory.t
@@ -40,7 +42,7 @@ my $HTTP = <<'EOF';
             ci_jobs on;
             ci_jobs_cache ci_jobs;
             ci_jobs_watch on;
-            ci_jobs_watch_interval 1h;
+            ci_jobs_watch_interval %%INTERVAL%%;
             ci_jobs_pass http://127.0.0.1:%%EMU_plain%%;
         }
     }
@@ -89,11 +91,12 @@ sub first_events {
     return scalar(@socks) - keys %pending;
 }
 
-# KiB per stream, in a new nginx with one worker
-sub measure {
-    my ($cookie) = @_;
+# a new nginx with one worker and room for the streams
+sub start {
+    my ($interval) = @_;
 
-    $t = CiJobsTest->new(workers => 1, start => 0, http => $HTTP);
+    (my $http = $HTTP) =~ s/%%INTERVAL%%/$interval/;
+    $t = CiJobsTest->new(workers => 1, start => 0, http => $http);
 
     # room for the streams in one worker
     my $conf = $t->dir . '/nginx.conf';
@@ -106,6 +109,13 @@ sub measure {
     close $fh;
     $t->start_nginx($conf);
     ($worker) = $t->worker_pids;
+}
+
+# KiB per stream
+sub measure {
+    my ($cookie, $bound) = @_;
+
+    start('1h');
 
     # the jobs' answers first, and a round of streams opened and closed,
     # so that what the worker keeps anyway is there before the measure
@@ -126,8 +136,8 @@ sub measure {
     my $per = ($after - $before) / $N;
     diag sprintf 'worker RSS %d KiB before, %d KiB with %d streams: '
                  . '%.1f KiB per stream', $before, $after, $N, $per;
-    cmp_ok($per, '<=', 12, sprintf 'a stream costs its worker %.1f KiB '
-           . '(at most 12)', $per);
+    cmp_ok($per, '<=', $bound, sprintf 'a stream costs its worker %.1f KiB '
+           . '(at most %s)', $per, $bound);
 
     close $_ for @streams;
     $t->done;
@@ -135,10 +145,41 @@ sub measure {
     return $per;
 }
 
-my $small = measure(0);
-my $large = measure(1500);
+# KiB the worker keeps per refresh
+sub refreshes {
+    start('1s');
+
+    my @jobs = map { "timed999x$_" } 1 .. 20;
+    $t->get("/watch/jobs/$_") for @jobs;
+    my @streams = map { open_stream($jobs[$_ % 20], 0) } 1 .. 100;
+    is(first_events(@streams), 100, '100 streams open on 20 running jobs');
+
+    # the first refreshes' memory is there before the measure
+    sleep 3;
+    my ($before, $t0) = (rss_kib(), time);
+    sleep 10;
+    my ($after, $t1) = (rss_kib(), time);
+    my $n = grep { $_->{time} >= $t0 && $_->{time} <= $t1 }
+            $t->upstream_requests;
+    cmp_ok($n, '>=', 100, "$n refreshes in 10 s");
+
+    my $per = ($after - $before) / ($n || 1);
+    diag sprintf 'worker RSS %d KiB, then %d KiB after %d refreshes: '
+                 . '%.2f KiB per refresh', $before, $after, $n, $per;
+    cmp_ok($per, '<', 3, sprintf 'a refresh leaves %.2f KiB (less than 3)',
+           $per);
+
+    close $_ for @streams;
+    $t->done;
+
+    return $per;
+}
+
+my $small = measure(0, 9);
+my $large = measure(1500, 12.5);
+my $refresh = refreshes();
 diag sprintf '%.1f KiB per stream (request headers within 1 KiB), %.1f KiB '
-             . '(a 1.5 KiB cookie: an 8 KiB large header buffer)',
-             $small, $large;
+             . '(a 1.5 KiB cookie: an 8 KiB large header buffer); %.2f KiB '
+             . 'per refresh', $small, $large, $refresh;
 
 done_testing;
