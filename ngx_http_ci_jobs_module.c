@@ -1099,5 +1099,7 @@ ngx_http_ci_jobs_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_ci_jobs_xml_cleanup();
 
+    ngx_http_ci_jobs_cache_exit();
+
     ngx_http_ci_jobs_targets_exit(cycle);
 }

@@ -819,6 +819,26 @@ ngx_http_ci_jobs_cache_answer(ngx_http_ci_jobs_ctx_t *ctx,
 }
 
 
+/*
+ * At the worker's exit: the worker's copies go with their slots, as the
+ * module itself is unloaded with the cycle's pool.  A request still
+ * sending one keeps it until it ends.
+ */
+
+void
+ngx_http_ci_jobs_cache_exit(void)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_CI_JOBS_CACHE_COPIES; i++) {
+        if (ngx_http_ci_jobs_cache_copies[i] != NULL) {
+            ngx_http_ci_jobs_cache_unshare(ngx_http_ci_jobs_cache_copies[i]);
+            ngx_http_ci_jobs_cache_copies[i] = NULL;
+        }
+    }
+}
+
+
 static void
 ngx_http_ci_jobs_cache_unshare(void *data)
 {

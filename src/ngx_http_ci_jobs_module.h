@@ -467,6 +467,7 @@ ngx_int_t ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 ngx_int_t ngx_http_ci_jobs_cache_latest(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
+void ngx_http_ci_jobs_cache_exit(void);
 ngx_int_t ngx_http_ci_jobs_cache_stale(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 void ngx_http_ci_jobs_cache_count(ngx_shm_zone_t *zone, ngx_uint_t status);
