@@ -117,7 +117,8 @@ static void ngx_http_ci_jobs_watch_cleanup(void *data);
 static void ngx_http_ci_jobs_watch_remove(ngx_http_ci_jobs_ctx_t *ctx);
 static void ngx_http_ci_jobs_watch_tick(ngx_event_t *ev);
 static void ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g);
-static ngx_uint_t ngx_http_ci_jobs_watch_spread(ngx_msec_t now);
+static void ngx_http_ci_jobs_watch_budget_reset(void);
+static ngx_uint_t ngx_http_ci_jobs_watch_spread(void);
 static ngx_uint_t ngx_http_ci_jobs_watch_walk_due(
     ngx_http_ci_jobs_watch_group_t *g, ngx_http_ci_jobs_cache_peek_t *pk,
     ngx_msec_t now);
@@ -171,6 +172,7 @@ static ngx_event_t        ngx_http_ci_jobs_watch_timer;
 static ngx_uint_t         ngx_http_ci_jobs_watch_share;
 static ngx_msec_t         ngx_http_ci_jobs_watch_window;
 static ngx_uint_t         ngx_http_ci_jobs_watch_started;
+static ngx_uint_t         ngx_http_ci_jobs_watch_budget;
 
 
 /*
@@ -1122,6 +1124,7 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
     ngx_http_ci_jobs_watch_group_t  *g;
 
     ngx_http_ci_jobs_watch_refresh_free();
+    ngx_http_ci_jobs_watch_budget_reset();
 
     for (q = ngx_queue_head(&ngx_http_ci_jobs_watch_groups);
          q != ngx_queue_sentinel(&ngx_http_ci_jobs_watch_groups);
@@ -1154,6 +1157,32 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
     {
         ngx_add_timer(ev, NGX_HTTP_CI_JOBS_WATCH_TICK);
     }
+}
+
+
+/*
+ * The refreshes a tick may start.  One that comes late, on a busy worker,
+ * may start as many more as its lateness is worth.
+ */
+
+static void
+ngx_http_ci_jobs_watch_budget_reset(void)
+{
+    ngx_msec_t  elapsed;
+
+    elapsed = ngx_current_msec - ngx_http_ci_jobs_watch_window;
+
+    if (elapsed < NGX_HTTP_CI_JOBS_WATCH_TICK) {
+        return;
+    }
+
+    elapsed = ngx_min(elapsed, 2 * NGX_HTTP_CI_JOBS_WATCH_TICK);
+
+    ngx_http_ci_jobs_watch_window = ngx_current_msec;
+    ngx_http_ci_jobs_watch_started = 0;
+    ngx_http_ci_jobs_watch_budget =
+        (NGX_HTTP_CI_JOBS_WATCH_SPREAD * ngx_http_ci_jobs_watch_share
+         * elapsed / NGX_HTTP_CI_JOBS_WATCH_TICK + 999) / 1000;
 }
 
 
@@ -1280,7 +1309,7 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
             || (pk.pending
                 && (ngx_msec_int_t) (now - pk.fetched)
                    >= (ngx_msec_int_t) g->interval))
-        && (pk.due || ngx_http_ci_jobs_watch_spread(now)))
+        && (pk.due || ngx_http_ci_jobs_watch_spread()))
     {
         ngx_http_ci_jobs_watch_refresh_start(g);
     }
@@ -1293,21 +1322,11 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
  */
 
 static ngx_uint_t
-ngx_http_ci_jobs_watch_spread(ngx_msec_t now)
+ngx_http_ci_jobs_watch_spread(void)
 {
-    ngx_uint_t  budget;
-
-    if ((ngx_msec_int_t) (now - ngx_http_ci_jobs_watch_window)
-        >= NGX_HTTP_CI_JOBS_WATCH_TICK)
+    if (ngx_http_ci_jobs_watch_started
+        >= ngx_max(ngx_http_ci_jobs_watch_budget, 1))
     {
-        ngx_http_ci_jobs_watch_window = now;
-        ngx_http_ci_jobs_watch_started = 0;
-    }
-
-    budget = (NGX_HTTP_CI_JOBS_WATCH_SPREAD * ngx_http_ci_jobs_watch_share
-              + 999) / 1000;
-
-    if (ngx_http_ci_jobs_watch_started >= ngx_max(budget, 1)) {
         return 0;
     }
 
