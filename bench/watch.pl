@@ -27,6 +27,8 @@
 #
 #   perl bench/watch.pl      (make bench-watch; make bench runs it too)
 #
+# BENCH_WATCH_SCENARIOS (sse,idle,idle1,poll,longpoll) runs some of them.
+#
 # Prints the table and writes it to build/bench/watch.txt.
 
 use strict;
@@ -111,11 +113,16 @@ my ($nginx, $base_rss, $nginx_version);
 ($nginx_version) = `$CiJobsTest::NGINX -v 2>&1` =~ m{nginx/(\S+)};
 my $load_before = (split ' ', CiJobsTest::slurp('/proc/loadavg'))[1];
 my %row;
-$row{sse} = phase('sse', "/ci/jobs/tick${STEP}x", $WATCHERS);
-$row{idle} = phase('sse', '/ci/jobs/jobsRunning', $WATCHERS, $IDLE);
-$row{idle1} = phase('sse', '/ci/jobs/jobsRunning', $JOBS, $IDLE);
-$row{poll} = phase('poll', "/ci/jobs/tick${STEP}x", $POLLERS);
-$row{longpoll} = phase('longpoll', "/ci/jobs/tick${STEP}x", $LONGPOLLS);
+my %want = map { $_ => 1 } split /,/,
+    ($ENV{BENCH_WATCH_SCENARIOS} || 'sse,idle,idle1,poll,longpoll');
+$row{sse} = phase('sse', "/ci/jobs/tick${STEP}x", $WATCHERS) if $want{sse};
+$row{idle} = phase('sse', '/ci/jobs/jobsRunning', $WATCHERS, $IDLE)
+    if $want{idle};
+$row{idle1} = phase('sse', '/ci/jobs/jobsRunning', $JOBS, $IDLE)
+    if $want{idle1};
+$row{poll} = phase('poll', "/ci/jobs/tick${STEP}x", $POLLERS) if $want{poll};
+$row{longpoll} = phase('longpoll', "/ci/jobs/tick${STEP}x", $LONGPOLLS)
+    if $want{longpoll};
 
 $emu->stop_all;
 my $load_after = (split ' ', CiJobsTest::slurp('/proc/loadavg'))[1];
@@ -128,7 +135,7 @@ my $table = sprintf "%-9s %7s %8s %8s %8s %8s %7s %8s %9s %9s %8s\n",
        req/chg bytes/chg up/chg);
 for (@order) {
     my ($key, $name) = @$_;
-    my $r = $row{$key};
+    my $r = $row{$key} or next;
     $table .= sprintf "%-9s %7d %8.1f %8s %8s %8s %7.2f %8.2f %9.1f %9.0f %8.2f\n",
         $name, $r->{ready}, $r->{up_per_interval},
         map({ defined $r->{$_} ? $r->{$_} : '-' } qw(p50 p99 max)),

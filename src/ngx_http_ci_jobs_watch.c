@@ -38,6 +38,16 @@
  */
 #define NGX_HTTP_CI_JOBS_WATCH_TICK       50
 
+/*
+ * Refreshes due at once (keys first asked for together, as when browsers
+ * reconnect after a reload) are spread over the interval: a tick starts
+ * at most this many times its share of the worker's keys' refreshes, the
+ * others start on the ticks after.  Keys once apart stay apart, so CI
+ * gets a few queries a tick, and the watchers a few keys' changes, rather
+ * than every key's in one burst.
+ */
+#define NGX_HTTP_CI_JOBS_WATCH_SPREAD     2
+
 /* a stream sends a comment when it has sent nothing for this long */
 #define NGX_HTTP_CI_JOBS_WATCH_HEARTBEAT  15000
 
@@ -107,6 +117,8 @@ static void ngx_http_ci_jobs_watch_cleanup(void *data);
 static void ngx_http_ci_jobs_watch_remove(ngx_http_ci_jobs_ctx_t *ctx);
 static void ngx_http_ci_jobs_watch_tick(ngx_event_t *ev);
 static void ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g);
+static void ngx_http_ci_jobs_watch_budget_reset(void);
+static ngx_uint_t ngx_http_ci_jobs_watch_spread(void);
 static ngx_uint_t ngx_http_ci_jobs_watch_walk_due(
     ngx_http_ci_jobs_watch_group_t *g, ngx_http_ci_jobs_cache_peek_t *pk,
     ngx_msec_t now);
@@ -155,6 +167,12 @@ static ngx_queue_t        ngx_http_ci_jobs_watch_groups;
 static ngx_queue_t        ngx_http_ci_jobs_watch_refreshes;
 static ngx_uint_t         ngx_http_ci_jobs_watchers;
 static ngx_event_t        ngx_http_ci_jobs_watch_timer;
+
+/* the refreshes a tick may start: the keys' shares, in thousandths */
+static ngx_uint_t         ngx_http_ci_jobs_watch_share;
+static ngx_msec_t         ngx_http_ci_jobs_watch_window;
+static ngx_uint_t         ngx_http_ci_jobs_watch_started;
+static ngx_uint_t         ngx_http_ci_jobs_watch_budget;
 
 
 /*
@@ -1026,6 +1044,9 @@ ngx_http_ci_jobs_watch_group(ngx_http_ci_jobs_ctx_t *ctx,
     g->interval = lcf->watch_interval;
     g->refreshed = ngx_current_msec - lcf->watch_interval;
 
+    ngx_http_ci_jobs_watch_share += NGX_HTTP_CI_JOBS_WATCH_TICK * 1000
+                                    / g->interval;
+
     ngx_queue_init(&g->watchers);
     ngx_queue_insert_tail(&ngx_http_ci_jobs_watch_groups, &g->queue);
     ngx_rbtree_insert(&ngx_http_ci_jobs_watch_tree, &g->sn.node);
@@ -1103,6 +1124,7 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
     ngx_http_ci_jobs_watch_group_t  *g;
 
     ngx_http_ci_jobs_watch_refresh_free();
+    ngx_http_ci_jobs_watch_budget_reset();
 
     for (q = ngx_queue_head(&ngx_http_ci_jobs_watch_groups);
          q != ngx_queue_sentinel(&ngx_http_ci_jobs_watch_groups);
@@ -1120,6 +1142,9 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
                 ngx_http_ci_jobs_watch_render_free(g->render);
             }
 
+            ngx_http_ci_jobs_watch_share -= NGX_HTTP_CI_JOBS_WATCH_TICK
+                                            * 1000 / g->interval;
+
             ngx_rbtree_delete(&ngx_http_ci_jobs_watch_tree, &g->sn.node);
             ngx_queue_remove(&g->queue);
             ngx_free(g->sn.str.data);
@@ -1132,6 +1157,32 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
     {
         ngx_add_timer(ev, NGX_HTTP_CI_JOBS_WATCH_TICK);
     }
+}
+
+
+/*
+ * The refreshes a tick may start.  One that comes late, on a busy worker,
+ * may start as many more as its lateness is worth.
+ */
+
+static void
+ngx_http_ci_jobs_watch_budget_reset(void)
+{
+    ngx_msec_t  elapsed;
+
+    elapsed = ngx_current_msec - ngx_http_ci_jobs_watch_window;
+
+    if (elapsed < NGX_HTTP_CI_JOBS_WATCH_TICK) {
+        return;
+    }
+
+    elapsed = ngx_min(elapsed, 2 * NGX_HTTP_CI_JOBS_WATCH_TICK);
+
+    ngx_http_ci_jobs_watch_window = ngx_current_msec;
+    ngx_http_ci_jobs_watch_started = 0;
+    ngx_http_ci_jobs_watch_budget =
+        (NGX_HTTP_CI_JOBS_WATCH_SPREAD * ngx_http_ci_jobs_watch_share
+         * elapsed / NGX_HTTP_CI_JOBS_WATCH_TICK + 999) / 1000;
 }
 
 
@@ -1257,10 +1308,31 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
             || pk.due
             || (pk.pending
                 && (ngx_msec_int_t) (now - pk.fetched)
-                   >= (ngx_msec_int_t) g->interval)))
+                   >= (ngx_msec_int_t) g->interval))
+        && (pk.due || ngx_http_ci_jobs_watch_spread()))
     {
         ngx_http_ci_jobs_watch_refresh_start(g);
     }
+}
+
+
+/*
+ * Whether a refresh that is due may start in this tick (one woken by a
+ * notification of CI is not held back).
+ */
+
+static ngx_uint_t
+ngx_http_ci_jobs_watch_spread(void)
+{
+    if (ngx_http_ci_jobs_watch_started
+        >= ngx_max(ngx_http_ci_jobs_watch_budget, 1))
+    {
+        return 0;
+    }
+
+    ngx_http_ci_jobs_watch_started++;
+
+    return 1;
 }
 
 

@@ -517,6 +517,27 @@ is(scalar(grep { (events($_))[-1]{event} eq 'end' } @streams), 30,
 $n = upstream_for('timed5x4');
 cmp_ok($n, '<=', 8, "upstream asked $n times for them all");
 
+# keys first asked for together are refreshed apart: CI is not sent every
+# key's query in one burst at each interval
+
+$t->forget_upstream_requests;
+my @apart = map { stream_ask("/watch/jobs/jobsRunning$_") } 201 .. 240;
+sleep 3.6;
+close $_ for @apart;
+my (%asked, @refreshes);
+for (sort { $a->{time} <=> $b->{time} } $t->upstream_requests) {
+    my ($job) = $_->{target} =~ /jobsRunning(2\d\d)/ or next;
+    push @refreshes, $_->{time} if $asked{$job}++;
+}
+my $most = 0;
+for my $from (@refreshes) {
+    my $n = grep { $_ >= $from && $_ < $from + 0.1 } @refreshes;
+    $most = $n if $n > $most;
+}
+is(scalar(grep { $_ >= 3 && $_ <= 5 } values %asked), 40,
+   '40 keys asked for together: each refreshed 2 to 4 times in 3.6 s');
+cmp_ok($most, '<=', 16, "at most $most of their refreshes in 100 ms");
+
 # a heartbeat when nothing changes for 15 s
 
 my ($quiet) = answers(time, stream_ask('/watch/jobs/timed18x8'));
