@@ -443,7 +443,28 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
     seen = 0;
     list = &ngx_http_ci_jobs_lists[req->api];
 
-    for (item = p; item < last; item++) {
+    /*
+     * Eight bytes a step, one branch for eight table loads: an
+     * access_token makes the query some 200 bytes long.  The bytes of a
+     * step that fails are looked at again one at a time, below.
+     */
+
+    for (item = p; last - item >= 8; item += 8) {
+        if (!(ngx_http_ci_jobs_url_chars[item[0]]
+              & ngx_http_ci_jobs_url_chars[item[1]]
+              & ngx_http_ci_jobs_url_chars[item[2]]
+              & ngx_http_ci_jobs_url_chars[item[3]]
+              & ngx_http_ci_jobs_url_chars[item[4]]
+              & ngx_http_ci_jobs_url_chars[item[5]]
+              & ngx_http_ci_jobs_url_chars[item[6]]
+              & ngx_http_ci_jobs_url_chars[item[7]]
+              & NGX_HTTP_CI_JOBS_QUERY_CHAR))
+        {
+            break;
+        }
+    }
+
+    for ( /* void */ ; item < last; item++) {
         if (!(ngx_http_ci_jobs_url_chars[*item]
               & NGX_HTTP_CI_JOBS_QUERY_CHAR))
         {
