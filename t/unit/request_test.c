@@ -262,7 +262,7 @@ test_table(void)
 static void
 test_results(void)
 {
-    int                         rc;
+    int                         rc, c, refused;
     size_t                      i, n;
     char                        query[13 + 64 + 1];
     u_char                      buf[2048];
@@ -362,6 +362,28 @@ test_results(void)
     memset(query + 13, 'a', 64);
     tap_ok(parse(&req, "jobs/a1", query) == 0 && req.access_token_len == 64,
            "and the same query without it accepted");
+
+    /* each byte at each place: refused as a character where the table says */
+
+    rc = 0;
+
+    for (c = 1; c < 256; c++) {
+        for (i = 0; i < 16; i++) {
+            memcpy(query, "access_token=", 13);
+            memset(query + 13, 'a', 16);
+            query[13 + 16] = '\0';
+            query[13 + i] = (char) c;
+
+            refused = parse(&req, "jobs/a1", query) == 400
+                      && strcmp(req.error, "invalid character in query") == 0;
+
+            if (refused != (c < 0x21 || c > 0x7e || c == '#')) {
+                rc = -1;
+            }
+        }
+    }
+
+    tap_ok(rc == 0, "every byte at 16 places, a word's and the rest's");
 
     tap_ok(parse(&req, "ai_jobs", Q "&workflowId=w1") == 400
            && req.api_known && req.api == NGX_HTTP_CI_JOBS_API_AI_LIST,
