@@ -256,6 +256,26 @@ test_cache(void)
            == NGX_HTTP_CI_JOBS_TOKEN_OK && cache.hits == hits + 1,
            "cache: the one kept, still found");
 
+    /* a byte changed at each place: never found, every byte compared */
+
+    rc = 0;
+    hits = cache.hits;
+
+    for (i = 0; i < sizeof(GOOD) - 1; i++) {
+        memcpy(tampered, GOOD, sizeof(GOOD));
+        tampered[i] ^= 1;
+
+        if (cached(tampered, NOW, "ci_jobs", "j1", 1, sub, &len)
+            == NGX_HTTP_CI_JOBS_TOKEN_OK)
+        {
+            rc = -1;
+        }
+    }
+
+    tap_ok(rc == 0 && cache.hits == hits,
+           "cache: a byte changed at any of %zu places, refused",
+           sizeof(GOOD) - 1);
+
     /* the time, at each use */
 
     tap_ok(cached(GOOD, 1899999969, "ci_jobs", "j1", 1, sub, &len)
