@@ -11,6 +11,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if (__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "ngx_http_ci_jobs_request.h"
 #include "ngx_http_ci_jobs_text.h"
 
@@ -61,6 +65,8 @@ static int ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req,
     const u_char *p, const u_char *last, size_t max);
 static int ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
     const u_char *p, const u_char *last, u_char *scratch);
+static const u_char *ngx_http_ci_jobs_query_chars(const u_char *p,
+    const u_char *last);
 static size_t ngx_http_ci_jobs_decode(u_char *dst, const u_char *src,
     size_t len);
 static int ngx_http_ci_jobs_check_text(const u_char *p, size_t len);
@@ -443,7 +449,9 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
     seen = 0;
     list = &ngx_http_ci_jobs_lists[req->api];
 
-    for (item = p; item < last; item++) {
+    /* the bytes that ngx_http_ci_jobs_query_chars() did not vouch for */
+
+    for (item = ngx_http_ci_jobs_query_chars(p, last); item < last; item++) {
         if (!(ngx_http_ci_jobs_url_chars[*item]
               & NGX_HTTP_CI_JOBS_QUERY_CHAR))
         {
@@ -556,6 +564,63 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
     }
 
     return NGX_HTTP_CI_JOBS_REQUEST_OK;
+}
+
+
+/*
+ * How far from p the bytes are all query characters, at least: many at a
+ * time, as an access_token makes a query some 200 bytes long.  The bytes
+ * of the step that failed, and those after it, are for the caller to look
+ * at one at a time.  With SSE2, sixteen a step, the table's
+ * NGX_HTTP_CI_JOBS_QUERY_CHAR as compares: 0x21 to 0x7e, '#' aside (a
+ * signed compare puts the bytes from 0x80 up below 0x21); else eight
+ * table loads and one branch a step.
+ */
+
+static const u_char *
+ngx_http_ci_jobs_query_chars(const u_char *p, const u_char *last)
+{
+#if (__SSE2__)
+
+    __m128i  v, ok;
+
+    while (last - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        ok = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('#')),
+                              _mm_and_si128(
+                                  _mm_cmpgt_epi8(v, _mm_set1_epi8(0x20)),
+                                  _mm_cmplt_epi8(v, _mm_set1_epi8(0x7f))));
+
+        if (_mm_movemask_epi8(ok) != 0xffff) {
+            break;
+        }
+
+        p += 16;
+    }
+
+#else
+
+    while (last - p >= 8) {
+        if (!(ngx_http_ci_jobs_url_chars[p[0]]
+              & ngx_http_ci_jobs_url_chars[p[1]]
+              & ngx_http_ci_jobs_url_chars[p[2]]
+              & ngx_http_ci_jobs_url_chars[p[3]]
+              & ngx_http_ci_jobs_url_chars[p[4]]
+              & ngx_http_ci_jobs_url_chars[p[5]]
+              & ngx_http_ci_jobs_url_chars[p[6]]
+              & ngx_http_ci_jobs_url_chars[p[7]]
+              & NGX_HTTP_CI_JOBS_QUERY_CHAR))
+        {
+            break;
+        }
+
+        p += 8;
+    }
+
+#endif
+
+    return p;
 }
 
 

@@ -36,6 +36,9 @@
 #define NGX_HTTP_CI_JOBS_ABSENT       0xffff
 #define NGX_HTTP_CI_JOBS_SCOPE_CLAIMS 3
 
+/* the bytes of a token its cache set is chosen by: 96 bits of signature */
+#define NGX_HTTP_CI_JOBS_TOKEN_HASHED 16
+
 
 /* what a token's signature vouches for */
 typedef struct {
@@ -803,7 +806,7 @@ ngx_http_ci_jobs_token_check_cached(ngx_http_ci_jobs_token_cache_t *cache,
     u_char *sub, size_t *sub_len)
 {
     int                              rc;
-    size_t                           i, first;
+    size_t                           i, tail, first;
     uint64_t                         hash;
     ngx_http_ci_jobs_claims_t        c;
     ngx_http_ci_jobs_token_entry_t  *e, *victim;
@@ -817,7 +820,17 @@ ngx_http_ci_jobs_token_check_cached(ngx_http_ci_jobs_token_cache_t *cache,
                                             max_ttl, scope, sub, sub_len);
     }
 
-    hash = ngx_http_ci_jobs_token_hash(cache->seed, token, token_len);
+    /*
+     * The set from the token's last bytes alone: those of a valid token
+     * are its signature's, HMAC output that differs from one token to the
+     * next, and only tokens whose signature was valid are kept.
+     */
+
+    tail = token_len > NGX_HTTP_CI_JOBS_TOKEN_HASHED
+           ? token_len - NGX_HTTP_CI_JOBS_TOKEN_HASHED : 0;
+
+    hash = ngx_http_ci_jobs_token_hash(cache->seed, token + tail,
+                                       token_len - tail);
     first = (hash >> 32) % NGX_HTTP_CI_JOBS_TOKEN_CACHE_SETS
             * NGX_HTTP_CI_JOBS_TOKEN_CACHE_WAYS;
 
@@ -904,28 +917,35 @@ ngx_http_ci_jobs_token_check_cached(ngx_http_ci_jobs_token_cache_t *cache,
 /*
  * Whether two tokens differ, in a time that depends on their length
  * alone: CRYPTO_memcmp()'s guarantee, eight bytes a step rather than one
- * (a fifth of a cached check's instructions went to it).
+ * (a fifth of a cached check's instructions went to it), and the last
+ * eight bytes in one step too, over some of the step before.
  */
 
 static int
 ngx_http_ci_jobs_token_differ(const u_char *a, const u_char *b, size_t len)
 {
+    size_t    i;
     uint64_t  x, y, d;
 
     d = 0;
 
-    while (len >= 8) {
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        d |= x ^ y;
-        a += 8;
-        b += 8;
-        len -= 8;
+    if (len < 8) {
+        for (i = 0; i < len; i++) {
+            d |= a[i] ^ b[i];
+        }
+
+        return d != 0;
     }
 
-    while (len--) {
-        d |= *a++ ^ *b++;
+    for (i = 0; i + 8 < len; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        d |= x ^ y;
     }
+
+    memcpy(&x, a + len - 8, 8);
+    memcpy(&y, b + len - 8, 8);
+    d |= x ^ y;
 
     return d != 0;
 }

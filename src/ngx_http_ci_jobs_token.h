@@ -95,9 +95,10 @@ typedef struct {
 
 /*
  * One per key set and process: tokens are looked up by their bytes (a
- * seeded hash chooses the set, the bytes are compared in constant time),
- * the least recently used entry of a set is replaced.  Valid for the key
- * set it was filled from alone: flushed when the set changes.
+ * seeded hash of their last 16 bytes, the signature's, chooses the set,
+ * all the bytes are compared in constant time), the least recently used
+ * entry of a set is replaced.  Valid for the key set it was filled from
+ * alone: flushed when the set changes.
  */
 typedef struct {
     uint64_t                        seed;

@@ -262,7 +262,9 @@ test_table(void)
 static void
 test_results(void)
 {
-    size_t                      n;
+    int                         rc, c, refused;
+    size_t                      i, n;
+    char                        query[13 + 64 + 1];
     u_char                      buf[2048];
     ngx_http_ci_jobs_request_t  req;
 
@@ -338,6 +340,53 @@ test_results(void)
            "access_token twice");
     tap_ok(parse(&req, "jobs/a1", NULL) == 0 && req.access_token == NULL,
            "no access_token");
+
+    /* a long query's characters, eight at a time: each position refused */
+
+    rc = 0;
+
+    for (i = 0; i < 64; i++) {
+        memcpy(query, "access_token=", 13);
+        memset(query + 13, 'a', 64);
+        query[13 + 64] = '\0';
+        query[13 + i] = '#';
+
+        if (parse(&req, "jobs/a1", query) != 400
+            || strcmp(req.error, "invalid character in query") != 0)
+        {
+            rc = -1;
+        }
+    }
+
+    tap_ok(rc == 0, "a character refused at each place of a long query");
+    memset(query + 13, 'a', 64);
+    tap_ok(parse(&req, "jobs/a1", query) == 0 && req.access_token_len == 64,
+           "and the same query without it accepted");
+
+    /*
+     * Each byte at each place, in the steps of 16 and 8 bytes and after
+     * them: refused as a character where the table says.
+     */
+
+    rc = 0;
+
+    for (c = 1; c < 256; c++) {
+        for (i = 0; i < 40; i++) {
+            memcpy(query, "access_token=", 13);
+            memset(query + 13, 'a', 40);
+            query[13 + 40] = '\0';
+            query[13 + i] = (char) c;
+
+            refused = parse(&req, "jobs/a1", query) == 400
+                      && strcmp(req.error, "invalid character in query") == 0;
+
+            if (refused != (c < 0x21 || c > 0x7e || c == '#')) {
+                rc = -1;
+            }
+        }
+    }
+
+    tap_ok(rc == 0, "every byte at 40 places of a 53-byte query");
 
     tap_ok(parse(&req, "ai_jobs", Q "&workflowId=w1") == 400
            && req.api_known && req.api == NGX_HTTP_CI_JOBS_API_AI_LIST,

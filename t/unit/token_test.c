@@ -241,6 +241,41 @@ test_cache(void)
            == NGX_HTTP_CI_JOBS_TOKEN_SIGNATURE,
            "cache: the token with a byte of its signature changed");
 
+    /*
+     * The set is chosen by the last bytes: a token ending as the one kept
+     * lands in its set, and is still compared whole and refused.
+     */
+
+    memcpy(tampered, GOOD, sizeof(GOOD));
+    tampered[strchr(GOOD, '.') - GOOD + 4] ^= 1;
+    hits = cache.hits;
+    tap_ok(cached(tampered, NOW, "ci_jobs", "j1", 1, sub, &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_SIGNATURE && cache.hits == hits,
+           "cache: the token with a byte of its payload changed");
+    tap_ok(cached(GOOD, NOW, "ci_jobs", "j1", 1, sub, &len)
+           == NGX_HTTP_CI_JOBS_TOKEN_OK && cache.hits == hits + 1,
+           "cache: the one kept, still found");
+
+    /* a byte changed at each place: never found, every byte compared */
+
+    rc = 0;
+    hits = cache.hits;
+
+    for (i = 0; i < sizeof(GOOD) - 1; i++) {
+        memcpy(tampered, GOOD, sizeof(GOOD));
+        tampered[i] ^= 1;
+
+        if (cached(tampered, NOW, "ci_jobs", "j1", 1, sub, &len)
+            == NGX_HTTP_CI_JOBS_TOKEN_OK)
+        {
+            rc = -1;
+        }
+    }
+
+    tap_ok(rc == 0 && cache.hits == hits,
+           "cache: a byte changed at any of %zu places, refused",
+           sizeof(GOOD) - 1);
+
     /* the time, at each use */
 
     tap_ok(cached(GOOD, 1899999969, "ci_jobs", "j1", 1, sub, &len)
@@ -287,10 +322,10 @@ test_cache(void)
     rc = 0;
 
     for (i = 0; i < 3000; i++) {
-        snprintf(id, sizeof(id), "j%zu", i % 700);
+        snprintf(id, sizeof(id), "j%zu", i % 1000);
         snprintf(claims, sizeof(claims),
                  "{\"sub\":\"user-%zu\",\"exp\":%zu,\"ci_jobs\":[\"%s\"]}",
-                 i % 700, 2000000000 + i % 700, id);
+                 i % 1000, 2000000000 + i % 1000, id);
         sign(tok, claims);
 
         /* its own id two times in three, another's the third */
@@ -305,7 +340,7 @@ test_cache(void)
         }
     }
 
-    tap_ok(rc == 0, "cache: 3,000 checks of 700 tokens, as the full check");
+    tap_ok(rc == 0, "cache: 3,000 checks of 1,000 tokens, as the full check");
     tap_ok(cache_used() == NGX_HTTP_CI_JOBS_TOKEN_CACHE_SETS
                            * NGX_HTTP_CI_JOBS_TOKEN_CACHE_WAYS,
            "cache: full, at %zu entries", cache_used());
