@@ -599,14 +599,13 @@ ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
     ctx->cache_chain = cn->chain;
 
     if (ctx->cache_cleanup == NULL) {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
+        cln = ngx_http_ci_jobs_cleanup_add(r->pool,
+                                           ngx_http_ci_jobs_cache_cleanup, r);
         if (cln == NULL) {
             ngx_http_ci_jobs_cache_unlock(ctx, lcf);
             return NGX_ERROR;
         }
 
-        cln->handler = ngx_http_ci_jobs_cache_cleanup;
-        cln->data = r;
         ctx->cache_cleanup = cln;
     }
 
@@ -721,7 +720,6 @@ ngx_http_ci_jobs_cache_share(ngx_http_request_t *r,
     u_char                           *p;
     ngx_int_t                         rc;
     ngx_buf_t                        *b;
-    ngx_pool_cleanup_t               *cln;
     ngx_http_ci_jobs_held_t          *held;
     ngx_http_ci_jobs_cache_piece_t   *piece;
     ngx_http_ci_jobs_cache_shared_t  *sc, **slot;
@@ -776,14 +774,14 @@ ngx_http_ci_jobs_cache_share(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    if (ngx_http_ci_jobs_cleanup_add(r->pool, ngx_http_ci_jobs_cache_unshare,
+                                     sc)
+        == NULL)
+    {
         return NGX_ERROR;
     }
 
     sc->refs++;
-    cln->handler = ngx_http_ci_jobs_cache_unshare;
-    cln->data = sc;
 
     b->start = sc->data;
     b->pos = b->start;
@@ -1031,13 +1029,12 @@ ngx_http_ci_jobs_cache_wait(ngx_http_request_t *r,
     ngx_pool_cleanup_t  *cln;
 
     if (ctx->cache_cleanup == NULL) {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
+        cln = ngx_http_ci_jobs_cleanup_add(r->pool,
+                                           ngx_http_ci_jobs_cache_cleanup, r);
         if (cln == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        cln->handler = ngx_http_ci_jobs_cache_cleanup;
-        cln->data = r;
         ctx->cache_cleanup = cln;
     }
 

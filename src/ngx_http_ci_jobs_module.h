@@ -480,6 +480,69 @@ ngx_int_t ngx_http_ci_jobs_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
+/*
+ * A walk over the elements of an ngx_list_t (a request's headers, the
+ * cycle's shared zones), part by part:
+ *
+ *     for (h = ngx_http_ci_jobs_list_first(&w, &list);
+ *          h != NULL;
+ *          h = ngx_http_ci_jobs_list_next(&w))
+ */
+
+typedef struct {
+    ngx_list_part_t  *part;
+    ngx_uint_t        i;
+    size_t            size;
+} ngx_http_ci_jobs_list_walk_t;
+
+
+static ngx_inline void *
+ngx_http_ci_jobs_list_next(ngx_http_ci_jobs_list_walk_t *w)
+{
+    while (w->i >= w->part->nelts) {
+        if (w->part->next == NULL) {
+            return NULL;
+        }
+
+        w->part = w->part->next;
+        w->i = 0;
+    }
+
+    return (u_char *) w->part->elts + w->i++ * w->size;
+}
+
+
+static ngx_inline void *
+ngx_http_ci_jobs_list_first(ngx_http_ci_jobs_list_walk_t *w, ngx_list_t *list)
+{
+    w->part = &list->part;
+    w->i = 0;
+    w->size = list->size;
+
+    return ngx_http_ci_jobs_list_next(w);
+}
+
+
+/* a cleanup of the pool that calls handler(data); NULL when out of memory */
+
+static ngx_inline ngx_pool_cleanup_t *
+ngx_http_ci_jobs_cleanup_add(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,
+    void *data)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = handler;
+    cln->data = data;
+
+    return cln;
+}
+
+
 extern ngx_module_t  ngx_http_ci_jobs_module;
 
 

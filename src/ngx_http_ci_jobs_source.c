@@ -154,7 +154,6 @@ static ngx_http_ci_jobs_source_t *
 ngx_http_ci_jobs_source_add(ngx_conf_t *cf, ngx_uint_t kind, ngx_str_t *name)
 {
     ngx_uint_t                     i;
-    ngx_pool_cleanup_t            *cln;
     ngx_http_ci_jobs_source_t     *source, **cp;
     ngx_http_ci_jobs_main_conf_t  *cmcf;
 
@@ -178,13 +177,12 @@ ngx_http_ci_jobs_source_add(ngx_conf_t *cf, ngx_uint_t kind, ngx_str_t *name)
     source->kind = kind;
     source->name = *name;
 
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
+    if (ngx_http_ci_jobs_cleanup_add(cf->pool,
+                                     ngx_http_ci_jobs_source_cleanup, source)
+        == NULL)
+    {
         return NULL;
     }
-
-    cln->handler = ngx_http_ci_jobs_source_cleanup;
-    cln->data = source;
 
     cp = ngx_array_push(&cmcf->sources);
     if (cp == NULL) {
