@@ -325,6 +325,7 @@ ngx_http_ci_jobs_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_ci_jobs_cache_t  *ocache = data;
 
     size_t                     len;
+    ngx_uint_t                 made;
     ngx_http_ci_jobs_cache_t  *cache;
 
     cache = shm_zone->data;
@@ -336,19 +337,16 @@ ngx_http_ci_jobs_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     cache->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        cache->sh = cache->shpool->data;
-        return NGX_OK;
-    }
-
-    cache->sh = ngx_slab_calloc(cache->shpool,
-                                sizeof(ngx_http_ci_jobs_cache_sh_t));
+    cache->sh = ngx_http_ci_jobs_zone_data(shm_zone,
+                                           sizeof(ngx_http_ci_jobs_cache_sh_t),
+                                           &made);
     if (cache->sh == NULL) {
         return NGX_ERROR;
     }
 
-    cache->shpool->data = cache->sh;
+    if (!made) {
+        return NGX_OK;
+    }
 
     ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
                     ngx_http_ci_jobs_cache_rbtree_insert_value);

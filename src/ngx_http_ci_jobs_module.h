@@ -543,6 +543,30 @@ ngx_http_ci_jobs_cleanup_add(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,
 }
 
 
+/*
+ * From a shared zone's init: what the zone holds, its slab pool's data,
+ * made (size bytes, zeroed) when the zone is new, then *made is 1; NULL
+ * when there is no room.
+ */
+
+static ngx_inline void *
+ngx_http_ci_jobs_zone_data(ngx_shm_zone_t *shm_zone, size_t size,
+    ngx_uint_t *made)
+{
+    ngx_slab_pool_t  *shpool;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    *made = (shpool->data == NULL);
+
+    if (*made) {
+        shpool->data = ngx_slab_calloc(shpool, size);
+    }
+
+    return shpool->data;
+}
+
+
 extern ngx_module_t  ngx_http_ci_jobs_module;
 
 
