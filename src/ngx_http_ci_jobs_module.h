@@ -341,11 +341,13 @@ typedef struct {
 } ngx_http_ci_jobs_ctx_t;
 
 
+ngx_int_t ngx_http_ci_jobs_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
 ngx_int_t ngx_http_ci_jobs_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ci_jobs_request_path_below(ngx_http_request_t *r,
     ngx_str_t *path);
-ngx_int_t ngx_http_ci_jobs_key_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
+
 char *ngx_http_ci_jobs_set_target(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *conf);
 void ngx_http_ci_jobs_targets_init_process(ngx_cycle_t *cycle);
