@@ -57,7 +57,6 @@ ngx_http_ci_jobs_hold(ngx_http_request_t *r, size_t size,
     ngx_http_ci_jobs_held_t **heldp)
 {
     size_t                         others;
-    ngx_pool_cleanup_t            *cln;
     ngx_http_ci_jobs_held_t       *held;
     ngx_http_ci_jobs_loc_conf_t   *lcf;
     ngx_http_ci_jobs_main_conf_t  *cmcf;
@@ -100,16 +99,14 @@ ngx_http_ci_jobs_hold(ngx_http_request_t *r, size_t size,
     }
 
     if (held == NULL) {
-        cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ci_jobs_held_t));
-        if (cln == NULL) {
+        held = ngx_http_ci_jobs_cleanup_alloc(r->pool,
+                                              sizeof(ngx_http_ci_jobs_held_t),
+                                              ngx_http_ci_jobs_held_cleanup);
+        if (held == NULL) {
             return NGX_ERROR;
         }
 
-        held = cln->data;
-        held->size = 0;
         held->conn = conn;
-
-        cln->handler = ngx_http_ci_jobs_held_cleanup;
         *heldp = held;
     }
 
@@ -262,15 +259,13 @@ ngx_http_ci_jobs_conn_held(ngx_http_request_t *r,
         }
     }
 
-    cln = ngx_pool_cleanup_add(c->pool, sizeof(ngx_http_ci_jobs_conn_held_t));
-    if (cln == NULL) {
+    conn = ngx_http_ci_jobs_cleanup_alloc(c->pool,
+                                          sizeof(ngx_http_ci_jobs_conn_held_t),
+                                          ngx_http_ci_jobs_conn_cleanup);
+    if (conn == NULL) {
         return NGX_ERROR;
     }
 
-    conn = cln->data;
-    conn->held = 0;
-
-    cln->handler = ngx_http_ci_jobs_conn_cleanup;
     *connp = conn;
 
     return NGX_OK;

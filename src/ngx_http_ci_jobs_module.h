@@ -546,6 +546,29 @@ ngx_http_ci_jobs_cleanup_add(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,
 
 
 /*
+ * A cleanup of the pool with size bytes of its own, zeroed, that it calls
+ * handler with: those bytes, or NULL when out of memory.
+ */
+
+static ngx_inline void *
+ngx_http_ci_jobs_cleanup_alloc(ngx_pool_t *pool, size_t size,
+    ngx_pool_cleanup_pt handler)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, size);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(cln->data, size);
+    cln->handler = handler;
+
+    return cln->data;
+}
+
+
+/*
  * From a shared zone's init: what the zone holds, its slab pool's data,
  * made (size bytes, zeroed) when the zone is new, then *made is 1; NULL
  * when there is no room.
