@@ -171,8 +171,8 @@ static ngx_uint_t ngx_http_ci_jobs_cache_due(ngx_http_ci_jobs_cache_node_t *cn,
 static ngx_uint_t ngx_http_ci_jobs_cache_woken(void *entry, void *data);
 static void ngx_http_ci_jobs_cache_cleanup(void *data);
 static void ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev);
-static ngx_uint_t ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
-    ngx_http_ci_jobs_loc_conf_t *lcf);
+static ngx_uint_t ngx_http_ci_jobs_cache_locked(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx);
 
 
 /* the worker's copies of hits' answers */
@@ -1053,16 +1053,14 @@ ngx_http_ci_jobs_cache_wait(ngx_http_request_t *r,
 static void
 ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev)
 {
-    ngx_connection_t             *c;
-    ngx_http_request_t           *r;
-    ngx_http_ci_jobs_ctx_t       *ctx;
-    ngx_http_ci_jobs_loc_conf_t  *lcf;
+    ngx_connection_t        *c;
+    ngx_http_request_t      *r;
+    ngx_http_ci_jobs_ctx_t  *ctx;
 
     r = ev->data;
     c = r->connection;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
     ngx_http_set_log_request(c->log, r);
 
@@ -1071,7 +1069,7 @@ ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev)
         goto done;
     }
 
-    if (ngx_http_ci_jobs_cache_locked(ctx, lcf)) {
+    if (ngx_http_ci_jobs_cache_locked(r, ctx)) {
         ngx_add_timer(&ctx->cache_wait, NGX_HTTP_CI_JOBS_CACHE_WAIT);
         return;
     }
@@ -1087,13 +1085,14 @@ done:
 /* the lock's chain waited for is still held, and the wait not over */
 
 static ngx_uint_t
-ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
-    ngx_http_ci_jobs_loc_conf_t *lcf)
+ngx_http_ci_jobs_cache_locked(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx)
 {
     uint32_t                        hash;
     ngx_msec_t                      now;
     ngx_uint_t                      locked;
     ngx_http_ci_jobs_cache_t       *cache;
+    ngx_http_ci_jobs_loc_conf_t    *lcf;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
     now = ngx_current_msec;
@@ -1102,6 +1101,7 @@ ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
         return 0;
     }
 
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
     cache = lcf->cache_zone->data;
     hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
 
