@@ -168,6 +168,8 @@ static void ngx_http_ci_jobs_cache_insert(ngx_http_ci_jobs_cache_t *cache,
     ngx_rbtree_node_t *node);
 static ngx_uint_t ngx_http_ci_jobs_cache_due(ngx_http_ci_jobs_cache_node_t *cn,
     ngx_msec_t now);
+static ngx_uint_t ngx_http_ci_jobs_cache_refresh_waits(
+    ngx_http_ci_jobs_cache_node_t *cn, ngx_msec_t interval, ngx_msec_t now);
 static ngx_uint_t ngx_http_ci_jobs_cache_woken(void *entry, void *data);
 static void ngx_http_ci_jobs_cache_cleanup(void *data);
 static void ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev);
@@ -1174,29 +1176,19 @@ ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
 {
     uint32_t                        hash;
     ngx_int_t                       rc;
-    ngx_msec_t                      now;
     ngx_http_ci_jobs_cache_t       *cache;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
     cache = lcf->cache_zone->data;
     hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
-    now = ngx_current_msec;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
     cn = ngx_http_ci_jobs_cache_entry(cache, &ctx->cache_key, hash);
 
     if (cn != NULL
-        && ((cn->lock && (ngx_msec_int_t) (cn->lock_until - now) > 0)
-            || (cn->failed
-                && (ngx_msec_int_t) (now - cn->failed)
-                   < (ngx_msec_int_t) lcf->watch_interval
-                && !ngx_http_ci_jobs_cache_due(cn, now))
-            || (cn->expires
-                && (!cn->pending
-                    || ((ngx_msec_int_t) (now - cn->fetched)
-                        < (ngx_msec_int_t) lcf->watch_interval
-                        && !ngx_http_ci_jobs_cache_due(cn, now))))))
+        && ngx_http_ci_jobs_cache_refresh_waits(cn, lcf->watch_interval,
+                                                ngx_current_msec))
     {
         ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_DECLINED;
@@ -1803,6 +1795,36 @@ ngx_http_ci_jobs_cache_due(ngx_http_ci_jobs_cache_node_t *cn, ngx_msec_t now)
            && (ngx_msec_int_t) (cn->woken - cn->fetched) > 0
            && (ngx_msec_int_t) (now - cn->fetched)
               >= NGX_HTTP_CI_JOBS_WAKE_SPACING;
+}
+
+
+/*
+ * The watch's refresh of an entry waits: another request holds its lock,
+ * a refresh failed less than interval ago, or the entry is final or was
+ * fetched less than interval ago.  CI's notification of a change
+ * (ngx_http_ci_jobs_cache_due()) ends the last two waits.
+ */
+
+static ngx_uint_t
+ngx_http_ci_jobs_cache_refresh_waits(ngx_http_ci_jobs_cache_node_t *cn,
+    ngx_msec_t interval, ngx_msec_t now)
+{
+    if (cn->lock && (ngx_msec_int_t) (cn->lock_until - now) > 0) {
+        return 1;
+    }
+
+    if (cn->failed
+        && (ngx_msec_int_t) (now - cn->failed) < (ngx_msec_int_t) interval
+        && !ngx_http_ci_jobs_cache_due(cn, now))
+    {
+        return 1;
+    }
+
+    return cn->expires
+           && (!cn->pending
+               || ((ngx_msec_int_t) (now - cn->fetched)
+                   < (ngx_msec_int_t) interval
+                   && !ngx_http_ci_jobs_cache_due(cn, now)));
 }
 
 
