@@ -57,6 +57,7 @@ ngx_http_ci_jobs_hold(ngx_http_request_t *r, size_t size,
     ngx_http_ci_jobs_held_t **heldp)
 {
     size_t                         others;
+    ngx_pool_cleanup_t            *cln;
     ngx_http_ci_jobs_held_t       *held;
     ngx_http_ci_jobs_loc_conf_t   *lcf;
     ngx_http_ci_jobs_main_conf_t  *cmcf;
@@ -99,14 +100,18 @@ ngx_http_ci_jobs_hold(ngx_http_request_t *r, size_t size,
     }
 
     if (held == NULL) {
-        held = ngx_http_ci_jobs_cleanup_alloc(r->pool,
-                                              sizeof(ngx_http_ci_jobs_held_t),
-                                              ngx_http_ci_jobs_held_cleanup);
-        if (held == NULL) {
+        /* every answer's: not zeroed, its two fields set */
+
+        cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ci_jobs_held_t));
+        if (cln == NULL) {
             return NGX_ERROR;
         }
 
+        held = cln->data;
+        held->size = 0;
         held->conn = conn;
+
+        cln->handler = ngx_http_ci_jobs_held_cleanup;
         *heldp = held;
     }
 
