@@ -168,11 +168,13 @@ static void ngx_http_ci_jobs_cache_insert(ngx_http_ci_jobs_cache_t *cache,
     ngx_rbtree_node_t *node);
 static ngx_uint_t ngx_http_ci_jobs_cache_due(ngx_http_ci_jobs_cache_node_t *cn,
     ngx_msec_t now);
+static ngx_uint_t ngx_http_ci_jobs_cache_refresh_waits(
+    ngx_http_ci_jobs_cache_node_t *cn, ngx_msec_t interval, ngx_msec_t now);
 static ngx_uint_t ngx_http_ci_jobs_cache_woken(void *entry, void *data);
 static void ngx_http_ci_jobs_cache_cleanup(void *data);
 static void ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev);
-static ngx_uint_t ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
-    ngx_http_ci_jobs_loc_conf_t *lcf);
+static ngx_uint_t ngx_http_ci_jobs_cache_locked(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx);
 
 
 /* the worker's copies of hits' answers */
@@ -325,6 +327,7 @@ ngx_http_ci_jobs_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_ci_jobs_cache_t  *ocache = data;
 
     size_t                     len;
+    ngx_uint_t                 made;
     ngx_http_ci_jobs_cache_t  *cache;
 
     cache = shm_zone->data;
@@ -336,19 +339,16 @@ ngx_http_ci_jobs_cache_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     cache->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        cache->sh = cache->shpool->data;
-        return NGX_OK;
-    }
-
-    cache->sh = ngx_slab_calloc(cache->shpool,
-                                sizeof(ngx_http_ci_jobs_cache_sh_t));
+    cache->sh = ngx_http_ci_jobs_zone_data(shm_zone,
+                                           sizeof(ngx_http_ci_jobs_cache_sh_t),
+                                           &made);
     if (cache->sh == NULL) {
         return NGX_ERROR;
     }
 
-    cache->shpool->data = cache->sh;
+    if (!made) {
+        return NGX_OK;
+    }
 
     ngx_rbtree_init(&cache->sh->rbtree, &cache->sh->sentinel,
                     ngx_http_ci_jobs_cache_rbtree_insert_value);
@@ -599,14 +599,13 @@ ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
     ctx->cache_chain = cn->chain;
 
     if (ctx->cache_cleanup == NULL) {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
+        cln = ngx_http_ci_jobs_cleanup_add(r->pool,
+                                           ngx_http_ci_jobs_cache_cleanup, r);
         if (cln == NULL) {
             ngx_http_ci_jobs_cache_unlock(ctx, lcf);
             return NGX_ERROR;
         }
 
-        cln->handler = ngx_http_ci_jobs_cache_cleanup;
-        cln->data = r;
         ctx->cache_cleanup = cln;
     }
 
@@ -721,7 +720,6 @@ ngx_http_ci_jobs_cache_share(ngx_http_request_t *r,
     u_char                           *p;
     ngx_int_t                         rc;
     ngx_buf_t                        *b;
-    ngx_pool_cleanup_t               *cln;
     ngx_http_ci_jobs_held_t          *held;
     ngx_http_ci_jobs_cache_piece_t   *piece;
     ngx_http_ci_jobs_cache_shared_t  *sc, **slot;
@@ -776,14 +774,14 @@ ngx_http_ci_jobs_cache_share(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    if (ngx_http_ci_jobs_cleanup_add(r->pool, ngx_http_ci_jobs_cache_unshare,
+                                     sc)
+        == NULL)
+    {
         return NGX_ERROR;
     }
 
     sc->refs++;
-    cln->handler = ngx_http_ci_jobs_cache_unshare;
-    cln->data = sc;
 
     b->start = sc->data;
     b->pos = b->start;
@@ -1031,13 +1029,12 @@ ngx_http_ci_jobs_cache_wait(ngx_http_request_t *r,
     ngx_pool_cleanup_t  *cln;
 
     if (ctx->cache_cleanup == NULL) {
-        cln = ngx_pool_cleanup_add(r->pool, 0);
+        cln = ngx_http_ci_jobs_cleanup_add(r->pool,
+                                           ngx_http_ci_jobs_cache_cleanup, r);
         if (cln == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        cln->handler = ngx_http_ci_jobs_cache_cleanup;
-        cln->data = r;
         ctx->cache_cleanup = cln;
     }
 
@@ -1058,16 +1055,14 @@ ngx_http_ci_jobs_cache_wait(ngx_http_request_t *r,
 static void
 ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev)
 {
-    ngx_connection_t             *c;
-    ngx_http_request_t           *r;
-    ngx_http_ci_jobs_ctx_t       *ctx;
-    ngx_http_ci_jobs_loc_conf_t  *lcf;
+    ngx_connection_t        *c;
+    ngx_http_request_t      *r;
+    ngx_http_ci_jobs_ctx_t  *ctx;
 
     r = ev->data;
     c = r->connection;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ci_jobs_module);
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
 
     ngx_http_set_log_request(c->log, r);
 
@@ -1076,7 +1071,7 @@ ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev)
         goto done;
     }
 
-    if (ngx_http_ci_jobs_cache_locked(ctx, lcf)) {
+    if (ngx_http_ci_jobs_cache_locked(r, ctx)) {
         ngx_add_timer(&ctx->cache_wait, NGX_HTTP_CI_JOBS_CACHE_WAIT);
         return;
     }
@@ -1092,13 +1087,14 @@ done:
 /* the lock's chain waited for is still held, and the wait not over */
 
 static ngx_uint_t
-ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
-    ngx_http_ci_jobs_loc_conf_t *lcf)
+ngx_http_ci_jobs_cache_locked(ngx_http_request_t *r,
+    ngx_http_ci_jobs_ctx_t *ctx)
 {
     uint32_t                        hash;
     ngx_msec_t                      now;
     ngx_uint_t                      locked;
     ngx_http_ci_jobs_cache_t       *cache;
+    ngx_http_ci_jobs_loc_conf_t    *lcf;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
     now = ngx_current_msec;
@@ -1107,6 +1103,7 @@ ngx_http_ci_jobs_cache_locked(ngx_http_ci_jobs_ctx_t *ctx,
         return 0;
     }
 
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_ci_jobs_module);
     cache = lcf->cache_zone->data;
     hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
 
@@ -1179,29 +1176,19 @@ ngx_http_ci_jobs_cache_refresh_lock(ngx_http_request_t *r,
 {
     uint32_t                        hash;
     ngx_int_t                       rc;
-    ngx_msec_t                      now;
     ngx_http_ci_jobs_cache_t       *cache;
     ngx_http_ci_jobs_cache_node_t  *cn;
 
     cache = lcf->cache_zone->data;
     hash = ngx_http_ci_jobs_cache_hash(&ctx->cache_key);
-    now = ngx_current_msec;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
     cn = ngx_http_ci_jobs_cache_entry(cache, &ctx->cache_key, hash);
 
     if (cn != NULL
-        && ((cn->lock && (ngx_msec_int_t) (cn->lock_until - now) > 0)
-            || (cn->failed
-                && (ngx_msec_int_t) (now - cn->failed)
-                   < (ngx_msec_int_t) lcf->watch_interval
-                && !ngx_http_ci_jobs_cache_due(cn, now))
-            || (cn->expires
-                && (!cn->pending
-                    || ((ngx_msec_int_t) (now - cn->fetched)
-                        < (ngx_msec_int_t) lcf->watch_interval
-                        && !ngx_http_ci_jobs_cache_due(cn, now))))))
+        && ngx_http_ci_jobs_cache_refresh_waits(cn, lcf->watch_interval,
+                                                ngx_current_msec))
     {
         ngx_shmtx_unlock(&cache->shpool->mutex);
         return NGX_DECLINED;
@@ -1808,6 +1795,36 @@ ngx_http_ci_jobs_cache_due(ngx_http_ci_jobs_cache_node_t *cn, ngx_msec_t now)
            && (ngx_msec_int_t) (cn->woken - cn->fetched) > 0
            && (ngx_msec_int_t) (now - cn->fetched)
               >= NGX_HTTP_CI_JOBS_WAKE_SPACING;
+}
+
+
+/*
+ * The watch's refresh of an entry waits: another request holds its lock,
+ * a refresh failed less than interval ago, or the entry is final or was
+ * fetched less than interval ago.  CI's notification of a change
+ * (ngx_http_ci_jobs_cache_due()) ends the last two waits.
+ */
+
+static ngx_uint_t
+ngx_http_ci_jobs_cache_refresh_waits(ngx_http_ci_jobs_cache_node_t *cn,
+    ngx_msec_t interval, ngx_msec_t now)
+{
+    if (cn->lock && (ngx_msec_int_t) (cn->lock_until - now) > 0) {
+        return 1;
+    }
+
+    if (cn->failed
+        && (ngx_msec_int_t) (now - cn->failed) < (ngx_msec_int_t) interval
+        && !ngx_http_ci_jobs_cache_due(cn, now))
+    {
+        return 1;
+    }
+
+    return cn->expires
+           && (!cn->pending
+               || ((ngx_msec_int_t) (now - cn->fetched)
+                   < (ngx_msec_int_t) interval
+                   && !ngx_http_ci_jobs_cache_due(cn, now)));
 }
 
 

@@ -74,35 +74,26 @@ ngx_http_ci_jobs_counters_zone(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ci_jobs_counters_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
+    ngx_uint_t                    made;
     ngx_http_ci_jobs_zone_t      *zone;
     ngx_http_ci_jobs_counters_t  *m;
 
     zone = shm_zone->data;
     zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    if (zone->shpool->data != NULL) {
-        m = zone->shpool->data;
-        zone->sh = m;
-
-        if (m->magic == NGX_HTTP_CI_JOBS_COUNTERS_MAGIC) {
-            return NGX_OK;
-        }
-
-        /* another layout: start again */
-        ngx_memzero(m, sizeof(ngx_http_ci_jobs_counters_t));
-        m->magic = NGX_HTTP_CI_JOBS_COUNTERS_MAGIC;
-
-        return NGX_OK;
-    }
-
-    m = ngx_slab_calloc(zone->shpool, sizeof(ngx_http_ci_jobs_counters_t));
+    m = ngx_http_ci_jobs_zone_data(shm_zone,
+                                   sizeof(ngx_http_ci_jobs_counters_t), &made);
     if (m == NULL) {
         return NGX_ERROR;
     }
 
-    m->magic = NGX_HTTP_CI_JOBS_COUNTERS_MAGIC;
-    zone->shpool->data = m;
     zone->sh = m;
+
+    if (m->magic != NGX_HTTP_CI_JOBS_COUNTERS_MAGIC) {
+        /* a new zone, or another layout: start again */
+        ngx_memzero(m, sizeof(ngx_http_ci_jobs_counters_t));
+        m->magic = NGX_HTTP_CI_JOBS_COUNTERS_MAGIC;
+    }
 
     return NGX_OK;
 }

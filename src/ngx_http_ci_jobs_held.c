@@ -100,6 +100,8 @@ ngx_http_ci_jobs_hold(ngx_http_request_t *r, size_t size,
     }
 
     if (held == NULL) {
+        /* every answer's: not zeroed, its two fields set */
+
         cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ci_jobs_held_t));
         if (cln == NULL) {
             return NGX_ERROR;
@@ -262,15 +264,13 @@ ngx_http_ci_jobs_conn_held(ngx_http_request_t *r,
         }
     }
 
-    cln = ngx_pool_cleanup_add(c->pool, sizeof(ngx_http_ci_jobs_conn_held_t));
-    if (cln == NULL) {
+    conn = ngx_http_ci_jobs_cleanup_alloc(c->pool,
+                                          sizeof(ngx_http_ci_jobs_conn_held_t),
+                                          ngx_http_ci_jobs_conn_cleanup);
+    if (conn == NULL) {
         return NGX_ERROR;
     }
 
-    conn = cln->data;
-    conn->held = 0;
-
-    cln->handler = ngx_http_ci_jobs_conn_cleanup;
     *connp = conn;
 
     return NGX_OK;

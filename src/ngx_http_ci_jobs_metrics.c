@@ -496,10 +496,13 @@ static ngx_int_t
 ngx_http_ci_jobs_status_caches(ngx_http_request_t *r,
     ngx_http_ci_jobs_plain_t *t)
 {
-    ngx_uint_t                       i, n, f, res;
+    ngx_uint_t                       n, f, res;
+    ngx_list_t                      *zones;
     ngx_shm_zone_t                  *zone;
-    ngx_list_part_t                 *part;
+    ngx_http_ci_jobs_list_walk_t     w;
     ngx_http_ci_jobs_cache_stats_t   st;
+
+    zones = &((ngx_cycle_t *) ngx_cycle)->shared_memory;
 
     for (f = 0; f < 4; f++) {
 
@@ -510,26 +513,15 @@ ngx_http_ci_jobs_status_caches(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        part = &((ngx_cycle_t *) ngx_cycle)->shared_memory.part;
-        zone = part->elts;
-
-        for (i = 0; /* void */ ; i++) {
-
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                zone = part->elts;
-                i = 0;
-            }
-
-            if (ngx_http_ci_jobs_cache_stats(&zone[i], &st) != NGX_OK) {
+        for (zone = ngx_http_ci_jobs_list_first(&w, zones);
+             zone != NULL;
+             zone = ngx_http_ci_jobs_list_next(&w))
+        {
+            if (ngx_http_ci_jobs_cache_stats(zone, &st) != NGX_OK) {
                 continue;
             }
 
-            n = zone[i].shm.name.len * 2;
+            n = zone->shm.name.len * 2;
 
             for (res = 1;
                  res < (f == 0 ? NGX_HTTP_CI_JOBS_CACHE_STATUSES : 2);
@@ -546,7 +538,7 @@ ngx_http_ci_jobs_status_caches(ngx_http_request_t *r,
                 t->b->last = ngx_sprintf(t->b->last, "%s{zone=\"",
                                      ngx_http_ci_jobs_cache_families[f].name);
                 t->b->last = ngx_http_ci_jobs_plain_label(t->b->last,
-                                                          &zone[i].shm.name);
+                                                          &zone->shm.name);
 
                 switch (f) {
 

@@ -341,11 +341,13 @@ typedef struct {
 } ngx_http_ci_jobs_ctx_t;
 
 
+ngx_int_t ngx_http_ci_jobs_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
 ngx_int_t ngx_http_ci_jobs_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ci_jobs_request_path_below(ngx_http_request_t *r,
     ngx_str_t *path);
-ngx_int_t ngx_http_ci_jobs_key_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
+
 char *ngx_http_ci_jobs_set_target(ngx_conf_t *cf,
     ngx_http_ci_jobs_loc_conf_t *conf);
 void ngx_http_ci_jobs_targets_init_process(ngx_cycle_t *cycle);
@@ -478,6 +480,116 @@ ngx_uint_t ngx_http_ci_jobs_cache_wake(ngx_shm_zone_t *zone, u_char *id,
 ngx_uint_t ngx_http_ci_jobs_cache_is_zone(ngx_shm_zone_t *zone);
 ngx_int_t ngx_http_ci_jobs_cache_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+
+
+/*
+ * A walk over the elements of an ngx_list_t (a request's headers, the
+ * cycle's shared zones), part by part:
+ *
+ *     for (h = ngx_http_ci_jobs_list_first(&w, &list);
+ *          h != NULL;
+ *          h = ngx_http_ci_jobs_list_next(&w))
+ */
+
+typedef struct {
+    ngx_list_part_t  *part;
+    ngx_uint_t        i;
+    size_t            size;
+} ngx_http_ci_jobs_list_walk_t;
+
+
+static ngx_inline void *
+ngx_http_ci_jobs_list_next(ngx_http_ci_jobs_list_walk_t *w)
+{
+    while (w->i >= w->part->nelts) {
+        if (w->part->next == NULL) {
+            return NULL;
+        }
+
+        w->part = w->part->next;
+        w->i = 0;
+    }
+
+    return (u_char *) w->part->elts + w->i++ * w->size;
+}
+
+
+static ngx_inline void *
+ngx_http_ci_jobs_list_first(ngx_http_ci_jobs_list_walk_t *w, ngx_list_t *list)
+{
+    w->part = &list->part;
+    w->i = 0;
+    w->size = list->size;
+
+    return ngx_http_ci_jobs_list_next(w);
+}
+
+
+/* a cleanup of the pool that calls handler(data); NULL when out of memory */
+
+static ngx_inline ngx_pool_cleanup_t *
+ngx_http_ci_jobs_cleanup_add(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,
+    void *data)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = handler;
+    cln->data = data;
+
+    return cln;
+}
+
+
+/*
+ * A cleanup of the pool with size bytes of its own, zeroed, that it calls
+ * handler with: those bytes, or NULL when out of memory.
+ */
+
+static ngx_inline void *
+ngx_http_ci_jobs_cleanup_alloc(ngx_pool_t *pool, size_t size,
+    ngx_pool_cleanup_pt handler)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, size);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(cln->data, size);
+    cln->handler = handler;
+
+    return cln->data;
+}
+
+
+/*
+ * From a shared zone's init: what the zone holds, its slab pool's data,
+ * made (size bytes, zeroed) when the zone is new, then *made is 1; NULL
+ * when there is no room.
+ */
+
+static ngx_inline void *
+ngx_http_ci_jobs_zone_data(ngx_shm_zone_t *shm_zone, size_t size,
+    ngx_uint_t *made)
+{
+    ngx_slab_pool_t  *shpool;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    *made = (shpool->data == NULL);
+
+    if (*made) {
+        shpool->data = ngx_slab_calloc(shpool, size);
+    }
+
+    return shpool->data;
+}
 
 
 extern ngx_module_t  ngx_http_ci_jobs_module;

@@ -75,11 +75,10 @@ ngx_int_t
 ngx_http_ci_jobs_wants_json(ngx_http_request_t *r,
     ngx_http_ci_jobs_loc_conf_t *lcf)
 {
-    ngx_uint_t        i;
-    ngx_int_t         q, json_q, xml_q;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-    u_char           *p, *last, *range, *range_end;
+    ngx_int_t                      q, json_q, xml_q;
+    u_char                        *p, *last, *range, *range_end;
+    ngx_table_elt_t               *h;
+    ngx_http_ci_jobs_list_walk_t   w;
 
     if (lcf->json != NGX_HTTP_CI_JOBS_JSON_AUTO) {
         return lcf->json == NGX_HTTP_CI_JOBS_JSON_ON;
@@ -88,30 +87,19 @@ ngx_http_ci_jobs_wants_json(ngx_http_request_t *r,
     json_q = 0;
     xml_q = 0;
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != sizeof("Accept") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Accept",
+    for (h = ngx_http_ci_jobs_list_first(&w, &r->headers_in.headers);
+         h != NULL;
+         h = ngx_http_ci_jobs_list_next(&w))
+    {
+        if (h->key.len != sizeof("Accept") - 1
+            || ngx_strncasecmp(h->key.data, (u_char *) "Accept",
                                sizeof("Accept") - 1) != 0)
         {
             continue;
         }
 
-        p = h[i].value.data;
-        last = p + h[i].value.len;
+        p = h->value.data;
+        last = p + h->value.len;
 
         while (p < last) {
 

@@ -56,18 +56,18 @@ static void ngx_http_ci_jobs_shed_cleanup(void *data);
 size_t
 ngx_http_ci_jobs_shed(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx)
 {
-    u_char                     *copy, *p;
-    size_t                      size, freed;
-    ngx_buf_t                  *b, *bufs[NGX_HTTP_CI_JOBS_SHED_BUFS];
-    ngx_uint_t                  i;
-    ngx_chain_t                *cl;
-    ngx_list_part_t            *part;
-    ngx_table_elt_t            *h;
-    ngx_connection_t           *c;
-    ngx_pool_cleanup_t         *cln;
-    ngx_http_connection_t      *hc;
-    ngx_http_ci_jobs_shed_t     sh;
-    ngx_http_core_main_conf_t  *cmcf;
+    u_char                        *copy, *p;
+    size_t                         size, freed;
+    ngx_buf_t                     *b, *bufs[NGX_HTTP_CI_JOBS_SHED_BUFS];
+    ngx_uint_t                     i;
+    ngx_chain_t                   *cl;
+    ngx_table_elt_t               *h;
+    ngx_connection_t              *c;
+    ngx_pool_cleanup_t            *cln;
+    ngx_http_connection_t         *hc;
+    ngx_http_ci_jobs_shed_t        sh;
+    ngx_http_core_main_conf_t     *cmcf;
+    ngx_http_ci_jobs_list_walk_t   w;
 
     c = r->connection;
     hc = r->http_connection;
@@ -174,24 +174,13 @@ ngx_http_ci_jobs_shed(ngx_http_request_t *r, ngx_http_ci_jobs_ctx_t *ctx)
     ngx_http_ci_jobs_shed_str(&sh, &r->headers_in.user);
     ngx_http_ci_jobs_shed_str(&sh, &r->headers_in.passwd);
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        ngx_http_ci_jobs_shed_str(&sh, &h[i].key);
-        ngx_http_ci_jobs_shed_str(&sh, &h[i].value);
-        ngx_http_ci_jobs_shed_ptr(&sh, &h[i].lowcase_key);
+    for (h = ngx_http_ci_jobs_list_first(&w, &r->headers_in.headers);
+         h != NULL;
+         h = ngx_http_ci_jobs_list_next(&w))
+    {
+        ngx_http_ci_jobs_shed_str(&sh, &h->key);
+        ngx_http_ci_jobs_shed_str(&sh, &h->value);
+        ngx_http_ci_jobs_shed_ptr(&sh, &h->lowcase_key);
     }
 
     /* the variables already evaluated ($http_..., $request_uri, ...) */

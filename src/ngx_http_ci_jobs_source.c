@@ -154,7 +154,6 @@ static ngx_http_ci_jobs_source_t *
 ngx_http_ci_jobs_source_add(ngx_conf_t *cf, ngx_uint_t kind, ngx_str_t *name)
 {
     ngx_uint_t                     i;
-    ngx_pool_cleanup_t            *cln;
     ngx_http_ci_jobs_source_t     *source, **cp;
     ngx_http_ci_jobs_main_conf_t  *cmcf;
 
@@ -178,13 +177,12 @@ ngx_http_ci_jobs_source_add(ngx_conf_t *cf, ngx_uint_t kind, ngx_str_t *name)
     source->kind = kind;
     source->name = *name;
 
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
+    if (ngx_http_ci_jobs_cleanup_add(cf->pool,
+                                     ngx_http_ci_jobs_source_cleanup, source)
+        == NULL)
+    {
         return NULL;
     }
-
-    cln->handler = ngx_http_ci_jobs_source_cleanup;
-    cln->data = source;
 
     cp = ngx_array_push(&cmcf->sources);
     if (cp == NULL) {
@@ -1246,16 +1244,10 @@ ngx_http_ci_jobs_fetch_read(ngx_event_t *rev)
         return;
     }
 
-    if (source->sent < source->out_len) {
-        /* a read event before the request is out: wait for the write */
-        if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-            ngx_http_ci_jobs_fetch_failed(source, "cannot read", 0);
-        }
+    /* a read event before the request is out waits for the write */
 
-        return;
-    }
+    while (source->sent == source->out_len) {
 
-    for ( ;; ) {
         if (source->in_len == NGX_HTTP_CI_JOBS_ANSWER_MAX) {
             ngx_http_ci_jobs_fetch_failed(source, "the answer is too large",
                                           0);
@@ -1266,11 +1258,7 @@ ngx_http_ci_jobs_fetch_read(ngx_event_t *rev)
                     NGX_HTTP_CI_JOBS_ANSWER_MAX - source->in_len);
 
         if (n == NGX_AGAIN) {
-            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-                ngx_http_ci_jobs_fetch_failed(source, "cannot read", 0);
-            }
-
-            return;
+            break;
         }
 
         if (n == NGX_ERROR) {
@@ -1278,23 +1266,27 @@ ngx_http_ci_jobs_fetch_read(ngx_event_t *rev)
             return;
         }
 
-        if (n == 0) {
-            break;
-        }
-
         source->in_len += n;
 
-        /* a keep-alive service does not close: its Content-Length ends it */
-        if (ngx_http_ci_jobs_http_answer_parse(&a, source->in,
-                                               source->in_len)
-            == NGX_HTTP_CI_JOBS_PARSE_OK
-            && a.complete)
+        /*
+         * The answer ends when the service closes, or, a keep-alive one,
+         * with its Content-Length.
+         */
+
+        if (n == 0
+            || (ngx_http_ci_jobs_http_answer_parse(&a, source->in,
+                                                   source->in_len)
+                == NGX_HTTP_CI_JOBS_PARSE_OK
+                && a.complete))
         {
-            break;
+            ngx_http_ci_jobs_fetch_done(source);
+            return;
         }
     }
 
-    ngx_http_ci_jobs_fetch_done(source);
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_ci_jobs_fetch_failed(source, "cannot read", 0);
+    }
 }
 
 

@@ -66,25 +66,16 @@ ngx_http_ci_jobs_state_zone(ngx_conf_t *cf, ngx_http_ci_jobs_loc_conf_t *lcf)
 static ngx_int_t
 ngx_http_ci_jobs_state_init(ngx_shm_zone_t *shm_zone, void *data)
 {
+    ngx_uint_t                made;
     ngx_http_ci_jobs_zone_t  *zone;
 
     zone = shm_zone->data;
     zone->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    zone->sh = ngx_http_ci_jobs_zone_data(shm_zone,
+                                          sizeof(ngx_http_ci_jobs_shared_t),
+                                          &made);
 
-    if (shm_zone->shm.exists || zone->shpool->data) {
-        zone->sh = zone->shpool->data;
-        return NGX_OK;
-    }
-
-    zone->sh = ngx_slab_calloc(zone->shpool,
-                               sizeof(ngx_http_ci_jobs_shared_t));
-    if (zone->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    zone->shpool->data = zone->sh;
-
-    return NGX_OK;
+    return (zone->sh != NULL) ? NGX_OK : NGX_ERROR;
 }
 
 

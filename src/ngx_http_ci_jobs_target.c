@@ -551,8 +551,7 @@ ngx_http_ci_jobs_own_init_peer(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_ci_jobs_target_ssl(ngx_conf_t *cf, ngx_http_ci_jobs_target_t *target)
 {
-    ngx_pool_cleanup_t                *cln;
-    ngx_http_compile_complex_value_t   ccv;
+    ngx_http_compile_complex_value_t  ccv;
 
     target->ssl = ngx_pcalloc(cf->pool, sizeof(ngx_ssl_t));
     if (target->ssl == NULL) {
@@ -567,14 +566,13 @@ ngx_http_ci_jobs_target_ssl(ngx_conf_t *cf, ngx_http_ci_jobs_target_t *target)
         return NGX_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
+    if (ngx_http_ci_jobs_cleanup_add(cf->pool, ngx_ssl_cleanup_ctx,
+                                     target->ssl)
+        == NULL)
+    {
         ngx_ssl_cleanup_ctx(target->ssl);
         return NGX_ERROR;
     }
-
-    cln->handler = ngx_ssl_cleanup_ctx;
-    cln->data = target->ssl;
 
     if (target->ssl_verify
         && ngx_ssl_trusted_certificate(cf, target->ssl,

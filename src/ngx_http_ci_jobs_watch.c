@@ -1523,7 +1523,6 @@ ngx_http_ci_jobs_watch_shared(ngx_http_request_t *r,
     ngx_int_t                         rc;
     ngx_str_t                         out;
     ngx_pool_t                       *pool;
-    ngx_pool_cleanup_t               *cln;
     ngx_http_ci_jobs_xml_result_t     res;
     ngx_http_ci_jobs_watch_render_t  *rd;
 
@@ -1601,13 +1600,13 @@ ngx_http_ci_jobs_watch_shared(ngx_http_request_t *r,
 
     /* the request refers to it until it ends */
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    if (ngx_http_ci_jobs_cleanup_add(r->pool,
+                                     ngx_http_ci_jobs_watch_render_free, rd)
+        == NULL)
+    {
         return NGX_ERROR;
     }
 
-    cln->handler = ngx_http_ci_jobs_watch_render_free;
-    cln->data = rd;
     rd->refs++;
 
     ngx_memcpy(ctx->digest, rd->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);

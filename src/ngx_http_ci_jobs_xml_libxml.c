@@ -252,13 +252,6 @@ ngx_http_ci_jobs_libxml_start(void *data, const xmlChar *localname,
 
     const xmlChar  *name;
 
-    (void) uri;
-    (void) nb_namespaces;
-    (void) namespaces;
-    (void) nb_attributes;
-    (void) nb_defaulted;
-    (void) attributes;
-
     if (lx->pass->failed) {
         return;
     }
@@ -290,10 +283,6 @@ ngx_http_ci_jobs_libxml_end(void *data, const xmlChar *localname,
     const xmlChar *prefix, const xmlChar *uri)
 {
     ngx_http_ci_jobs_libxml_t *lx = data;
-
-    (void) localname;
-    (void) prefix;
-    (void) uri;
 
     if (lx->pass->failed || lx->pass->depth == 0) {
         return;
@@ -398,10 +387,6 @@ ngx_http_ci_jobs_libxml_doctype(void *data, const xmlChar *name,
     const xmlChar *external_id, const xmlChar *system_id)
 {
     ngx_http_ci_jobs_libxml_t *lx = data;
-
-    (void) name;
-    (void) external_id;
-    (void) system_id;
 
     ngx_http_ci_jobs_xml_fail(lx->pass, "a DOCTYPE is not accepted");
     ngx_http_ci_jobs_libxml_stop(lx);
