@@ -68,6 +68,7 @@
 typedef struct {
     ngx_str_node_t               sn;        /* the zone's address, the key */
     ngx_queue_t                  queue;     /* in the worker's groups */
+    ngx_queue_t                  stored;    /* to be looked at at once */
     ngx_queue_t                  watchers;  /* ctx->watch_queue */
     ngx_shm_zone_t              *zone;
     ngx_str_t                    key;
@@ -81,6 +82,7 @@ typedef struct {
     void                        *render;     /* the long-polls' answer */
     unsigned                     answered:1; /* digest is an answer's */
     unsigned                     joined:1;   /* a watcher came since */
+    unsigned                     soon:1;     /* in the stored queue */
 } ngx_http_ci_jobs_watch_group_t;
 
 
@@ -116,6 +118,7 @@ static ngx_http_ci_jobs_watch_group_t *ngx_http_ci_jobs_watch_group(
 static void ngx_http_ci_jobs_watch_cleanup(void *data);
 static void ngx_http_ci_jobs_watch_remove(ngx_http_ci_jobs_ctx_t *ctx);
 static void ngx_http_ci_jobs_watch_tick(ngx_event_t *ev);
+static void ngx_http_ci_jobs_watch_stored_look(ngx_event_t *ev);
 static void ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g);
 static void ngx_http_ci_jobs_watch_budget_reset(void);
 static ngx_uint_t ngx_http_ci_jobs_watch_spread(void);
@@ -167,6 +170,8 @@ static ngx_queue_t        ngx_http_ci_jobs_watch_groups;
 static ngx_queue_t        ngx_http_ci_jobs_watch_refreshes;
 static ngx_uint_t         ngx_http_ci_jobs_watchers;
 static ngx_event_t        ngx_http_ci_jobs_watch_timer;
+static ngx_event_t        ngx_http_ci_jobs_watch_stored_event;
+static ngx_queue_t        ngx_http_ci_jobs_watch_stored;
 
 /* the refreshes a tick may start: the keys' shares, in thousandths */
 static ngx_uint_t         ngx_http_ci_jobs_watch_share;
@@ -1008,6 +1013,11 @@ ngx_http_ci_jobs_watch_group(ngx_http_ci_jobs_ctx_t *ctx,
                         ngx_str_rbtree_insert_value);
         ngx_queue_init(&ngx_http_ci_jobs_watch_groups);
         ngx_queue_init(&ngx_http_ci_jobs_watch_refreshes);
+        ngx_queue_init(&ngx_http_ci_jobs_watch_stored);
+
+        ngx_http_ci_jobs_watch_stored_event.handler =
+                                        ngx_http_ci_jobs_watch_stored_look;
+        ngx_http_ci_jobs_watch_stored_event.log = ngx_cycle->log;
     }
 
     /* the zone's address first: two zones may hold the same key */
@@ -1144,6 +1154,10 @@ ngx_http_ci_jobs_watch_tick(ngx_event_t *ev)
 
             ngx_http_ci_jobs_watch_share -= NGX_HTTP_CI_JOBS_WATCH_TICK
                                             * 1000 / g->interval;
+
+            if (g->soon) {
+                ngx_queue_remove(&g->stored);
+            }
 
             ngx_rbtree_delete(&ngx_http_ci_jobs_watch_tree, &g->sn.node);
             ngx_queue_remove(&g->queue);
@@ -1396,17 +1410,61 @@ ngx_http_ci_jobs_watch_walked(ngx_http_ci_jobs_watch_group_t *g,
 
 
 /*
- * A refresh has stored its answer (or failed): this worker looks at once
- * rather than on its next tick; the others see it on theirs.
+ * A refresh has stored its answer (or failed): this worker looks at its
+ * key at once rather than on its next tick (at every key when the
+ * carrier is no longer the key's watcher); the others see it on theirs.
  */
 
 static ngx_int_t
 ngx_http_ci_jobs_watch_refreshed(ngx_http_request_t *r, void *data,
     ngx_int_t rc)
 {
-    ngx_http_ci_jobs_watch_soon();
+    ngx_http_ci_jobs_watch_refresh_t *rf = data;
+
+    ngx_http_ci_jobs_watch_group_t  *g;
+
+    g = rf->carrier->watch_group;
+
+    if (g == NULL) {
+        ngx_http_ci_jobs_watch_soon();
+        return rc;
+    }
+
+    if (!g->soon) {
+        g->soon = 1;
+        ngx_queue_insert_tail(&ngx_http_ci_jobs_watch_stored, &g->stored);
+    }
+
+    if (!ngx_http_ci_jobs_watch_stored_event.posted) {
+        ngx_post_event(&ngx_http_ci_jobs_watch_stored_event,
+                       &ngx_posted_events);
+    }
 
     return rc;
+}
+
+
+/* the keys whose refresh has just stored, after the events that did it */
+
+static void
+ngx_http_ci_jobs_watch_stored_look(ngx_event_t *ev)
+{
+    ngx_queue_t                     *q;
+    ngx_http_ci_jobs_watch_group_t  *g;
+
+    while (!ngx_queue_empty(&ngx_http_ci_jobs_watch_stored)) {
+        q = ngx_queue_head(&ngx_http_ci_jobs_watch_stored);
+        g = ngx_queue_data(q, ngx_http_ci_jobs_watch_group_t, stored);
+
+        ngx_queue_remove(q);
+        g->soon = 0;
+
+        /* an empty group is freed on the tick */
+
+        if (!ngx_queue_empty(&g->watchers)) {
+            ngx_http_ci_jobs_watch_look(g);
+        }
+    }
 }
 
 
@@ -1678,7 +1736,7 @@ ngx_http_ci_jobs_watch_refresh_start(ngx_http_ci_jobs_watch_group_t *g)
     }
 
     ps->handler = ngx_http_ci_jobs_watch_refreshed;
-    ps->data = NULL;
+    ps->data = rf;
 
     /* the subrequest is made in the pool (sr->pool = r->pool) */
 
