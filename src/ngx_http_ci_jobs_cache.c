@@ -30,6 +30,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_nginx.h"
 #include "ngx_http_ci_jobs_cache_ids.h"
 #include "ngx_http_ci_jobs_held.h"
 

@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_ci_jobs_counters.h"
+#include "ngx_http_ci_jobs_nginx.h"
 
 
 #define NGX_HTTP_CI_JOBS_COUNTERS_MAGIC  0x63696a6d00000004

@@ -10,6 +10,7 @@
 
 #include "ngx_http_ci_jobs_metrics.h"
 #include "ngx_http_ci_jobs_counters.h"
+#include "ngx_http_ci_jobs_nginx.h"
 #include "ngx_http_ci_jobs_plain.h"
 #include "ngx_http_ci_jobs_ready.h"
 

@@ -14,6 +14,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_nginx.h"
 #include "ngx_http_ci_jobs_counters.h"
 
 

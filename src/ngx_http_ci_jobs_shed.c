@@ -20,6 +20,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_nginx.h"
 
 
 /* a connection's header buffers: c->buffer and the large ones */

@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_nginx.h"
 
 
 /* sources and offsets are a few dozen bytes each: room for thousands */

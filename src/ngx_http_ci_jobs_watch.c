@@ -24,6 +24,7 @@
 
 
 #include "ngx_http_ci_jobs_module.h"
+#include "ngx_http_ci_jobs_nginx.h"
 #include "ngx_http_ci_jobs_answer.h"
 #include "ngx_http_ci_jobs_lookup.h"
 #include "ngx_http_ci_jobs_prefer.h"
