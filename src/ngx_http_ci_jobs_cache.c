@@ -44,6 +44,13 @@
 #define NGX_HTTP_CI_JOBS_CACHE_COPIES     64
 #define NGX_HTTP_CI_JOBS_CACHE_COPY_MAX   16384
 
+/*
+ * Each change of an entry that the watch reads counts in the counter of
+ * its key's hash modulo these: a watched key whose counter has not moved
+ * is not looked up again (ngx_http_ci_jobs_cache_peek_again()).
+ */
+#define NGX_HTTP_CI_JOBS_CACHE_CHANGES    128
+
 /* the slab allocator's largest chunk (half a page) and a small one */
 #define NGX_HTTP_CI_JOBS_CACHE_PIECE_MAX  2048
 #define NGX_HTTP_CI_JOBS_CACHE_PIECE_MIN  128
@@ -96,6 +103,7 @@ typedef struct {
     size_t                           bytes;       /* of answers held */
     ngx_uint_t                       evictions;
     ngx_atomic_t                     results[NGX_HTTP_CI_JOBS_CACHE_STATUSES];
+    ngx_atomic_t                     changes[NGX_HTTP_CI_JOBS_CACHE_CHANGES];
 } ngx_http_ci_jobs_cache_sh_t;
 
 
@@ -117,6 +125,16 @@ typedef struct {
     size_t                           request_id_len;
     u_char                           data[1];     /* answer, request id */
 } ngx_http_ci_jobs_cache_shared_t;
+
+
+/* under the mutex: an entry the watch reads has changed */
+#define ngx_http_ci_jobs_cache_changed(cache, hash)                          \
+    (cache)->sh->changes[(hash) % NGX_HTTP_CI_JOBS_CACHE_CHANGES]++
+
+#define ngx_http_ci_jobs_cache_node_changed(cache, cn)                       \
+    ngx_http_ci_jobs_cache_changed(cache,                                    \
+        ((ngx_rbtree_node_t *)                                               \
+         ((u_char *) (cn) - offsetof(ngx_rbtree_node_t, color)))->key)
 
 
 /* where an entry's links in the ids' index are */
@@ -171,6 +189,9 @@ static ngx_uint_t ngx_http_ci_jobs_cache_due(ngx_http_ci_jobs_cache_node_t *cn,
     ngx_msec_t now);
 static ngx_uint_t ngx_http_ci_jobs_cache_refresh_waits(
     ngx_http_ci_jobs_cache_node_t *cn, ngx_msec_t interval, ngx_msec_t now);
+static void ngx_http_ci_jobs_cache_read(ngx_http_ci_jobs_cache_t *cache,
+    ngx_str_t *key, ngx_http_ci_jobs_cache_peek_t *pk);
+static void ngx_http_ci_jobs_cache_peek_now(ngx_http_ci_jobs_cache_peek_t *pk);
 static ngx_uint_t ngx_http_ci_jobs_cache_woken(void *entry, void *data);
 static void ngx_http_ci_jobs_cache_cleanup(void *data);
 static void ngx_http_ci_jobs_cache_wait_handler(ngx_event_t *ev);
@@ -593,6 +614,7 @@ ngx_http_ci_jobs_cache_take(ngx_http_request_t *r,
     cn->lock = cache->sh->locks;
     cn->lock_until = now + lcf->cache_lock_timeout;
     cn->handover = 0;
+    ngx_http_ci_jobs_cache_changed(cache, hash);
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
@@ -891,6 +913,7 @@ ngx_http_ci_jobs_cache_insert(ngx_http_ci_jobs_cache_t *cache,
 
     ngx_rbtree_insert(&cache->sh->rbtree, node);
     ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+    ngx_http_ci_jobs_cache_changed(cache, node->key);
 
     ngx_http_ci_jobs_cache_ids_link(&cache->sh->ids,
                                     ngx_http_ci_jobs_cache_links(cn), cn,
@@ -983,6 +1006,7 @@ ngx_http_ci_jobs_cache_unlock(ngx_http_ci_jobs_ctx_t *ctx,
             cn->lock = 0;
             cn->handover = 1;
             cn->lock_until = ngx_current_msec + lcf->cache_lock_timeout;
+            ngx_http_ci_jobs_cache_changed(cache, hash);
         }
     }
 
@@ -1131,17 +1155,53 @@ void
 ngx_http_ci_jobs_cache_peek(ngx_shm_zone_t *zone, ngx_str_t *key,
     ngx_http_ci_jobs_cache_peek_t *pk)
 {
-    uint32_t                        hash;
-    ngx_rbtree_node_t              *node;
-    ngx_http_ci_jobs_cache_t       *cache;
-    ngx_http_ci_jobs_cache_node_t  *cn;
+    pk->hash = ngx_http_ci_jobs_cache_hash(key);
+
+    ngx_http_ci_jobs_cache_read(zone->data, key, pk);
+}
+
+
+/*
+ * The same, for a key read before with pk: the zone's entry is looked up
+ * again only when something of it may have changed since, as the change
+ * counter of its hash says; otherwise what pk holds still stands.
+ */
+
+void
+ngx_http_ci_jobs_cache_peek_again(ngx_shm_zone_t *zone, ngx_str_t *key,
+    ngx_http_ci_jobs_cache_peek_t *pk)
+{
+    ngx_http_ci_jobs_cache_t  *cache;
 
     cache = zone->data;
-    hash = ngx_http_ci_jobs_cache_hash(key);
+
+    if (cache->sh->changes[pk->hash % NGX_HTTP_CI_JOBS_CACHE_CHANGES]
+        != pk->seen)
+    {
+        ngx_http_ci_jobs_cache_read(cache, key, pk);
+        return;
+    }
+
+    ngx_http_ci_jobs_cache_peek_now(pk);
+}
+
+
+static void
+ngx_http_ci_jobs_cache_read(ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key,
+    ngx_http_ci_jobs_cache_peek_t *pk)
+{
+    uint32_t                        hash;
+    ngx_rbtree_node_t              *node;
+    ngx_http_ci_jobs_cache_node_t  *cn;
+
+    hash = pk->hash;
 
     ngx_memzero(pk, sizeof(ngx_http_ci_jobs_cache_peek_t));
+    pk->hash = hash;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
+
+    pk->seen = cache->sh->changes[hash % NGX_HTTP_CI_JOBS_CACHE_CHANGES];
 
     node = ngx_http_ci_jobs_cache_find(cache, key, hash);
 
@@ -1150,16 +1210,32 @@ ngx_http_ci_jobs_cache_peek(ngx_shm_zone_t *zone, ngx_str_t *key,
 
         pk->answer = (cn->expires != 0);
         pk->pending = cn->pending;
-        pk->locked = (cn->lock
-                      && (ngx_msec_int_t) (cn->lock_until
-                                           - ngx_current_msec) > 0);
+        pk->lock = (cn->lock != 0);
+        pk->lock_until = cn->lock_until;
+        pk->woken = (cn->woken != 0 && cn->expires != 0 && cn->pending
+                     && (ngx_msec_int_t) (cn->woken - cn->fetched) > 0);
         pk->fetched = cn->fetched;
-        pk->due = ngx_http_ci_jobs_cache_due(cn, ngx_current_msec);
         pk->failed = cn->failed;
         ngx_memcpy(pk->digest, cn->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
     }
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
+
+    ngx_http_ci_jobs_cache_peek_now(pk);
+}
+
+
+/* what of a peek depends on the time too (ngx_http_ci_jobs_cache_due()) */
+
+static void
+ngx_http_ci_jobs_cache_peek_now(ngx_http_ci_jobs_cache_peek_t *pk)
+{
+    pk->locked = (pk->lock
+                  && (ngx_msec_int_t) (pk->lock_until - ngx_current_msec)
+                     > 0);
+    pk->due = (pk->woken
+               && (ngx_msec_int_t) (ngx_current_msec - pk->fetched)
+                  >= NGX_HTTP_CI_JOBS_WAKE_SPACING);
 }
 
 
@@ -1268,6 +1344,7 @@ ngx_http_ci_jobs_cache_failed(ngx_http_ci_jobs_ctx_t *ctx,
 
     cn->error = piece;
     cn->failed = ngx_current_msec ? ngx_current_msec : 1;
+    ngx_http_ci_jobs_cache_changed(cache, hash);
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 }
@@ -1457,6 +1534,7 @@ ngx_http_ci_jobs_cache_store(ngx_http_request_t *r,
 
             if (ocn->lock == ctx->cache_lock) {
                 ocn->lock = 0;
+                ngx_http_ci_jobs_cache_changed(cache, hash);
             }
 
             ngx_shmtx_unlock(&cache->shpool->mutex);
@@ -1652,6 +1730,7 @@ ngx_http_ci_jobs_cache_delete(ngx_http_ci_jobs_cache_t *cache,
 
     ngx_queue_remove(&cn->queue);
     ngx_rbtree_delete(&cache->sh->rbtree, node);
+    ngx_http_ci_jobs_cache_changed(cache, node->key);
     ngx_http_ci_jobs_cache_ids_unlink(&cache->sh->ids,
                                       ngx_http_ci_jobs_cache_links(cn),
                                       cn->nlinks);
@@ -1745,17 +1824,15 @@ ngx_http_ci_jobs_cache_alloc(ngx_http_ci_jobs_cache_t *cache, size_t size)
 ngx_uint_t
 ngx_http_ci_jobs_cache_wake(ngx_shm_zone_t *zone, u_char *id, size_t len)
 {
-    ngx_msec_t                 now;
     ngx_uint_t                 n;
     ngx_http_ci_jobs_cache_t  *cache;
 
     cache = zone->data;
-    now = ngx_current_msec ? ngx_current_msec : 1;
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
     n = ngx_http_ci_jobs_cache_ids_find(&cache->sh->ids, id, len,
-                                        ngx_http_ci_jobs_cache_woken, &now);
+                                        ngx_http_ci_jobs_cache_woken, cache);
 
     ngx_shmtx_unlock(&cache->shpool->mutex);
 
@@ -1767,14 +1844,15 @@ static ngx_uint_t
 ngx_http_ci_jobs_cache_woken(void *entry, void *data)
 {
     ngx_http_ci_jobs_cache_node_t *cn = entry;
-    ngx_msec_t *now = data;
+    ngx_http_ci_jobs_cache_t *cache = data;
 
     if (cn->expires != 0 && !cn->pending) {
         /* a terminal answer never changes */
         return 0;
     }
 
-    cn->woken = *now;
+    cn->woken = ngx_current_msec ? ngx_current_msec : 1;
+    ngx_http_ci_jobs_cache_node_changed(cache, cn);
 
     return 1;
 }

@@ -6,6 +6,11 @@
 
 #include <string.h>
 
+/* the SHA1_* calls: no provider fetch, no allocation, as ngx_sha1.h */
+#ifndef OPENSSL_SUPPRESS_DEPRECATED
+#define OPENSSL_SUPPRESS_DEPRECATED
+#endif
+
 #include <openssl/sha.h>
 
 #include "ngx_http_ci_jobs_etag.h"
@@ -18,9 +23,12 @@ static u_char *ngx_http_ci_jobs_hex(u_char *dst, const u_char *src,
 void
 ngx_http_ci_jobs_etag_digest(const u_char *xml, size_t len, u_char *digest)
 {
-    u_char  md[SHA_DIGEST_LENGTH];
+    u_char   md[SHA_DIGEST_LENGTH];
+    SHA_CTX  sha;
 
-    SHA1(xml, len, md);
+    SHA1_Init(&sha);
+    SHA1_Update(&sha, xml, len);
+    SHA1_Final(md, &sha);
 
     memcpy(digest, md, NGX_HTTP_CI_JOBS_DIGEST_LEN);
 }

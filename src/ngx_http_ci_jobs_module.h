@@ -75,13 +75,23 @@ typedef struct {
 #define NGX_HTTP_CI_JOBS_CACHE_ERROR_MAX  1024
 
 
-/* what the watch reads of a cache entry (ngx_http_ci_jobs_cache_peek()) */
+/*
+ * What the watch reads of a cache entry (ngx_http_ci_jobs_cache_peek()):
+ * locked and due follow from the others and the time; what was read is
+ * read again only once the zone has changed something of the key's
+ * (ngx_http_ci_jobs_cache_peek_again()).
+ */
 typedef struct {
     u_char                       digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
     ngx_msec_t                   fetched;
     ngx_msec_t                   failed;      /* its last refresh, or 0 */
+    ngx_msec_t                   lock_until;
+    ngx_atomic_uint_t            seen;        /* the key's changes then */
+    uint32_t                     hash;        /* the key's, in the zone */
     unsigned                     answer:1;    /* it holds an answer */
     unsigned                     pending:1;   /* not all jobs finished */
+    unsigned                     lock:1;      /* held until lock_until */
+    unsigned                     woken:1;     /* notified since fetched */
     unsigned                     locked:1;    /* someone is upstream */
     unsigned                     due:1;       /* woken by a notification */
 } ngx_http_ci_jobs_cache_peek_t;
@@ -460,6 +470,8 @@ void ngx_http_ci_jobs_cache_unlock(ngx_http_ci_jobs_ctx_t *ctx,
 ngx_int_t ngx_http_ci_jobs_cache_key_init(ngx_http_request_t *r,
     ngx_http_ci_jobs_ctx_t *ctx, ngx_http_ci_jobs_loc_conf_t *lcf);
 void ngx_http_ci_jobs_cache_peek(ngx_shm_zone_t *zone, ngx_str_t *key,
+    ngx_http_ci_jobs_cache_peek_t *pk);
+void ngx_http_ci_jobs_cache_peek_again(ngx_shm_zone_t *zone, ngx_str_t *key,
     ngx_http_ci_jobs_cache_peek_t *pk);
 void ngx_http_ci_jobs_cache_failed(ngx_http_ci_jobs_ctx_t *ctx,
     ngx_http_ci_jobs_loc_conf_t *lcf, ngx_str_t *error);

@@ -67,23 +67,24 @@
 
 
 typedef struct {
-    ngx_str_node_t               sn;        /* the zone's address, the key */
-    ngx_queue_t                  queue;     /* in the worker's groups */
-    ngx_queue_t                  stored;    /* to be looked at at once */
-    ngx_queue_t                  watchers;  /* ctx->watch_queue */
-    ngx_shm_zone_t              *zone;
-    ngx_str_t                    key;
-    ngx_msec_t                   interval;
-    ngx_msec_t                   refreshed;  /* this worker's last refresh */
+    ngx_str_node_t                 sn;        /* the zone's address, the key */
+    ngx_queue_t                    queue;     /* in the worker's groups */
+    ngx_queue_t                    stored;    /* to be looked at at once */
+    ngx_queue_t                    watchers;  /* ctx->watch_queue */
+    ngx_shm_zone_t                *zone;
+    ngx_str_t                      key;
+    ngx_msec_t                     interval;
+    ngx_msec_t                     refreshed;  /* this worker's last refresh */
+    ngx_http_ci_jobs_cache_peek_t  peek;       /* the zone's entry, read */
 
     /* what the watchers were last looked at for */
-    u_char                       digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
-    ngx_msec_t                   failed;
-    ngx_msec_t                   walk_by;    /* a watcher's end or beat */
-    void                        *render;     /* the long-polls' answer */
-    unsigned                     answered:1; /* digest is an answer's */
-    unsigned                     joined:1;   /* a watcher came since */
-    unsigned                     soon:1;     /* in the stored queue */
+    u_char                         digest[NGX_HTTP_CI_JOBS_DIGEST_LEN];
+    ngx_msec_t                     failed;
+    ngx_msec_t                     walk_by;    /* a watcher's end or beat */
+    void                          *render;     /* the long-polls' answer */
+    unsigned                       answered:1; /* digest is an answer's */
+    unsigned                       joined:1;   /* a watcher came since */
+    unsigned                       soon:1;     /* in the stored queue */
 } ngx_http_ci_jobs_watch_group_t;
 
 
@@ -1055,6 +1056,8 @@ ngx_http_ci_jobs_watch_group(ngx_http_ci_jobs_ctx_t *ctx,
     g->interval = lcf->watch_interval;
     g->refreshed = ngx_current_msec - lcf->watch_interval;
 
+    ngx_http_ci_jobs_cache_peek(g->zone, &g->key, &g->peek);
+
     ngx_http_ci_jobs_watch_share += NGX_HTTP_CI_JOBS_WATCH_TICK * 1000
                                     / g->interval;
 
@@ -1269,7 +1272,8 @@ ngx_http_ci_jobs_watch_look(ngx_http_ci_jobs_watch_group_t *g)
 
     now = ngx_current_msec;
 
-    ngx_http_ci_jobs_cache_peek(g->zone, &g->key, &pk);
+    ngx_http_ci_jobs_cache_peek_again(g->zone, &g->key, &g->peek);
+    pk = g->peek;
 
     if (ngx_http_ci_jobs_watch_walk_due(g, &pk, now)) {
 
