@@ -2,7 +2,8 @@
 #
 #   make deps     install what building and testing need (apt-get)
 #   make          build/ngx_http_ci_jobs_module.so
-#   make test     deps, module, C unit tests and the t/ suite
+#   make test     deps, module, C unit tests and the t/ suite (TEST_JOBS
+#                 test files at once, 2 by default)
 #   make test-asan  the same with the module and the unit tests built with
 #                 ASan and UBSan (in build/asan/)
 #   make deb      build/libnginx-mod-http-ci-jobs_<version>_<arch>.deb for
@@ -77,6 +78,10 @@ UNIT_LIBS   := -lcrypto -lxml2 -ljansson
 BUILD_PKGS  := build-essential nginx-core nginx-dev libssl-dev libxml2-dev \
                libjansson-dev libpcre2-dev zlib1g-dev pkg-config
 TEST_PKGS   := openssl perl libio-socket-ssl-perl curl chromium dpkg-dev
+
+# test files prove runs at once (prove -j): 1 runs them one by one, as
+# under valgrind (TEST_NGINX_VALGRIND), whose nginx is slow enough alone
+TEST_JOBS   ?= $(if $(TEST_NGINX_VALGRIND),1,2)
 
 FUZZ_TIME   ?= 60
 FUZZ_CC     ?= clang
@@ -197,7 +202,7 @@ NGX_TEST_ENV = TEST_NGINX_MODULE=$(MODULE) \
 
 # TEST_NGINX_STRICT: a test whose prerequisite is missing fails, not skips
 prove: module $(NGX_BIN)
-	$(NGX_TEST_ENV) TEST_NGINX_STRICT=1 prove -r t
+	$(NGX_TEST_ENV) TEST_NGINX_STRICT=1 prove -j$(TEST_JOBS) -r t
 
 test: deps module unit prove
 
@@ -223,7 +228,7 @@ test-asan: deps $(NGX_BIN)
 	$(if $(NGX_BIN),TEST_NGINX_BINARY=$(NGX_BIN)) \
 	TEST_NGINX_ASAN="$$($(CC) -print-file-name=libasan.so) \
 	                 $$($(CC) -print-file-name=libubsan.so)" \
-	TEST_NGINX_STRICT=1 prove -r t
+	TEST_NGINX_STRICT=1 prove -j$(TEST_JOBS) -r t
 
 # the Debian package, for Debian's nginx only (its ABI is the package's
 # dependency): the module as make builds it, stripped
