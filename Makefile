@@ -23,6 +23,7 @@
 # test-asan and run its nginx too, which then runs the suite:
 #
 #   make module NGX_SRC=DIR  build/nginx-<version>/ngx_http_ci_jobs_module.so
+#   make nginx NGX_SRC=DIR   build/nginx-<version>/nginx/objs/nginx
 #   make test NGX_SRC=DIR    also DIR's nginx, the unit tests, the t/ suite
 #   make test-asan NGX_SRC=DIR
 #
@@ -92,8 +93,9 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
 FUZZ_TARGETS := xml request credentials cache sign metadata token \
                 notification
 
-.PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
-        bench-profile bench-strace bench-sign bench-token bench-xml bench-cache \
+.PHONY: all module nginx deps test unit prove run fuzz fuzz-deps bench \
+        bench-deps bench-profile bench-strace bench-sign bench-token \
+        bench-xml bench-cache \
         bench-memory bench-fleet bench-watch bench-callback soak test-asan \
         test-fresh deb docs clean
 
@@ -115,6 +117,10 @@ define apt_install
 endef
 
 module: $(MODULE)
+
+# a full tree's nginx (NGX_SRC=DIR; nothing with Debian's), alone: built
+# with make -j2 before make prove, which would build it one file at a time
+nginx: $(NGX_BIN)
 
 deps:
 	$(call apt_install,$(BUILD_PKGS) $(TEST_PKGS) \
