@@ -2,7 +2,8 @@
 #
 #   make deps     install what building and testing need (apt-get)
 #   make          build/ngx_http_ci_jobs_module.so
-#   make test     deps, module, C unit tests and the t/ suite
+#   make test     deps, module, C unit tests and the t/ suite (TEST_JOBS
+#                 test files at once, 2 by default)
 #   make test-asan  the same with the module and the unit tests built with
 #                 ASan and UBSan (in build/asan/)
 #   make deb      build/libnginx-mod-http-ci-jobs_<version>_<arch>.deb for
@@ -22,6 +23,7 @@
 # test-asan and run its nginx too, which then runs the suite:
 #
 #   make module NGX_SRC=DIR  build/nginx-<version>/ngx_http_ci_jobs_module.so
+#   make nginx NGX_SRC=DIR   build/nginx-<version>/nginx/objs/nginx
 #   make test NGX_SRC=DIR    also DIR's nginx, the unit tests, the t/ suite
 #   make test-asan NGX_SRC=DIR
 #
@@ -78,6 +80,10 @@ BUILD_PKGS  := build-essential nginx-core nginx-dev libssl-dev libxml2-dev \
                libjansson-dev libpcre2-dev zlib1g-dev pkg-config
 TEST_PKGS   := openssl perl libio-socket-ssl-perl curl chromium dpkg-dev
 
+# test files prove runs at once (prove -j): 1 runs them one by one, as
+# under valgrind (TEST_NGINX_VALGRIND), whose nginx is slow enough alone
+TEST_JOBS   ?= $(if $(TEST_NGINX_VALGRIND),1,2)
+
 FUZZ_TIME   ?= 60
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -87,8 +93,9 @@ FUZZ_FLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
 FUZZ_TARGETS := xml request credentials cache sign metadata token \
                 notification
 
-.PHONY: all module deps test unit prove run fuzz fuzz-deps bench bench-deps \
-        bench-profile bench-strace bench-sign bench-token bench-xml bench-cache \
+.PHONY: all module nginx deps test unit prove run fuzz fuzz-deps bench \
+        bench-deps bench-profile bench-strace bench-sign bench-token \
+        bench-xml bench-cache \
         bench-memory bench-fleet bench-watch bench-callback soak test-asan \
         test-fresh deb docs clean
 
@@ -110,6 +117,10 @@ define apt_install
 endef
 
 module: $(MODULE)
+
+# a full tree's nginx (NGX_SRC=DIR; nothing with Debian's), alone: built
+# with make -j2 before make prove, which would build it one file at a time
+nginx: $(NGX_BIN)
 
 deps:
 	$(call apt_install,$(BUILD_PKGS) $(TEST_PKGS) \
@@ -197,7 +208,7 @@ NGX_TEST_ENV = TEST_NGINX_MODULE=$(MODULE) \
 
 # TEST_NGINX_STRICT: a test whose prerequisite is missing fails, not skips
 prove: module $(NGX_BIN)
-	$(NGX_TEST_ENV) TEST_NGINX_STRICT=1 prove -r t
+	$(NGX_TEST_ENV) TEST_NGINX_STRICT=1 prove -j$(TEST_JOBS) -r t
 
 test: deps module unit prove
 
@@ -223,7 +234,7 @@ test-asan: deps $(NGX_BIN)
 	$(if $(NGX_BIN),TEST_NGINX_BINARY=$(NGX_BIN)) \
 	TEST_NGINX_ASAN="$$($(CC) -print-file-name=libasan.so) \
 	                 $$($(CC) -print-file-name=libubsan.so)" \
-	TEST_NGINX_STRICT=1 prove -r t
+	TEST_NGINX_STRICT=1 prove -j$(TEST_JOBS) -r t
 
 # the Debian package, for Debian's nginx only (its ABI is the package's
 # dependency): the module as make builds it, stripped
