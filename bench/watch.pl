@@ -230,6 +230,24 @@ sub start_nginx {
         my $r = get("/ci/jobs/tick${STEP}x$n");
         die "tick${STEP}x$n: $r->{status}\n$r->{raw}\n" if $r->{status} != 200;
     }
+
+    # and a stream opened and closed in each worker: a worker's first
+    # stream takes $request_id, whose first use sets OpenSSL's random
+    # generator up (about 1.3 MiB, once), which is no watcher's.  Streams
+    # are opened until each worker's RSS has grown by 1 MiB at least.
+    my %before = map { $_ => worker_rss($_) } workers();
+    for (1 .. 64) {
+        last unless grep { worker_rss($_) < $before{$_} + 1024 } keys %before;
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                      Timeout => 10) or die "connect: $!";
+        print $s "GET /ci/jobs/tick${STEP}x1 HTTP/1.1\r\nHost: bench\r\n"
+                 . "Accept: text/event-stream\r\n\r\n";
+        local $/ = "event: job\n";
+        <$s> // die "no stream\n";
+        close $s;
+        sleep 0.05;
+    }
+
     sleep 1;
     $base_rss = rss();
 }
@@ -244,10 +262,14 @@ sub workers {
 # the workers' RSS together, KiB
 sub rss {
     my $sum = 0;
-    for (workers()) {
-        $sum += $1 if CiJobsTest::slurp("/proc/$_/status") =~ /^VmRSS:\s+(\d+)/m;
-    }
+    $sum += worker_rss($_) for workers();
     return $sum;
+}
+
+sub worker_rss {
+    my ($pid) = @_;
+    return CiJobsTest::slurp("/proc/$pid/status") =~ /^VmRSS:\s+(\d+)/m
+           ? $1 : 0;
 }
 
 # the CPU seconds (user and system) the workers have used
