@@ -123,6 +123,17 @@ sub upstream_for {
                   $t->upstream_requests;
 }
 
+# the notifications the emulator posted for id: it records one once
+# nginx has answered it, which may come after the stream it ended
+sub posted {
+    my ($id, $emulator) = @_;
+    my @sent;
+    CiJobsTest::wait_for(sub {
+        @sent = grep { $_->{id} eq $id } $t->callbacks($emulator);
+    }, 5);
+    return @sent;
+}
+
 sub metric {
     my ($result) = @_;
     my ($v) = $t->get('/status')->{body}
@@ -141,7 +152,7 @@ like($r->{body}, qr{<Code>MethodNotAllowed</Code>}, "in CI's error shape");
 
 my $s = stream_ask('/watch/jobs/timed3x1');
 my $got = read_for($s, 8);
-my @sent = grep { $_->{id} eq 'timed3x1' } $t->callbacks;
+my @sent = posted('timed3x1');
 
 is(scalar @sent, 1, 'the emulator posted TaskFinish when the job ended');
 is($sent[0]{status}, 200, 'answered 200') if @sent;
@@ -157,7 +168,7 @@ is(upstream_for('timed3x1'), 2, 'CI asked twice: the first look, the wake');
 
 $s = stream_ask('/watch/workflowexecution/timed3x2');
 $got = read_for($s, 8);
-@sent = grep { $_->{id} eq 'timed3x2' } $t->callbacks;
+@sent = posted('timed3x2');
 
 is(scalar @sent, 1, 'the emulator posted WorkflowFinish');
 like($got->[0], qr/"RunId":"timed3x2".*"State":"Success".*event: end/s,
@@ -170,7 +181,7 @@ ok(defined $got->[1] && @sent && $got->[1] - $sent[0]{time} < 1,
 
 $s = stream_ask('/json/ai_jobs/timed3x4');
 $got = read_for($s, 8);
-@sent = grep { $_->{id} eq 'timed3x4' } $t->callbacks('plainjson');
+@sent = posted('timed3x4', 'plainjson');
 
 is(scalar @sent, 1, 'the emulator posted TaskFinish in JSON');
 is($sent[0]{status}, 200, 'answered 200') if @sent;
