@@ -137,6 +137,12 @@ typedef struct {
          ((u_char *) (cn) - offsetof(ngx_rbtree_node_t, color)))->key)
 
 
+/* a notification came after the pending answer's query left */
+#define ngx_http_ci_jobs_cache_notified(cn)                                   \
+    ((cn)->woken != 0 && (cn)->expires != 0 && (cn)->pending                  \
+     && (ngx_msec_int_t) ((cn)->woken - (cn)->fetched) > 0)
+
+
 /* where an entry's links in the ids' index are */
 #define ngx_http_ci_jobs_cache_links(cn)                                      \
     ((u_char *) ngx_align_ptr((cn)->data + (cn)->key_len                      \
@@ -1212,8 +1218,7 @@ ngx_http_ci_jobs_cache_read(ngx_http_ci_jobs_cache_t *cache, ngx_str_t *key,
         pk->pending = cn->pending;
         pk->lock = (cn->lock != 0);
         pk->lock_until = cn->lock_until;
-        pk->woken = (cn->woken != 0 && cn->expires != 0 && cn->pending
-                     && (ngx_msec_int_t) (cn->woken - cn->fetched) > 0);
+        pk->woken = ngx_http_ci_jobs_cache_notified(cn);
         pk->fetched = cn->fetched;
         pk->failed = cn->failed;
         ngx_memcpy(pk->digest, cn->digest, NGX_HTTP_CI_JOBS_DIGEST_LEN);
@@ -1870,8 +1875,7 @@ ngx_http_ci_jobs_cache_woken(void *entry, void *data)
 static ngx_uint_t
 ngx_http_ci_jobs_cache_due(ngx_http_ci_jobs_cache_node_t *cn, ngx_msec_t now)
 {
-    return cn->woken != 0 && cn->expires != 0 && cn->pending
-           && (ngx_msec_int_t) (cn->woken - cn->fetched) > 0
+    return ngx_http_ci_jobs_cache_notified(cn)
            && (ngx_msec_int_t) (now - cn->fetched)
               >= NGX_HTTP_CI_JOBS_WAKE_SPACING;
 }
