@@ -31,7 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     path_len = q ? (size_t) (q - data) : size;
     query_len = q ? size - path_len - 1 : 0;
 
-    scratch = malloc(query_len + 1);
+    scratch = malloc(path_len + query_len + 1);
 
     rc = ngx_http_ci_jobs_parse_request(&req, data, path_len,
                                         q ? q + 1 : NULL, query_len, scratch);

@@ -77,7 +77,7 @@ ngx_http_ci_jobs_handler(ngx_http_request_t *r)
                                        "the request path is not canonical");
     }
 
-    scratch = ngx_pnalloc(r->pool, r->args.len + 1);
+    scratch = ngx_pnalloc(r->pool, path.len + r->args.len + 1);
     if (scratch == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

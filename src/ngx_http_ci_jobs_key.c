@@ -34,7 +34,7 @@ ngx_http_ci_jobs_key_variable(ngx_http_request_t *r,
     }
 
     req = ngx_palloc(r->pool, sizeof(ngx_http_ci_jobs_request_t));
-    scratch = ngx_pnalloc(r->pool, r->args.len + 1);
+    scratch = ngx_pnalloc(r->pool, path.len + r->args.len + 1);
 
     if (req == NULL || scratch == NULL) {
         return NGX_ERROR;

@@ -62,7 +62,7 @@ typedef struct {
 
 
 static int ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req,
-    const u_char *p, const u_char *last, size_t max);
+    const u_char *p, const u_char *last, size_t max, u_char *buf);
 static int ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
     const u_char *p, const u_char *last, u_char *scratch);
 static const u_char *ngx_http_ci_jobs_query_chars(const u_char *p,
@@ -286,7 +286,7 @@ ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
     const u_char                   *p, *last, *slash;
     const ngx_http_ci_jobs_base_t  *base;
 
-    memset(req, 0, offsetof(ngx_http_ci_jobs_request_t, ids_buf));
+    memset(req, 0, sizeof(ngx_http_ci_jobs_request_t));
 
     last = path + path_len;
 
@@ -349,24 +349,27 @@ ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
         }
     }
 
+    /* after the parameters, which take query_len bytes at most */
+
     return ngx_http_ci_jobs_parse_ids(req, slash + 1, last,
                                       req->api == NGX_HTTP_CI_JOBS_API_JOBS
-                                      ? NGX_HTTP_CI_JOBS_MAX_IDS : 1);
+                                      ? NGX_HTTP_CI_JOBS_MAX_IDS : 1,
+                                      scratch + query_len);
 }
 
 
-/* the ids, copied to req->ids_buf with "," between them */
+/* the ids, copied to buf with "," between them: last - p bytes at most */
 
 static int
 ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req, const u_char *p,
-    const u_char *last, size_t max)
+    const u_char *last, size_t max, u_char *buf)
 {
     size_t         len;
     u_char        *out;
     const u_char  *id, *end;
 
-    req->ids = req->ids_buf;
-    out = req->ids_buf;
+    req->ids = buf;
+    out = buf;
 
     if (p == last) {
         return ngx_http_ci_jobs_refuse(req, NGX_HTTP_CI_JOBS_REQUEST_INVALID,
@@ -404,7 +407,7 @@ ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req, const u_char *p,
                                            : NGX_HTTP_CI_JOBS_IDS_ERROR);
         }
 
-        req->ids_len = out - req->ids_buf;
+        req->ids_len = out - buf;
 
         if (p == last) {
             return NGX_HTTP_CI_JOBS_REQUEST_OK;

@@ -56,7 +56,7 @@ typedef enum {
 typedef struct {
     ngx_http_ci_jobs_api_e   api;
     unsigned                 api_known:1;  /* api is set, even if refused */
-    const u_char            *ids;        /* "id1,id2", points to ids_buf */
+    const u_char            *ids;        /* "id1,id2", in the scratch */
     size_t                   ids_len;
     size_t                   nids;
     ngx_http_ci_jobs_pair_t  params[NGX_HTTP_CI_JOBS_MAX_PARAMS];
@@ -64,8 +64,6 @@ typedef struct {
     const u_char            *access_token;  /* raw, in the query */
     size_t                   access_token_len;
     const char              *error;      /* why it was refused */
-    u_char                   ids_buf[NGX_HTTP_CI_JOBS_MAX_IDS
-                                     * (NGX_HTTP_CI_JOBS_MAX_ID_LEN + 1)];
 } ngx_http_ci_jobs_request_t;
 
 
@@ -84,8 +82,8 @@ extern const char *ngx_http_ci_jobs_api_names[NGX_HTTP_CI_JOBS_API_COUNT];
  * when there is none).  An optional parameter with an empty value is as
  * if absent: it is left out of req->params.  The access_token parameter
  * is the gateway's own: it is left out too, its raw value in
- * req->access_token (NULL when absent).  scratch: query_len bytes at least,
- * holds the decoded parameters.  Returns NGX_HTTP_CI_JOBS_REQUEST_OK or a
+ * req->access_token (NULL when absent).  scratch: path_len + query_len
+ * bytes at least, holds the decoded parameters and the ids.  Returns NGX_HTTP_CI_JOBS_REQUEST_OK or a
  * refusal code with req->error set to a short message for the client.
  */
 int ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,

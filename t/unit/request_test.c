@@ -19,6 +19,12 @@ parse(ngx_http_ci_jobs_request_t *req, const char *path, const char *query)
 {
     static u_char  scratch[8192];
 
+    /* the parser's contract: path and query's length together at least */
+
+    if (strlen(path) + (query ? strlen(query) : 0) > sizeof(scratch)) {
+        abort();
+    }
+
     return ngx_http_ci_jobs_parse_request(req, (const u_char *) path,
                                           strlen(path),
                                           (const u_char *) query,
