@@ -10,7 +10,10 @@
 #
 #   sse       each client an event stream
 #   sse idle  the same on jobs that never change (jobsRunning<N>): the
-#             workers' CPU with nothing to tell, BENCH_WATCH_IDLE (20) s
+#             workers' CPU with nothing to tell, BENCH_WATCH_IDLE (30) s
+#             from 15 s after every client is connected (a stream's first
+#             heartbeat comes 15 s after its first events: measured from
+#             the start, the heartbeats would be fewer than they go on)
 #   idle/job  the same with one client per job: what the upstream queries
 #             alone cost, which the streams add to
 #   poll      each client a GET every interval (2 s), through the pending
@@ -28,6 +31,9 @@
 #   perl bench/watch.pl      (make bench-watch; make bench runs it too)
 #
 # BENCH_WATCH_SCENARIOS (sse,idle,idle1,poll,longpoll) runs some of them.
+# The server has request_pool_size BENCH_WATCH_POOL (7k), as docs/watch.md
+# recommends for streams: a stream's request in one block of its pool
+# (4k, nginx's default, takes two).
 #
 # Prints the table and writes it to build/bench/watch.txt.
 
@@ -51,7 +57,8 @@ my $LONGPOLLS = $ENV{BENCH_LONGPOLLS} || $WATCHERS;
 my $JOBS = $ENV{BENCH_WATCH_JOBS} || 100;
 my $STEP = $ENV{BENCH_WATCH_STEP} || 4;
 my $SECONDS = $ENV{BENCH_WATCH_TIME} || 30;
-my $IDLE = $ENV{BENCH_WATCH_IDLE} || 20;
+my $IDLE = $ENV{BENCH_WATCH_IDLE} || 30;
+my $SETTLE = 15;
 my $INTERVAL = 2;
 my $OUT = "$CiJobsTest::ROOT/build/bench";
 my $CLIENT = "$FindBin::Bin/watch_client.js";
@@ -67,6 +74,7 @@ my $emu_port = $emu->emulator_port('plain');
 chomp(my $nofile = `sh -c 'ulimit -Hn'`);
 $nofile = 1 << 20 if $nofile eq 'unlimited';
 my $connections = $nofile;
+my $POOL = $ENV{BENCH_WATCH_POOL} || '7k';
 
 write_file("$dir/watch.conf", <<"EOF");
 load_module $CiJobsTest::MODULE;
@@ -92,6 +100,7 @@ http {
         listen 127.0.0.1:$port backlog=4096;
         keepalive_requests 1000000;
         keepalive_timeout 5m;
+        request_pool_size $POOL;
 
         location /ci/ {
             ci_jobs on;
@@ -116,9 +125,9 @@ my %row;
 my %want = map { $_ => 1 } split /,/,
     ($ENV{BENCH_WATCH_SCENARIOS} || 'sse,idle,idle1,poll,longpoll');
 $row{sse} = phase('sse', "/ci/jobs/tick${STEP}x", $WATCHERS) if $want{sse};
-$row{idle} = phase('sse', '/ci/jobs/jobsRunning', $WATCHERS, $IDLE)
+$row{idle} = phase('sse', '/ci/jobs/jobsRunning', $WATCHERS, $IDLE, $SETTLE)
     if $want{idle};
-$row{idle1} = phase('sse', '/ci/jobs/jobsRunning', $JOBS, $IDLE)
+$row{idle1} = phase('sse', '/ci/jobs/jobsRunning', $JOBS, $IDLE, $SETTLE)
     if $want{idle1};
 $row{poll} = phase('poll', "/ci/jobs/tick${STEP}x", $POLLERS) if $want{poll};
 $row{longpoll} = phase('longpoll', "/ci/jobs/tick${STEP}x", $LONGPOLLS)
@@ -143,11 +152,11 @@ for (@order) {
         $r->{up_change};
 }
 $table .= sprintf "\nnginx %s, worker_processes 2, %d jobs stepping every "
-    . "%d s, ci_jobs_watch_interval %d s, ci_jobs_cache_valid_pending 1s; "
-    . "%d s per scenario (%d s idle); %d CPUs; a new nginx for each, its "
-    . "workers' RSS before any client: %.1f MiB; load average (5 min) "
-    . "%s before, %s after\n",
-    $nginx_version, $JOBS, $STEP, $INTERVAL, $SECONDS, $IDLE,
+    . "%d s, ci_jobs_watch_interval %d s, ci_jobs_cache_valid_pending 1s, "
+    . "request_pool_size %s; %d s per scenario (%d s idle, after %d s); "
+    . "%d CPUs; a new nginx for each, its workers' RSS before any client: "
+    . "%.1f MiB; load average (5 min) %s before, %s after\n",
+    $nginx_version, $JOBS, $STEP, $INTERVAL, $POOL, $SECONDS, $IDLE, $SETTLE,
     scalar(`nproc`), $base_rss / 1024, $load_before, $load_after;
 
 print $table;
@@ -158,8 +167,9 @@ print "written: $OUT/watch.txt\n";
 # --- one scenario -------------------------------------------------------------
 
 sub phase {
-    my ($mode, $path, $clients, $seconds) = @_;
+    my ($mode, $path, $clients, $seconds, $settle) = @_;
     $seconds //= $SECONDS;
+    $settle //= 0;
     start_nginx();
 
     pipe my $from, my $out or die "pipe: $!";
@@ -171,8 +181,8 @@ sub phase {
         open STDOUT, '>&', $out;
         open STDIN, '<&', $in;
         exec 'sh', '-c', 'ulimit -n "$(ulimit -Hn)" && exec "$@"', 'node', 'node',
-             $CLIENT, $mode, $port, $path, $clients, $JOBS, $STEP, $seconds,
-             $INTERVAL * 1000
+             $CLIENT, $mode, $port, $path, $clients, $JOBS, $STEP,
+             $settle + $seconds, $INTERVAL * 1000
             or die "exec: $!";
     }
     close $out;
@@ -180,6 +190,7 @@ sub phase {
 
     my $line = <$from> // die "$mode: the client said nothing\n";
     die "$mode: $line" unless $line =~ /^ready (\d+)/;
+    sleep $settle;
     my $t0 = time;
     my $cpu0 = cpu();
     sleep $seconds / 2;

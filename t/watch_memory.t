@@ -4,7 +4,9 @@
 # streams open on 100 running jobs, less its RSS before them, per stream
 # (one worker, each stream past its first event; no refresh meanwhile);
 # once with a browser's request headers, once with a 1.5 KiB cookie as
-# well, which takes nginx an 8 KiB large_client_header_buffers buffer.
+# well, which takes nginx an 8 KiB large_client_header_buffers buffer;
+# and with request_pool_size 7k, in which a stream's request fits one
+# block of its pool rather than two of 4 KiB.
 # Then what the refreshes leave: 100 streams on 20 running jobs refreshed
 # every second, the worker's RSS over 10 s of refreshes, per refresh (a
 # refresh's memory is freed once it is done, not kept by the stream that
@@ -36,6 +38,7 @@ my $HTTP = <<'EOF';
     server {
         listen 127.0.0.1:%%PORT%% backlog=2048;
         access_log off;
+        %%POOL%%
         %%CREDENTIALS%%
 
         location /watch/ {
@@ -93,9 +96,10 @@ sub first_events {
 
 # a new nginx with one worker and room for the streams
 sub start {
-    my ($interval) = @_;
+    my ($interval, $pool) = @_;
 
     (my $http = $HTTP) =~ s/%%INTERVAL%%/$interval/;
+    $http =~ s/%%POOL%%/$pool ? "request_pool_size $pool;" : ''/e;
     $t = CiJobsTest->new(workers => 1, start => 0, http => $http);
 
     # room for the streams in one worker
@@ -113,9 +117,9 @@ sub start {
 
 # KiB per stream
 sub measure {
-    my ($cookie, $bound) = @_;
+    my ($cookie, $bound, $pool) = @_;
 
-    start('1h');
+    start('1h', $pool);
 
     # the jobs' answers first, and a round of streams opened and closed,
     # so that what the worker keeps anyway is there before the measure
@@ -129,7 +133,8 @@ sub measure {
     my $before = rss_kib();
     my @streams = map { open_stream($jobs[$_ % 100], $cookie) } 1 .. $N;
     is(first_events(@streams), $N, "$N streams open, each past its first "
-       . 'event' . ($cookie ? ", with a $cookie-byte cookie" : ''));
+       . 'event' . ($cookie ? ", with a $cookie-byte cookie" : '')
+       . ($pool ? ", request_pool_size $pool" : ''));
     sleep 0.5;
     my $after = rss_kib();
 
@@ -177,9 +182,11 @@ sub refreshes {
 
 my $small = measure(0, 9);
 my $large = measure(1500, 12.5);
+my $pooled = measure(0, 8, '7k');
 my $refresh = refreshes();
 diag sprintf '%.1f KiB per stream (request headers within 1 KiB), %.1f KiB '
-             . '(a 1.5 KiB cookie: an 8 KiB large header buffer); %.2f KiB '
-             . 'per refresh', $small, $large, $refresh;
+             . '(a 1.5 KiB cookie: an 8 KiB large header buffer), %.1f KiB '
+             . '(request_pool_size 7k); %.2f KiB per refresh', $small, $large,
+             $pooled, $refresh;
 
 done_testing;
