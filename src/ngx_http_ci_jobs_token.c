@@ -74,8 +74,6 @@ static int ngx_http_ci_jobs_token_scope(const ngx_http_ci_jobs_claims_t *c,
 static int ngx_http_ci_jobs_token_has(const u_char *p, size_t n,
     const u_char *item, size_t len);
 static size_t ngx_http_ci_jobs_unpack(const u_char *p);
-static uint64_t ngx_http_ci_jobs_token_hash(uint64_t seed, const u_char *p,
-    size_t len);
 static int ngx_http_ci_jobs_token_differ(const u_char *a, const u_char *b,
     size_t len);
 static int ngx_http_ci_jobs_json_string_is(json_t *value, const char *s);
@@ -829,8 +827,7 @@ ngx_http_ci_jobs_token_check_cached(ngx_http_ci_jobs_token_cache_t *cache,
     tail = token_len > NGX_HTTP_CI_JOBS_TOKEN_HASHED
            ? token_len - NGX_HTTP_CI_JOBS_TOKEN_HASHED : 0;
 
-    hash = ngx_http_ci_jobs_token_hash(cache->seed, token + tail,
-                                       token_len - tail);
+    hash = ngx_http_ci_jobs_hash(cache->seed, token + tail, token_len - tail);
     first = (hash >> 32) % NGX_HTTP_CI_JOBS_TOKEN_CACHE_SETS
             * NGX_HTTP_CI_JOBS_TOKEN_CACHE_WAYS;
 
@@ -948,38 +945,6 @@ ngx_http_ci_jobs_token_differ(const u_char *a, const u_char *b, size_t len)
     d |= x ^ y;
 
     return d != 0;
-}
-
-
-/*
- * Chooses a token's set: eight bytes a step, multiplied and folded.  The
- * seed is the process's own, so that which tokens share a set cannot be
- * foreseen; a collision costs an eviction, never a wrong answer, as the
- * bytes are compared.
- */
-
-static uint64_t
-ngx_http_ci_jobs_token_hash(uint64_t seed, const u_char *p, size_t len)
-{
-    uint64_t  h, w;
-
-    h = seed ^ ((uint64_t) len * 0x9e3779b97f4a7c15ULL);
-
-    while (len >= 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 29;
-        p += 8;
-        len -= 8;
-    }
-
-    w = 0;
-    memcpy(&w, p, len);
-
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 32;
-
-    return h;
 }
 
 
