@@ -288,7 +288,7 @@ ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
     const u_char                   *p, *last, *slash;
     const ngx_http_ci_jobs_base_t  *base;
 
-    memset(req, 0, offsetof(ngx_http_ci_jobs_request_t, ids_buf));
+    memset(req, 0, offsetof(ngx_http_ci_jobs_request_t, params));
 
     last = path + path_len;
 
@@ -658,10 +658,23 @@ ngx_http_ci_jobs_span(const u_char *p, const u_char *last, u_char class)
 {
 #if (__SSE2__)
 
-    int      bad;
-    __m128i  v, ok;
+    int            bad;
+    __m128i        v, ok;
+    const u_char  *start;
 
-    while (last - p >= 16) {
+    start = p;
+
+    for ( ;; ) {
+
+        if (last - p < 16) {
+            if (p == last || last - start < 16) {
+                break;
+            }
+
+            /* the last sixteen: those before p in them are of the class */
+            p = last - 16;
+        }
+
         v = _mm_loadu_si128((const __m128i *) p);
 
         ok = _mm_or_si128(
