@@ -799,10 +799,14 @@ ngx_http_ci_jobs_cache_share(ngx_http_request_t *r,
         return rc;
     }
 
-    b = ngx_calloc_buf(r->pool);
+    /* zeroed inline: ngx_calloc_buf() calls memset() */
+
+    b = ngx_palloc(r->pool, sizeof(ngx_buf_t));
     if (b == NULL) {
         return NGX_ERROR;
     }
+
+    ngx_memzero(b, sizeof(ngx_buf_t));
 
     if (ngx_http_ci_jobs_cleanup_add(r->pool, ngx_http_ci_jobs_cache_unshare,
                                      sc)
