@@ -191,8 +191,10 @@ $(BUILD)/unit/%: t/unit/%.c $(CORE_SRCS) $(wildcard src/*.h) $(wildcard t/unit/*
 	@mkdir -p $(dir $@)
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(UNIT_LIBS)
 
-# the byte scans' portable paths, which an x86-64 build never takes
+# the byte scans' and compares' portable paths, which an x86-64 build
+# never takes
 UNIT_PORTABLE := $(BUILD)/unit/request_test_portable \
+                 $(BUILD)/unit/token_test_portable \
                  $(BUILD)/unit/xml_scan_test_portable
 
 $(BUILD)/unit/%_portable: t/unit/%.c $(CORE_SRCS) $(wildcard src/*.h) $(wildcard t/unit/*.h)

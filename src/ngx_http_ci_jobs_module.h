@@ -276,8 +276,6 @@ typedef struct ngx_http_ci_jobs_held_s  ngx_http_ci_jobs_held_t;
 
 
 typedef struct {
-    ngx_http_ci_jobs_request_t   req;
-
     /* the refusal to answer with, set by the content handler */
     ngx_uint_t                   error_status;
     ngx_http_ci_jobs_code_e      error_code;
@@ -348,6 +346,9 @@ typedef struct {
     ngx_msec_t                   stream_failed;  /* the error sent */
     ngx_chain_t                 *stream_busy;    /* events not sent yet */
     ngx_chain_t                 *stream_free;    /* their headers, sent */
+
+    /* last: the content handler zeroes what comes before its parameters */
+    ngx_http_ci_jobs_request_t   req;
 } ngx_http_ci_jobs_ctx_t;
 
 

@@ -67,6 +67,8 @@ static int ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
     const u_char *p, const u_char *last, u_char *scratch);
 static const u_char *ngx_http_ci_jobs_query_chars(const u_char *p,
     const u_char *last);
+static const u_char *ngx_http_ci_jobs_span(const u_char *p,
+    const u_char *last, u_char class);
 static size_t ngx_http_ci_jobs_decode(u_char *dst, const u_char *src,
     size_t len);
 static int ngx_http_ci_jobs_check_text(const u_char *p, size_t len);
@@ -286,22 +288,22 @@ ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
     const u_char                   *p, *last, *slash;
     const ngx_http_ci_jobs_base_t  *base;
 
-    memset(req, 0, sizeof(ngx_http_ci_jobs_request_t));
+    memset(req, 0, offsetof(ngx_http_ci_jobs_request_t, params));
 
     last = path + path_len;
 
-    for (p = path; p < last; p++) {
-        if (ngx_http_ci_jobs_url_chars[*p] & NGX_HTTP_CI_JOBS_PATH_CHAR) {
-            continue;
+    for (p = path; ; p += 3) {
+        p = ngx_http_ci_jobs_span(p, last, NGX_HTTP_CI_JOBS_PATH_CHAR);
+
+        if (p == last) {
+            break;
         }
 
-        if (ngx_http_ci_jobs_is_comma(p, last)) {
-            p += 2;
-            continue;
+        if (!ngx_http_ci_jobs_is_comma(p, last)) {
+            return ngx_http_ci_jobs_refuse(req,
+                                           NGX_HTTP_CI_JOBS_REQUEST_INVALID,
+                                           "invalid character in path");
         }
-
-        return ngx_http_ci_jobs_refuse(req, NGX_HTTP_CI_JOBS_REQUEST_INVALID,
-                                       "invalid character in path");
     }
 
     if (path_len && path[0] == '/') {
@@ -384,11 +386,7 @@ ngx_http_ci_jobs_parse_ids(ngx_http_ci_jobs_request_t *req, const u_char *p,
         end = (last - p > NGX_HTTP_CI_JOBS_MAX_ID_LEN)
               ? p + NGX_HTTP_CI_JOBS_MAX_ID_LEN + 1 : last;
 
-        while (p < end
-               && (ngx_http_ci_jobs_url_chars[*p] & NGX_HTTP_CI_JOBS_ID_CHAR))
-        {
-            p++;
-        }
+        p = ngx_http_ci_jobs_span(p, end, NGX_HTTP_CI_JOBS_ID_CHAR);
 
         len = p - id;
         out = (u_char *) memcpy(out, id, len) + len;
@@ -574,32 +572,54 @@ ngx_http_ci_jobs_parse_query(ngx_http_ci_jobs_request_t *req,
  * How far from p the bytes are all query characters, at least: many at a
  * time, as an access_token makes a query some 200 bytes long.  The bytes
  * of the step that failed, and those after it, are for the caller to look
- * at one at a time.  With SSE2, sixteen a step, the table's
- * NGX_HTTP_CI_JOBS_QUERY_CHAR as compares: 0x21 to 0x7e, '#' aside (a
- * signed compare puts the bytes from 0x80 up below 0x21); else eight
- * table loads and one branch a step.
+ * at one at a time.  With SSE2, thirty-two a step, then sixteen, then the
+ * last sixteen over some of those before, the table's
+ * NGX_HTTP_CI_JOBS_QUERY_CHAR as compares: 0x21 to 0x7e, '#' aside (plus
+ * 0x5f, those bytes alone are below -34 as signed ones); else eight table
+ * loads and one branch a step.
  */
+
+#if (__SSE2__)
+#define ngx_http_ci_jobs_query_ok(p)                                          \
+    ngx_http_ci_jobs_query_ok_(_mm_loadu_si128((const __m128i *) (p)))
+#define ngx_http_ci_jobs_query_ok_(v)                                         \
+    _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('#')),                   \
+                     _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(0x5f)),     \
+                                    _mm_set1_epi8(-34)))
+#endif
 
 static const u_char *
 ngx_http_ci_jobs_query_chars(const u_char *p, const u_char *last)
 {
 #if (__SSE2__)
 
-    __m128i  v, ok;
+    const u_char  *start;
 
-    while (last - p >= 16) {
-        v = _mm_loadu_si128((const __m128i *) p);
+    start = p;
 
-        ok = _mm_andnot_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('#')),
-                              _mm_and_si128(
-                                  _mm_cmpgt_epi8(v, _mm_set1_epi8(0x20)),
-                                  _mm_cmplt_epi8(v, _mm_set1_epi8(0x7f))));
+    while (last - p >= 32) {
+        if (_mm_movemask_epi8(_mm_and_si128(ngx_http_ci_jobs_query_ok(p),
+                                            ngx_http_ci_jobs_query_ok(p + 16)))
+            != 0xffff)
+        {
+            return p;
+        }
 
-        if (_mm_movemask_epi8(ok) != 0xffff) {
-            break;
+        p += 32;
+    }
+
+    if (last - p >= 16) {
+        if (_mm_movemask_epi8(ngx_http_ci_jobs_query_ok(p)) != 0xffff) {
+            return p;
         }
 
         p += 16;
+    }
+
+    if (p < last && last - start >= 16
+        && _mm_movemask_epi8(ngx_http_ci_jobs_query_ok(last - 16)) == 0xffff)
+    {
+        return last;
     }
 
 #else
@@ -622,6 +642,73 @@ ngx_http_ci_jobs_query_chars(const u_char *p, const u_char *last)
     }
 
 #endif
+
+    return p;
+}
+
+
+/*
+ * How far from p the bytes are of a class: NGX_HTTP_CI_JOBS_ID_CHAR
+ * (letters and digits) or NGX_HTTP_CI_JOBS_PATH_CHAR (those, "_", ","
+ * and "/").  With SSE2, sixteen a step, a range a signed compare each: a
+ * byte plus 0x1f (of a lower-cased letter) or plus 0x50 (of a digit) is
+ * below -102 or -118 for those alone; the last bytes, or all of them
+ * without SSE2, one table load each.
+ */
+
+static const u_char *
+ngx_http_ci_jobs_span(const u_char *p, const u_char *last, u_char class)
+{
+#if (__SSE2__)
+
+    int            bad;
+    __m128i        v, ok;
+    const u_char  *start;
+
+    start = p;
+
+    for ( ;; ) {
+
+        if (last - p < 16) {
+            if (p == last || last - start < 16) {
+                break;
+            }
+
+            /* the last sixteen: those before p in them are of the class */
+            p = last - 16;
+        }
+
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        ok = _mm_or_si128(
+                 _mm_cmplt_epi8(
+                     _mm_add_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)),
+                                  _mm_set1_epi8(0x1f)),
+                     _mm_set1_epi8(-102)),
+                 _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(0x50)),
+                                _mm_set1_epi8(-118)));
+
+        if (class == NGX_HTTP_CI_JOBS_PATH_CHAR) {
+            ok = _mm_or_si128(ok,
+                     _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('_')),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')),
+                                      _mm_cmpeq_epi8(v, _mm_set1_epi8('/')))));
+        }
+
+        bad = _mm_movemask_epi8(ok) ^ 0xffff;
+
+        if (bad) {
+            return p + __builtin_ctz(bad);
+        }
+
+        p += 16;
+    }
+
+#endif
+
+    while (p < last && (ngx_http_ci_jobs_url_chars[*p] & class)) {
+        p++;
+    }
 
     return p;
 }

@@ -59,11 +59,13 @@ typedef struct {
     const u_char            *ids;        /* "id1,id2", in the scratch */
     size_t                   ids_len;
     size_t                   nids;
-    ngx_http_ci_jobs_pair_t  params[NGX_HTTP_CI_JOBS_MAX_PARAMS];
     size_t                   nparams;    /* decoded, in request order */
     const u_char            *access_token;  /* raw, in the query */
     size_t                   access_token_len;
     const char              *error;      /* why it was refused */
+
+    /* left as they are by the parse: read up to nparams */
+    ngx_http_ci_jobs_pair_t  params[NGX_HTTP_CI_JOBS_MAX_PARAMS];
 } ngx_http_ci_jobs_request_t;
 
 

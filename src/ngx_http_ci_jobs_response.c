@@ -225,17 +225,25 @@ ngx_http_ci_jobs_answer_headers(ngx_http_request_t *r,
 }
 
 
-/* the body of an answer, whole, in one buffer */
+/*
+ * The body of an answer, whole, in one buffer: the buffer and its link
+ * in one allocation, the buffer zeroed inline (ngx_calloc_buf() calls
+ * memset()).
+ */
 
 ngx_chain_t *
 ngx_http_ci_jobs_answer_body(ngx_http_request_t *r, ngx_str_t *out)
 {
-    ngx_buf_t  *b;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
+    cl = ngx_palloc(r->pool, sizeof(ngx_chain_t) + sizeof(ngx_buf_t));
+    if (cl == NULL) {
         return NULL;
     }
+
+    b = (ngx_buf_t *) (cl + 1);
+    ngx_memzero(b, sizeof(ngx_buf_t));
 
     b->pos = out->data;
     b->last = out->data + out->len;
@@ -243,7 +251,10 @@ ngx_http_ci_jobs_answer_body(ngx_http_request_t *r, ngx_str_t *out)
     b->last_buf = 1;
     b->last_in_chain = 1;
 
-    return ngx_http_ci_jobs_chain_of(r->pool, b);
+    cl->buf = b;
+    cl->next = NULL;
+
+    return cl;
 }
 
 

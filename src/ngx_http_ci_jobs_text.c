@@ -73,3 +73,33 @@ ngx_http_ci_jobs_token_ok(const u_char *p, size_t len)
 
     return 1;
 }
+
+
+/*
+ * Eight bytes a step, multiplied and folded: some five instructions a
+ * step where ngx_murmur_hash2() takes about twenty for its eight.
+ */
+
+uint64_t
+ngx_http_ci_jobs_hash(uint64_t seed, const u_char *p, size_t len)
+{
+    uint64_t  h, w;
+
+    h = seed ^ ((uint64_t) len * 0x9e3779b97f4a7c15ULL);
+
+    while (len >= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
+        p += 8;
+        len -= 8;
+    }
+
+    w = 0;
+    memcpy(&w, p, len);
+
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 32;
+
+    return h;
+}

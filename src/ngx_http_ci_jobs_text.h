@@ -60,4 +60,11 @@ int ngx_http_ci_jobs_token_ok(const u_char *p, size_t len);
 uint32_t ngx_http_ci_jobs_utf8_next(const u_char **p, const u_char *last);
 
 
+/*
+ * A hash of len bytes at p for a table, seeded: not a cryptographic one,
+ * so a table compares the bytes of the entries whose hashes are equal.
+ */
+uint64_t ngx_http_ci_jobs_hash(uint64_t seed, const u_char *p, size_t len);
+
+
 #endif /* _NGX_HTTP_CI_JOBS_TEXT_H_INCLUDED_ */

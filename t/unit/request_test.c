@@ -422,11 +422,108 @@ test_results(void)
 }
 
 
+/*
+ * Every byte value at each place of a path long enough for the byte
+ * scans' sixteen-byte steps, and of queries of each length up to 95 (and,
+ * built without SSE2, their other loops): accepted, or refused with the
+ * message the byte calls for.
+ */
+
+static void
+test_bytes(void)
+{
+    int                         c, rc, bad;
+    char                        path[48], query[96];
+    size_t                      at, len;
+    const char                 *want;
+    ngx_http_ci_jobs_request_t  req;
+
+    bad = 0;
+    len = sizeof("jobs/") - 1 + 40;
+
+    for (at = sizeof("jobs/") - 1 + 1; at < len - 1; at++) {
+        for (c = 1; c < 256; c++) {
+            memcpy(path, "jobs/", sizeof("jobs/") - 1);
+            memset(path + sizeof("jobs/") - 1, 'a', 40);
+            path[len] = '\0';
+            path[at] = (char) c;
+
+            rc = parse(&req, path, NULL);
+
+            if ((c >= '0' && c <= '9')
+                || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+                || c == ',')
+            {
+                want = NULL;    /* one id, or two */
+
+            } else if (c == '_' || c == '/') {
+                want = "a job id is 1 to 64 letters and digits";
+
+            } else {
+                want = "invalid character in path";
+            }
+
+            if (want == NULL ? (rc != 0 || req.nids != 1 + (c == ','))
+                : (rc != NGX_HTTP_CI_JOBS_REQUEST_INVALID
+                   || strcmp(req.error, want) != 0))
+            {
+                bad++;
+            }
+        }
+    }
+
+    tap_ok(bad == 0, "each byte at each place of a 45-byte path: "
+           "%d wrong", bad);
+
+    /* the same in the query, of each length the steps of its scan meet */
+
+    bad = 0;
+
+    for (len = sizeof("access_token=") - 1 + 1; len < sizeof(query); len++) {
+        for (at = sizeof("access_token=") - 1; at < len; at++) {
+            for (c = 1; c < 256; c++) {
+                memcpy(query, "access_token=", sizeof("access_token=") - 1);
+                memset(query + sizeof("access_token=") - 1, 'a',
+                       len - (sizeof("access_token=") - 1));
+                query[len] = '\0';
+                query[at] = (char) c;
+
+                rc = parse(&req, "jobs/j1", query);
+
+                if (c == '&') {
+                    want = "a parameter must be name=value";
+
+                } else if (c > 0x20 && c < 0x7f && c != '#') {
+                    want = NULL;
+
+                } else {
+                    want = "invalid character in query";
+                }
+
+                if (want == NULL
+                    ? (rc != 0
+                       || req.access_token_len
+                          != len - (sizeof("access_token=") - 1))
+                    : (rc != NGX_HTTP_CI_JOBS_REQUEST_INVALID
+                       || strcmp(req.error, want) != 0))
+                {
+                    bad++;
+                }
+            }
+        }
+    }
+
+    tap_ok(bad == 0, "each byte at each place of a 14 to 95-byte query: "
+           "%d wrong", bad);
+}
+
+
 int
 main(void)
 {
     test_table();
     test_results();
+    test_bytes();
 
     return tap_done();
 }
