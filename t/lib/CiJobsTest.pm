@@ -60,7 +60,9 @@ use warnings;
 
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
+use Fcntl qw(:flock);
 use File::Path qw(make_path);
+use File::Spec;
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::INET;
@@ -141,16 +143,29 @@ sub emulator_port { $_[0]{ports}{"emu_$_[1]"} }
 # A port for a listener of the test, below the kernel's ephemeral range
 # (ip_local_port_range): a port the kernel picked for us, closed, can be
 # taken by any outgoing connection before nginx binds it, as one of the
-# suite's busy tests saw when another suite ran beside it.
+# suite's busy tests saw when another suite ran beside it.  And reserved
+# for this process while it lives: test files run two at a time, and a
+# port merely found free could be taken by the other before this one's
+# nginx binds it (then talking to the other's nginx).  The reservation is
+# a lock on a file named after the port, which the other's free_port()
+# skips; the kernel drops it when the process ends, however it ends.
+my %reserved;    # port => the locked file
+
 sub free_port {
     my ($low) = slurp('/proc/sys/net/ipv4/ip_local_port_range') =~ /(\d+)/;
     $low = 32768 unless $low && $low > 11024;
+    my $locks = File::Spec->tmpdir . '/ci-jobs-test-ports';
+    make_path($locks);
     for (1 .. 200) {
         my $port = 10000 + int rand($low - 10000);
+        next if $reserved{$port};
+        open my $lock, '>', "$locks/$port" or next;
+        flock $lock, LOCK_EX | LOCK_NB or next;
         my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
                                       LocalPort => $port, Proto => 'tcp',
                                       ReuseAddr => 1) or next;
         close $s;
+        $reserved{$port} = $lock;
         return $port;
     }
     die "no free port below $low";
@@ -609,11 +624,20 @@ sub start_nginx {
 
     $self->{pids}{nginx} = $pid;
 
+    # started: the port answers and this nginx has workers, which it
+    # forks only once it listens (the port may be another's when this
+    # one could not bind it)
     my $port = $self->port;
+    my $exited;
     wait_for(sub {
+        $exited = 1 if waitpid($pid, WNOHANG) == $pid;
+        return 1 if $exited;
         IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 1)
-    }, $VALGRIND ? 60 : 15) or die "nginx did not start: "
-        . slurp("$self->{dir}/nginx.out") . slurp("$self->{dir}/error.log");
+            && (my @workers = $self->worker_pids);
+    }, $VALGRIND ? 60 : 15);
+    die "nginx did not start: " . slurp("$self->{dir}/nginx.out")
+        . slurp("$self->{dir}/error.log")
+        if $exited || !(my @workers = $self->worker_pids);
 }
 
 # the master's children, workers and cache helpers alike
