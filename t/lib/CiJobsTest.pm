@@ -155,12 +155,15 @@ sub free_port {
     my ($low) = slurp('/proc/sys/net/ipv4/ip_local_port_range') =~ /(\d+)/;
     $low = 32768 unless $low && $low > 11024;
     my $locks = File::Spec->tmpdir . '/ci-jobs-test-ports';
-    make_path($locks);
+    eval { make_path($locks) };
     for (1 .. 200) {
         my $port = 10000 + int rand($low - 10000);
         next if $reserved{$port};
-        open my $lock, '>', "$locks/$port" or next;
-        flock $lock, LOCK_EX | LOCK_NB or next;
+        # (another user's lock file, which this one cannot open: unlocked)
+        my $lock;
+        if (open $lock, '>', "$locks/$port") {
+            flock $lock, LOCK_EX | LOCK_NB or next;
+        }
         my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
                                       LocalPort => $port, Proto => 'tcp',
                                       ReuseAddr => 1) or next;
