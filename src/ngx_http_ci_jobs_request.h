@@ -85,8 +85,9 @@ extern const char *ngx_http_ci_jobs_api_names[NGX_HTTP_CI_JOBS_API_COUNT];
  * if absent: it is left out of req->params.  The access_token parameter
  * is the gateway's own: it is left out too, its raw value in
  * req->access_token (NULL when absent).  scratch: path_len + query_len
- * bytes at least, holds the decoded parameters and the ids.  Returns NGX_HTTP_CI_JOBS_REQUEST_OK or a
- * refusal code with req->error set to a short message for the client.
+ * bytes at least, holds the decoded parameters and the ids.  Returns
+ * NGX_HTTP_CI_JOBS_REQUEST_OK or a refusal code with req->error set to a
+ * short message for the client.
  */
 int ngx_http_ci_jobs_parse_request(ngx_http_ci_jobs_request_t *req,
     const u_char *path, size_t path_len, const u_char *query,
