@@ -4,14 +4,14 @@
  * cache decides on (ngx_http_ci_jobs_xml_facts.c) and, when asked, the
  * JSON rendering (ngx_http_ci_jobs_json.c), from one stream of events.
  *
- * The events come from the module's own scanner when the answer is in
- * the plain subset of XML that CI writes (ngx_http_ci_jobs_xml_scan.c),
- * and otherwise from libxml2 (ngx_http_ci_jobs_xml_libxml.c): the scanner
- * checks its subset completely and declines anything outside it, before
- * the pass is started again with libxml2.  So an answer is accepted
- * exactly when libxml2 accepts it, with the same facts and JSON (the
- * fuzzers compare both), and CI's usual answers cost a fraction of a
- * libxml2 parse.
+ * The events (ngx_http_ci_jobs_xml_events.c) come from the module's own
+ * scanner when the answer is in the plain subset of XML that CI writes
+ * (ngx_http_ci_jobs_xml_scan.c), and otherwise from libxml2
+ * (ngx_http_ci_jobs_xml_libxml.c): the scanner checks its subset
+ * completely and declines anything outside it, before the pass is
+ * started again with libxml2.  So an answer is accepted exactly when
+ * libxml2 accepts it, with the same facts and JSON (the fuzzers compare
+ * both), and CI's usual answers cost a fraction of a libxml2 parse.
  *
  * Refused: anything not well-formed, invalid UTF-8 or a failing encoding
  * conversion, elements nested deeper than 256 levels (libxml2's own limit
@@ -28,7 +28,6 @@
 
 static int ngx_http_ci_jobs_xml_read(ngx_http_ci_jobs_xml_pass_t *pass,
     const u_char *xml, size_t len, int scan);
-static int ngx_http_ci_jobs_xml_nomem(ngx_http_ci_jobs_xml_pass_t *pass);
 
 
 int
@@ -123,8 +122,16 @@ ngx_http_ci_jobs_xml_read(ngx_http_ci_jobs_xml_pass_t *pass,
         rc = ngx_http_ci_jobs_xml_libxml(pass, xml, len);
     }
 
-    if (rc == NGX_HTTP_CI_JOBS_XML_NOMEM) {
-        pass->error = "out of memory";
+    if (rc == NGX_HTTP_CI_JOBS_XML_READ) {
+        rc = NGX_HTTP_CI_JOBS_XML_OK;
+
+    } else if (rc == NGX_HTTP_CI_JOBS_XML_REFUSED) {
+        rc = NGX_HTTP_CI_JOBS_XML_ERROR;
+
+        if (pass->nomem) {
+            pass->error = "out of memory";
+            rc = NGX_HTTP_CI_JOBS_XML_NOMEM;
+        }
     }
 
     ngx_http_ci_jobs_json_release(&pass->json,
@@ -132,107 +139,4 @@ ngx_http_ci_jobs_xml_read(ngx_http_ci_jobs_xml_pass_t *pass,
                                   && conf->json);
 
     return rc;
-}
-
-
-int
-ngx_http_ci_jobs_xml_start(ngx_http_ci_jobs_xml_pass_t *pass,
-    const u_char *name, size_t len)
-{
-    if (pass->depth == NGX_HTTP_CI_JOBS_XML_MAX_DEPTH) {
-        ngx_http_ci_jobs_xml_fail(pass, "elements nested too deep");
-        return -1;
-    }
-
-    pass->depth++;
-    pass->root = 1;
-
-    if (!pass->conf->no_facts) {
-        ngx_http_ci_jobs_xml_facts_start(&pass->facts, pass->depth, name,
-                                         len);
-    }
-
-    if (pass->conf->json
-        && ngx_http_ci_jobs_json_start(&pass->json, name, len) != 0)
-    {
-        return ngx_http_ci_jobs_xml_nomem(pass);
-    }
-
-    return 0;
-}
-
-
-int
-ngx_http_ci_jobs_xml_end(ngx_http_ci_jobs_xml_pass_t *pass)
-{
-    if (!pass->conf->no_facts) {
-        ngx_http_ci_jobs_xml_facts_end(&pass->facts, pass->depth);
-    }
-
-    if (pass->conf->json && ngx_http_ci_jobs_json_end(&pass->json) != 0) {
-        return ngx_http_ci_jobs_xml_nomem(pass);
-    }
-
-    if (--pass->depth == 0) {
-        pass->closed = 1;
-    }
-
-    return 0;
-}
-
-
-int
-ngx_http_ci_jobs_xml_text(ngx_http_ci_jobs_xml_pass_t *pass,
-    const u_char *text, size_t len)
-{
-    if (!pass->conf->no_facts) {
-        ngx_http_ci_jobs_xml_facts_text(&pass->facts, pass->depth, text, len);
-    }
-
-    if (pass->conf->json
-        && ngx_http_ci_jobs_json_text(&pass->json, text, len) != 0)
-    {
-        return ngx_http_ci_jobs_xml_nomem(pass);
-    }
-
-    return 0;
-}
-
-
-/*
- * The root has ended and the document is well-formed: called by the
- * reader while the names it delivered are still alive.
- */
-
-int
-ngx_http_ci_jobs_xml_done(ngx_http_ci_jobs_xml_pass_t *pass)
-{
-    if (pass->conf->json && ngx_http_ci_jobs_json_finish(&pass->json) != 0) {
-        return ngx_http_ci_jobs_xml_nomem(pass);
-    }
-
-    return 0;
-}
-
-
-void
-ngx_http_ci_jobs_xml_fail(ngx_http_ci_jobs_xml_pass_t *pass,
-    const char *error)
-{
-    if (!pass->failed) {
-        pass->failed = 1;
-        pass->error = error;
-    }
-}
-
-
-/* the JSON rendering ran out of memory: the pass fails, -1 for the reader */
-
-static int
-ngx_http_ci_jobs_xml_nomem(ngx_http_ci_jobs_xml_pass_t *pass)
-{
-    pass->nomem = 1;
-    ngx_http_ci_jobs_xml_fail(pass, "out of memory");
-
-    return -1;
 }

@@ -96,7 +96,7 @@ ngx_http_ci_jobs_xml_libxml(ngx_http_ci_jobs_xml_pass_t *pass,
 
     if (lx.ctxt == NULL) {
         xmlSetStructuredErrorFunc(old_data, old_handler);
-        return NGX_HTTP_CI_JOBS_XML_NOMEM;
+        return ngx_http_ci_jobs_xml_nomem(pass);
     }
 
     lx.ctxt->userData = &lx;
@@ -139,15 +139,15 @@ ngx_http_ci_jobs_xml_libxml(ngx_http_ci_jobs_xml_pass_t *pass,
     xmlSetStructuredErrorFunc(old_data, old_handler);
 
     if (pass->nomem) {
-        return NGX_HTTP_CI_JOBS_XML_NOMEM;
+        return NGX_HTTP_CI_JOBS_XML_REFUSED;
     }
 
     if (!well_formed) {
         pass->error = ngx_http_ci_jobs_libxml_why(&lx);
-        return NGX_HTTP_CI_JOBS_XML_ERROR;
+        return NGX_HTTP_CI_JOBS_XML_REFUSED;
     }
 
-    return NGX_HTTP_CI_JOBS_XML_OK;
+    return NGX_HTTP_CI_JOBS_XML_READ;
 }
 
 

@@ -15,8 +15,14 @@
 #include "ngx_http_ci_jobs_text.h"
 
 
-/* what a reader returns, with NGX_HTTP_CI_JOBS_XML_OK/ERROR/NOMEM */
-#define NGX_HTTP_CI_JOBS_XML_DECLINED  -3   /* scanner: libxml2 decides */
+/*
+ * What a reader returns: the document taken, every event delivered; the
+ * pass refused it (pass->error says why, pass->nomem when out of memory);
+ * the scanner only: outside its subset, libxml2 decides.
+ */
+#define NGX_HTTP_CI_JOBS_XML_READ       0
+#define NGX_HTTP_CI_JOBS_XML_REFUSED   -1
+#define NGX_HTTP_CI_JOBS_XML_DECLINED  -3
 
 /* libxml2's own limit without XML_PARSE_HUGE; deeper is refused */
 #define NGX_HTTP_CI_JOBS_XML_MAX_DEPTH  256
@@ -96,7 +102,7 @@ typedef struct {
 } ngx_http_ci_jobs_json_t;
 
 
-/* one answer's pass (ngx_http_ci_jobs_xml.c) */
+/* one answer's pass (ngx_http_ci_jobs_xml.c, its events in _xml_events.c) */
 
 typedef struct {
     const ngx_http_ci_jobs_xml_conf_t  *conf;
@@ -146,6 +152,7 @@ int ngx_http_ci_jobs_xml_done(ngx_http_ci_jobs_xml_pass_t *pass);
 
 void ngx_http_ci_jobs_xml_fail(ngx_http_ci_jobs_xml_pass_t *pass,
     const char *error);
+int ngx_http_ci_jobs_xml_nomem(ngx_http_ci_jobs_xml_pass_t *pass);
 
 /*
  * The readers.  The scanner takes only a plain subset of XML that it can

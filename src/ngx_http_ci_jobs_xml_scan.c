@@ -79,7 +79,6 @@ static const u_char *ngx_http_ci_jobs_scan_plain_run(const u_char *p,
     const u_char *last);
 static const u_char *ngx_http_ci_jobs_scan_ref(const u_char *p,
     const u_char *last, u_char *buf, size_t *len);
-static int ngx_http_ci_jobs_scan_failed(ngx_http_ci_jobs_xml_pass_t *pass);
 
 
 #define ngx_http_ci_jobs_scan_is_space(c)                                     \
@@ -150,7 +149,7 @@ ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
         rc = (*s.p == '/') ? ngx_http_ci_jobs_scan_end_tag(&s)
                            : ngx_http_ci_jobs_scan_start_tag(&s);
 
-        if (rc != NGX_HTTP_CI_JOBS_XML_OK) {
+        if (rc != NGX_HTTP_CI_JOBS_XML_READ) {
             return rc;
         }
 
@@ -160,7 +159,7 @@ ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
 
         rc = ngx_http_ci_jobs_scan_content(&s);
 
-        if (rc != NGX_HTTP_CI_JOBS_XML_OK) {
+        if (rc != NGX_HTTP_CI_JOBS_XML_READ) {
             return rc;
         }
     }
@@ -172,10 +171,10 @@ ngx_http_ci_jobs_xml_scan(ngx_http_ci_jobs_xml_pass_t *pass,
     }
 
     if (s.events && ngx_http_ci_jobs_xml_done(pass) != 0) {
-        return ngx_http_ci_jobs_scan_failed(pass);
+        return NGX_HTTP_CI_JOBS_XML_REFUSED;
     }
 
-    return NGX_HTTP_CI_JOBS_XML_OK;
+    return NGX_HTTP_CI_JOBS_XML_READ;
 }
 
 
@@ -220,10 +219,10 @@ ngx_http_ci_jobs_scan_start_tag(ngx_http_ci_jobs_scan_t *s)
         s->child = 0;
 
         if (s->events && ngx_http_ci_jobs_xml_start(s->pass, name, n) != 0) {
-            return ngx_http_ci_jobs_scan_failed(s->pass);
+            return NGX_HTTP_CI_JOBS_XML_REFUSED;
         }
 
-        return NGX_HTTP_CI_JOBS_XML_OK;
+        return NGX_HTTP_CI_JOBS_XML_READ;
     }
 
     if (*p != '/' || s->last - p < 2 || p[1] != '>') {
@@ -238,10 +237,10 @@ ngx_http_ci_jobs_scan_start_tag(ngx_http_ci_jobs_scan_t *s)
         && (ngx_http_ci_jobs_xml_start(s->pass, name, n) != 0
             || ngx_http_ci_jobs_xml_end(s->pass) != 0))
     {
-        return ngx_http_ci_jobs_scan_failed(s->pass);
+        return NGX_HTTP_CI_JOBS_XML_REFUSED;
     }
 
-    return NGX_HTTP_CI_JOBS_XML_OK;
+    return NGX_HTTP_CI_JOBS_XML_READ;
 }
 
 
@@ -273,10 +272,10 @@ ngx_http_ci_jobs_scan_end_tag(ngx_http_ci_jobs_scan_t *s)
     s->child = 1;
 
     if (s->events && ngx_http_ci_jobs_xml_end(s->pass) != 0) {
-        return ngx_http_ci_jobs_scan_failed(s->pass);
+        return NGX_HTTP_CI_JOBS_XML_REFUSED;
     }
 
-    return NGX_HTTP_CI_JOBS_XML_OK;
+    return NGX_HTTP_CI_JOBS_XML_READ;
 }
 
 
@@ -310,12 +309,12 @@ ngx_http_ci_jobs_scan_content(ngx_http_ci_jobs_scan_t *s)
             if (p > text && wanted
                 && ngx_http_ci_jobs_xml_text(s->pass, text, p - text) != 0)
             {
-                return ngx_http_ci_jobs_scan_failed(s->pass);
+                return NGX_HTTP_CI_JOBS_XML_REFUSED;
             }
 
             if (*p == '<') {
                 s->p = p;
-                return NGX_HTTP_CI_JOBS_XML_OK;
+                return NGX_HTTP_CI_JOBS_XML_READ;
             }
 
             p = ngx_http_ci_jobs_scan_ref(p, s->last, ref, &n);
@@ -325,7 +324,7 @@ ngx_http_ci_jobs_scan_content(ngx_http_ci_jobs_scan_t *s)
 
             if (wanted && ngx_http_ci_jobs_xml_text(s->pass, ref, n) != 0)
             {
-                return ngx_http_ci_jobs_scan_failed(s->pass);
+                return NGX_HTTP_CI_JOBS_XML_REFUSED;
             }
 
             text = p;
@@ -744,14 +743,4 @@ ngx_http_ci_jobs_scan_ref(const u_char *p, const u_char *last, u_char *buf,
     }
 
     return p + 1;
-}
-
-
-/* an event failed: the pass ran out of memory (nothing else can fail) */
-
-static int
-ngx_http_ci_jobs_scan_failed(ngx_http_ci_jobs_xml_pass_t *pass)
-{
-    return pass->nomem ? NGX_HTTP_CI_JOBS_XML_NOMEM
-                       : NGX_HTTP_CI_JOBS_XML_ERROR;
 }

@@ -54,7 +54,7 @@ conf_init(ngx_http_ci_jobs_xml_conf_t *conf, int json, int libxml_only)
 }
 
 
-/* the scanner alone, as the pass runs it: OK or DECLINED */
+/* the scanner alone, as the pass runs it: READ or DECLINED */
 
 static int
 scan(const char *xml, size_t len, int json)
@@ -134,8 +134,8 @@ check_same(const char *xml, size_t len, const char *what)
 static void
 check_scanned(const char *xml, size_t len, const char *what)
 {
-    tap_ok(scan(xml, len, 0) == NGX_HTTP_CI_JOBS_XML_OK
-           && scan(xml, len, 1) == NGX_HTTP_CI_JOBS_XML_OK,
+    tap_ok(scan(xml, len, 0) == NGX_HTTP_CI_JOBS_XML_READ
+           && scan(xml, len, 1) == NGX_HTTP_CI_JOBS_XML_READ,
            "%s: read by the scanner", what);
     pool_free();
 
